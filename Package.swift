@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The targets form a ladder: kernels → core (Tensor, autodiff, randomness) → optimisers → neural layers
+// → the umbrella `Variational` → the `elbo` tool. A lower target never imports a higher one.
+let package = Package(
+    name: "Variational",
+    products: [
+        .library(name: "Variational", targets: ["Variational"]),
+        .executable(name: "elbo", targets: ["elbo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        .target(
+            name: "CVariationalKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])],
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("m"), .linkedLibrary("mvec")]
+        ),
+        .target(
+            name: "VariationalCore",
+            dependencies: [
+                "CVariationalKernels",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
+        ),
+        .target(name: "VariationalOptimizers", dependencies: ["VariationalCore"]),
+        .target(name: "VariationalNeural", dependencies: ["VariationalCore"]),
+        .target(
+            name: "Variational",
+            dependencies: ["VariationalCore", "VariationalOptimizers", "VariationalNeural"]
+        ),
+        .executableTarget(
+            name: "elbo",
+            dependencies: [
+                "Variational",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(name: "VariationalTestSupport", dependencies: ["VariationalCore"]),
+        .testTarget(
+            name: "VariationalCoreTests",
+            dependencies: ["VariationalCore", "VariationalTestSupport"]
+        ),
+        .testTarget(
+            name: "VariationalOptimizersTests",
+            dependencies: ["VariationalOptimizers", "VariationalNeural", "VariationalTestSupport"]
+        ),
+        .testTarget(name: "ElboToolTests", dependencies: ["elbo"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

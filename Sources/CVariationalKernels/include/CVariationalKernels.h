@@ -1,0 +1,61 @@
+#ifndef C_VARIATIONAL_KERNELS_H
+#define C_VARIATIONAL_KERNELS_H
+
+#include <stddef.h>
+
+// Kernels for the Tensor core. Matrices are row-major. GEMM/GEMV use OpenBLAS when it can be loaded at run
+// time (dlopen), and a portable blocked kernel otherwise. Elementwise maths uses glibc's libmvec (AVX2 variants)
+// when the processor supports them, and scalar libm otherwise.
+
+/// Loads OpenBLAS unless the environment variable VARIATIONAL_KERNEL is "portable". Idempotent.
+/// Returns 1 when OpenBLAS is in use, 0 for the portable kernel.
+int vk_initialize(void);
+/// 1 when OpenBLAS is in use.
+int vk_using_openblas(void);
+/// OpenBLAS's configuration string (version and core), or "" for the portable kernel.
+const char *vk_blas_description(void);
+/// The number of threads large products may use.
+int vk_max_threads(void);
+/// Caps the number of threads large products may use (1 ... cores).
+void vk_set_max_threads(int threads);
+/// 1 when libmvec's AVX2 variants are used for elementwise maths.
+int vk_using_vector_math(void);
+/// Forces the portable GEMM/GEMV for this process (tests compare the two kernels).
+void vk_force_portable(int portable);
+
+void vk_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc);
+void vk_dgemm(int transA, int transB, long m, long n, long k, double alpha, const double *a, long lda,
+              const double *b, long ldb, double beta, double *c, long ldc);
+/// y = alpha * op(A) x + beta * y, with A an m-by-n row-major matrix.
+void vk_sgemv(int transA, long m, long n, float alpha, const float *a, long lda, const float *x, float beta,
+              float *y);
+void vk_dgemv(int transA, long m, long n, double alpha, const double *a, long lda, const double *x,
+              double beta, double *y);
+
+// Elementwise y[i] = f(x[i]); x and y may be the same buffer.
+void vk_sexp(long n, const float *x, float *y);
+void vk_dexp(long n, const double *x, double *y);
+void vk_slog(long n, const float *x, float *y);
+void vk_dlog(long n, const double *x, double *y);
+void vk_slog1p(long n, const float *x, float *y);
+void vk_dlog1p(long n, const double *x, double *y);
+void vk_sexpm1(long n, const float *x, float *y);
+void vk_dexpm1(long n, const double *x, double *y);
+void vk_stanh(long n, const float *x, float *y);
+void vk_dtanh(long n, const double *x, double *y);
+void vk_serf(long n, const float *x, float *y);
+void vk_derf(long n, const double *x, double *y);
+void vk_ssigmoid(long n, const float *x, float *y);
+void vk_dsigmoid(long n, const double *x, double *y);
+void vk_ssoftplus(long n, const float *x, float *y);
+void vk_dsoftplus(long n, const double *x, double *y);
+
+/// One Adam step over a flat parameter: m, v updated in place, p -= lr * mhat / (sqrt(vhat) + eps)
+/// with the bias corrections folded into c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t).
+void vk_sadam(long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,
+              float eps, float c1, float c2, float weightDecay);
+void vk_dadam(long n, double *p, const double *g, double *m, double *v, double lr, double beta1,
+              double beta2, double eps, double c1, double c2, double weightDecay);
+
+#endif

@@ -1,0 +1,306 @@
+#include "CVariationalKernels.h"
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <immintrin.h>
+
+// MARK: - Loading OpenBLAS at run time
+
+enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
+                         float *, int);
+typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int, const double *, int,
+                         double, double *, int);
+typedef void (*sgemv_fn)(int, int, int, int, float, const float *, int, const float *, int, float, float *,
+                         int);
+typedef void (*dgemv_fn)(int, int, int, int, double, const double *, int, const double *, int, double,
+                         double *, int);
+typedef void (*set_threads_fn)(int);
+typedef char *(*config_fn)(void);
+
+static int initialized = 0;
+static int forced_portable = 0;
+static sgemm_fn blas_sgemm = 0;
+static dgemm_fn blas_dgemm = 0;
+static sgemv_fn blas_sgemv = 0;
+static dgemv_fn blas_dgemv = 0;
+static set_threads_fn blas_set_threads = 0;
+static config_fn blas_config = 0;
+static int max_threads = 1;
+static int current_threads = -1;
+static int has_avx2 = 0;
+
+int vk_initialize(void) {
+    if (initialized) return blas_sgemm != 0;
+    initialized = 1;
+    has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    max_threads = cores > 0 ? (int)cores : 1;
+    const char *choice = getenv("VARIATIONAL_KERNEL");
+    if (choice && strcmp(choice, "portable") == 0) return 0;
+    const char *names[] = {"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", 0};
+    void *handle = 0;
+    for (int i = 0; names[i] && !handle; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!handle) return 0;
+    blas_sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+    blas_dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
+    blas_sgemv = (sgemv_fn)dlsym(handle, "cblas_sgemv");
+    blas_dgemv = (dgemv_fn)dlsym(handle, "cblas_dgemv");
+    blas_set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
+    blas_config = (config_fn)dlsym(handle, "openblas_get_config");
+    if (!blas_sgemm || !blas_dgemm || !blas_sgemv || !blas_dgemv) {
+        blas_sgemm = 0; blas_dgemm = 0; blas_sgemv = 0; blas_dgemv = 0;
+        return 0;
+    }
+    return 1;
+}
+
+int vk_using_openblas(void) { vk_initialize(); return blas_sgemm != 0 && !forced_portable; }
+const char *vk_blas_description(void) {
+    vk_initialize();
+    if (!blas_sgemm || forced_portable) return "";
+    return blas_config ? blas_config() : "OpenBLAS";
+}
+int vk_max_threads(void) { vk_initialize(); return max_threads; }
+void vk_set_max_threads(int threads) {
+    vk_initialize();
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (cores > 0 && threads > cores) threads = (int)cores;
+    max_threads = threads;
+}
+int vk_using_vector_math(void) { vk_initialize(); return has_avx2; }
+void vk_force_portable(int portable) { vk_initialize(); forced_portable = portable; }
+
+// Small products stay on one thread: waking a second thread costs more than it saves below ~2 MFLOP.
+static void choose_threads(double flops) {
+    if (!blas_set_threads) return;
+    int wanted = flops < 2.0e6 ? 1 : max_threads;
+    if (wanted != current_threads) {
+        blas_set_threads(wanted);
+        current_threads = wanted;
+    }
+}
+
+// MARK: - Portable GEMM: pack op(A) and op(B) into row-major panels, then a blocked i-k-j loop.
+
+#define DEFINE_PORTABLE_GEMM(NAME, T)                                                                     \
+    static void NAME(int transA, int transB, long m, long n, long k, T alpha, const T *a, long lda,     \
+                     const T *b, long ldb, T beta, T *c, long ldc) {                                       \
+        for (long i = 0; i < m; i++) {                                                                     \
+            T *row = c + i * ldc;                                                                          \
+            if (beta == 0) { for (long j = 0; j < n; j++) row[j] = 0; }                                    \
+            else if (beta != 1) { for (long j = 0; j < n; j++) row[j] *= beta; }                           \
+        }                                                                                                  \
+        if (k == 0 || alpha == 0) return;                                                                  \
+        T *pb = 0;                                                                                         \
+        const T *bb = b;                                                                                   \
+        long ldbb = ldb;                                                                                   \
+        if (transB) {                                                                                      \
+            pb = (T *)malloc(sizeof(T) * (size_t)(k * n));                                                 \
+            for (long j = 0; j < n; j++)                                                                   \
+                for (long p = 0; p < k; p++) pb[p * n + j] = b[j * ldb + p];                               \
+            bb = pb; ldbb = n;                                                                             \
+        }                                                                                                  \
+        const long KB = 256, NB = 512, MB = 64;                                                            \
+        for (long j0 = 0; j0 < n; j0 += NB) {                                                              \
+            long j1 = j0 + NB < n ? j0 + NB : n;                                                           \
+            for (long p0 = 0; p0 < k; p0 += KB) {                                                          \
+                long p1 = p0 + KB < k ? p0 + KB : k;                                                       \
+                for (long i0 = 0; i0 < m; i0 += MB) {                                                      \
+                    long i1 = i0 + MB < m ? i0 + MB : m;                                                   \
+                    for (long i = i0; i < i1; i++) {                                                       \
+                        T *restrict crow = c + i * ldc;                                                    \
+                        for (long p = p0; p < p1; p++) {                                                   \
+                            T av = alpha * (transA ? a[p * lda + i] : a[i * lda + p]);                     \
+                            if (av == 0) continue;                                                         \
+                            const T *restrict brow = bb + p * ldbb;                                        \
+                            for (long j = j0; j < j1; j++) crow[j] += av * brow[j];                        \
+                        }                                                                                  \
+                    }                                                                                      \
+                }                                                                                          \
+            }                                                                                              \
+        }                                                                                                  \
+        free(pb);                                                                                          \
+    }
+
+DEFINE_PORTABLE_GEMM(portable_sgemm, float)
+DEFINE_PORTABLE_GEMM(portable_dgemm, double)
+
+#define DEFINE_PORTABLE_GEMV(NAME, T)                                                                     \
+    static void NAME(int transA, long m, long n, T alpha, const T *a, long lda, const T *x, T beta,       \
+                     T *y) {                                                                               \
+        if (!transA) {                                                                                     \
+            for (long i = 0; i < m; i++) {                                                                 \
+                const T *row = a + i * lda;                                                                \
+                T s = 0;                                                                                   \
+                for (long j = 0; j < n; j++) s += row[j] * x[j];                                           \
+                y[i] = (beta == 0 ? 0 : beta * y[i]) + alpha * s;                                          \
+            }                                                                                              \
+        } else {                                                                                           \
+            for (long j = 0; j < n; j++) y[j] = beta == 0 ? 0 : beta * y[j];                               \
+            for (long i = 0; i < m; i++) {                                                                 \
+                const T *row = a + i * lda;                                                                \
+                T xi = alpha * x[i];                                                                       \
+                for (long j = 0; j < n; j++) y[j] += xi * row[j];                                          \
+            }                                                                                              \
+        }                                                                                                  \
+    }
+
+DEFINE_PORTABLE_GEMV(portable_sgemv, float)
+DEFINE_PORTABLE_GEMV(portable_dgemv, double)
+
+void vk_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+              const float *b, long ldb, float beta, float *c, long ldc) {
+    vk_initialize();
+    if (m == 0 || n == 0) return;
+    if (blas_sgemm && !forced_portable) {
+        choose_threads(2.0 * m * n * k);
+        blas_sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n, (int)k, alpha,
+                   a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    } else {
+        portable_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+void vk_dgemm(int transA, int transB, long m, long n, long k, double alpha, const double *a, long lda,
+              const double *b, long ldb, double beta, double *c, long ldc) {
+    vk_initialize();
+    if (m == 0 || n == 0) return;
+    if (blas_dgemm && !forced_portable) {
+        choose_threads(2.0 * m * n * k);
+        blas_dgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n, (int)k, alpha,
+                   a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+    } else {
+        portable_dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+void vk_sgemv(int transA, long m, long n, float alpha, const float *a, long lda, const float *x, float beta,
+              float *y) {
+    vk_initialize();
+    if (m == 0 || n == 0) {
+        long len = transA ? n : m;
+        for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];
+        return;
+    }
+    if (blas_sgemv && !forced_portable) {
+        choose_threads(2.0 * m * n);
+        blas_sgemv(RowMajor, transA ? Trans : NoTrans, (int)m, (int)n, alpha, a, (int)lda, x, 1, beta, y, 1);
+    } else {
+        portable_sgemv(transA, m, n, alpha, a, lda, x, beta, y);
+    }
+}
+
+void vk_dgemv(int transA, long m, long n, double alpha, const double *a, long lda, const double *x,
+              double beta, double *y) {
+    vk_initialize();
+    if (m == 0 || n == 0) {
+        long len = transA ? n : m;
+        for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];
+        return;
+    }
+    if (blas_dgemv && !forced_portable) {
+        choose_threads(2.0 * m * n);
+        blas_dgemv(RowMajor, transA ? Trans : NoTrans, (int)m, (int)n, alpha, a, (int)lda, x, 1, beta, y, 1);
+    } else {
+        portable_dgemv(transA, m, n, alpha, a, lda, x, beta, y);
+    }
+}
+
+// MARK: - Elementwise maths through libmvec's AVX2 variants
+
+#define DECLARE_MVEC(F)                                                   \
+    __attribute__((target("avx2,fma"))) __m256d _ZGVdN4v_##F(__m256d);    \
+    __attribute__((target("avx2,fma"))) __m256 _ZGVdN8v_##F##f(__m256);
+
+DECLARE_MVEC(exp)
+DECLARE_MVEC(log)
+DECLARE_MVEC(log1p)
+DECLARE_MVEC(expm1)
+DECLARE_MVEC(tanh)
+DECLARE_MVEC(erf)
+
+#define DEFINE_UNARY(F)                                                                               \
+    __attribute__((target("avx2,fma"))) static void avx_d##F(long n, const double *x, double *y) {  \
+        long i = 0;                                                                                   \
+        for (; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, _ZGVdN4v_##F(_mm256_loadu_pd(x + i)));     \
+        for (; i < n; i++) y[i] = F(x[i]);                                                            \
+    }                                                                                                 \
+    __attribute__((target("avx2,fma"))) static void avx_s##F(long n, const float *x, float *y) {    \
+        long i = 0;                                                                                   \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _ZGVdN8v_##F##f(_mm256_loadu_ps(x + i)));  \
+        for (; i < n; i++) y[i] = F##f(x[i]);                                                         \
+    }                                                                                                 \
+    void vk_d##F(long n, const double *x, double *y) {                                                \
+        vk_initialize();                                                                              \
+        if (has_avx2) { avx_d##F(n, x, y); return; }                                                  \
+        for (long i = 0; i < n; i++) y[i] = F(x[i]);                                                  \
+    }                                                                                                 \
+    void vk_s##F(long n, const float *x, float *y) {                                                  \
+        vk_initialize();                                                                              \
+        if (has_avx2) { avx_s##F(n, x, y); return; }                                                  \
+        for (long i = 0; i < n; i++) y[i] = F##f(x[i]);                                               \
+    }
+
+DEFINE_UNARY(exp)
+DEFINE_UNARY(log)
+DEFINE_UNARY(log1p)
+DEFINE_UNARY(expm1)
+DEFINE_UNARY(tanh)
+DEFINE_UNARY(erf)
+
+// sigmoid(x) = 1 / (1 + e^-x) for x ≥ 0 and e^x / (1 + e^x) below, both from e = exp(-|x|): no overflow.
+// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
+#define CHUNK 256
+#define DEFINE_LOGISTIC(P, T, EXP, LOG1P)                                                              \
+    void vk_##P##sigmoid(long n, const T *x, T *y) {                                                   \
+        T e[CHUNK];                                                                                    \
+        for (long s = 0; s < n; s += CHUNK) {                                                          \
+            long len = n - s < CHUNK ? n - s : CHUNK;                                                  \
+            for (long i = 0; i < len; i++) e[i] = -fabs((double)x[s + i]);                             \
+            EXP(len, e, e);                                                                            \
+            for (long i = 0; i < len; i++) {                                                           \
+                T r = 1 / (1 + e[i]);                                                                  \
+                y[s + i] = x[s + i] >= 0 ? r : e[i] * r;                                               \
+            }                                                                                          \
+        }                                                                                              \
+    }                                                                                                  \
+    void vk_##P##softplus(long n, const T *x, T *y) {                                                  \
+        T e[CHUNK];                                                                                    \
+        for (long s = 0; s < n; s += CHUNK) {                                                          \
+            long len = n - s < CHUNK ? n - s : CHUNK;                                                  \
+            for (long i = 0; i < len; i++) e[i] = -fabs((double)x[s + i]);                             \
+            EXP(len, e, e);                                                                            \
+            LOG1P(len, e, e);                                                                          \
+            for (long i = 0; i < len; i++) {                                                           \
+                T v = x[s + i];                                                                        \
+                y[s + i] = (v > 0 ? v : 0) + e[i];                                                     \
+            }                                                                                          \
+        }                                                                                              \
+    }
+
+DEFINE_LOGISTIC(s, float, vk_sexp, vk_slog1p)
+DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
+
+// MARK: - Fused Adam
+
+#define DEFINE_ADAM(P, T, SQRT)                                                                          \
+    void vk_##P##adam(long n, T *restrict p, const T *restrict g, T *restrict m, T *restrict v, T lr,   \
+                      T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                              \
+        for (long i = 0; i < n; i++) {                                                                   \
+            T gi = g[i];                                                                                 \
+            T mi = beta1 * m[i] + (1 - beta1) * gi;                                                      \
+            T vi = beta2 * v[i] + (1 - beta2) * gi * gi;                                                 \
+            m[i] = mi;                                                                                   \
+            v[i] = vi;                                                                                   \
+            p[i] -= lr * ((mi * c1) / (SQRT(vi * c2) + eps) + weightDecay * p[i]);                       \
+        }                                                                                                \
+    }
+
+DEFINE_ADAM(s, float, sqrtf)
+DEFINE_ADAM(d, double, sqrt)

@@ -1,0 +1,5 @@
+// The umbrella module: `import Variational` brings in the whole public library.
+@_exported import VariationalCore
+@_exported import VariationalNeural
+@_exported import VariationalOptimizers
+@_exported import _Differentiation

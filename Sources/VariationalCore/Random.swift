@@ -1,0 +1,144 @@
+import _Differentiation
+import Foundation
+
+/// Draws from the basic distributions every sampler in the library builds on. All take the generator explicitly.
+public enum Random {
+    /// A uniform draw from the open interval (0, 1): never exactly 0 or 1, so logarithms stay finite.
+    @inlinable
+    public static func openUnit<G: RandomNumberGenerator>(using generator: inout G) -> Double {
+        (Double(generator.next() >> 11) + 0.5) * 0x1.0p-53
+    }
+
+    /// A uniform draw from [low, high).
+    public static func uniform<G: RandomNumberGenerator>(
+        _ low: Double = 0, _ high: Double = 1, using generator: inout G
+    ) -> Double {
+        low + (high - low) * Double(generator.next() >> 11) * 0x1.0p-53
+    }
+
+    /// `count` standard normal draws by the Box–Muller transform, two per pair of uniforms.
+    public static func standardNormals<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [Double] {
+        var result = [Double](repeating: 0, count: count)
+        var i = 0
+        while i < count {
+            let radius = (-2 * Foundation.log(openUnit(using: &generator))).squareRoot()
+            let angle = 2 * Double.pi * openUnit(using: &generator)
+            result[i] = radius * Foundation.cos(angle)
+            if i + 1 < count { result[i + 1] = radius * Foundation.sin(angle) }
+            i += 2
+        }
+        return result
+    }
+
+    /// One standard normal draw.
+    public static func standardNormal<G: RandomNumberGenerator>(using generator: inout G) -> Double {
+        standardNormals(count: 1, using: &generator)[0]
+    }
+
+    /// A Gamma(shape, 1) draw by Marsaglia and Tsang's method; shapes below 1 use Gamma(shape + 1) · U^(1/shape).
+    public static func gamma<G: RandomNumberGenerator>(shape: Double, using generator: inout G) -> Double {
+        precondition(shape > 0 && shape.isFinite, "Random.gamma: shape must be positive and finite, got \(shape)")
+        if shape < 1 {
+            let boosted = gamma(shape: shape + 1, using: &generator)
+            // Work in logs so tiny shapes underflow gracefully to the smallest positive value.
+            let logValue = Foundation.log(boosted) + Foundation.log(openUnit(using: &generator)) / shape
+            return Swift.max(Foundation.exp(logValue), Double.leastNonzeroMagnitude)
+        }
+        let d = shape - 1.0 / 3
+        let c = 1 / (9 * d).squareRoot()
+        while true {
+            var x: Double
+            var v: Double
+            repeat {
+                x = standardNormal(using: &generator)
+                v = 1 + c * x
+            } while v <= 0
+            v = v * v * v
+            let u = openUnit(using: &generator)
+            if u < 1 - 0.0331 * x * x * x * x { return d * v }
+            if Foundation.log(u) < 0.5 * x * x + d * (1 - v + Foundation.log(v)) { return d * v }
+        }
+    }
+
+    /// True with probability p.
+    public static func bernoulli<G: RandomNumberGenerator>(probability p: Double, using generator: inout G) -> Bool {
+        precondition(p >= 0 && p <= 1, "Random.bernoulli: probability must be in [0, 1], got \(p)")
+        return Double(generator.next() >> 11) * 0x1.0p-53 < p
+    }
+
+    /// An index drawn with probability proportional to `weights` (non-negative, not all zero).
+    public static func categorical<G: RandomNumberGenerator>(weights: [Double], using generator: inout G) -> Int {
+        let total = weights.reduce(0, +)
+        precondition(
+            total > 0 && total.isFinite && weights.allSatisfy { $0 >= 0 },
+            "Random.categorical: weights must be non-negative with a positive finite sum")
+        var target = uniform(0, total, using: &generator)
+        for (i, w) in weights.enumerated() {
+            target -= w
+            if target < 0 { return i }
+        }
+        return weights.lastIndex { $0 > 0 }!
+    }
+
+    /// An index drawn with probability softmax(logits), by the Gumbel-max trick.
+    public static func categorical<G: RandomNumberGenerator>(logits: [Double], using generator: inout G) -> Int {
+        precondition(!logits.isEmpty, "Random.categorical: no logits")
+        var best = 0
+        var bestValue = -Double.infinity
+        for (i, logit) in logits.enumerated() {
+            let value = logit + gumbel(using: &generator)
+            if value > bestValue {
+                best = i
+                bestValue = value
+            }
+        }
+        return best
+    }
+
+    /// A standard Gumbel draw, −log(−log U).
+    public static func gumbel<G: RandomNumberGenerator>(using generator: inout G) -> Double {
+        -Foundation.log(-Foundation.log(openUnit(using: &generator)))
+    }
+}
+
+extension Tensor {
+    /// Independent normal draws with the given mean and standard deviation.
+    public init<G: RandomNumberGenerator>(
+        randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
+    ) {
+        let draws = Random.standardNormals(count: shape.reduce(1, *), using: &generator)
+        self.init(shape: shape, scalars: draws.map { mean + standardDeviation * Scalar($0) })
+    }
+
+    /// Independent uniform draws from [low, high).
+    public init<G: RandomNumberGenerator>(
+        randomUniform shape: [Int], low: Scalar = 0, high: Scalar = 1, using generator: inout G
+    ) {
+        let count = shape.reduce(1, *)
+        var values = [Scalar]()
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(Scalar(Random.uniform(Double(low), Double(high), using: &generator))) }
+        self.init(shape: shape, scalars: values)
+    }
+
+    /// Independent Gamma(shape, 1) draws, one per element of `shapes`.
+    public init<G: RandomNumberGenerator>(randomGammaWithShapes shapes: Tensor, using generator: inout G) {
+        self.init(shape: shapes.shape, scalars: shapes.scalars.map { Scalar(Random.gamma(shape: Double($0), using: &generator)) })
+    }
+
+    /// Independent Bernoulli draws (0 or 1), one per element of `probabilities`.
+    public init<G: RandomNumberGenerator>(randomBernoulliWithProbabilities probabilities: Tensor, using generator: inout G) {
+        self.init(
+            shape: probabilities.shape,
+            scalars: probabilities.scalars.map { Random.bernoulli(probability: Double($0), using: &generator) ? 1 : 0 })
+    }
+
+    /// Independent standard Gumbel draws.
+    public init<G: RandomNumberGenerator>(randomGumbel shape: [Int], using generator: inout G) {
+        let count = shape.reduce(1, *)
+        var values = [Scalar]()
+        values.reserveCapacity(count)
+        for _ in 0..<count { values.append(Scalar(Random.gumbel(using: &generator))) }
+        self.init(shape: shape, scalars: values)
+    }
+}

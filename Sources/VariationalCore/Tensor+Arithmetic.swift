@@ -1,0 +1,143 @@
+import _Differentiation
+
+// Broadcasting arithmetic. Each operation's derivative sits beside it; gradients of broadcast operands are summed
+// back to the operand's shape. Symbolic zeros pass through `+` and `-` untouched.
+
+extension Tensor {
+    @usableFromInline
+    func adding(_ other: Tensor) -> Tensor {
+        if other.isSymbolicZero { return self }
+        if isSymbolicZero { return other }
+        return zipWith(other, +)
+    }
+
+    @usableFromInline
+    func subtracting(_ other: Tensor) -> Tensor {
+        if other.isSymbolicZero { return self }
+        if isSymbolicZero { return other.map { -$0 } }
+        return zipWith(other, -)
+    }
+
+    @usableFromInline
+    func multiplying(_ other: Tensor) -> Tensor {
+        if isSymbolicZero || other.isSymbolicZero { return .zero }
+        return zipWith(other, *)
+    }
+
+    @usableFromInline
+    func dividing(_ other: Tensor) -> Tensor { zipWith(other, /) }
+
+    @differentiable(reverse)
+    public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.adding(rhs) }
+
+    @derivative(of: +)
+    @usableFromInline
+    static func vjpAdd(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        (lhs.adding(rhs), { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            return (v.unbroadcast(toMatch: lhs), v.unbroadcast(toMatch: rhs))
+        })
+    }
+
+    @derivative(of: +, wrt: lhs)
+    @usableFromInline
+    static func vjpAddLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: lhs) })
+    }
+
+    @derivative(of: +, wrt: rhs)
+    @usableFromInline
+    static func vjpAddRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: rhs) })
+    }
+
+    @differentiable(reverse)
+    public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.subtracting(rhs) }
+
+    @derivative(of: -)
+    @usableFromInline
+    static func vjpSubtract(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        (lhs.subtracting(rhs), { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            return (v.unbroadcast(toMatch: lhs), v.map { -$0 }.unbroadcast(toMatch: rhs))
+        })
+    }
+
+    @differentiable(reverse)
+    public static prefix func - (operand: Tensor) -> Tensor { operand.map { -$0 } }
+
+    @derivative(of: -)
+    @usableFromInline
+    static func vjpNegate(_ operand: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (operand.map { -$0 }, { v in v.isSymbolicZero ? .zero : v.map { -$0 } })
+    }
+
+    @differentiable(reverse)
+    public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.multiplying(rhs) }
+
+    @derivative(of: *)
+    @usableFromInline
+    static func vjpMultiply(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        (lhs.multiplying(rhs), { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            return (v.multiplying(rhs).unbroadcast(toMatch: lhs), v.multiplying(lhs).unbroadcast(toMatch: rhs))
+        })
+    }
+
+    @derivative(of: *, wrt: lhs)
+    @usableFromInline
+    static func vjpMultiplyLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : v.multiplying(rhs).unbroadcast(toMatch: lhs) })
+    }
+
+    @derivative(of: *, wrt: rhs)
+    @usableFromInline
+    static func vjpMultiplyRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : v.multiplying(lhs).unbroadcast(toMatch: rhs) })
+    }
+
+    @differentiable(reverse)
+    public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.dividing(rhs) }
+
+    @derivative(of: /)
+    @usableFromInline
+    static func vjpDivide(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        let value = lhs.dividing(rhs)
+        return (value, { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            let dl = v.dividing(rhs)
+            let dr = dl.multiplying(value).map { -$0 }
+            return (dl.unbroadcast(toMatch: lhs), dr.unbroadcast(toMatch: rhs))
+        })
+    }
+
+    // Scalar forms: the scalar is a rank-0 tensor broadcast over the other operand.
+
+    @differentiable(reverse)
+    public static func + (lhs: Tensor, rhs: Scalar) -> Tensor { lhs + Tensor(rhs) }
+    @differentiable(reverse)
+    public static func + (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) + rhs }
+    @differentiable(reverse)
+    public static func - (lhs: Tensor, rhs: Scalar) -> Tensor { lhs - Tensor(rhs) }
+    @differentiable(reverse)
+    public static func - (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) - rhs }
+    @differentiable(reverse)
+    public static func * (lhs: Tensor, rhs: Scalar) -> Tensor { lhs * Tensor(rhs) }
+    @differentiable(reverse)
+    public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) * rhs }
+    @differentiable(reverse)
+    public static func / (lhs: Tensor, rhs: Scalar) -> Tensor { lhs / Tensor(rhs) }
+    @differentiable(reverse)
+    public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) / rhs }
+
+    @derivative(of: init(_:))
+    @usableFromInline
+    static func vjpInitScalar(_ value: Scalar) -> (value: Tensor, pullback: (Tensor) -> Scalar) {
+        (Tensor(value), { v in v.isSymbolicZero ? 0 : v.scalars.reduce(0, +) })
+    }
+
+    public static func += (lhs: inout Tensor, rhs: Tensor) { lhs = lhs + rhs }
+    public static func -= (lhs: inout Tensor, rhs: Tensor) { lhs = lhs - rhs }
+    public static func *= (lhs: inout Tensor, rhs: Tensor) { lhs = lhs * rhs }
+    public static func /= (lhs: inout Tensor, rhs: Tensor) { lhs = lhs / rhs }
+}

@@ -1,0 +1,185 @@
+import _Differentiation
+/// NumPy-style broadcasting: shapes are aligned at their trailing dimensions and a dimension of 1 stretches.
+public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+    if a == b { return a }
+    let rank = max(a.count, b.count)
+    var result = [Int](repeating: 1, count: rank)
+    for i in 0..<rank {
+        let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
+        let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
+        precondition(
+            da == db || da == 1 || db == 1, "Tensor: shapes \(a) and \(b) cannot be broadcast together")
+        result[i] = da == 1 ? db : da
+    }
+    return result
+}
+
+/// Row-major strides of a shape.
+@inlinable
+func contiguousStrides(_ shape: [Int]) -> [Int] {
+    var strides = [Int](repeating: 1, count: shape.count)
+    var running = 1
+    for i in stride(from: shape.count - 1, through: 0, by: -1) {
+        strides[i] = running
+        running *= shape[i]
+    }
+    return strides
+}
+
+/// Strides that read `shape` as if it had the (larger) shape `target`: 0 along stretched dimensions.
+@inlinable
+func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+    let own = contiguousStrides(shape)
+    let offset = target.count - shape.count
+    var strides = [Int](repeating: 0, count: target.count)
+    for i in 0..<shape.count where shape[i] != 1 {
+        strides[i + offset] = own[i]
+    }
+    return strides
+}
+
+extension Tensor {
+    /// Applies a function to every element (not differentiable: use the Tensor operations in differentiated code).
+    @inlinable
+    public func map(_ transform: (Scalar) -> Scalar) -> Tensor {
+        var result = scalars
+        result.withUnsafeMutableBufferPointer { buffer in
+            for i in buffer.indices { buffer[i] = transform(buffer[i]) }
+        }
+        return Tensor(shape: shape, scalars: result)
+    }
+
+    /// Elementwise vector-math function without derivative.
+    @usableFromInline
+    func applying(_ function: VectorFunction) -> Tensor {
+        var result = scalars
+        let count = result.count
+        result.withUnsafeMutableBufferPointer { out in
+            scalars.withUnsafeBufferPointer { input in
+                Scalar.apply(function, count: count, input.baseAddress!, out.baseAddress!)
+            }
+        }
+        return Tensor(shape: shape, scalars: result)
+    }
+
+    /// Combines two tensors elementwise with broadcasting, without derivative.
+    @inlinable
+    func zipWith(_ other: Tensor, _ combine: (Scalar, Scalar) -> Scalar) -> Tensor {
+        if shape == other.shape {
+            var result = scalars
+            result.withUnsafeMutableBufferPointer { out in
+                other.scalars.withUnsafeBufferPointer { b in
+                    for i in out.indices { out[i] = combine(out[i], b[i]) }
+                }
+            }
+            return Tensor(shape: shape, scalars: result)
+        }
+        let outShape = broadcastShape(shape, other.shape)
+        let count = outShape.reduce(1, *)
+        if other.scalars.count == 1 && shape == outShape {
+            let b = other.scalars[0]
+            return map { combine($0, b) }
+        }
+        if scalars.count == 1 && other.shape == outShape {
+            let a = scalars[0]
+            return other.map { combine(a, $0) }
+        }
+        var result = [Scalar](repeating: 0, count: count)
+        // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).
+        if shape == outShape, let inner = Self.suffixLength(of: other.shape, in: outShape) {
+            result.withUnsafeMutableBufferPointer { out in
+                scalars.withUnsafeBufferPointer { a in
+                    other.scalars.withUnsafeBufferPointer { b in
+                        var base = 0
+                        while base < count {
+                            for j in 0..<inner { out[base + j] = combine(a[base + j], b[j]) }
+                            base += inner
+                        }
+                    }
+                }
+            }
+            return Tensor(shape: outShape, scalars: result)
+        }
+        if other.shape == outShape, let inner = Self.suffixLength(of: shape, in: outShape) {
+            result.withUnsafeMutableBufferPointer { out in
+                scalars.withUnsafeBufferPointer { a in
+                    other.scalars.withUnsafeBufferPointer { b in
+                        var base = 0
+                        while base < count {
+                            for j in 0..<inner { out[base + j] = combine(a[j], b[base + j]) }
+                            base += inner
+                        }
+                    }
+                }
+            }
+            return Tensor(shape: outShape, scalars: result)
+        }
+        let sa = broadcastStrides(shape, to: outShape)
+        let sb = broadcastStrides(other.shape, to: outShape)
+        let rank = outShape.count
+        var index = [Int](repeating: 0, count: rank)
+        var ia = 0
+        var ib = 0
+        result.withUnsafeMutableBufferPointer { out in
+            scalars.withUnsafeBufferPointer { a in
+                other.scalars.withUnsafeBufferPointer { b in
+                    for k in 0..<count {
+                        out[k] = combine(a[ia], b[ib])
+                        var axis = rank - 1
+                        while axis >= 0 {
+                            index[axis] += 1
+                            ia += sa[axis]
+                            ib += sb[axis]
+                            if index[axis] < outShape[axis] { break }
+                            ia -= sa[axis] * outShape[axis]
+                            ib -= sb[axis] * outShape[axis]
+                            index[axis] = 0
+                            axis -= 1
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: outShape, scalars: result)
+    }
+
+    /// If `small` (leading 1s dropped) equals the trailing dimensions of `large`, the element count of that suffix.
+    @usableFromInline
+    static func suffixLength(of small: [Int], in large: [Int]) -> Int? {
+        var trimmed = small[...]
+        while trimmed.first == 1 { trimmed = trimmed.dropFirst() }
+        guard trimmed.count <= large.count, large.suffix(trimmed.count).elementsEqual(trimmed) else { return nil }
+        return trimmed.reduce(1, *)
+    }
+
+    /// Copies this tensor into a larger broadcast shape, without derivative.
+    @usableFromInline
+    func broadcastRaw(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        return Tensor(zeros: target).zipWith(self) { _, b in b }
+    }
+
+    /// Sums a gradient of broadcast shape back down to `target`, without derivative.
+    @usableFromInline
+    func unbroadcast(to target: [Int]) -> Tensor {
+        if shape == target { return self }
+        let offset = shape.count - target.count
+        precondition(offset >= 0, "Tensor: cannot reduce shape \(shape) to \(target)")
+        var axes: [Int] = Array(0..<offset)
+        for i in 0..<target.count where target[i] == 1 && shape[i + offset] != 1 {
+            axes.append(i + offset)
+        }
+        return sumRaw(alongAxes: axes).reshapedRaw(to: target)
+    }
+
+    /// The gradient for an operand that was broadcast into this shape: symbolic zero for a symbolic-zero operand.
+    @usableFromInline
+    func unbroadcast(toMatch operand: Tensor) -> Tensor {
+        operand.isSymbolicZero ? .zero : unbroadcast(to: operand.shape)
+    }
+
+    @usableFromInline
+    func reshapedRaw(to newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, scalars: scalars)
+    }
+}

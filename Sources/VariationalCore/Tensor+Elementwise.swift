@@ -1,0 +1,242 @@
+import _Differentiation
+import Foundation
+import RealModule
+
+// Elementwise functions. Each derivative is written in terms of the input x or the output y, whichever is cheaper.
+
+extension Tensor {
+    @differentiable(reverse)
+    public func exp() -> Tensor { applying(.exp) }
+
+    @derivative(of: exp)
+    @usableFromInline
+    func vjpExp() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let y = applying(.exp)
+        return (y, { v in v.multiplying(y) })
+    }
+
+    /// The natural logarithm; −∞ at 0 and NaN below.
+    @differentiable(reverse)
+    public func log() -> Tensor { applying(.log) }
+
+    @derivative(of: log)
+    @usableFromInline
+    func vjpLog() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (applying(.log), { v in v.isSymbolicZero ? .zero : v.dividing(self) })
+    }
+
+    /// log(1 + x), accurate for small x.
+    @differentiable(reverse)
+    public func log1p() -> Tensor { applying(.log1p) }
+
+    @derivative(of: log1p)
+    @usableFromInline
+    func vjpLog1p() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (applying(.log1p), { v in v.isSymbolicZero ? .zero : v.dividing(self.map { 1 + $0 }) })
+    }
+
+    /// exp(x) − 1, accurate for small x.
+    @differentiable(reverse)
+    public func expm1() -> Tensor { applying(.expm1) }
+
+    @derivative(of: expm1)
+    @usableFromInline
+    func vjpExpm1() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let y = applying(.expm1)
+        return (y, { v in v.isSymbolicZero ? .zero : v.multiplying(y.map { $0 + 1 }) })
+    }
+
+    @differentiable(reverse)
+    public func sqrt() -> Tensor { map { $0.squareRoot() } }
+
+    @derivative(of: sqrt)
+    @usableFromInline
+    func vjpSqrt() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let y = map { $0.squareRoot() }
+        return (y, { v in v.isSymbolicZero ? .zero : v.zipWith(y) { $0 / (2 * $1) } })
+    }
+
+    @differentiable(reverse)
+    public func squared() -> Tensor { map { $0 * $0 } }
+
+    @derivative(of: squared)
+    @usableFromInline
+    func vjpSquared() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (map { $0 * $0 }, { v in v.isSymbolicZero ? .zero : v.zipWith(self) { 2 * $0 * $1 } })
+    }
+
+    /// |x|; the derivative at 0 is taken as 0.
+    @differentiable(reverse)
+    public func abs() -> Tensor { map { Swift.abs($0) } }
+
+    @derivative(of: abs)
+    @usableFromInline
+    func vjpAbs() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (map { Swift.abs($0) }, { v in
+            v.isSymbolicZero ? .zero : v.zipWith(self) { g, x in x > 0 ? g : (x < 0 ? -g : 0) }
+        })
+    }
+
+    /// x raised to a fixed power.
+    @differentiable(reverse, wrt: self)
+    public func pow(_ exponent: Scalar) -> Tensor { map { Scalar.pow($0, exponent) } }
+
+    @derivative(of: pow, wrt: self)
+    @usableFromInline
+    func vjpPowScalar(_ exponent: Scalar) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (map { Scalar.pow($0, exponent) }, { v in
+            v.isSymbolicZero ? .zero : v.zipWith(self) { g, x in g * exponent * Scalar.pow(x, exponent - 1) }
+        })
+    }
+
+    /// x raised to a power elementwise, with broadcasting; x must be positive where the exponent is not an integer.
+    @differentiable(reverse)
+    public func pow(_ exponent: Tensor) -> Tensor { zipWith(exponent) { Scalar.pow($0, $1) } }
+
+    @derivative(of: pow)
+    @usableFromInline
+    func vjpPow(_ exponent: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        let y = zipWith(exponent) { Scalar.pow($0, $1) }
+        return (y, { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            let dx = v.multiplying(exponent.multiplying(self.zipWith(exponent) { Scalar.pow($0, $1 - 1) }))
+            let logX = self.map { $0 > 0 ? Scalar.log($0) : 0 }
+            let de = v.multiplying(y).multiplying(logX)
+            return (dx.unbroadcast(to: self.shape), de.unbroadcast(toMatch: exponent))
+        })
+    }
+
+    /// The logistic function 1 / (1 + e^−x).
+    @differentiable(reverse)
+    public func sigmoid() -> Tensor { applying(.sigmoid) }
+
+    @derivative(of: sigmoid)
+    @usableFromInline
+    func vjpSigmoid() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let y = applying(.sigmoid)
+        return (y, { v in v.isSymbolicZero ? .zero : v.zipWith(y) { $0 * $1 * (1 - $1) } })
+    }
+
+    /// log σ(x) = −softplus(−x), finite for all finite x.
+    @differentiable(reverse)
+    public func logSigmoid() -> Tensor { -(-self).softplus() }
+
+    /// softplus(x) = log(1 + eˣ), computed without overflow.
+    @differentiable(reverse)
+    public func softplus() -> Tensor { applying(.softplus) }
+
+    @derivative(of: softplus)
+    @usableFromInline
+    func vjpSoftplus() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (applying(.softplus), { v in v.isSymbolicZero ? .zero : v.multiplying(self.applying(.sigmoid)) })
+    }
+
+    @differentiable(reverse)
+    public func tanh() -> Tensor { applying(.tanh) }
+
+    @derivative(of: tanh)
+    @usableFromInline
+    func vjpTanh() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let y = applying(.tanh)
+        return (y, { v in v.isSymbolicZero ? .zero : v.zipWith(y) { $0 * (1 - $1 * $1) } })
+    }
+
+    /// max(x, 0); the derivative at 0 is taken as 0.
+    @differentiable(reverse)
+    public func relu() -> Tensor { map { $0 > 0 ? $0 : 0 } }
+
+    @derivative(of: relu)
+    @usableFromInline
+    func vjpRelu() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (map { $0 > 0 ? $0 : 0 }, { v in v.isSymbolicZero ? .zero : v.zipWith(self) { $1 > 0 ? $0 : 0 } })
+    }
+
+    /// x for x > 0, slope · x otherwise.
+    @differentiable(reverse, wrt: self)
+    public func leakyRelu(slope: Scalar = 0.01) -> Tensor { map { $0 > 0 ? $0 : slope * $0 } }
+
+    @derivative(of: leakyRelu, wrt: self)
+    @usableFromInline
+    func vjpLeakyRelu(slope: Scalar) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (map { $0 > 0 ? $0 : slope * $0 }, { v in
+            v.isSymbolicZero ? .zero : v.zipWith(self) { $1 > 0 ? $0 : slope * $0 }
+        })
+    }
+
+    /// x for x > 0, α(eˣ − 1) otherwise.
+    @differentiable(reverse, wrt: self)
+    public func elu(alpha: Scalar = 1) -> Tensor { map { $0 > 0 ? $0 : alpha * Scalar.expMinusOne($0) } }
+
+    @derivative(of: elu, wrt: self)
+    @usableFromInline
+    func vjpElu(alpha: Scalar) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let y = elu(alpha: alpha)
+        return (y, { v in
+            if v.isSymbolicZero { return .zero }
+            var grad = v
+            grad.scalars.withUnsafeMutableBufferPointer { g in
+                for i in g.indices where self.scalars[i] <= 0 { g[i] *= y.scalars[i] + alpha }
+            }
+            return grad
+        })
+    }
+
+    /// Each element limited to [lower, upper]; the gradient is zero where the bound is active.
+    @differentiable(reverse, wrt: self)
+    public func clamped(to range: ClosedRange<Scalar>) -> Tensor {
+        map { Swift.min(Swift.max($0, range.lowerBound), range.upperBound) }
+    }
+
+    @derivative(of: clamped, wrt: self)
+    @usableFromInline
+    func vjpClamped(to range: ClosedRange<Scalar>) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (clamped(to: range), { v in
+            v.isSymbolicZero ? .zero : v.zipWith(self) { range.contains($1) ? $0 : 0 }
+        })
+    }
+
+    /// log Γ(x).
+    @differentiable(reverse)
+    public func logGamma() -> Tensor { map { Scalar.logGamma($0) } }
+
+    @derivative(of: logGamma)
+    @usableFromInline
+    func vjpLogGamma() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (logGamma(), { v in v.isSymbolicZero ? .zero : v.multiplying(self.digamma()) })
+    }
+
+    /// ψ(x), the derivative of log Γ.
+    @differentiable(reverse)
+    public func digamma() -> Tensor { map { Scalar(SpecialFunctions.digamma(Double($0))) } }
+
+    @derivative(of: digamma)
+    @usableFromInline
+    func vjpDigamma() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (digamma(), { v in v.isSymbolicZero ? .zero : v.multiplying(self.trigamma()) })
+    }
+
+    /// ψ′(x), the derivative of the digamma function.
+    @differentiable(reverse)
+    public func trigamma() -> Tensor { map { Scalar(SpecialFunctions.trigamma(Double($0))) } }
+
+    @derivative(of: trigamma)
+    @usableFromInline
+    func vjpTrigamma() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (trigamma(), { v in
+            v.isSymbolicZero ? .zero : v.multiplying(self.map { Scalar(SpecialFunctions.tetragamma(Double($0))) })
+        })
+    }
+
+    /// The error function.
+    @differentiable(reverse)
+    public func erf() -> Tensor { applying(.erf) }
+
+    @derivative(of: erf)
+    @usableFromInline
+    func vjpErf() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let scale = 2 / Scalar.pi.squareRoot()
+        return (applying(.erf), { v in
+            v.isSymbolicZero ? .zero : v.zipWith(self) { g, x in g * scale * Scalar.exp(-x * x) }
+        })
+    }
+}

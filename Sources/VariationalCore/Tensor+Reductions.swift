@@ -1,0 +1,208 @@
+import _Differentiation
+
+// Reductions over axes. `alongAxes` keeps the reduced dimensions with size 1; `squeezingAxes` removes them.
+// Negative axes count from the end.
+
+extension Tensor {
+    @usableFromInline
+    func normalizedAxes(_ axes: [Int]) -> [Int] {
+        let result = axes.map { axis -> Int in
+            let a = axis < 0 ? axis + rank : axis
+            precondition(a >= 0 && a < rank, "Tensor: axis \(axis) out of range for shape \(shape)")
+            return a
+        }
+        return Array(Set(result)).sorted()
+    }
+
+    /// Reduces one axis, keeping it with size 1.
+    @inlinable
+    func reduceRaw(axis: Int, initial: Scalar, _ combine: (Scalar, Scalar) -> Scalar) -> Tensor {
+        let outer = shape[..<axis].reduce(1, *)
+        let n = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape[axis] = 1
+        var result = [Scalar](repeating: initial, count: outer * inner)
+        result.withUnsafeMutableBufferPointer { out in
+            scalars.withUnsafeBufferPointer { x in
+                for o in 0..<outer {
+                    let base = o * n * inner
+                    let target = o * inner
+                    for k in 0..<n {
+                        let row = base + k * inner
+                        for i in 0..<inner { out[target + i] = combine(out[target + i], x[row + i]) }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: outShape, scalars: result)
+    }
+
+    @usableFromInline
+    func sumRaw(alongAxes axes: [Int]) -> Tensor {
+        var result = self
+        for axis in normalizedAxes(axes) { result = result.reduceRaw(axis: axis, initial: 0, +) }
+        return result
+    }
+
+    @usableFromInline
+    func maxRaw(alongAxes axes: [Int]) -> Tensor {
+        var result = self
+        for axis in normalizedAxes(axes) {
+            precondition(shape[axis] > 0, "Tensor.max: empty axis \(axis) in shape \(shape)")
+            result = result.reduceRaw(axis: axis, initial: -.infinity) { Swift.max($0, $1) }
+        }
+        return result
+    }
+
+    @usableFromInline
+    func squeezedShape(removing axes: [Int]) -> [Int] {
+        let set = Set(normalizedAxes(axes))
+        return shape.indices.filter { !set.contains($0) }.map { shape[$0] }
+    }
+
+    // MARK: Sum
+
+    /// The sum over the given axes, keeping them with size 1.
+    @differentiable(reverse)
+    public func sum(alongAxes axes: [Int]) -> Tensor { sumRaw(alongAxes: axes) }
+
+    @derivative(of: sum(alongAxes:))
+    @usableFromInline
+    func vjpSum(alongAxes axes: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let inputShape = shape
+        return (sumRaw(alongAxes: axes), { v in v.isSymbolicZero ? .zero : v.broadcastRaw(to: inputShape) })
+    }
+
+    /// The sum over the given axes, keeping them with size 1.
+    @differentiable(reverse)
+    public func sum(alongAxes axes: Int...) -> Tensor { sum(alongAxes: axes) }
+
+    /// The sum over the given axes, removing them.
+    @differentiable(reverse)
+    public func sum(squeezingAxes axes: [Int]) -> Tensor {
+        sum(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
+    }
+
+    /// The sum over the given axes, removing them.
+    @differentiable(reverse)
+    public func sum(squeezingAxes axes: Int...) -> Tensor { sum(squeezingAxes: axes) }
+
+    /// The sum of all elements, as a rank-0 tensor.
+    @differentiable(reverse)
+    public func sum() -> Tensor {
+        sum(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
+    }
+
+    // MARK: Mean
+
+    /// The mean over the given axes, keeping them with size 1.
+    @differentiable(reverse)
+    public func mean(alongAxes axes: [Int]) -> Tensor {
+        let count = withoutDerivative(at: normalizedAxes(axes).reduce(1) { $0 * shape[$1] })
+        return sum(alongAxes: axes) / Scalar(count)
+    }
+
+    /// The mean over the given axes, keeping them with size 1.
+    @differentiable(reverse)
+    public func mean(alongAxes axes: Int...) -> Tensor { mean(alongAxes: axes) }
+
+    /// The mean over the given axes, removing them.
+    @differentiable(reverse)
+    public func mean(squeezingAxes axes: [Int]) -> Tensor {
+        mean(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
+    }
+
+    /// The mean over the given axes, removing them.
+    @differentiable(reverse)
+    public func mean(squeezingAxes axes: Int...) -> Tensor { mean(squeezingAxes: axes) }
+
+    /// The mean of all elements, as a rank-0 tensor.
+    @differentiable(reverse)
+    public func mean() -> Tensor { sum() / Scalar(withoutDerivative(at: scalarCount)) }
+
+    // MARK: Max
+
+    /// The maximum over the given axes, keeping them with size 1. Ties share the gradient equally.
+    @differentiable(reverse)
+    public func max(alongAxes axes: [Int]) -> Tensor { maxRaw(alongAxes: axes) }
+
+    @derivative(of: max(alongAxes:))
+    @usableFromInline
+    func vjpMax(alongAxes axes: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let value = maxRaw(alongAxes: axes)
+        return (value, { v in
+            if v.isSymbolicZero { return .zero }
+            let mask = self.zipWith(value) { $0 == $1 ? 1 : 0 }
+            let ties = mask.sumRaw(alongAxes: axes)
+            return mask.multiplying(v.dividing(ties))
+        })
+    }
+
+    /// The maximum over the given axes, keeping them with size 1.
+    @differentiable(reverse)
+    public func max(alongAxes axes: Int...) -> Tensor { max(alongAxes: axes) }
+
+    /// The maximum over the given axes, removing them.
+    @differentiable(reverse)
+    public func max(squeezingAxes axes: Int...) -> Tensor {
+        max(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
+    }
+
+    /// The largest element, as a rank-0 tensor.
+    @differentiable(reverse)
+    public func max() -> Tensor {
+        max(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
+    }
+
+    // MARK: log-sum-exp, softmax
+
+    /// log Σ exp(x) over the given axes, keeping them with size 1; stable for large and very negative inputs.
+    @differentiable(reverse)
+    public func logSumExp(alongAxes axes: [Int]) -> Tensor { logSumExpWithSoftmax(axes).value }
+
+    @usableFromInline
+    func logSumExpWithSoftmax(_ axes: [Int]) -> (value: Tensor, softmax: Tensor) {
+        var peak = maxRaw(alongAxes: axes)
+        peak = peak.map { $0.isFinite ? $0 : 0 }
+        let shifted = zipWith(peak, -).applying(.exp)
+        let total = shifted.sumRaw(alongAxes: axes)
+        let value = total.applying(.log).adding(peak)
+        return (value, shifted.dividing(total))
+    }
+
+    @derivative(of: logSumExp(alongAxes:))
+    @usableFromInline
+    func vjpLogSumExp(alongAxes axes: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let (value, softmax) = logSumExpWithSoftmax(axes)
+        return (value, { v in v.isSymbolicZero ? .zero : softmax.multiplying(v) })
+    }
+
+    /// log Σ exp(x) over the given axes, keeping them with size 1.
+    @differentiable(reverse)
+    public func logSumExp(alongAxes axes: Int...) -> Tensor { logSumExp(alongAxes: axes) }
+
+    /// log Σ exp(x) over the given axes, removing them.
+    @differentiable(reverse)
+    public func logSumExp(squeezingAxes axes: Int...) -> Tensor {
+        logSumExp(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
+    }
+
+    /// log Σ exp(x) over all elements, as a rank-0 tensor.
+    @differentiable(reverse)
+    public func logSumExp() -> Tensor {
+        logSumExp(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
+    }
+
+    /// log softmax along one axis (the last by default): x − logSumExp(x).
+    @differentiable(reverse)
+    public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
+        self - logSumExp(alongAxes: [axis])
+    }
+
+    /// softmax along one axis (the last by default).
+    @differentiable(reverse)
+    public func softmax(alongAxis axis: Int = -1) -> Tensor {
+        logSoftmax(alongAxis: axis).exp()
+    }
+}

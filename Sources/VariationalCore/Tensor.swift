@@ -1,0 +1,180 @@
+import _Differentiation
+import Synchronization
+
+/// An n-dimensional, row-major array of `Float` or `Double` that Swift's automatic differentiation can see through.
+///
+/// `Tensor` is a value type. Its tangent is a `Tensor` of the same shape; `Tensor.zero` is a *symbolic* zero with
+/// no shape that every operation treats as "nothing here", so gradients of unused values cost nothing.
+/// Operations broadcast NumPy-style: trailing dimensions are aligned and a dimension of 1 stretches.
+public struct Tensor<Scalar: TensorScalar> {
+    /// The dimensions, outermost first. A scalar tensor has shape `[]`.
+    public internal(set) var shape: [Int]
+    /// The elements in row-major order.
+    public internal(set) var scalars: [Scalar]
+    /// A stable identity the optimisers use to keep per-parameter state (0 until an optimiser first sees it).
+    @usableFromInline internal var parameterID: Int = 0
+
+    /// A tensor of the given shape holding `scalars` in row-major order.
+    public init(shape: [Int], scalars: [Scalar]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        precondition(
+            shape.reduce(1, *) == scalars.count,
+            "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
+        self.shape = shape
+        self.scalars = scalars
+    }
+
+    /// A tensor filled with one value.
+    @inlinable
+    public init(repeating value: Scalar, shape: [Int]) {
+        self.init(shape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
+    }
+
+    /// A scalar (rank-0) tensor.
+    @inlinable
+    public init(_ value: Scalar) {
+        self.init(shape: [], scalars: [value])
+    }
+
+    /// A rank-1 tensor.
+    @inlinable
+    public init(_ values: [Scalar]) {
+        self.init(shape: [values.count], scalars: values)
+    }
+
+    /// A rank-2 tensor from rows of equal length.
+    public init(_ rows: [[Scalar]]) {
+        let width = rows.first?.count ?? 0
+        precondition(rows.allSatisfy { $0.count == width }, "Tensor: rows of unequal length")
+        self.init(shape: [rows.count, width], scalars: rows.flatMap { $0 })
+    }
+
+    /// The shapeless symbolic zero.
+    init(symbolicZero: ()) {
+        self.shape = []
+        self.scalars = []
+    }
+
+    /// A tensor of zeros.
+    public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape) }
+    /// A tensor of ones.
+    public init(ones shape: [Int]) { self.init(repeating: 1, shape: shape) }
+
+    /// The identity matrix of size n×n.
+    public init(identity n: Int) {
+        var values = [Scalar](repeating: 0, count: n * n)
+        for i in 0..<n { values[i * n + i] = 1 }
+        self.init(shape: [n, n], scalars: values)
+    }
+
+    /// True for the shapeless symbolic zero that `Tensor.zero` returns.
+    @inlinable
+    public var isSymbolicZero: Bool { scalars.isEmpty && shape.isEmpty }
+
+    /// The number of dimensions.
+    @inlinable public var rank: Int { shape.count }
+    /// The number of elements.
+    @inlinable public var scalarCount: Int { scalars.count }
+
+    /// The value of a tensor with exactly one element.
+    public var scalar: Scalar {
+        precondition(scalars.count == 1, "Tensor.scalar: tensor of shape \(shape) has \(scalars.count) elements")
+        return scalars[0]
+    }
+
+    /// The element at a multi-index.
+    public subscript(index: Int...) -> Scalar {
+        precondition(index.count == rank, "Tensor subscript: \(index.count) indices for shape \(shape)")
+        var offset = 0
+        for (i, dim) in zip(index, shape) {
+            precondition(i >= 0 && i < dim, "Tensor subscript: index \(index) out of range for shape \(shape)")
+            offset = offset * dim + i
+        }
+        return scalars[offset]
+    }
+
+    /// Materialises a symbolic zero as a tensor of zeros with the given shape; other tensors are returned as they are.
+    @inlinable
+    public func materialized(shape target: [Int]) -> Tensor {
+        isSymbolicZero ? Tensor(zeros: target) : self
+    }
+}
+
+extension Tensor: Equatable {
+    public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
+        lhs.shape == rhs.shape && lhs.scalars == rhs.scalars
+    }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        if isSymbolicZero { return "Tensor(zero)" }
+        if rank == 0 { return "\(scalars[0])" }
+        return "Tensor(shape: \(shape), \(scalars.count <= 16 ? "\(scalars)" : "\(Array(scalars.prefix(16))) …"))"
+    }
+}
+
+extension Tensor: @unchecked Sendable {}
+
+// MARK: - Differentiable
+
+/// The source of parameter identities for optimiser state.
+let parameterCounter = Atomic<Int>(0)
+
+/// Receives each (parameter, tangent) pair while a `Differentiable` value moves along a tangent; this is how the
+/// optimisers update any nesting of parameters without per-model code.
+public protocol TensorVisitor: AnyObject, Sendable {
+    /// Visits one Float tensor: may change `parameter` in place.
+    func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int)
+    /// Visits one Double tensor: may change `parameter` in place.
+    func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int)
+}
+
+/// The visitor active on this thread, if any.
+enum ActiveVisitor {
+    @TaskLocal static var current: TensorVisitor?
+}
+
+/// Walks every Tensor inside a differentiable value together with its tangent.
+///
+/// Each tensor reached by `value.move(by: offset)` is handed to `visitor` with a stable identity, instead of
+/// being moved. Tensors with a symbolic-zero tangent are still visited (their offset is the symbolic zero).
+public func visitTensors<Value: Differentiable>(
+    of value: inout Value, along offset: Value.TangentVector, with visitor: TensorVisitor
+) {
+    ActiveVisitor.$current.withValue(visitor) {
+        value.move(by: offset)
+    }
+}
+
+extension Tensor: Differentiable {
+    public typealias TangentVector = Tensor
+
+    public mutating func move(by offset: Tensor) {
+        if let visitor = ActiveVisitor.current {
+            if parameterID == 0 {
+                parameterID = parameterCounter.wrappingAdd(1, ordering: .relaxed).newValue
+            }
+            let id = parameterID
+            if Scalar.self == Float.self {
+                var parameter = unsafeBitCast(self, to: Tensor<Float>.self)
+                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Float>.self), id: id)
+                self = unsafeBitCast(parameter, to: Tensor.self)
+            } else {
+                var parameter = unsafeBitCast(self, to: Tensor<Double>.self)
+                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Double>.self), id: id)
+                self = unsafeBitCast(parameter, to: Tensor.self)
+            }
+            return
+        }
+        if offset.isSymbolicZero { return }
+        let id = parameterID
+        self = self.adding(offset)
+        parameterID = id
+    }
+}
+
+extension Tensor: AdditiveArithmetic {
+    /// The symbolic zero: shapeless, and a no-op in every operation.
+    public static var zero: Tensor { Tensor(symbolicZero: ()) }
+}

@@ -1,0 +1,148 @@
+import _Differentiation
+import CVariationalKernels
+import RealModule
+
+/// A floating-point type a `Tensor` can hold: `Float` or `Double`.
+///
+/// The requirements route the hot loops of the Tensor core to the kernels (BLAS products and vector maths).
+public protocol TensorScalar: BinaryFloatingPoint, Real, Differentiable, Sendable, Codable
+where TangentVector == Self, RawSignificand: FixedWidthInteger {
+    /// C = alpha · op(A) · op(B) + beta · C for row-major matrices.
+    static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+        a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// y = alpha · op(A) · x + beta · y for a row-major m×n matrix A.
+    static func gemv(
+        transposeA: Bool, m: Int, n: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+        x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
+    /// Applies a vectorised elementwise function.
+    static func apply(_ function: VectorFunction, count: Int, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
+    /// One fused Adam step over a flat buffer.
+    static func adamStep(
+        count: Int, parameter: UnsafeMutablePointer<Self>, gradient: UnsafePointer<Self>,
+        firstMoment: UnsafeMutablePointer<Self>, secondMoment: UnsafeMutablePointer<Self>,
+        learningRate: Self, beta1: Self, beta2: Self, epsilon: Self,
+        firstCorrection: Self, secondCorrection: Self, weightDecay: Self)
+}
+
+/// Elementwise functions with vectorised kernels.
+public enum VectorFunction: Sendable {
+    case exp, log, log1p, expm1, tanh, erf, sigmoid, softplus
+}
+
+extension Float: TensorScalar {
+    public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        vk_sgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    public static func gemv(
+        transposeA: Bool, m: Int, n: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float, y: UnsafeMutablePointer<Float>
+    ) {
+        vk_sgemv(transposeA ? 1 : 0, m, n, alpha, a, lda, x, beta, y)
+    }
+
+    public static func apply(
+        _ function: VectorFunction, count: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>
+    ) {
+        switch function {
+        case .exp: vk_sexp(count, x, y)
+        case .log: vk_slog(count, x, y)
+        case .log1p: vk_slog1p(count, x, y)
+        case .expm1: vk_sexpm1(count, x, y)
+        case .tanh: vk_stanh(count, x, y)
+        case .erf: vk_serf(count, x, y)
+        case .sigmoid: vk_ssigmoid(count, x, y)
+        case .softplus: vk_ssoftplus(count, x, y)
+        }
+    }
+
+    public static func adamStep(
+        count: Int, parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
+        firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
+        learningRate: Float, beta1: Float, beta2: Float, epsilon: Float,
+        firstCorrection: Float, secondCorrection: Float, weightDecay: Float
+    ) {
+        vk_sadam(
+            count, parameter, gradient, firstMoment, secondMoment, learningRate, beta1, beta2, epsilon,
+            firstCorrection, secondCorrection, weightDecay)
+    }
+}
+
+extension Double: TensorScalar {
+    public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        vk_dgemm(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    public static func gemv(
+        transposeA: Bool, m: Int, n: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+        x: UnsafePointer<Double>, beta: Double, y: UnsafeMutablePointer<Double>
+    ) {
+        vk_dgemv(transposeA ? 1 : 0, m, n, alpha, a, lda, x, beta, y)
+    }
+
+    public static func apply(
+        _ function: VectorFunction, count: Int, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>
+    ) {
+        switch function {
+        case .exp: vk_dexp(count, x, y)
+        case .log: vk_dlog(count, x, y)
+        case .log1p: vk_dlog1p(count, x, y)
+        case .expm1: vk_dexpm1(count, x, y)
+        case .tanh: vk_dtanh(count, x, y)
+        case .erf: vk_derf(count, x, y)
+        case .sigmoid: vk_dsigmoid(count, x, y)
+        case .softplus: vk_dsoftplus(count, x, y)
+        }
+    }
+
+    public static func adamStep(
+        count: Int, parameter: UnsafeMutablePointer<Double>, gradient: UnsafePointer<Double>,
+        firstMoment: UnsafeMutablePointer<Double>, secondMoment: UnsafeMutablePointer<Double>,
+        learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
+        firstCorrection: Double, secondCorrection: Double, weightDecay: Double
+    ) {
+        vk_dadam(
+            count, parameter, gradient, firstMoment, secondMoment, learningRate, beta1, beta2, epsilon,
+            firstCorrection, secondCorrection, weightDecay)
+    }
+}
+
+/// Which kernels this process runs.
+public enum Kernels {
+    /// True when OpenBLAS was found at run time and is used for products.
+    public static var usesOpenBLAS: Bool { vk_using_openblas() != 0 }
+    /// OpenBLAS's own description (version, core), or nil for the portable kernel.
+    public static var blasDescription: String? {
+        let text = String(cString: vk_blas_description())
+        return text.isEmpty ? nil : text
+    }
+    /// The number of threads large products may use.
+    public static var maximumThreads: Int {
+        get { Int(vk_max_threads()) }
+        set { vk_set_max_threads(Int32(newValue)) }
+    }
+    /// True when glibc's libmvec AVX2 variants compute elementwise maths.
+    public static var usesVectorMath: Bool { vk_using_vector_math() != 0 }
+    /// A one-line description: which product kernel runs, and on how many threads.
+    public static var summary: String {
+        let products = blasDescription.map { "OpenBLAS (\($0))" } ?? "portable blocked kernel"
+        let math = usesVectorMath ? "libmvec AVX2" : "scalar libm"
+        return "products: \(products), threads: \(maximumThreads); elementwise: \(math)"
+    }
+    /// Runs `body` with the portable product kernel forced on (for comparing the two kernels).
+    public static func withPortableKernel<R>(_ body: () throws -> R) rethrows -> R {
+        vk_force_portable(1)
+        defer { vk_force_portable(0) }
+        return try body()
+    }
+}

@@ -1,0 +1,157 @@
+import _Differentiation
+import VariationalCore
+import VariationalTestSupport
+import XCTest
+
+/// Every differentiable operation against central finite differences, in Double, on random inputs and shapes,
+/// including broadcasting cases.
+final class GradientTests: XCTestCase {
+    typealias T = Tensor<Double>
+    var generator = SeededGenerator(seed: 20261125)
+
+    func normal(_ shape: [Int]) -> T { T(randomNormal: shape, using: &generator) }
+    func positive(_ shape: [Int], low: Double = 0.3, high: Double = 3) -> T {
+        T(randomUniform: shape, low: low, high: high, using: &generator)
+    }
+    /// Values kept away from the kink at zero of piecewise functions.
+    func awayFromZero(_ shape: [Int]) -> T {
+        normal(shape).map { $0 >= 0 ? $0 + 0.1 : $0 - 0.1 }
+    }
+
+    func check(
+        _ name: String, _ inputs: [T], tolerance: Double = 1e-6, file: StaticString = #filePath, line: UInt = #line,
+        _ f: @escaping @differentiable(reverse) ([T]) -> T
+    ) {
+        assertGradientMatchesFiniteDifferences(name, f, at: inputs, tolerance: tolerance, file: file, line: line)
+    }
+
+    func testArithmeticWithBroadcasting() {
+        let shapes: [([Int], [Int])] = [([3, 4], [3, 4]), ([3, 4], [4]), ([2, 3, 4], [3, 1]), ([1, 4], [3, 1]), ([], [2, 3])]
+        for (sa, sb) in shapes {
+            let a = normal(sa)
+            let b = normal(sb)
+            check("add \(sa) \(sb)", [a, b]) { $0[0] + $0[1] }
+            check("subtract \(sa) \(sb)", [a, b]) { $0[0] - $0[1] }
+            check("multiply \(sa) \(sb)", [a, b]) { $0[0] * $0[1] }
+            check("divide \(sa) \(sb)", [a, positive(sb)]) { $0[0] / $0[1] }
+        }
+        check("negate", [normal([2, 3])]) { -$0[0] }
+        check("scalar forms", [normal([2, 3])]) { xs in
+            let x: T = xs[0]
+            let scaled: T = (2 + x * 3 - 1) / 4
+            let reciprocal: T = 1 / (x.squared() + 1)
+            return scaled + reciprocal - (5 - x)
+        }
+    }
+
+    func testMatrixProducts() {
+        check("matmul 2-D", [normal([3, 4]), normal([4, 5])]) { matmul($0[0], $0[1]) }
+        check("matmul column (GEMV)", [normal([3, 4]), normal([4, 1])]) { matmul($0[0], $0[1]) }
+        check("matmul row (GEMV)", [normal([1, 4]), normal([4, 3])]) { matmul($0[0], $0[1]) }
+        check("matmul batched", [normal([2, 3, 4]), normal([2, 4, 5])]) { matmul($0[0], $0[1]) }
+        check("matmul batch × shared", [normal([2, 3, 4]), normal([4, 5])]) { matmul($0[0], $0[1]) }
+        check("matmul shared × batch", [normal([3, 4]), normal([2, 4, 5])]) { matmul($0[0], $0[1]) }
+        // Only the weight varies: the compiler picks the wrt-weight derivative.
+        let data = normal([5, 4])
+        check("matmul weight only", [normal([4, 3])]) { matmul(data, $0[0]) }
+        check("matmul input only", [normal([5, 4])]) { xs in matmul(xs[0], data.transposed()) }
+    }
+
+    func testShapeOperations() {
+        check("reshape", [normal([2, 6])]) { $0[0].reshaped(to: [3, -1]) * $0[0].reshaped(to: [3, 4]) }
+        check("transpose", [normal([3, 4])]) { $0[0].transposed() }
+        check("permute", [normal([2, 3, 4])]) { $0[0].permuted([2, 0, 1]) }
+        check("slice", [normal([4, 5])]) { $0[0].slice(axis: 1, range: 1..<4) }
+        check("slice first axis", [normal([4, 5])]) { $0[0].slice(axis: 0, range: 0..<2) }
+        check("concatenate", [normal([2, 3]), normal([2, 2])]) { T.concatenating([$0[0], $0[1]], alongAxis: 1) }
+        check("concatenate axis 0", [normal([2, 3]), normal([1, 3])]) { $0[0].concatenated(with: $0[1]) }
+        check("stack", [normal([2, 3]), normal([2, 3])]) { T.stacking([$0[0], $0[1]], alongAxis: 1) }
+        check("gather with repeats", [normal([4, 3])]) { $0[0].gathering(atIndices: [3, 0, 3, 1]) }
+        check("gather along axis 1", [normal([2, 4])]) { $0[0].gathering(atIndices: [2, 2, 0], alongAxis: 1) }
+        check("expand and squeeze", [normal([3])]) { $0[0].expandingShape(at: 0).squeezingShape(at: 0) * $0[0] }
+        check("broadcasted", [normal([3, 1])]) { $0[0].broadcasted(to: [2, 3, 4]) }
+        let oneHot = T(oneHotAtIndices: [2, 0, 1], depth: 3)
+        XCTAssertEqual(oneHot.scalars, [0, 0, 1, 1, 0, 0, 0, 1, 0])
+        check("one-hot select", [normal([3, 3])]) { ($0[0] * oneHot).sum(squeezingAxes: 1) }
+    }
+
+    func testReductions() {
+        let x = normal([3, 4, 2])
+        check("sum all", [x]) { $0[0].sum() }
+        check("sum along", [x]) { $0[0].sum(alongAxes: 1) }
+        check("sum squeezing", [x]) { $0[0].sum(squeezingAxes: 0, 2) }
+        check("mean all", [x]) { $0[0].mean() }
+        check("mean along", [x]) { $0[0].mean(alongAxes: -1) }
+        check("mean squeezing", [x]) { $0[0].mean(squeezingAxes: 1) }
+        check("max along", [x]) { $0[0].max(alongAxes: 1) }
+        check("max squeezing", [x]) { $0[0].max(squeezingAxes: 2) }
+        check("max all", [x]) { $0[0].max() }
+        check("logSumExp along", [x]) { $0[0].logSumExp(alongAxes: 1) }
+        check("logSumExp squeezing", [x]) { $0[0].logSumExp(squeezingAxes: 0) }
+        check("logSumExp all", [x]) { $0[0].logSumExp() }
+        check("softmax", [x]) { $0[0].softmax() }
+        check("softmax axis 0", [x]) { $0[0].softmax(alongAxis: 0) }
+        check("logSoftmax", [x]) { $0[0].logSoftmax() }
+    }
+
+    func testElementwise() {
+        let x = normal([3, 4])
+        let p = positive([3, 4])
+        check("exp", [x]) { $0[0].exp() }
+        check("log", [p]) { $0[0].log() }
+        check("log1p", [positive([3, 4], low: -0.5, high: 2)]) { $0[0].log1p() }
+        check("expm1", [x]) { $0[0].expm1() }
+        check("sqrt", [p]) { $0[0].sqrt() }
+        check("square", [x]) { $0[0].squared() }
+        check("pow scalar", [p]) { $0[0].pow(2.5) }
+        check("pow tensor", [p, normal([4])]) { $0[0].pow($0[1]) }
+        check("abs", [awayFromZero([3, 4])]) { $0[0].abs() }
+        check("sigmoid", [x * 3]) { $0[0].sigmoid() }
+        check("logSigmoid", [x * 5]) { $0[0].logSigmoid() }
+        check("softplus", [x * 5]) { $0[0].softplus() }
+        check("tanh", [x]) { $0[0].tanh() }
+        check("relu", [awayFromZero([3, 4])]) { $0[0].relu() }
+        check("leakyRelu", [awayFromZero([3, 4])]) { $0[0].leakyRelu(slope: 0.2) }
+        check("elu", [awayFromZero([3, 4])]) { $0[0].elu(alpha: 1.5) }
+        check("clamp", [awayFromZero([3, 4])]) { $0[0].clamped(to: -0.5...0.5) * $0[0] }
+        check("logGamma", [positive([3, 4], low: 0.1, high: 8)]) { $0[0].logGamma() }
+        check("digamma", [positive([3, 4], low: 0.2, high: 8)]) { $0[0].digamma() }
+        check("trigamma", [positive([3, 4], low: 0.3, high: 8)]) { $0[0].trigamma() }
+        check("erf", [x]) { $0[0].erf() }
+    }
+
+    func testLinearAlgebra() {
+        let b = normal([4, 4])
+        // A symmetric positive-definite input: the Cholesky gradient is the symmetric one.
+        let spd: @differentiable(reverse) (T) -> T = { m in
+            matmul(m, m.transposed()) + T(identity: 4) * 4
+        }
+        check("cholesky", [b]) { spd($0[0]).cholesky() }
+        check("log det from cholesky", [b]) { spd($0[0]).cholesky().logDeterminantFromCholesky() }
+        let lower: @differentiable(reverse) (T) -> T = { m in
+            m.lowerTriangular() + T(identity: 4) * 3
+        }
+        check("lower triangular", [b]) { $0[0].lowerTriangular() }
+        check("triangular solve matrix", [b, normal([4, 2])]) { T.triangularSolve(lower: lower($0[0]), $0[1]) }
+        check("triangular solve vector", [b, normal([4])]) { T.triangularSolve(lower: lower($0[0]), $0[1]) }
+        check("triangular solve transposed", [b, normal([4, 3])]) {
+            T.triangularSolve(lower: lower($0[0]), $0[1], transposed: true)
+        }
+        check("diagonal part", [b]) { $0[0].diagonalPart() }
+        check("diagonal matrix", [normal([3])]) { $0[0].diagonalMatrix() }
+    }
+
+    /// The checker must notice a wrong derivative: a function whose registered derivative is deliberately off.
+    func testCheckerCatchesAWrongDerivative() {
+        let result = GradientChecker.check({ deliberatelyWrongSquare($0[0]) }, at: [normal([3])])
+        XCTAssertGreaterThan(result.maximumError, 0.1, "the checker accepted a wrong derivative: \(result)")
+    }
+}
+
+@differentiable(reverse)
+func deliberatelyWrongSquare(_ x: Tensor<Double>) -> Tensor<Double> { x * x }
+
+@derivative(of: deliberatelyWrongSquare)
+func vjpDeliberatelyWrongSquare(_ x: Tensor<Double>) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>) {
+    (x * x, { v in v * x * 3 })
+}
