@@ -178,3 +178,13 @@ extension Tensor: AdditiveArithmetic {
     /// The symbolic zero: shapeless, and a no-op in every operation.
     public static var zero: Tensor { Tensor(symbolicZero: ()) }
 }
+
+extension Tensor {
+    /// The same tensor (shape and parameter identity) with new elements.
+    public func replacingScalars(with newScalars: [Scalar]) -> Tensor {
+        precondition(newScalars.count == scalars.count, "replacingScalars: \(newScalars.count) values for shape \(shape)")
+        var copy = self
+        copy.scalars = newScalars
+        return copy
+    }
+}

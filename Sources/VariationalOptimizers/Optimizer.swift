@@ -1,1 +1,140 @@
+import _Differentiation
 import VariationalCore
+
+/// The base of the optimisers: updates every Tensor inside any `Differentiable` value along a gradient.
+///
+/// Parameters can nest in any way (structs of layers, arrays of layers): the optimiser rides on `move(by:)`,
+/// which visits each parameter Tensor with its gradient, and keeps per-parameter state (momenta, moments) keyed
+/// by the parameter's stable identity. Every trainable value must be a Tensor.
+///
+/// Subclasses implement `apply(_:gradient:learningRate:slots:)` for one parameter.
+open class Optimizer: TensorVisitor, @unchecked Sendable {
+    /// The learning rate as a function of the step number (1, 2, …).
+    public var schedule: any LearningRateSchedule
+    /// If set, gradients are rescaled so that their global L2 norm (over all parameters) is at most this value.
+    public var gradientClipNorm: Double?
+    /// The number of updates made so far.
+    public private(set) var step = 0
+    /// The global gradient norm seen by the last update, before clipping.
+    public private(set) var lastGradientNorm: Double = 0
+
+    private var states: [Int: AnyObject] = [:]
+    private var currentRate: Double = 0
+    private var clipScale: Double = 1
+
+    public init(schedule: any LearningRateSchedule, gradientClipNorm: Double? = nil) {
+        if let clip = gradientClipNorm {
+            precondition(clip > 0, "gradientClipNorm must be positive, got \(clip)")
+        }
+        self.schedule = schedule
+        self.gradientClipNorm = gradientClipNorm
+    }
+
+    /// The learning rate the next update will use.
+    public var learningRate: Double { schedule.rate(at: step + 1) }
+
+    /// Moves `model` one step against `gradient` (the gradient of a loss to minimise).
+    public func update<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
+        step += 1
+        currentRate = schedule.rate(at: step)
+        lastGradientNorm = globalNorm(of: gradient)
+        clipScale = 1
+        if let clip = gradientClipNorm, lastGradientNorm > clip {
+            clipScale = clip / lastGradientNorm
+        }
+        visitTensors(of: &model, along: gradient, with: self)
+    }
+
+    public func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
+        update(&parameter, offset, id: id)
+    }
+
+    public func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
+        update(&parameter, offset, id: id)
+    }
+
+    private func update<Scalar: TensorScalar>(_ parameter: inout Tensor<Scalar>, _ gradient: Tensor<Scalar>, id: Int) {
+        if gradient.isSymbolicZero { return }
+        precondition(
+            gradient.shape == parameter.shape,
+            "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
+        let slots: Slots<Scalar>
+        if let existing = states[id] {
+            slots = existing as! Slots<Scalar>
+            precondition(
+                slots.count == parameter.scalarCount,
+                "Optimizer: parameter \(id) changed size from \(slots.count) to \(parameter.scalarCount)")
+        } else {
+            slots = Slots(count: parameter.scalarCount)
+            states[id] = slots
+        }
+        let g = clipScale == 1 ? gradient : gradient * Scalar(clipScale)
+        var values = parameter.scalars
+        values.withUnsafeMutableBufferPointer { p in
+            g.scalars.withUnsafeBufferPointer { gp in
+                apply(p, gradient: gp, learningRate: currentRate, slots: slots)
+            }
+        }
+        parameter = parameter.replacingScalars(with: values)
+    }
+
+    /// Updates one parameter in place. `slots` holds this parameter's state, created empty at its first update.
+    open func apply<Scalar: TensorScalar>(
+        _ parameter: UnsafeMutableBufferPointer<Scalar>, gradient: UnsafeBufferPointer<Scalar>,
+        learningRate: Double, slots: Slots<Scalar>
+    ) {
+        fatalError("Optimizer subclasses implement apply")
+    }
+
+    /// The L2 norm over all tensors of a tangent.
+    public func globalNorm<Value: Differentiable>(of tangent: Value) -> Double {
+        let visitor = NormVisitor()
+        var copy = tangent
+        visitTensors(of: &copy, along: tangent.asMoveOffset, with: visitor)
+        return visitor.sumOfSquares.squareRoot()
+    }
+}
+
+/// Per-parameter optimiser state: named buffers of the parameter's size, created on first use.
+public final class Slots<Scalar: TensorScalar> {
+    public let count: Int
+    private var buffers: [UnsafeMutableBufferPointer<Scalar>] = []
+
+    init(count: Int) { self.count = count }
+
+    deinit {
+        for buffer in buffers { buffer.deallocate() }
+    }
+
+    /// The buffer at `index`, filled with `initial` the first time it is asked for.
+    public func withBuffer<R>(
+        _ index: Int, initial: Scalar = 0, _ body: (UnsafeMutableBufferPointer<Scalar>) -> R
+    ) -> R {
+        while buffers.count <= index {
+            let buffer = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: Swift.max(count, 1))
+            buffer.initialize(repeating: initial)
+            buffers.append(buffer)
+        }
+        return body(UnsafeMutableBufferPointer(rebasing: buffers[index][0..<count]))
+    }
+}
+
+/// Sums the squares of every offset it visits, leaving values alone.
+final class NormVisitor: TensorVisitor, @unchecked Sendable {
+    var sumOfSquares = 0.0
+    func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
+        for x in offset.scalars { sumOfSquares += Double(x) * Double(x) }
+    }
+    func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
+        for x in offset.scalars { sumOfSquares += x * x }
+    }
+}
+
+extension Differentiable {
+    /// A tangent viewed as an offset for itself: only meaningful when the value is its own tangent space's
+    /// element type, as every tangent of Tensors is.
+    var asMoveOffset: TangentVector {
+        if let same = self as? TangentVector { return same }
+        fatalError("asMoveOffset: \(Self.self) is not its own tangent")
+    }
+}

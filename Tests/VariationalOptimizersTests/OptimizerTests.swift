@@ -1,1 +1,160 @@
+import _Differentiation
+import VariationalCore
+import VariationalNeural
+import VariationalOptimizers
+import VariationalTestSupport
+import Foundation
 import XCTest
+
+/// A model with parameters nested three ways: a plain tensor, an array of layers, and a generic chain.
+struct NestedModel: Differentiable {
+    var scale: Tensor<Double>
+    var hidden: [Dense<Double>]
+    var head: Chain<Dense<Double>, Dense<Double>>
+
+    @differentiable(reverse)
+    func callAsFunction(_ x: Tensor<Double>) -> Tensor<Double> {
+        var h = x * scale
+        for i in 0..<withoutDerivative(at: hidden.count) {
+            h = hidden[i](h)
+        }
+        return head(h)
+    }
+}
+
+final class OptimizerTests: XCTestCase {
+    typealias T = Tensor<Double>
+
+    func testAdamFirstStepIsLearningRateTimesSign() {
+        var p = T([1, -2, 3])
+        let g = T([0.5, -4, 1e-3])
+        Adam(learningRate: 0.1).update(&p, along: g)
+        // The bias-corrected first step is lr · g / (|g| + ε).
+        for (value, expected) in zip(p.scalars, [0.9, -1.9, 2.9]) { assertClose(value, expected, relativeTolerance: 1e-6) }
+    }
+
+    func testAdamSecondStepMatchesHandComputation() {
+        var p = T([1.0])
+        let adam = Adam(learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8)
+        adam.update(&p, along: T([2.0]))
+        adam.update(&p, along: T([-1.0]))
+        var m = 0.0, v = 0.0, x = 1.0
+        for (t, g) in [(1.0, 2.0), (2.0, -1.0)] {
+            m = 0.9 * m + 0.1 * g
+            v = 0.99 * v + 0.01 * g * g
+            x -= 0.01 * (m / (1 - pow(0.9, t))) / ((v / (1 - pow(0.99, t))).squareRoot() + 1e-8)
+        }
+        assertClose(p.scalars[0], x, relativeTolerance: 1e-12)
+    }
+
+    func testAdamWDecaysWeightsIndependentlyOfTheGradient() {
+        var p = T([2.0])
+        AdamW(learningRate: 0.1, weightDecay: 0.5).update(&p, along: T([1e-12]))
+        // The gradient step is lr · g/(|g| + ε) ≈ 0.1 · 1e-12/(1e-12 + 1e-8); the decay step is lr · wd · p = 0.1.
+        assertClose(p.scalars[0], 2 - 0.1 * (1e-12 / (1e-12 + 1e-8)) - 0.1 * 0.5 * 2, relativeTolerance: 1e-9)
+    }
+
+    func testSGDMomentumAndNesterov() {
+        var heavy = T([0.0])
+        var nesterov = T([0.0])
+        let a = SGD(learningRate: 0.1, momentum: 0.9)
+        let b = SGD(learningRate: 0.1, momentum: 0.9, nesterov: true)
+        for g in [1.0, 1.0] {
+            a.update(&heavy, along: T([g]))
+            b.update(&nesterov, along: T([g]))
+        }
+        // Heavy ball: velocities 1, 1.9 → −0.1 − 0.19. Nesterov: steps g + μv = 1.9, 1 + 0.9·1.9 = 2.71.
+        assertClose(heavy.scalars[0], -0.29, relativeTolerance: 1e-12)
+        assertClose(nesterov.scalars[0], -0.1 * 1.9 - 0.1 * 2.71, relativeTolerance: 1e-12)
+    }
+
+    func testRMSPropAndAdagradFirstSteps() {
+        var p = T([1.0])
+        RMSProp(learningRate: 0.01, decay: 0.9, epsilon: 0).update(&p, along: T([3.0]))
+        assertClose(p.scalars[0], 1 - 0.01 * 3 / (0.1 * 9).squareRoot(), relativeTolerance: 1e-12)
+        var q = T([1.0])
+        let adagrad = Adagrad(learningRate: 0.5, epsilon: 0)
+        adagrad.update(&q, along: T([3.0]))
+        adagrad.update(&q, along: T([4.0]))
+        assertClose(q.scalars[0], 1 - 0.5 - 0.5 * 4 / 5, relativeTolerance: 1e-12)
+    }
+
+    func testGradientClippingBoundsTheGlobalNorm() {
+        var model = [T([0, 0]), T([0])]
+        let sgd = SGD(learningRate: 1, gradientClipNorm: 1)
+        sgd.update(&model, along: Array.DifferentiableView([T([3, 0]), T([4])]))
+        XCTAssertEqual(sgd.lastGradientNorm, 5, accuracy: 1e-12)
+        assertClose(model[0].scalars[0], -0.6, relativeTolerance: 1e-12)
+        assertClose(model[1].scalars[0], -0.8, relativeTolerance: 1e-12)
+    }
+
+    func testSchedules() {
+        XCTAssertEqual(ExponentialDecay(initial: 1, decay: 0.5, decaySteps: 2, staircase: true).rate(at: 3), 0.5)
+        let stages = PiecewiseConstant(boundaries: [1, 4], rates: [1e-3, 1e-4, 1e-5])
+        XCTAssertEqual([1, 2, 4, 5, 100].map { stages.rate(at: $0) }, [1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+        let cosine = CosineDecay(initial: 1, final: 0, steps: 10)
+        XCTAssertEqual(cosine.rate(at: 1), 1, accuracy: 1e-12)
+        XCTAssertEqual(cosine.rate(at: 6), 0.5, accuracy: 1e-12)
+        XCTAssertEqual(cosine.rate(at: 50), 0, accuracy: 1e-12)
+        let warm = LinearWarmup(warmupSteps: 4, then: ConstantRate(0.2))
+        XCTAssertEqual(warm.rate(at: 1), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(warm.rate(at: 9), 0.2, accuracy: 1e-12)
+        let adam = Adam(schedule: stages)
+        var p = T([1.0])
+        adam.update(&p, along: T([1.0]))
+        XCTAssertEqual(adam.learningRate, 1e-4)
+    }
+
+    /// Every parameter of a nested model moves, and training reduces the loss of a small regression.
+    func testNestedModelTrains() {
+        var generator = SeededGenerator(seed: 5)
+        var model = NestedModel(
+            scale: T(ones: [1]),
+            hidden: [
+                Dense(inputSize: 1, outputSize: 16, activation: .tanh, using: &generator),
+                Dense(inputSize: 16, outputSize: 16, activation: .tanh, using: &generator),
+            ],
+            head: Chain(
+                Dense(inputSize: 16, outputSize: 8, activation: .softplus, using: &generator),
+                Dense(inputSize: 8, outputSize: 1, using: &generator)))
+        let initial = model
+        let x = T(randomUniform: [64, 1], low: -2, high: 2, using: &generator)
+        let y = x.map { Foundation.sin(2 * $0) }
+        let loss: @differentiable(reverse) (NestedModel) -> T = { m in (m(x) - y).squared().mean() }
+        let adam = Adam(learningRate: 0.01)
+        let before = loss(model).scalar
+        for _ in 0..<500 {
+            let g = gradient(at: model, of: loss)
+            adam.update(&model, along: g)
+        }
+        let after = loss(model).scalar
+        XCTAssertLessThan(after, before / 10, "loss \(before) → \(after)")
+        XCTAssertNotEqual(model.scale, initial.scale)
+        for i in 0..<2 { XCTAssertNotEqual(model.hidden[i].weight, initial.hidden[i].weight) }
+        XCTAssertNotEqual(model.head.second.bias, initial.head.second.bias)
+    }
+
+    func testFloatModelsTrainToo() {
+        var generator = SeededGenerator(seed: 6)
+        var layer = Dense<Float>(inputSize: 3, outputSize: 1, using: &generator)
+        let x = Tensor<Float>(randomNormal: [32, 3], using: &generator)
+        let y = matmul(x, Tensor<Float>([[1], [-2], [0.5]])) + 0.3
+        let adam = Adam(learningRate: 0.05)
+        for _ in 0..<400 {
+            adam.update(&layer, along: gradient(at: layer) { l in (l(x) - y).squared().mean() })
+        }
+        XCTAssertEqual(layer.weight.scalars[1], -2, accuracy: 1e-3)
+        XCTAssertEqual(layer.bias.scalars[0], 0.3, accuracy: 1e-3)
+    }
+
+    func testDenseGradientsMatchFiniteDifferences() {
+        var generator = SeededGenerator(seed: 8)
+        let x = T(randomNormal: [5, 3], using: &generator)
+        for activation in [Activation.identity, .tanh, .sigmoid, .softplus] {
+            assertGradientMatchesFiniteDifferences(
+                "Dense \(activation)",
+                { ps in Dense(weight: ps[0], bias: ps[1], activation: activation)(ps[2]) },
+                at: [T(randomNormal: [3, 4], using: &generator), T(randomNormal: [4], using: &generator), x])
+        }
+    }
+}

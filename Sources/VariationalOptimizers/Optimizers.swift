@@ -1,0 +1,157 @@
+import Foundation
+import VariationalCore
+
+/// Stochastic gradient descent with optional momentum (heavy-ball or Nesterov) and L2 weight decay.
+public final class SGD: Optimizer, @unchecked Sendable {
+    public var momentum: Double
+    public var nesterov: Bool
+    public var weightDecay: Double
+
+    public init(
+        learningRate: Double = 0.01, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0,
+        schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
+    ) {
+        precondition(momentum >= 0 && momentum < 1, "SGD: momentum must be in [0, 1), got \(momentum)")
+        precondition(!nesterov || momentum > 0, "SGD: Nesterov needs a positive momentum")
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weightDecay = weightDecay
+        super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
+    }
+
+    public override func apply<Scalar: TensorScalar>(
+        _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
+        learningRate: Double, slots: Slots<Scalar>
+    ) {
+        let lr = Scalar(learningRate)
+        let mu = Scalar(momentum)
+        let decay = Scalar(weightDecay)
+        if momentum == 0 {
+            for i in p.indices { p[i] -= lr * (g[i] + decay * p[i]) }
+            return
+        }
+        slots.withBuffer(0) { velocity in
+            for i in p.indices {
+                let gi = g[i] + decay * p[i]
+                velocity[i] = mu * velocity[i] + gi
+                p[i] -= lr * (nesterov ? gi + mu * velocity[i] : velocity[i])
+            }
+        }
+    }
+}
+
+/// Adam (Kingma & Ba 2015) with bias-corrected moments.
+public class Adam: Optimizer, @unchecked Sendable {
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    /// Decoupled weight decay (AdamW); 0 for plain Adam.
+    var decoupledWeightDecay: Double = 0
+
+    public init(
+        learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+        schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
+    ) {
+        precondition(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam: betas must be in [0, 1)")
+        precondition(epsilon > 0, "Adam: epsilon must be positive, got \(epsilon)")
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
+    }
+
+    public override func apply<Scalar: TensorScalar>(
+        _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
+        learningRate: Double, slots: Slots<Scalar>
+    ) {
+        let t = Double(step)
+        let c1 = 1 / (1 - Foundation.pow(beta1, t))
+        let c2 = 1 / (1 - Foundation.pow(beta2, t))
+        slots.withBuffer(0) { m in
+            slots.withBuffer(1) { v in
+                Scalar.adamStep(
+                    count: p.count, parameter: p.baseAddress!, gradient: g.baseAddress!,
+                    firstMoment: m.baseAddress!, secondMoment: v.baseAddress!,
+                    learningRate: Scalar(learningRate), beta1: Scalar(beta1), beta2: Scalar(beta2),
+                    epsilon: Scalar(epsilon), firstCorrection: Scalar(c1), secondCorrection: Scalar(c2),
+                    weightDecay: Scalar(decoupledWeightDecay))
+            }
+        }
+    }
+}
+
+/// AdamW (Loshchilov & Hutter 2019): Adam with weight decay applied to the parameters, not through the gradient.
+public final class AdamW: Adam, @unchecked Sendable {
+    public var weightDecay: Double {
+        get { decoupledWeightDecay }
+        set { decoupledWeightDecay = newValue }
+    }
+
+    public init(
+        learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+        weightDecay: Double = 0.01, schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
+    ) {
+        precondition(weightDecay >= 0, "AdamW: weight decay must be non-negative, got \(weightDecay)")
+        super.init(
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, schedule: schedule,
+            gradientClipNorm: gradientClipNorm)
+        self.decoupledWeightDecay = weightDecay
+    }
+}
+
+/// RMSProp: steps scaled by a running root-mean-square of the gradient.
+public final class RMSProp: Optimizer, @unchecked Sendable {
+    public var decay: Double
+    public var epsilon: Double
+
+    public init(
+        learningRate: Double = 1e-3, decay: Double = 0.9, epsilon: Double = 1e-8,
+        schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
+    ) {
+        precondition(decay >= 0 && decay < 1, "RMSProp: decay must be in [0, 1), got \(decay)")
+        self.decay = decay
+        self.epsilon = epsilon
+        super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
+    }
+
+    public override func apply<Scalar: TensorScalar>(
+        _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
+        learningRate: Double, slots: Slots<Scalar>
+    ) {
+        let (lr, rho, eps) = (Scalar(learningRate), Scalar(decay), Scalar(epsilon))
+        slots.withBuffer(0) { s in
+            for i in p.indices {
+                s[i] = rho * s[i] + (1 - rho) * g[i] * g[i]
+                p[i] -= lr * g[i] / (s[i].squareRoot() + eps)
+            }
+        }
+    }
+}
+
+/// Adagrad: steps scaled by the root of the accumulated squared gradients.
+public final class Adagrad: Optimizer, @unchecked Sendable {
+    public var epsilon: Double
+    public var initialAccumulator: Double
+
+    public init(
+        learningRate: Double = 1e-2, epsilon: Double = 1e-10, initialAccumulator: Double = 0,
+        schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
+    ) {
+        self.epsilon = epsilon
+        self.initialAccumulator = initialAccumulator
+        super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
+    }
+
+    public override func apply<Scalar: TensorScalar>(
+        _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
+        learningRate: Double, slots: Slots<Scalar>
+    ) {
+        let (lr, eps) = (Scalar(learningRate), Scalar(epsilon))
+        slots.withBuffer(0, initial: Scalar(initialAccumulator)) { s in
+            for i in p.indices {
+                s[i] += g[i] * g[i]
+                p[i] -= lr * g[i] / (s[i].squareRoot() + eps)
+            }
+        }
+    }
+}
