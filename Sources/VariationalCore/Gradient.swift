@@ -27,3 +27,11 @@ public func valueWithGradient<T: Differentiable, U: Differentiable, Scalar: Tens
     precondition(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
     return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
 }
+
+/// The gradients of a two-argument function returning a scalar tensor.
+@inlinable
+public func gradient<T: Differentiable, U: Differentiable, Scalar: TensorScalar>(
+    at x: T, _ y: U, of f: @differentiable(reverse) (T, U) -> Tensor<Scalar>
+) -> (T.TangentVector, U.TangentVector) {
+    valueWithGradient(at: x, y, of: f).gradient
+}

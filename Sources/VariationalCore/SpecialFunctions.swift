@@ -3,7 +3,7 @@ import Foundation
 
 /// Special functions on scalars, computed in Double.
 public enum SpecialFunctions {
-    /// ψ(x) = d/dx log Γ(x). Recurrence up to x ≥ 6, then the asymptotic series; reflection for x < 0.
+    /// ψ(x) = d/dx log Γ(x). Recurrence up to x ≥ 12, then the asymptotic series; reflection for x < 0.
     public static func digamma(_ x: Double) -> Double {
         if x.isNaN || x == -.infinity { return .nan }
         if x <= 0 && x == x.rounded() { return .nan }
@@ -13,7 +13,7 @@ public enum SpecialFunctions {
         }
         var value = 0.0
         var z = x
-        while z < 6 {
+        while z < 12 {
             value -= 1 / z
             z += 1
         }
@@ -33,7 +33,7 @@ public enum SpecialFunctions {
         }
         var value = 0.0
         var z = x
-        while z < 6 {
+        while z < 12 {
             value += 1 / (z * z)
             z += 1
         }
@@ -55,7 +55,7 @@ public enum SpecialFunctions {
         }
         var value = 0.0
         var z = x
-        while z < 6 {
+        while z < 12 {
             value -= 2 / (z * z * z)
             z += 1
         }

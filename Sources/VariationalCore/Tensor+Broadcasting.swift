@@ -1,17 +1,32 @@
-import _Differentiation
-/// NumPy-style broadcasting: shapes are aligned at their trailing dimensions and a dimension of 1 stretches.
-public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+/// A shape error in a Tensor operation, naming the shapes involved.
+public struct TensorShapeError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+}
+
+/// The NumPy-style broadcast of two shapes: aligned at their trailing dimensions, a dimension of 1 stretches.
+/// Throws when a pair of dimensions differs and neither is 1.
+public func checkedBroadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
     if a == b { return a }
     let rank = max(a.count, b.count)
     var result = [Int](repeating: 1, count: rank)
     for i in 0..<rank {
         let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
         let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
-        precondition(
-            da == db || da == 1 || db == 1, "Tensor: shapes \(a) and \(b) cannot be broadcast together")
+        guard da == db || da == 1 || db == 1 else {
+            throw TensorShapeError(description: "shapes \(a) and \(b) cannot be broadcast together")
+        }
         result[i] = da == 1 ? db : da
     }
     return result
+}
+
+/// The broadcast of two shapes; stops with a message naming both shapes when they are incompatible.
+public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+    do {
+        return try checkedBroadcastShape(a, b)
+    } catch {
+        preconditionFailure("Tensor: \(error)")
+    }
 }
 
 /// Row-major strides of a shape.

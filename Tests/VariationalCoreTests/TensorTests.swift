@@ -1,0 +1,177 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+import VariationalTestSupport
+import XCTest
+
+final class TensorTests: XCTestCase {
+    typealias T = Tensor<Double>
+
+    func testBroadcastShapesAndErrorsNameBothShapes() throws {
+        XCTAssertEqual(try checkedBroadcastShape([3, 1, 5], [4, 1]), [3, 4, 5])
+        XCTAssertEqual(try checkedBroadcastShape([], [2, 3]), [2, 3])
+        XCTAssertThrowsError(try checkedBroadcastShape([3, 4], [5])) { error in
+            XCTAssertEqual("\(error)", "shapes [3, 4] and [5] cannot be broadcast together")
+        }
+    }
+
+    func testBroadcastingArithmeticAgreesWithLoops() {
+        var generator = SeededGenerator(seed: 1)
+        let a = T(randomNormal: [2, 3, 4], using: &generator)
+        let b = T(randomNormal: [3, 1], using: &generator)
+        let c = a * b + b
+        for i in 0..<2 { for j in 0..<3 { for k in 0..<4 {
+            XCTAssertEqual(c[i, j, k], a[i, j, k] * b[j, 0] + b[j, 0], accuracy: 1e-15)
+        } } }
+        let row = T([1, 2, 3, 4])
+        XCTAssertEqual((a - row)[1, 2, 3], a[1, 2, 3] - 4)
+        XCTAssertEqual((row - a)[1, 2, 3], 4 - a[1, 2, 3])
+    }
+
+    func testSymbolicZeroIsANoOp() {
+        let x = T([1, 2, 3])
+        XCTAssertEqual(T.zero + x, x)
+        XCTAssertEqual(x + T.zero, x)
+        XCTAssertEqual(x - T.zero, x)
+        XCTAssertTrue((T.zero * x).isSymbolicZero)
+        XCTAssertTrue(T.zero.isSymbolicZero)
+        XCTAssertFalse(T(0).isSymbolicZero)
+        // An unused input gets a symbolic zero gradient, which costs nothing.
+        let (g1, g2) = gradient(at: x, x) { a, b in a.sum() }
+        XCTAssertEqual(g1, T(ones: [3]))
+        XCTAssertTrue(g2.isSymbolicZero)
+    }
+
+    func testReductionsAndStableLogSumExp() {
+        let x = T([[1, 2, 3], [4, 5, 6]])
+        XCTAssertEqual(x.sum(squeezingAxes: 0).scalars, [5, 7, 9])
+        XCTAssertEqual(x.sum(alongAxes: 1).shape, [2, 1])
+        XCTAssertEqual(x.mean().scalar, 3.5)
+        XCTAssertEqual(x.max(squeezingAxes: 1).scalars, [3, 6])
+        let huge = T([1000, 1000])
+        XCTAssertEqual(huge.logSumExp().scalar, 1000 + Foundation.log(2), accuracy: 1e-12)
+        let withNegativeInfinity = T([-.infinity, 0])
+        XCTAssertEqual(withNegativeInfinity.logSumExp().scalar, 0)
+        XCTAssertEqual(T([-Double.infinity, -.infinity]).logSumExp().scalar, -.infinity)
+        let softmax = x.softmax()
+        for row in 0..<2 { XCTAssertEqual(softmax[row, 0] + softmax[row, 1] + softmax[row, 2], 1, accuracy: 1e-15) }
+    }
+
+    func testTailsStayFinite() {
+        let x = T([-1000, -40, 0, 40, 1000])
+        XCTAssertEqual(x.softplus().scalars[4], 1000)
+        XCTAssertEqual(x.softplus().scalars[0], 0)
+        XCTAssertEqual(x.sigmoid().scalars[0], 0)
+        XCTAssertEqual(x.sigmoid().scalars[4], 1)
+        XCTAssertEqual(x.logSigmoid().scalars[0], -1000)
+        XCTAssertEqual(x.logSigmoid().scalars[1], -40 - Foundation.log1p(Foundation.exp(-40)), accuracy: 1e-12)
+        XCTAssertTrue(x.logSigmoid().scalars.allSatisfy(\.isFinite))
+    }
+
+    func testVectorMathAgreesWithLibm() {
+        var generator = SeededGenerator(seed: 3)
+        let x = T(randomUniform: [1001], low: -20, high: 20, using: &generator)
+        let p = T(randomUniform: [1001], low: 1e-6, high: 50, using: &generator)
+        let pairs: [(T, (Double) -> Double, String)] = [
+            (x.exp(), Foundation.exp, "exp"), (p.log(), Foundation.log, "log"), (p.log1p(), Foundation.log1p, "log1p"),
+            (x.expm1(), Foundation.expm1, "expm1"), (x.tanh(), Foundation.tanh, "tanh"), (x.erf(), Foundation.erf, "erf"),
+        ]
+        for (result, reference, name) in pairs {
+            let input = name == "log" || name == "log1p" ? p : x
+            for i in 0..<input.scalarCount {
+                assertClose(result.scalars[i], reference(input.scalars[i]), relativeTolerance: 1e-14, name)
+            }
+        }
+        let xf = Tensor<Float>(shape: [1001], scalars: x.scalars.map(Float.init))
+        for i in 0..<1001 {
+            assertClose(xf.exp().scalars[i], Foundation.expf(xf.scalars[i]), relativeTolerance: 1e-6, "expf")
+        }
+    }
+
+    func testProductsAgreeBetweenKernelsAndWithDirectSums() {
+        var generator = SeededGenerator(seed: 4)
+        for (m, k, n) in [(1, 7, 5), (6, 7, 1), (17, 33, 9), (64, 130, 70)] {
+            let a = T(randomNormal: [m, k], using: &generator)
+            let b = T(randomNormal: [k, n], using: &generator)
+            let fast = matmul(a, b)
+            let portable = Kernels.withPortableKernel { matmul(a, b) }
+            let transposed = Kernels.withPortableKernel { matmul(b.transposed(), a.transposed()) }
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum = 0.0
+                    for p in 0..<k { sum += a[i, p] * b[p, j] }
+                    XCTAssertEqual(fast[i, j], sum, accuracy: 1e-12)
+                    XCTAssertEqual(portable[i, j], sum, accuracy: 1e-12)
+                    XCTAssertEqual(transposed[j, i], sum, accuracy: 1e-12)
+                }
+            }
+            // Float goes through the same kernels.
+            let af = Tensor<Float>(shape: a.shape, scalars: a.scalars.map(Float.init))
+            let bf = Tensor<Float>(shape: b.shape, scalars: b.scalars.map(Float.init))
+            let pf = Kernels.withPortableKernel { matmul(af, bf) }
+            let ff = matmul(af, bf)
+            for i in 0..<(m * n) { XCTAssertEqual(Double(ff.scalars[i]), fast.scalars[i], accuracy: 1e-4 * Double(k)) }
+            for i in 0..<(m * n) { XCTAssertEqual(Double(pf.scalars[i]), fast.scalars[i], accuracy: 1e-4 * Double(k)) }
+        }
+    }
+
+    func testBatchedProduct() {
+        var generator = SeededGenerator(seed: 5)
+        let a = T(randomNormal: [3, 4, 5], using: &generator)
+        let b = T(randomNormal: [3, 5, 2], using: &generator)
+        let c = matmul(a, b)
+        for i in 0..<3 {
+            let single = matmul(a.slice(axis: 0, range: i..<(i + 1)).reshaped(to: [4, 5]), b.slice(axis: 0, range: i..<(i + 1)).reshaped(to: [5, 2]))
+            XCTAssertEqual(c.slice(axis: 0, range: i..<(i + 1)).scalars, single.scalars)
+        }
+    }
+
+    func testCholeskyAndSolves() {
+        let a = T([[4, 2, 0.4], [2, 5, 1], [0.4, 1, 3]])
+        let l = a.cholesky()
+        let back = matmul(l, l.transposed())
+        for i in 0..<9 { XCTAssertEqual(back.scalars[i], a.scalars[i], accuracy: 1e-14) }
+        XCTAssertEqual(l[0, 1], 0)
+        let b = T([1, 2, 3])
+        let x = T.triangularSolve(lower: l, T.triangularSolve(lower: l, b), transposed: true)
+        let ax = matmul(a, x.reshaped(to: [3, 1]))
+        for i in 0..<3 { XCTAssertEqual(ax.scalars[i], b.scalars[i], accuracy: 1e-13) }
+        // log det A: 4·(5·3 − 1) − 2·(2·3 − 0.4) + 0.4·(2 − 5·0.4) = 56 − 11.2 + 0 = 44.8
+        XCTAssertEqual(l.logDeterminantFromCholesky().scalar, Foundation.log(44.8), accuracy: 1e-13)
+        XCTAssertNil(T([[1, 2], [2, 1]]).choleskyFactor())
+        XCTAssertTrue(T([[1, 2], [2, 1]]).cholesky().scalars.allSatisfy(\.isNaN))
+    }
+
+    func testShapeOperations() {
+        let x = T(shape: [2, 3], scalars: [0, 1, 2, 3, 4, 5])
+        XCTAssertEqual(x.transposed().scalars, [0, 3, 1, 4, 2, 5])
+        XCTAssertEqual(x.slice(axis: 1, range: 1..<3).scalars, [1, 2, 4, 5])
+        XCTAssertEqual(x.gathering(atIndices: [1, 1, 0]).scalars, [3, 4, 5, 3, 4, 5, 0, 1, 2])
+        XCTAssertEqual(T.stacking([x, x], alongAxis: 0).shape, [2, 2, 3])
+        XCTAssertEqual(x.concatenated(with: x, alongAxis: 1).scalars, [0, 1, 2, 0, 1, 2, 3, 4, 5, 3, 4, 5])
+        let y = T(shape: [2, 3, 4], scalars: (0..<24).map(Double.init))
+        let p = y.permuted([2, 0, 1])
+        XCTAssertEqual(p.shape, [4, 2, 3])
+        XCTAssertEqual(p[3, 1, 2], y[1, 2, 3])
+        XCTAssertEqual(x.reshaped(to: [-1]).shape, [6])
+    }
+}
+
+final class SpecialFunctionTests: XCTestCase {
+    /// Reference values: ψ(1) = −γ, ψ(½) = −γ − 2 ln 2, ψ′(1) = π²/6, ψ′(½) = π²/2, ψ″(1) = −2ζ(3).
+    func testReferenceValues() {
+        let gamma = 0.57721566490153286
+        assertClose(SpecialFunctions.digamma(1), -gamma, relativeTolerance: 1e-14)
+        assertClose(SpecialFunctions.digamma(0.5), -gamma - 2 * Foundation.log(2), relativeTolerance: 1e-14)
+        assertClose(SpecialFunctions.digamma(100), 4.600161852738087, relativeTolerance: 1e-14)
+        assertClose(SpecialFunctions.digamma(-0.5), 0.03648997397857652, relativeTolerance: 1e-12)
+        assertClose(SpecialFunctions.trigamma(1), Double.pi * Double.pi / 6, relativeTolerance: 1e-14)
+        assertClose(SpecialFunctions.trigamma(0.5), Double.pi * Double.pi / 2, relativeTolerance: 1e-14)
+        assertClose(SpecialFunctions.trigamma(1e-3), 1000001.642533, relativeTolerance: 1e-9)
+        assertClose(SpecialFunctions.tetragamma(1), -2.4041138063191885, relativeTolerance: 1e-13)
+        // ψ″(−½) = ψ″(3/2) = 16 − 14ζ(3)
+        assertClose(SpecialFunctions.tetragamma(-0.5), 16 - 14 * 1.2020569031595943, relativeTolerance: 1e-12)
+        XCTAssertTrue(SpecialFunctions.digamma(0).isNaN)
+        XCTAssertTrue(SpecialFunctions.digamma(-2).isNaN)
+    }
+}
