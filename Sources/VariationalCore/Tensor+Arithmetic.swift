@@ -4,6 +4,8 @@ import _Differentiation
 // back to the operand's shape. Symbolic zeros pass through `+` and `-` untouched.
 
 extension Tensor {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func adding(_ other: Tensor) -> Tensor {
         if other.isSymbolicZero { return self }
@@ -11,6 +13,8 @@ extension Tensor {
         return zipWith(other, +)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func subtracting(_ other: Tensor) -> Tensor {
         if other.isSymbolicZero { return self }
@@ -18,18 +22,24 @@ extension Tensor {
         return zipWith(other, -)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func multiplying(_ other: Tensor) -> Tensor {
         if isSymbolicZero || other.isSymbolicZero { return .zero }
         return zipWith(other, *)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func dividing(_ other: Tensor) -> Tensor { zipWith(other, /) }
 
     @differentiable(reverse)
     public static func + (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.adding(rhs) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: +)
     @usableFromInline
     static func vjpAdd(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
@@ -39,12 +49,16 @@ extension Tensor {
         })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: +, wrt: lhs)
     @usableFromInline
     static func vjpAddLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
         (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: lhs) })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: +, wrt: rhs)
     @usableFromInline
     static func vjpAddRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -54,6 +68,8 @@ extension Tensor {
     @differentiable(reverse)
     public static func - (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.subtracting(rhs) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: -)
     @usableFromInline
     static func vjpSubtract(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
@@ -66,6 +82,8 @@ extension Tensor {
     @differentiable(reverse)
     public static prefix func - (operand: Tensor) -> Tensor { operand.map { -$0 } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: -)
     @usableFromInline
     static func vjpNegate(_ operand: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -75,6 +93,8 @@ extension Tensor {
     @differentiable(reverse)
     public static func * (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.multiplying(rhs) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: *)
     @usableFromInline
     static func vjpMultiply(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
@@ -84,12 +104,16 @@ extension Tensor {
         })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: *, wrt: lhs)
     @usableFromInline
     static func vjpMultiplyLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
         (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : v.multiplying(rhs).unbroadcast(toMatch: lhs) })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: *, wrt: rhs)
     @usableFromInline
     static func vjpMultiplyRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -99,6 +123,8 @@ extension Tensor {
     @differentiable(reverse)
     public static func / (lhs: Tensor, rhs: Tensor) -> Tensor { lhs.dividing(rhs) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: /)
     @usableFromInline
     static func vjpDivide(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
@@ -130,6 +156,8 @@ extension Tensor {
     @differentiable(reverse)
     public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) / rhs }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: init(_:))
     @usableFromInline
     static func vjpInitScalar(_ value: Scalar) -> (value: Tensor, pullback: (Tensor) -> Scalar) {

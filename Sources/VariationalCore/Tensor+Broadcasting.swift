@@ -55,6 +55,8 @@ func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
 
 extension Tensor {
     /// Applies a function to every element (not differentiable: use the Tensor operations in differentiated code).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @inlinable
     public func map(_ transform: (Scalar) -> Scalar) -> Tensor {
         var result = scalars
@@ -65,6 +67,8 @@ extension Tensor {
     }
 
     /// Elementwise vector-math function without derivative.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func applying(_ function: VectorFunction) -> Tensor {
         var result = scalars
@@ -78,6 +82,8 @@ extension Tensor {
     }
 
     /// Combines two tensors elementwise with broadcasting, without derivative.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @inlinable
     func zipWith(_ other: Tensor, _ combine: (Scalar, Scalar) -> Scalar) -> Tensor {
         if shape == other.shape {
@@ -159,6 +165,8 @@ extension Tensor {
     }
 
     /// If `small` (leading 1s dropped) equals the trailing dimensions of `large`, the element count of that suffix.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func suffixLength(of small: [Int], in large: [Int]) -> Int? {
         var trimmed = small[...]
@@ -168,6 +176,8 @@ extension Tensor {
     }
 
     /// Copies this tensor into a larger broadcast shape, without derivative.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func broadcastRaw(to target: [Int]) -> Tensor {
         if shape == target { return self }
@@ -175,6 +185,8 @@ extension Tensor {
     }
 
     /// Sums a gradient of broadcast shape back down to `target`, without derivative.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func unbroadcast(to target: [Int]) -> Tensor {
         if shape == target { return self }
@@ -188,11 +200,15 @@ extension Tensor {
     }
 
     /// The gradient for an operand that was broadcast into this shape: symbolic zero for a symbolic-zero operand.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func unbroadcast(toMatch operand: Tensor) -> Tensor {
         operand.isSymbolicZero ? .zero : unbroadcast(to: operand.shape)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func reshapedRaw(to newShape: [Int]) -> Tensor {
         Tensor(shape: newShape, scalars: scalars)

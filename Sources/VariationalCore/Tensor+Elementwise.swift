@@ -5,9 +5,13 @@ import RealModule
 // Elementwise functions. Each derivative is written in terms of the input x or the output y, whichever is cheaper.
 
 extension Tensor {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func exp() -> Tensor { applying(.exp) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: exp)
     @usableFromInline
     func vjpExp() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -16,9 +20,13 @@ extension Tensor {
     }
 
     /// The natural logarithm; −∞ at 0 and NaN below.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func log() -> Tensor { applying(.log) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: log)
     @usableFromInline
     func vjpLog() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -26,9 +34,13 @@ extension Tensor {
     }
 
     /// log(1 + x), accurate for small x.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func log1p() -> Tensor { applying(.log1p) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: log1p)
     @usableFromInline
     func vjpLog1p() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -36,9 +48,13 @@ extension Tensor {
     }
 
     /// exp(x) − 1, accurate for small x.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func expm1() -> Tensor { applying(.expm1) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: expm1)
     @usableFromInline
     func vjpExpm1() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -46,9 +62,13 @@ extension Tensor {
         return (y, { v in v.isSymbolicZero ? .zero : v.multiplying(y.map { $0 + 1 }) })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sqrt() -> Tensor { map { $0.squareRoot() } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: sqrt)
     @usableFromInline
     func vjpSqrt() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -56,9 +76,13 @@ extension Tensor {
         return (y, { v in v.isSymbolicZero ? .zero : v.zipWith(y) { $0 / (2 * $1) } })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func squared() -> Tensor { map { $0 * $0 } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: squared)
     @usableFromInline
     func vjpSquared() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -66,9 +90,13 @@ extension Tensor {
     }
 
     /// |x|; the derivative at 0 is taken as 0.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func abs() -> Tensor { map { Swift.abs($0) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: abs)
     @usableFromInline
     func vjpAbs() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -78,9 +106,13 @@ extension Tensor {
     }
 
     /// x raised to a fixed power.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse, wrt: self)
     public func pow(_ exponent: Scalar) -> Tensor { map { Scalar.pow($0, exponent) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: pow, wrt: self)
     @usableFromInline
     func vjpPowScalar(_ exponent: Scalar) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -90,9 +122,13 @@ extension Tensor {
     }
 
     /// x raised to a power elementwise, with broadcasting; x must be positive where the exponent is not an integer.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func pow(_ exponent: Tensor) -> Tensor { zipWith(exponent) { Scalar.pow($0, $1) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: pow)
     @usableFromInline
     func vjpPow(_ exponent: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
@@ -107,9 +143,13 @@ extension Tensor {
     }
 
     /// The logistic function 1 / (1 + e^−x).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sigmoid() -> Tensor { applying(.sigmoid) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: sigmoid)
     @usableFromInline
     func vjpSigmoid() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -118,22 +158,32 @@ extension Tensor {
     }
 
     /// log σ(x) = −softplus(−x), finite for all finite x.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logSigmoid() -> Tensor { -(-self).softplus() }
 
     /// softplus(x) = log(1 + eˣ), computed without overflow.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func softplus() -> Tensor { applying(.softplus) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: softplus)
     @usableFromInline
     func vjpSoftplus() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
         (applying(.softplus), { v in v.isSymbolicZero ? .zero : v.multiplying(self.applying(.sigmoid)) })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func tanh() -> Tensor { applying(.tanh) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: tanh)
     @usableFromInline
     func vjpTanh() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -142,9 +192,13 @@ extension Tensor {
     }
 
     /// max(x, 0); the derivative at 0 is taken as 0.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func relu() -> Tensor { map { $0 > 0 ? $0 : 0 } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: relu)
     @usableFromInline
     func vjpRelu() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -152,9 +206,13 @@ extension Tensor {
     }
 
     /// x for x > 0, slope · x otherwise.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse, wrt: self)
     public func leakyRelu(slope: Scalar = 0.01) -> Tensor { map { $0 > 0 ? $0 : slope * $0 } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: leakyRelu, wrt: self)
     @usableFromInline
     func vjpLeakyRelu(slope: Scalar) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -164,9 +222,13 @@ extension Tensor {
     }
 
     /// x for x > 0, α(eˣ − 1) otherwise.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse, wrt: self)
     public func elu(alpha: Scalar = 1) -> Tensor { map { $0 > 0 ? $0 : alpha * Scalar.expMinusOne($0) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: elu, wrt: self)
     @usableFromInline
     func vjpElu(alpha: Scalar) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -182,11 +244,15 @@ extension Tensor {
     }
 
     /// Each element limited to [lower, upper]; the gradient is zero where the bound is active.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse, wrt: self)
     public func clamped(to range: ClosedRange<Scalar>) -> Tensor {
         map { Swift.min(Swift.max($0, range.lowerBound), range.upperBound) }
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: clamped, wrt: self)
     @usableFromInline
     func vjpClamped(to range: ClosedRange<Scalar>) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -196,9 +262,13 @@ extension Tensor {
     }
 
     /// log Γ(x).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logGamma() -> Tensor { map { Scalar.logGamma($0) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: logGamma)
     @usableFromInline
     func vjpLogGamma() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -206,9 +276,13 @@ extension Tensor {
     }
 
     /// ψ(x), the derivative of log Γ.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func digamma() -> Tensor { map { Scalar(SpecialFunctions.digamma(Double($0))) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: digamma)
     @usableFromInline
     func vjpDigamma() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -216,9 +290,13 @@ extension Tensor {
     }
 
     /// ψ′(x), the derivative of the digamma function.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func trigamma() -> Tensor { map { Scalar(SpecialFunctions.trigamma(Double($0))) } }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: trigamma)
     @usableFromInline
     func vjpTrigamma() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -228,9 +306,13 @@ extension Tensor {
     }
 
     /// The error function.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func erf() -> Tensor { applying(.erf) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: erf)
     @usableFromInline
     func vjpErf() -> (value: Tensor, pullback: (Tensor) -> Tensor) {

@@ -4,6 +4,8 @@ import _Differentiation
 // Matrices are rank 2; right-hand sides of solves are vectors or matrices.
 
 extension Tensor {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func requireSquare(_ name: String) -> Int {
         precondition(rank == 2 && shape[0] == shape[1], "\(name): needs a square matrix, got shape \(shape)")
@@ -12,6 +14,8 @@ extension Tensor {
 
     /// The lower Cholesky factor L with L Lᵀ = self, or nil when the matrix is not positive definite.
     /// Reads the lower triangle only.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func choleskyFactor() -> Tensor? {
         let n = requireSquare("cholesky")
         var l = [Scalar](repeating: 0, count: n * n)
@@ -34,12 +38,16 @@ extension Tensor {
     ///
     /// A matrix that is not positive definite gives a factor full of NaN, so that optimisers reject the step;
     /// check inputs with `choleskyFactor()` first where an error is wanted.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func cholesky() -> Tensor {
         let n = requireSquare("cholesky")
         return choleskyFactor() ?? Tensor(repeating: .nan, shape: [n, n])
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: cholesky)
     @usableFromInline
     func vjpCholesky() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -56,6 +64,8 @@ extension Tensor {
         })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func lowerTriangularRaw() -> Tensor {
         let n = shape[0]
@@ -65,12 +75,16 @@ extension Tensor {
     }
 
     /// The lower triangle (with the diagonal), zeros above.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func lowerTriangular() -> Tensor {
         precondition(rank == 2, "lowerTriangular: needs a matrix, got shape \(shape)")
         return lowerTriangularRaw()
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: lowerTriangular)
     @usableFromInline
     func vjpLowerTriangular() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -78,6 +92,8 @@ extension Tensor {
     }
 
     /// Solves L X = B (or Lᵀ X = B) by substitution, for lower-triangular L; B is a vector or a matrix.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func solveTriangularRaw(_ l: Tensor, _ b: Tensor, transposed: Bool) -> Tensor {
         let n = l.requireSquare("triangularSolve")
@@ -110,11 +126,15 @@ extension Tensor {
     }
 
     /// X with L X = B (or Lᵀ X = B when `transposed`), for lower-triangular L; only L's lower triangle is read.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public static func triangularSolve(lower l: Tensor, _ b: Tensor, transposed: Bool = false) -> Tensor {
         solveTriangularRaw(l, b, transposed: transposed)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: triangularSolve)
     @usableFromInline
     static func vjpTriangularSolve(lower l: Tensor, _ b: Tensor, transposed: Bool)
@@ -134,12 +154,16 @@ extension Tensor {
     }
 
     /// The main diagonal of a square matrix.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func diagonalPart() -> Tensor {
         let n = requireSquare("diagonalPart")
         return Tensor(shape: [n], scalars: (0..<n).map { scalars[$0 * n + $0] })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: diagonalPart)
     @usableFromInline
     func vjpDiagonalPart() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -147,6 +171,8 @@ extension Tensor {
     }
 
     /// The square matrix with this vector on its diagonal.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func diagonalMatrix() -> Tensor {
         precondition(rank == 1, "diagonalMatrix: needs a vector, got shape \(shape)")
@@ -156,6 +182,8 @@ extension Tensor {
         return Tensor(shape: [n, n], scalars: values)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: diagonalMatrix)
     @usableFromInline
     func vjpDiagonalMatrix() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -163,6 +191,8 @@ extension Tensor {
     }
 
     /// log det(L Lᵀ) = 2 Σ log Lᵢᵢ, from a Cholesky factor L.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logDeterminantFromCholesky() -> Tensor {
         diagonalPart().log().sum() * 2

@@ -5,6 +5,8 @@ import _Differentiation
 
 extension Tensor {
     /// op(a) · op(b) for matrices, or batched over a leading dimension; no derivative.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func matmulRaw(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
         precondition(
@@ -48,6 +50,8 @@ extension Tensor {
     }
 
     /// C (m×n) = op(A) · op(B); a single output column or row goes through GEMV.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func product(
         m: Int, n: Int, k: Int, _ a: UnsafePointer<Scalar>, _ lda: Int, transposeA: Bool,
@@ -69,6 +73,8 @@ extension Tensor {
     }
 
     /// The gradient for the left operand of `a · b` given the output gradient `v`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func matmulGradientLeft(_ v: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
         if a.rank == 2 && b.rank == 3 {
@@ -79,6 +85,8 @@ extension Tensor {
     }
 
     /// The gradient for the right operand of `a · b` given the output gradient `v`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func matmulGradientRight(_ v: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
         if a.rank == 3 && b.rank == 2 {
@@ -91,11 +99,15 @@ extension Tensor {
 }
 
 /// The matrix product a · b (rank 2, or batched rank 3 with a shared rank-2 operand).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 @differentiable(reverse)
 public func matmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>) -> Tensor<Scalar> {
     Tensor.matmulRaw(a, b)
 }
 
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 @derivative(of: matmul)
 @usableFromInline
 func vjpMatmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
@@ -108,6 +120,8 @@ func vjpMatmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
 }
 
 // Only the weight varies (data on the left): backward skips the product that would give the data's gradient.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 @derivative(of: matmul, wrt: b)
 @usableFromInline
 func vjpMatmulRight<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
@@ -116,6 +130,8 @@ func vjpMatmulRight<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scala
     (Tensor.matmulRaw(a, b), { v in v.isSymbolicZero ? .zero : Tensor.matmulGradientRight(v, a, b) })
 }
 
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 @derivative(of: matmul, wrt: a)
 @usableFromInline
 func vjpMatmulLeft<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)

@@ -4,6 +4,8 @@ import _Differentiation
 // Negative axes count from the end.
 
 extension Tensor {
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func normalizedAxes(_ axes: [Int]) -> [Int] {
         let result = axes.map { axis -> Int in
@@ -15,6 +17,8 @@ extension Tensor {
     }
 
     /// Reduces one axis, keeping it with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @inlinable
     func reduceRaw(axis: Int, initial: Scalar, _ combine: (Scalar, Scalar) -> Scalar) -> Tensor {
         let outer = shape[..<axis].reduce(1, *)
@@ -38,6 +42,8 @@ extension Tensor {
         return Tensor(shape: outShape, scalars: result)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func sumRaw(alongAxes axes: [Int]) -> Tensor {
         var result = self
@@ -45,6 +51,8 @@ extension Tensor {
         return result
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func maxRaw(alongAxes axes: [Int]) -> Tensor {
         var result = self
@@ -55,6 +63,8 @@ extension Tensor {
         return result
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func squeezedShape(removing axes: [Int]) -> [Int] {
         let set = Set(normalizedAxes(axes))
@@ -64,9 +74,13 @@ extension Tensor {
     // MARK: Sum
 
     /// The sum over the given axes, keeping them with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sum(alongAxes axes: [Int]) -> Tensor { sumRaw(alongAxes: axes) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: sum(alongAxes:))
     @usableFromInline
     func vjpSum(alongAxes axes: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -75,20 +89,28 @@ extension Tensor {
     }
 
     /// The sum over the given axes, keeping them with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sum(alongAxes axes: Int...) -> Tensor { sum(alongAxes: axes) }
 
     /// The sum over the given axes, removing them.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sum(squeezingAxes axes: [Int]) -> Tensor {
         sum(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
     }
 
     /// The sum over the given axes, removing them.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sum(squeezingAxes axes: Int...) -> Tensor { sum(squeezingAxes: axes) }
 
     /// The sum of all elements, as a rank-0 tensor.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func sum() -> Tensor {
         sum(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
@@ -97,6 +119,8 @@ extension Tensor {
     // MARK: Mean
 
     /// The mean over the given axes, keeping them with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func mean(alongAxes axes: [Int]) -> Tensor {
         let count = withoutDerivative(at: normalizedAxes(axes).reduce(1) { $0 * shape[$1] })
@@ -104,29 +128,41 @@ extension Tensor {
     }
 
     /// The mean over the given axes, keeping them with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func mean(alongAxes axes: Int...) -> Tensor { mean(alongAxes: axes) }
 
     /// The mean over the given axes, removing them.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func mean(squeezingAxes axes: [Int]) -> Tensor {
         mean(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
     }
 
     /// The mean over the given axes, removing them.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func mean(squeezingAxes axes: Int...) -> Tensor { mean(squeezingAxes: axes) }
 
     /// The mean of all elements, as a rank-0 tensor.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func mean() -> Tensor { sum() / Scalar(withoutDerivative(at: scalarCount)) }
 
     // MARK: Max
 
     /// The maximum over the given axes, keeping them with size 1. Ties share the gradient equally.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func max(alongAxes axes: [Int]) -> Tensor { maxRaw(alongAxes: axes) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: max(alongAxes:))
     @usableFromInline
     func vjpMax(alongAxes axes: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -140,16 +176,22 @@ extension Tensor {
     }
 
     /// The maximum over the given axes, keeping them with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func max(alongAxes axes: Int...) -> Tensor { max(alongAxes: axes) }
 
     /// The maximum over the given axes, removing them.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func max(squeezingAxes axes: Int...) -> Tensor {
         max(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
     }
 
     /// The largest element, as a rank-0 tensor.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func max() -> Tensor {
         max(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
@@ -158,9 +200,13 @@ extension Tensor {
     // MARK: log-sum-exp, softmax
 
     /// log Σ exp(x) over the given axes, keeping them with size 1; stable for large and very negative inputs.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logSumExp(alongAxes axes: [Int]) -> Tensor { logSumExpWithSoftmax(axes).value }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func logSumExpWithSoftmax(_ axes: [Int]) -> (value: Tensor, softmax: Tensor) {
         var peak = maxRaw(alongAxes: axes)
@@ -171,6 +217,8 @@ extension Tensor {
         return (value, shifted.dividing(total))
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: logSumExp(alongAxes:))
     @usableFromInline
     func vjpLogSumExp(alongAxes axes: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -179,28 +227,38 @@ extension Tensor {
     }
 
     /// log Σ exp(x) over the given axes, keeping them with size 1.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logSumExp(alongAxes axes: Int...) -> Tensor { logSumExp(alongAxes: axes) }
 
     /// log Σ exp(x) over the given axes, removing them.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logSumExp(squeezingAxes axes: Int...) -> Tensor {
         logSumExp(alongAxes: axes).reshaped(to: withoutDerivative(at: squeezedShape(removing: axes)))
     }
 
     /// log Σ exp(x) over all elements, as a rank-0 tensor.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logSumExp() -> Tensor {
         logSumExp(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
     }
 
     /// log softmax along one axis (the last by default): x − logSumExp(x).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func logSoftmax(alongAxis axis: Int = -1) -> Tensor {
         self - logSumExp(alongAxes: [axis])
     }
 
     /// softmax along one axis (the last by default).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func softmax(alongAxis axis: Int = -1) -> Tensor {
         logSoftmax(alongAxis: axis).exp()

@@ -4,9 +4,13 @@ import _Differentiation
 
 extension Tensor {
     /// The same elements in a new shape with the same number of elements. One dimension may be −1 (inferred).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func reshaped(to newShape: [Int]) -> Tensor { reshapedRaw(to: resolvedShape(newShape)) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func resolvedShape(_ newShape: [Int]) -> [Int] {
         var target = newShape
@@ -21,6 +25,8 @@ extension Tensor {
         return target
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: reshaped(to:))
     @usableFromInline
     func vjpReshaped(to newShape: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -29,12 +35,16 @@ extension Tensor {
     }
 
     /// Inserts a dimension of size 1 at `axis`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func expandingShape(at axis: Int) -> Tensor {
         return reshaped(to: withoutDerivative(at: shapeExpanded(at: axis)))
     }
 
     /// Removes dimensions of size 1 at the given axes.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func squeezingShape(at axes: Int...) -> Tensor {
         let removed = withoutDerivative(at: normalizedAxes(axes))
@@ -45,12 +55,16 @@ extension Tensor {
     }
 
     /// Copies the tensor into a broadcast-compatible larger shape.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func broadcasted(to target: [Int]) -> Tensor {
         precondition(broadcastShape(shape, target) == target, "Tensor.broadcasted: cannot broadcast \(shape) to \(target)")
         return broadcastRaw(to: target)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: broadcasted(to:))
     @usableFromInline
     func vjpBroadcasted(to target: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -60,6 +74,8 @@ extension Tensor {
 
     // MARK: Permutation
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func permutedRaw(_ permutation: [Int]) -> Tensor {
         precondition(
@@ -102,9 +118,13 @@ extension Tensor {
     }
 
     /// Reorders the axes: dimension i of the result is dimension `permutation[i]` of this tensor.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func permuted(_ permutation: [Int]) -> Tensor { permutedRaw(permutation) }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: permuted)
     @usableFromInline
     func vjpPermuted(_ permutation: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -114,11 +134,15 @@ extension Tensor {
     }
 
     /// Swaps the last two axes (the matrix transpose, batched).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func transposed() -> Tensor {
         return permuted(withoutDerivative(at: lastAxesSwapped()))
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func lastAxesSwapped() -> [Int] {
         precondition(rank >= 2, "Tensor.transposed: needs rank ≥ 2, got shape \(shape)")
@@ -127,6 +151,8 @@ extension Tensor {
         return permutation
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func shapeExpanded(at axis: Int) -> [Int] {
         var newShape = shape
@@ -136,6 +162,8 @@ extension Tensor {
 
     // MARK: Slicing
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func sliceRaw(axis: Int, range: Range<Int>) -> Tensor {
         let outer = shape[..<axis].reduce(1, *)
@@ -155,6 +183,8 @@ extension Tensor {
     }
 
     /// The elements with indices in `range` along `axis`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func slice(axis: Int, range: Range<Int>) -> Tensor {
         let a = withoutDerivative(at: normalizedAxes([axis])[0])
@@ -164,6 +194,8 @@ extension Tensor {
         return sliceRaw(axis: a, range: range)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: slice)
     @usableFromInline
     func vjpSlice(axis: Int, range: Range<Int>) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
@@ -189,6 +221,8 @@ extension Tensor {
 
     // MARK: Concatenation and stacking
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     static func concatenateRaw(_ parts: [Tensor], axis: Int) -> Tensor {
         precondition(!parts.isEmpty, "Tensor.concatenated: no tensors")
@@ -215,12 +249,16 @@ extension Tensor {
     }
 
     /// Joins tensors along an existing axis; all other dimensions must agree.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public static func concatenating(_ parts: [Tensor], alongAxis axis: Int = 0) -> Tensor {
         let a = withoutDerivative(at: axis < 0 ? axis + parts[0].rank : axis)
         return concatenateRaw(parts, axis: a)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: concatenating)
     @usableFromInline
     static func vjpConcatenating(_ parts: [Tensor], alongAxis axis: Int)
@@ -241,12 +279,16 @@ extension Tensor {
     }
 
     /// Joins this tensor with others along an existing axis.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func concatenated(with other: Tensor, alongAxis axis: Int = 0) -> Tensor {
         Tensor.concatenating([self, other], alongAxis: axis)
     }
 
     /// Stacks tensors of equal shape along a new axis.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public static func stacking(_ parts: [Tensor], alongAxis axis: Int = 0) -> Tensor {
         let expanded = parts.differentiableMap { $0.expandingShape(at: axis) }
@@ -255,6 +297,8 @@ extension Tensor {
 
     // MARK: Gathering
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @usableFromInline
     func gatherRaw(_ indices: [Int], axis: Int) -> Tensor {
         let outer = shape[..<axis].reduce(1, *)
@@ -279,11 +323,15 @@ extension Tensor {
     }
 
     /// The slices at integer `indices` along `axis` (indices may repeat; their gradients add up).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func gathering(atIndices indices: [Int], alongAxis axis: Int = 0) -> Tensor {
         gatherRaw(indices, axis: withoutDerivative(at: normalizedAxes([axis])[0]))
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     @derivative(of: gathering)
     @usableFromInline
     func vjpGathering(atIndices indices: [Int], alongAxis axis: Int) -> (value: Tensor, pullback: (Tensor) -> Tensor) {

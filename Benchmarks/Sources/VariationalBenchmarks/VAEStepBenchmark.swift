@@ -1,0 +1,93 @@
+import Foundation
+import Variational
+
+/// The PyTorch-examples VAE shape: 784-400-20 (μ, log σ²)-400-784, ReLU, Bernoulli likelihood from logits,
+/// analytic Gaussian KL, Adam.
+struct VAE: Differentiable {
+    var encoder: Dense<Float>
+    var mean: Dense<Float>
+    var logVariance: Dense<Float>
+    var decoderHidden: Dense<Float>
+    var decoderOutput: Dense<Float>
+
+    init(using generator: inout SeededGenerator) {
+        encoder = Dense(inputSize: 784, outputSize: 400, activation: .relu, using: &generator)
+        mean = Dense(inputSize: 400, outputSize: 20, using: &generator)
+        logVariance = Dense(inputSize: 400, outputSize: 20, using: &generator)
+        decoderHidden = Dense(inputSize: 20, outputSize: 400, activation: .relu, using: &generator)
+        decoderOutput = Dense(inputSize: 400, outputSize: 784, using: &generator)
+    }
+
+    /// The negative ELBO per image.
+    @differentiable(reverse, wrt: self)
+    func loss(_ x: Tensor<Float>, noise: Tensor<Float>) -> Tensor<Float> {
+        let h = encoder(x)
+        let mu = mean(h)
+        let logVar = logVariance(h)
+        let z = mu + (logVar * 0.5).exp() * noise
+        let logits = decoderOutput(decoderHidden(z))
+        let reconstruction = (logits.softplus() - x * logits).sum()
+        let kl = ((mu.squared() + logVar.exp() - logVar - 1) * 0.5).sum()
+        return (reconstruction + kl) / Float(withoutDerivative(at: x.shape[0]))
+    }
+}
+
+enum VAEStepBenchmark {
+    static let batch = 128
+
+    static func run() {
+        var generator = SeededGenerator(seed: 2)
+        var model = VAE(using: &generator)
+        let x = Tensor<Float>(randomUniform: [batch, 784], using: &generator).map { $0 < 0.2 ? 1 : 0 }
+        let adam = Adam(learningRate: 1e-3)
+        let step = {
+            let noise = Tensor<Float>(randomNormal: [batch, 20], using: &generator)
+            let g = gradient(at: model) { m in m.loss(x, noise: noise) }
+            adam.update(&model, along: g)
+        }
+        let stepSeconds = medianSecondsPerIteration(repeats: 9, iterations: 20, step)
+        let gemmSeconds = medianSecondsPerIteration(repeats: 9, iterations: 20) { runGEMMs() }
+        print("VAE training step (784-400-20-400-784, batch \(batch), Bernoulli logits, analytic KL, Adam)")
+        print(String(format: "  step        %7.3f ms", stepSeconds * 1e3))
+        print(String(format: "  its GEMMs   %7.3f ms   (14 products: 5 forward, 5 weight gradients, 4 input gradients)", gemmSeconds * 1e3))
+        print(String(format: "  ratio       %7.2f ×", stepSeconds / gemmSeconds))
+    }
+
+    /// The same 14 products the step makes, on buffers of the same shapes.
+    static let buffers: [String: [Float]] = {
+        var generator = SeededGenerator(seed: 3)
+        func random(_ n: Int) -> [Float] { Tensor<Float>(randomNormal: [n], using: &generator).scalars }
+        return [
+            "x": random(batch * 784), "w1": random(784 * 400), "h": random(batch * 400), "w2": random(400 * 20),
+            "z": random(batch * 20), "w4": random(20 * 400), "w5": random(400 * 784), "out": random(batch * 784),
+        ]
+    }()
+
+    static func runGEMMs() {
+        // (transA, transB, m, n, k, a, b): forward, then weight gradients (aᵀ·g), then input gradients (g·wᵀ).
+        let shapes: [(Bool, Bool, Int, Int, Int, String, String)] = [
+            (false, false, batch, 400, 784, "x", "w1"), (false, false, batch, 20, 400, "h", "w2"),
+            (false, false, batch, 20, 400, "h", "w2"), (false, false, batch, 400, 20, "z", "w4"),
+            (false, false, batch, 784, 400, "h", "w5"),
+            (true, false, 400, 784, batch, "h", "out"), (true, false, 20, 400, batch, "z", "h"),
+            (true, false, 784, 400, batch, "x", "h"), (true, false, 400, 20, batch, "h", "z"),
+            (true, false, 400, 20, batch, "h", "z"),
+            (false, true, batch, 400, 784, "out", "w5"), (false, true, batch, 20, 400, "h", "w4"),
+            (false, true, batch, 400, 20, "z", "w2"), (false, true, batch, 400, 20, "z", "w2"),
+        ]
+        var c = [Float](repeating: 0, count: 784 * 400)
+        for (ta, tb, m, n, k, an, bn) in shapes {
+            let a = buffers[an]!
+            let b = buffers[bn]!
+            a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        Float.gemm(
+                            transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 1, a: pa.baseAddress!,
+                            lda: ta ? m : k, b: pb.baseAddress!, ldb: tb ? k : n, beta: 0, c: pc.baseAddress!, ldc: n)
+                    }
+                }
+            }
+        }
+    }
+}
