@@ -59,9 +59,12 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @inlinable
     public func map(_ transform: (Scalar) -> Scalar) -> Tensor {
-        var result = scalars
-        result.withUnsafeMutableBufferPointer { buffer in
-            for i in buffer.indices { buffer[i] = transform(buffer[i]) }
+        let count = scalars.count
+        let result = scalars.withUnsafeBufferPointer { x in
+            [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                for i in 0..<count { out[i] = transform(x[i]) }
+                initialized = count
+            }
         }
         return Tensor(shape: shape, scalars: result)
     }
@@ -71,11 +74,11 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     func applying(_ function: VectorFunction) -> Tensor {
-        var result = scalars
-        let count = result.count
-        result.withUnsafeMutableBufferPointer { out in
-            scalars.withUnsafeBufferPointer { input in
-                Scalar.apply(function, count: count, input.baseAddress!, out.baseAddress!)
+        let count = scalars.count
+        let result = scalars.withUnsafeBufferPointer { x in
+            [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                if count > 0 { Scalar.apply(function, count: count, x.baseAddress!, out.baseAddress!) }
+                initialized = count
             }
         }
         return Tensor(shape: shape, scalars: result)
@@ -87,10 +90,13 @@ extension Tensor {
     @inlinable
     func zipWith(_ other: Tensor, _ combine: (Scalar, Scalar) -> Scalar) -> Tensor {
         if shape == other.shape {
-            var result = scalars
-            result.withUnsafeMutableBufferPointer { out in
+            let count = scalars.count
+            let result = scalars.withUnsafeBufferPointer { a in
                 other.scalars.withUnsafeBufferPointer { b in
-                    for i in out.indices { out[i] = combine(out[i], b[i]) }
+                    [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                        for i in 0..<count { out[i] = combine(a[i], b[i]) }
+                        initialized = count
+                    }
                 }
             }
             return Tensor(shape: shape, scalars: result)

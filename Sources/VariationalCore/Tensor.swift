@@ -156,14 +156,17 @@ extension Tensor: Differentiable {
                 parameterID = parameterCounter.wrappingAdd(1, ordering: .relaxed).newValue
             }
             let id = parameterID
-            if Scalar.self == Float.self {
-                var parameter = unsafeBitCast(self, to: Tensor<Float>.self)
-                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Float>.self), id: id)
-                self = unsafeBitCast(parameter, to: Tensor.self)
-            } else {
-                var parameter = unsafeBitCast(self, to: Tensor<Double>.self)
-                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Double>.self), id: id)
-                self = unsafeBitCast(parameter, to: Tensor.self)
+            // Hand the visitor this very tensor (not a copy), so an in-place update does not copy its elements.
+            withUnsafeMutablePointer(to: &self) { pointer in
+                if Scalar.self == Float.self {
+                    pointer.withMemoryRebound(to: Tensor<Float>.self, capacity: 1) { parameter in
+                        visitor.visit(&parameter.pointee, offset: unsafeBitCast(offset, to: Tensor<Float>.self), id: id)
+                    }
+                } else {
+                    pointer.withMemoryRebound(to: Tensor<Double>.self, capacity: 1) { parameter in
+                        visitor.visit(&parameter.pointee, offset: unsafeBitCast(offset, to: Tensor<Double>.self), id: id)
+                    }
+                }
             }
             return
         }
@@ -180,11 +183,10 @@ extension Tensor: AdditiveArithmetic {
 }
 
 extension Tensor {
-    /// The same tensor (shape and parameter identity) with new elements.
-    public func replacingScalars(with newScalars: [Scalar]) -> Tensor {
-        precondition(newScalars.count == scalars.count, "replacingScalars: \(newScalars.count) values for shape \(shape)")
-        var copy = self
-        copy.scalars = newScalars
-        return copy
+    /// Calls `body` with the elements for in-place mutation (the shape stays as it is).
+    public mutating func withUnsafeMutableScalars<R>(
+        _ body: (UnsafeMutableBufferPointer<Scalar>) throws -> R
+    ) rethrows -> R {
+        try scalars.withUnsafeMutableBufferPointer { try body($0) }
     }
 }

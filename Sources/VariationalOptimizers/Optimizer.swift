@@ -69,13 +69,11 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
             states[id] = slots
         }
         let g = clipScale == 1 ? gradient : gradient * Scalar(clipScale)
-        var values = parameter.scalars
-        values.withUnsafeMutableBufferPointer { p in
+        parameter.withUnsafeMutableScalars { p in
             g.scalars.withUnsafeBufferPointer { gp in
                 apply(p, gradient: gp, learningRate: currentRate, slots: slots)
             }
         }
-        parameter = parameter.replacingScalars(with: values)
     }
 
     /// Updates one parameter in place. `slots` holds this parameter's state, created empty at its first update.

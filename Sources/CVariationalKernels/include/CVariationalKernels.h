@@ -7,7 +7,8 @@
 // time (dlopen), and a portable blocked kernel otherwise. Elementwise maths uses glibc's libmvec (AVX2 variants)
 // when the processor supports them, and scalar libm otherwise.
 
-/// Loads OpenBLAS unless the environment variable VARIATIONAL_KERNEL is "portable". Idempotent.
+/// Loads OpenBLAS unless the environment variable VARIATIONAL_KERNEL is "portable"; VARIATIONAL_THREADS caps
+/// the threads large products may use (default: all cores). Idempotent.
 /// Returns 1 when OpenBLAS is in use, 0 for the portable kernel.
 int vk_initialize(void);
 /// 1 when OpenBLAS is in use.
