@@ -10,6 +10,7 @@ public enum Random {
     }
 
     /// A uniform draw from [low, high).
+    @inlinable
     public static func uniform<G: RandomNumberGenerator>(
         _ low: Double = 0, _ high: Double = 1, using generator: inout G
     ) -> Double {
@@ -17,6 +18,7 @@ public enum Random {
     }
 
     /// `count` standard normal draws by the Box–Muller transform, two per pair of uniforms.
+    @inlinable
     public static func standardNormals<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [Double] {
         var result = [Double](repeating: 0, count: count)
         var i = 0
@@ -31,11 +33,13 @@ public enum Random {
     }
 
     /// One standard normal draw.
+    @inlinable
     public static func standardNormal<G: RandomNumberGenerator>(using generator: inout G) -> Double {
         standardNormals(count: 1, using: &generator)[0]
     }
 
     /// A Gamma(shape, 1) draw by Marsaglia and Tsang's method; shapes below 1 use Gamma(shape + 1) · U^(1/shape).
+    @inlinable
     public static func gamma<G: RandomNumberGenerator>(shape: Double, using generator: inout G) -> Double {
         precondition(shape > 0 && shape.isFinite, "Random.gamma: shape must be positive and finite, got \(shape)")
         if shape < 1 {
@@ -61,12 +65,14 @@ public enum Random {
     }
 
     /// True with probability p.
+    @inlinable
     public static func bernoulli<G: RandomNumberGenerator>(probability p: Double, using generator: inout G) -> Bool {
         precondition(p >= 0 && p <= 1, "Random.bernoulli: probability must be in [0, 1], got \(p)")
         return Double(generator.next() >> 11) * 0x1.0p-53 < p
     }
 
     /// An index drawn with probability proportional to `weights` (non-negative, not all zero).
+    @inlinable
     public static func categorical<G: RandomNumberGenerator>(weights: [Double], using generator: inout G) -> Int {
         let total = weights.reduce(0, +)
         precondition(
@@ -81,6 +87,7 @@ public enum Random {
     }
 
     /// An index drawn with probability softmax(logits), by the Gumbel-max trick.
+    @inlinable
     public static func categorical<G: RandomNumberGenerator>(logits: [Double], using generator: inout G) -> Int {
         precondition(!logits.isEmpty, "Random.categorical: no logits")
         var best = 0
@@ -96,6 +103,7 @@ public enum Random {
     }
 
     /// A standard Gumbel draw, −log(−log U).
+    @inlinable
     public static func gumbel<G: RandomNumberGenerator>(using generator: inout G) -> Double {
         -Foundation.log(-Foundation.log(openUnit(using: &generator)))
     }
@@ -103,6 +111,7 @@ public enum Random {
 
 extension Tensor {
     /// Independent normal draws with the given mean and standard deviation.
+    @inlinable
     public init<G: RandomNumberGenerator>(
         randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
     ) {
@@ -111,6 +120,7 @@ extension Tensor {
     }
 
     /// Independent uniform draws from [low, high).
+    @inlinable
     public init<G: RandomNumberGenerator>(
         randomUniform shape: [Int], low: Scalar = 0, high: Scalar = 1, using generator: inout G
     ) {
@@ -122,11 +132,13 @@ extension Tensor {
     }
 
     /// Independent Gamma(shape, 1) draws, one per element of `shapes`.
+    @inlinable
     public init<G: RandomNumberGenerator>(randomGammaWithShapes shapes: Tensor, using generator: inout G) {
         self.init(shape: shapes.shape, scalars: shapes.scalars.map { Scalar(Random.gamma(shape: Double($0), using: &generator)) })
     }
 
     /// Independent Bernoulli draws (0 or 1), one per element of `probabilities`.
+    @inlinable
     public init<G: RandomNumberGenerator>(randomBernoulliWithProbabilities probabilities: Tensor, using generator: inout G) {
         self.init(
             shape: probabilities.shape,
@@ -134,6 +146,7 @@ extension Tensor {
     }
 
     /// Independent standard Gumbel draws.
+    @inlinable
     public init<G: RandomNumberGenerator>(randomGumbel shape: [Int], using generator: inout G) {
         let count = shape.reduce(1, *)
         var values = [Scalar]()

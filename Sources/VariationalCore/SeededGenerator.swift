@@ -4,7 +4,7 @@ import _Differentiation
 /// The same seed gives the same stream on every machine and run. Pass it explicitly (`inout`) to every sampler:
 /// the library keeps no global random state.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: (UInt64, UInt64, UInt64, UInt64)
+    @usableFromInline var state: (UInt64, UInt64, UInt64, UInt64)
 
     /// A generator whose whole stream is determined by `seed`.
     public init(seed: UInt64) {
@@ -22,6 +22,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     @inlinable
     static func rotate(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = Self.rotate(state.1 &* 5, 7) &* 9
         let t = state.1 << 17

@@ -187,6 +187,7 @@ extension Tensor {
     @usableFromInline
     func broadcastRaw(to target: [Int]) -> Tensor {
         if shape == target { return self }
+        if scalars.count == 1 { return Tensor(repeating: scalars[0], shape: target) }
         return Tensor(zeros: target).zipWith(self) { _, b in b }
     }
 

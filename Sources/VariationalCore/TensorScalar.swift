@@ -18,6 +18,14 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
         x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
     /// Applies a vectorised elementwise function.
     static func apply(_ function: VectorFunction, count: Int, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
+    /// Bernoulli negative log-likelihood from logits, softplus(l) − x·l, elementwise.
+    static func sigmoidCrossEntropy(count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// v · (σ(l) − x), the gradient of `sigmoidCrossEntropy` with respect to the logits.
+    static func sigmoidCrossEntropyGradient(
+        count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, upstream: UnsafePointer<Self>,
+        result: UnsafeMutablePointer<Self>)
+    /// Fills `rows` rows of `columns` elements with the same row vector.
+    static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// One fused Adam step over a flat buffer.
     static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Self>, gradient: UnsafePointer<Self>,
@@ -32,6 +40,23 @@ public enum VectorFunction: Sendable {
 }
 
 extension Float: TensorScalar {
+    public static func sigmoidCrossEntropy(
+        count: Int, logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>
+    ) {
+        vk_ssigmoid_cross_entropy(count, logits, labels, result)
+    }
+
+    public static func sigmoidCrossEntropyGradient(
+        count: Int, logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, upstream: UnsafePointer<Float>,
+        result: UnsafeMutablePointer<Float>
+    ) {
+        vk_ssigmoid_cross_entropy_gradient(count, logits, labels, upstream, result)
+    }
+
+    public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
+        vk_sfill_rows(rows, columns, row, result)
+    }
+
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
@@ -75,6 +100,23 @@ extension Float: TensorScalar {
 }
 
 extension Double: TensorScalar {
+    public static func sigmoidCrossEntropy(
+        count: Int, logits: UnsafePointer<Double>, labels: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dsigmoid_cross_entropy(count, logits, labels, result)
+    }
+
+    public static func sigmoidCrossEntropyGradient(
+        count: Int, logits: UnsafePointer<Double>, labels: UnsafePointer<Double>, upstream: UnsafePointer<Double>,
+        result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dsigmoid_cross_entropy_gradient(count, logits, labels, upstream, result)
+    }
+
+    public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
+        vk_dfill_rows(rows, columns, row, result)
+    }
+
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,
         a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,

@@ -57,6 +57,6 @@ public struct Dense<Scalar: TensorScalar>: Layer {
         precondition(
             input.rank == 2 && input.shape[1] == weight.shape[0],
             "Dense: input of shape \(input.shape) does not match weight of shape \(weight.shape)")
-        return activation(matmul(input, weight) + bias)
+        return activation(linear(input, weight, bias))
     }
 }

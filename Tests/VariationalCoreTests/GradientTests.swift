@@ -141,6 +141,27 @@ final class GradientTests: XCTestCase {
         check("diagonal matrix", [normal([3])]) { $0[0].diagonalMatrix() }
     }
 
+    func testFusedOperations() {
+        let labels = T(randomUniform: [4, 5], using: &generator).map { $0 < 0.5 ? 0 : 1 }
+        check("sigmoid cross-entropy wrt logits", [normal([4, 5]) * 4]) { sigmoidCrossEntropy(logits: $0[0], labels: labels) }
+        check("sigmoid cross-entropy both", [normal([4, 5]), positive([4, 5], low: 0, high: 1)]) {
+            sigmoidCrossEntropy(logits: $0[0], labels: $0[1])
+        }
+        let data = normal([6, 3])
+        check("linear", [normal([6, 3]), normal([3, 4]), normal([4])]) { linear($0[0], $0[1], $0[2]) }
+        check("linear parameters only", [normal([3, 4]), normal([4])]) { linear(data, $0[0], $0[1]) }
+        // The fused forms equal the unfused compositions.
+        let logits = normal([4, 5]) * 30
+        let fused = sigmoidCrossEntropy(logits: logits, labels: labels)
+        let plain = logits.softplus() - labels * logits
+        for i in 0..<20 { XCTAssertEqual(fused.scalars[i], plain.scalars[i], accuracy: 1e-12) }
+        let w = normal([3, 4])
+        let b = normal([4])
+        let product = linear(data, w, b)
+        let reference = matmul(data, w) + b
+        for i in 0..<24 { XCTAssertEqual(product.scalars[i], reference.scalars[i], accuracy: 1e-12) }
+    }
+
     /// The checker must notice a wrong derivative: a function whose registered derivative is deliberately off.
     func testCheckerCatchesAWrongDerivative() {
         let result = GradientChecker.check({ deliberatelyWrongSquare($0[0]) }, at: [normal([3])])

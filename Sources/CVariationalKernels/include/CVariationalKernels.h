@@ -52,6 +52,17 @@ void vk_dsigmoid(long n, const double *x, double *y);
 void vk_ssoftplus(long n, const float *x, float *y);
 void vk_dsoftplus(long n, const double *x, double *y);
 
+/// Bernoulli negative log-likelihood from logits: y = softplus(l) − x·l, without overflow.
+void vk_ssigmoid_cross_entropy(long n, const float *logits, const float *labels, float *y);
+void vk_dsigmoid_cross_entropy(long n, const double *logits, const double *labels, double *y);
+/// Its gradient with respect to the logits: g = v · (σ(l) − x).
+void vk_ssigmoid_cross_entropy_gradient(long n, const float *logits, const float *labels, const float *v, float *g);
+void vk_dsigmoid_cross_entropy_gradient(long n, const double *logits, const double *labels, const double *v,
+                                        double *g);
+/// Fills each of `rows` rows of y (length `columns`) with the vector b.
+void vk_sfill_rows(long rows, long columns, const float *b, float *y);
+void vk_dfill_rows(long rows, long columns, const double *b, double *y);
+
 /// One Adam step over a flat parameter: m, v updated in place, p -= lr * mhat / (sqrt(vhat) + eps)
 /// with the bias corrections folded into c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t).
 void vk_sadam(long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,

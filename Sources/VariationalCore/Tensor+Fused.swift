@@ -1,0 +1,133 @@
+import _Differentiation
+
+// Fused operations for the hot paths of training: each replaces several elementwise passes with one.
+
+extension Tensor {
+    /// Calls `body` with the elements of both tensors, which must have the same shape, and a result buffer.
+    @usableFromInline
+    static func withElements(
+        _ a: Tensor, _ b: Tensor, _ name: String,
+        _ body: (Int, UnsafePointer<Scalar>, UnsafePointer<Scalar>, UnsafeMutablePointer<Scalar>) -> Void
+    ) -> Tensor {
+        precondition(a.shape == b.shape, "\(name): shapes \(a.shape) and \(b.shape) differ")
+        let count = a.scalarCount
+        let result = a.scalars.withUnsafeBufferPointer { pa in
+            b.scalars.withUnsafeBufferPointer { pb in
+                [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                    if count > 0 { body(count, pa.baseAddress!, pb.baseAddress!, out.baseAddress!) }
+                    initialized = count
+                }
+            }
+        }
+        return Tensor(shape: a.shape, scalars: result)
+    }
+}
+
+/// The Bernoulli negative log-likelihood −log p(x | logits) = softplus(l) − x·l, elementwise and overflow-free.
+///
+/// `labels` are usually 0 or 1, but any value in [0, 1] is accepted (the cross-entropy with a soft target).
+@differentiable(reverse)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func sigmoidCrossEntropy<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>) -> Tensor<Scalar> {
+    Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { Scalar.sigmoidCrossEntropy(count: $0, logits: $1, labels: $2, result: $3) }
+}
+
+@derivative(of: sigmoidCrossEntropy, wrt: logits)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpSigmoidCrossEntropy<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> Tensor<Scalar>)
+{
+    (sigmoidCrossEntropy(logits: logits, labels: labels), { v in
+        if v.isSymbolicZero { return .zero }
+        let upstream = v.broadcastRaw(to: logits.shape)
+        return Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { count, l, x, out in
+            upstream.scalars.withUnsafeBufferPointer { u in
+                Scalar.sigmoidCrossEntropyGradient(count: count, logits: l, labels: x, upstream: u.baseAddress!, result: out)
+            }
+        }
+    })
+}
+
+@derivative(of: sigmoidCrossEntropy)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpSigmoidCrossEntropyBoth<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
+{
+    let (value, pullback) = vjpSigmoidCrossEntropy(logits: logits, labels: labels)
+    return (value, { v in
+        if v.isSymbolicZero { return (.zero, .zero) }
+        return (pullback(v), v.multiplying(logits).map { -$0 })
+    })
+}
+
+/// x · weight + bias for x of shape [batch, in], weight [in, out], bias [out]: the bias is written first and the
+/// product accumulated onto it, one pass fewer than a product followed by an addition.
+@differentiable(reverse)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func linear<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>) -> Tensor<Scalar> {
+    linearRaw(x, weight, bias)
+}
+
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func linearRaw<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>) -> Tensor<Scalar> {
+    precondition(
+        x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[0] && bias.shape == [weight.shape[1]],
+        "linear: input \(x.shape), weight \(weight.shape) and bias \(bias.shape) do not fit [b, n]·[n, m] + [m]")
+    let (rows, inner, columns) = (x.shape[0], x.shape[1], weight.shape[1])
+    let result = [Scalar](unsafeUninitializedCapacity: rows * columns) { out, initialized in
+        guard let base = out.baseAddress, rows * columns > 0 else {
+            initialized = rows * columns
+            return
+        }
+        bias.scalars.withUnsafeBufferPointer { b in Scalar.fillRows(rows: rows, columns: columns, row: b.baseAddress!, result: base) }
+        x.scalars.withUnsafeBufferPointer { px in
+            weight.scalars.withUnsafeBufferPointer { pw in
+                if inner > 0 {
+                    Scalar.gemm(
+                        transposeA: false, transposeB: false, m: rows, n: columns, k: inner, alpha: 1,
+                        a: px.baseAddress!, lda: inner, b: pw.baseAddress!, ldb: columns, beta: 1, c: base, ldc: columns)
+                }
+            }
+        }
+        initialized = rows * columns
+    }
+    return Tensor(shape: [rows, columns], scalars: result)
+}
+
+@derivative(of: linear)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpLinear<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>))
+{
+    (linearRaw(x, weight, bias), { v in
+        if v.isSymbolicZero { return (.zero, .zero, .zero) }
+        return (
+            Tensor.matmulRaw(v, weight, transposeB: true), Tensor.matmulRaw(x, v, transposeA: true),
+            v.sumRaw(alongAxes: [0]).reshapedRaw(to: bias.shape)
+        )
+    })
+}
+
+// The input is data: backward skips the product that would give its gradient.
+@derivative(of: linear, wrt: (weight, bias))
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpLinearParameters<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
+{
+    (linearRaw(x, weight, bias), { v in
+        if v.isSymbolicZero { return (.zero, .zero) }
+        return (Tensor.matmulRaw(x, v, transposeA: true), v.sumRaw(alongAxes: [0]).reshapedRaw(to: bias.shape))
+    })
+}
