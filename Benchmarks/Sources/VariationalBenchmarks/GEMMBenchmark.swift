@@ -13,15 +13,15 @@ enum GEMMBenchmark {
 
     static func run() {
         print("GEMM (median of 9), GFLOP/s")
-        print("  size   backend                   Float    Double")
+        print("  size   backend       Float    Double")
         for n in [128, 256, 512, 1024] {
             let f = gigaflops(Float.self, size: n)
             let d = gigaflops(Double.self, size: n)
             let name = Kernels.usesOpenBLAS ? "OpenBLAS" : "portable"
-            print(String(format: "  %4d   %-22@ %8.1f  %8.1f", n, name, f, d))
+            print(String(format: "  %4d   ", n) + name.padding(toLength: 10, withPad: " ", startingAt: 0) + String(format: " %8.1f  %8.1f", f, d))
             if Kernels.usesOpenBLAS {
                 let (pf, pd) = Kernels.withPortableKernel { (gigaflops(Float.self, size: n), gigaflops(Double.self, size: n)) }
-                print(String(format: "  %4d   %-22@ %8.1f  %8.1f", n, "portable", pf, pd))
+                print(String(format: "  %4d   portable   %8.1f  %8.1f", n, pf, pd))
             }
         }
     }
