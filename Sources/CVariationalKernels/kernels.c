@@ -165,63 +165,37 @@ DEFINE_PORTABLE_GEMM(portable_dgemm, double)
 DEFINE_PORTABLE_GEMV(portable_sgemv, float)
 DEFINE_PORTABLE_GEMV(portable_dgemv, double)
 
-void vk_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
-              const float *b, long ldb, float beta, float *c, long ldc) {
-    vk_initialize();
-    if (m == 0 || n == 0) return;
-    if (blas_sgemm && !forced_portable) {
-        choose_threads(2.0 * m * n * k);
-        blas_sgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n, (int)k, alpha,
-                   a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-    } else {
-        portable_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#define DEFINE_PRODUCTS(P, T)                                                                               \
+    void vk_##P##gemm(int transA, int transB, long m, long n, long k, T alpha, const T *a, long lda,           \
+                      const T *b, long ldb, T beta, T *c, long ldc) {                                          \
+        vk_initialize();                                                                                       \
+        if (m == 0 || n == 0) return;                                                                          \
+        if (blas_##P##gemm && !forced_portable) {                                                              \
+            choose_threads(2.0 * m * n * k);                                                                   \
+            blas_##P##gemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n,       \
+                           (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);                        \
+        } else {                                                                                               \
+            portable_##P##gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);                  \
+        }                                                                                                      \
+    }                                                                                                          \
+    void vk_##P##gemv(int transA, long m, long n, T alpha, const T *a, long lda, const T *x, T beta, T *y) {  \
+        vk_initialize();                                                                                       \
+        if (m == 0 || n == 0) {                                                                                \
+            long len = transA ? n : m;                                                                         \
+            for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];                                 \
+            return;                                                                                            \
+        }                                                                                                      \
+        if (blas_##P##gemv && !forced_portable) {                                                              \
+            choose_threads(2.0 * m * n);                                                                       \
+            blas_##P##gemv(RowMajor, transA ? Trans : NoTrans, (int)m, (int)n, alpha, a, (int)lda, x, 1, beta, \
+                           y, 1);                                                                              \
+        } else {                                                                                               \
+            portable_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);                                       \
+        }                                                                                                      \
     }
-}
 
-void vk_dgemm(int transA, int transB, long m, long n, long k, double alpha, const double *a, long lda,
-              const double *b, long ldb, double beta, double *c, long ldc) {
-    vk_initialize();
-    if (m == 0 || n == 0) return;
-    if (blas_dgemm && !forced_portable) {
-        choose_threads(2.0 * m * n * k);
-        blas_dgemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n, (int)k, alpha,
-                   a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
-    } else {
-        portable_dgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    }
-}
-
-void vk_sgemv(int transA, long m, long n, float alpha, const float *a, long lda, const float *x, float beta,
-              float *y) {
-    vk_initialize();
-    if (m == 0 || n == 0) {
-        long len = transA ? n : m;
-        for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];
-        return;
-    }
-    if (blas_sgemv && !forced_portable) {
-        choose_threads(2.0 * m * n);
-        blas_sgemv(RowMajor, transA ? Trans : NoTrans, (int)m, (int)n, alpha, a, (int)lda, x, 1, beta, y, 1);
-    } else {
-        portable_sgemv(transA, m, n, alpha, a, lda, x, beta, y);
-    }
-}
-
-void vk_dgemv(int transA, long m, long n, double alpha, const double *a, long lda, const double *x,
-              double beta, double *y) {
-    vk_initialize();
-    if (m == 0 || n == 0) {
-        long len = transA ? n : m;
-        for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];
-        return;
-    }
-    if (blas_dgemv && !forced_portable) {
-        choose_threads(2.0 * m * n);
-        blas_dgemv(RowMajor, transA ? Trans : NoTrans, (int)m, (int)n, alpha, a, (int)lda, x, 1, beta, y, 1);
-    } else {
-        portable_dgemv(transA, m, n, alpha, a, lda, x, beta, y);
-    }
-}
+DEFINE_PRODUCTS(s, float)
+DEFINE_PRODUCTS(d, double)
 
 // MARK: - Elementwise maths through libmvec's AVX2 variants
 
