@@ -26,11 +26,16 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        .target(name: "VariationalBijectors", dependencies: ["VariationalCore"]),
+        .target(name: "VariationalDistributions", dependencies: ["VariationalCore", "VariationalBijectors"]),
         .target(name: "VariationalOptimizers", dependencies: ["VariationalCore"]),
         .target(name: "VariationalNeural", dependencies: ["VariationalCore"]),
         .target(
             name: "Variational",
-            dependencies: ["VariationalCore", "VariationalOptimizers", "VariationalNeural"]
+            dependencies: [
+                "VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers",
+                "VariationalNeural",
+            ]
         ),
         .executableTarget(
             name: "elbo",
@@ -39,7 +44,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "VariationalTestSupport", dependencies: ["VariationalCore"]),
+        .target(
+            name: "VariationalTestSupport",
+            dependencies: ["VariationalCore", "VariationalBijectors", "VariationalDistributions"]
+        ),
         .testTarget(
             name: "VariationalCoreTests",
             dependencies: ["VariationalCore", "VariationalTestSupport"]
@@ -47,6 +55,10 @@ let package = Package(
         .testTarget(
             name: "VariationalOptimizersTests",
             dependencies: ["VariationalOptimizers", "VariationalNeural", "VariationalTestSupport"]
+        ),
+        .testTarget(
+            name: "VariationalDistributionsTests",
+            dependencies: ["VariationalDistributions", "VariationalBijectors", "VariationalTestSupport"]
         ),
         .testTarget(name: "ElboToolTests", dependencies: ["elbo"]),
     ],

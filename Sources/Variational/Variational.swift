@@ -1,5 +1,7 @@
 // The umbrella module: `import Variational` brings in the whole public library.
+@_exported import VariationalBijectors
 @_exported import VariationalCore
+@_exported import VariationalDistributions
 @_exported import VariationalNeural
 @_exported import VariationalOptimizers
 @_exported import _Differentiation

@@ -322,3 +322,32 @@ extension Tensor {
         })
     }
 }
+
+extension Tensor {
+    /// A copy with `value` wherever `mask` is true (no gradient flows to those positions).
+    @differentiable(reverse, wrt: self)
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func replacing(with value: Scalar, where mask: [Bool]) -> Tensor {
+        precondition(mask.count == scalarCount, "replacing(with:where:): \(mask.count) mask entries for shape \(shape)")
+        if !mask.contains(true) { return self }
+        var values = scalars
+        for i in values.indices where mask[i] { values[i] = value }
+        return Tensor(shape: shape, scalars: values)
+    }
+
+    @derivative(of: replacing, wrt: self)
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @usableFromInline
+    func vjpReplacing(with value: Scalar, where mask: [Bool]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (replacing(with: value, where: mask), { v in
+            if v.isSymbolicZero || !mask.contains(true) { return v }
+            var grad = v.broadcastRaw(to: self.shape)
+            grad.scalars.withUnsafeMutableBufferPointer { g in
+                for i in g.indices where mask[i] { g[i] = 0 }
+            }
+            return grad
+        })
+    }
+}

@@ -1,0 +1,217 @@
+import _Differentiation
+import VariationalBijectors
+import VariationalCore
+
+/// A probability distribution over tensors, with explicit batch and event shapes.
+///
+/// A value has shape `sampleShape + batchShape + eventShape`. `logProbability(of:)` returns one log density per
+/// event: shape `sampleShape + batchShape`. A batch of 128 diagonal Gaussians over 20 dimensions is
+/// `Independent(Normal(...), reinterpretedBatchDimensions: 1)` with batch shape [128] and event shape [20].
+/// Values whose trailing dimensions are not exactly `batchShape + eventShape` stop with a message naming the
+/// shapes: they are never broadcast silently into a wrong sum.
+///
+/// Distributions are `Differentiable` in their parameters, so gradients of log densities, samples and KL
+/// divergences flow into whatever produced the parameters.
+public protocol Distribution: Differentiable {
+    associatedtype Scalar: TensorScalar
+    /// The type of the other distribution a closed-form KL divergence is known for (usually `Self`);
+    /// `NoClosedForm` when there is none.
+    associatedtype KLPartner: Distribution = NoClosedForm<Scalar>
+    /// The bijector from unconstrained space (all of ℝⁿ) onto the support.
+    associatedtype SupportBijector: Bijector = Identity<Scalar>
+
+    /// The shape of a batch of independent distributions.
+    var batchShape: [Int] { get }
+    /// The shape of one draw.
+    var eventShape: [Int] { get }
+    /// Where the density is positive.
+    var support: Support { get }
+
+    /// log p(value), one per event; −∞ outside the support.
+    @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
+    func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar>
+
+    /// Draws of shape `sampleShape + batchShape + eventShape` (no gradient).
+    func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar>
+
+    /// The mean, shape `batchShape + eventShape`.
+    var mean: Tensor<Scalar> { get }
+    /// The variance, shape `batchShape + eventShape` (the diagonal of the covariance for vector events).
+    var variance: Tensor<Scalar> { get }
+
+    /// True when `entropy()` has a closed form.
+    static var hasClosedFormEntropy: Bool { get }
+    /// The differential (or Shannon) entropy, shape `batchShape`, where a closed form exists.
+    @differentiable(reverse, wrt: self)
+    func entropy() -> Tensor<Scalar>
+
+    /// KL(self ‖ other) in closed form, shape `batchShape`.
+    @differentiable(reverse)
+    func klDivergence(to other: KLPartner) -> Tensor<Scalar>
+
+    /// The bijector from unconstrained space onto the support.
+    var supportBijector: SupportBijector { get }
+}
+
+/// A distribution whose samples are differentiable functions of its parameters and of parameter-free noise.
+///
+/// Draw the noise outside differentiated code with `sampleNoise`, then call `sample(fromNoise:)` inside it.
+/// For Gamma, Beta and Dirichlet the "noise" is a draw itself and gradients are implicit reparameterisation
+/// gradients (Figurnov et al. 2018).
+public protocol ReparameterizedDistribution: Distribution {
+    /// Noise of the shape `sampleShape + batchShape + eventShape`.
+    func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar>
+    /// The sample that `noise` gives, differentiable in the parameters.
+    @differentiable(reverse, wrt: self)
+    func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar>
+}
+
+extension ReparameterizedDistribution {
+    /// Draws noise and maps it to a sample (no gradient through the generator; for use outside differentiation).
+    public func reparameterizedSample<G: RandomNumberGenerator>(sampleShape: [Int] = [], using generator: inout G) -> Tensor<Scalar> {
+        sample(fromNoise: sampleNoise(sampleShape: sampleShape, using: &generator))
+    }
+}
+
+extension Distribution {
+    /// One draw of shape `batchShape + eventShape`.
+    public func sample<G: RandomNumberGenerator>(using generator: inout G) -> Tensor<Scalar> {
+        sample(sampleShape: [], using: &generator)
+    }
+
+    public static var hasClosedFormEntropy: Bool { false }
+
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> {
+        precondition(false, "\(Self.self) has no closed-form entropy; check hasClosedFormEntropy first")
+        return withoutDerivative(at: Tensor(0))
+    }
+
+    /// The standard deviation, √variance.
+    public var standardDeviation: Tensor<Scalar> { variance.sqrt() }
+
+    /// Stops with a message naming the shapes when `value` does not end in `batchShape + eventShape`.
+    public func checkValueShape(_ value: Tensor<Scalar>) {
+        let expected = batchShape + eventShape
+        precondition(
+            value.rank >= expected.count && Array(value.shape.suffix(expected.count)) == expected,
+            "\(Self.self).logProbability: value of shape \(value.shape) does not end in batch shape \(batchShape) + event shape \(eventShape)")
+    }
+}
+
+extension Distribution where KLPartner == NoClosedForm<Scalar> {
+    @differentiable(reverse)
+    public func klDivergence(to other: NoClosedForm<Scalar>) -> Tensor<Scalar> {
+        precondition(false, "\(Self.self) has no closed-form KL divergence")
+        return withoutDerivative(at: Tensor(0))
+    }
+}
+
+extension Distribution where SupportBijector == Identity<Scalar> {
+    public var supportBijector: Identity<Scalar> { Identity() }
+}
+
+/// The `KLPartner` of distributions without a closed-form KL divergence; it has no values.
+public struct NoClosedForm<Scalar: TensorScalar>: Distribution {
+    public typealias KLPartner = NoClosedForm
+    private init() {}
+    public var batchShape: [Int] { [] }
+    public var eventShape: [Int] { [] }
+    public var support: Support { .real }
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> { value }
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        Tensor(zeros: sampleShape)
+    }
+    public var mean: Tensor<Scalar> { Tensor(0) }
+    public var variance: Tensor<Scalar> { Tensor(0) }
+}
+
+/// Where a distribution's density is positive.
+public enum Support: Equatable, Sendable, CustomStringConvertible {
+    case real, positive, nonNegative, unitInterval, simplex, boolean, nonNegativeIntegers
+    case integerInterval(Int, Int)
+    case interval(Double, Double)
+    case greaterThan(Double)
+    case realVector, positiveDefinite
+
+    public var description: String {
+        switch self {
+        case .real: return "real"
+        case .positive: return "positive"
+        case .nonNegative: return "[0, ∞)"
+        case .unitInterval: return "(0, 1)"
+        case .simplex: return "simplex"
+        case .boolean: return "{0, 1}"
+        case .nonNegativeIntegers: return "{0, 1, 2, …}"
+        case .integerInterval(let a, let b): return "{\(a), …, \(b)}"
+        case .interval(let a, let b): return "(\(a), \(b))"
+        case .greaterThan(let a): return "(\(a), ∞)"
+        case .realVector: return "ℝⁿ"
+        case .positiveDefinite: return "positive-definite matrices"
+        }
+    }
+
+    /// Whether a scalar lies in the support (for elementwise supports).
+    public func contains(_ x: Double) -> Bool {
+        switch self {
+        case .real, .realVector: return x.isFinite
+        case .positive: return x > 0 && x.isFinite
+        case .nonNegative: return x >= 0 && x.isFinite
+        case .unitInterval: return x > 0 && x < 1
+        case .boolean: return x == 0 || x == 1
+        case .nonNegativeIntegers: return x >= 0 && x == x.rounded() && x.isFinite
+        case .integerInterval(let a, let b): return x >= Double(a) && x <= Double(b) && x == x.rounded()
+        case .interval(let a, let b): return x > a && x < b
+        case .greaterThan(let a): return x > a && x.isFinite
+        case .simplex, .positiveDefinite: return x.isFinite
+        }
+    }
+}
+
+/// An invalid distribution parameter: names the distribution, the parameter and the offending value.
+public struct DistributionError: Error, CustomStringConvertible, Equatable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Parameter checks for the validating initialisers: each throws a `DistributionError` naming what and where.
+enum Check {
+    static func finite<S: TensorScalar>(_ t: Tensor<S>, _ distribution: String, _ name: String) throws {
+        if let i = t.scalars.firstIndex(where: { !$0.isFinite }) {
+            throw DistributionError("\(distribution): \(name) must be finite, got \(t.scalars[i])\(at(i, t))")
+        }
+    }
+
+    static func positive<S: TensorScalar>(_ t: Tensor<S>, _ distribution: String, _ name: String) throws {
+        try finite(t, distribution, name)
+        if let i = t.scalars.firstIndex(where: { !($0 > 0) }) {
+            throw DistributionError("\(distribution): \(name) must be positive, got \(t.scalars[i])\(at(i, t))")
+        }
+    }
+
+    static func probability<S: TensorScalar>(_ t: Tensor<S>, _ distribution: String, _ name: String) throws {
+        if let i = t.scalars.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
+            throw DistributionError("\(distribution): \(name) must be in [0, 1], got \(t.scalars[i])\(at(i, t))")
+        }
+    }
+
+    static func broadcastable(_ a: [Int], _ b: [Int], _ distribution: String, _ names: String) throws -> [Int] {
+        do {
+            return try checkedBroadcastShape(a, b)
+        } catch {
+            throw DistributionError("\(distribution): \(names) of shapes \(a) and \(b) cannot be broadcast together")
+        }
+    }
+
+    static func at<S: TensorScalar>(_ i: Int, _ t: Tensor<S>) -> String {
+        t.scalarCount > 1 ? " at element \(i)" : ""
+    }
+}
+
+/// A mask of the elements outside a support, for `replacing(with: -.infinity, where:)`.
+@usableFromInline
+func outside<S: TensorScalar>(_ support: Support, _ value: Tensor<S>) -> [Bool] {
+    value.scalars.map { !support.contains(Double($0)) }
+}

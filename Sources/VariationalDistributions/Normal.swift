@@ -1,0 +1,137 @@
+import _Differentiation
+import Foundation
+import VariationalBijectors
+import VariationalCore
+
+/// The normal distribution N(μ, σ²): p(x) = exp(−(x − μ)² / (2σ²)) / (σ √(2π)).
+public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
+    public typealias KLPartner = Normal
+    /// μ.
+    public var location: Tensor<Scalar>
+    /// σ > 0.
+    public var scale: Tensor<Scalar>
+    @noDerivative public let batchShape: [Int]
+
+    /// A normal distribution; throws when σ is not positive or a parameter is not finite.
+    public init(location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
+        try Check.finite(location, "Normal", "location")
+        try Check.positive(scale, "Normal", "scale")
+        _ = try Check.broadcastable(location.shape, scale.shape, "Normal", "location and scale")
+        self.init(uncheckedLocation: location, scale: scale)
+    }
+
+    /// A scalar normal distribution; throws when σ is not positive or a parameter is not finite.
+    public init(location: Scalar, scale: Scalar) throws {
+        try self.init(location: Tensor(location), scale: Tensor(scale))
+    }
+
+    /// A normal distribution without parameter checks, for use inside differentiated code.
+    @differentiable(reverse)
+    public init(uncheckedLocation location: Tensor<Scalar>, scale: Tensor<Scalar>) {
+        self.location = location
+        self.scale = scale
+        self.batchShape = withoutDerivative(at: broadcastShape(location.shape, scale.shape))
+    }
+
+    public var eventShape: [Int] { [] }
+    public var support: Support { .real }
+
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let z = (value - location) / scale
+        return z.squared() * -0.5 - scale.log() - Scalar(0.5 * Foundation.log(2 * Double.pi))
+    }
+
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        Tensor(randomNormal: sampleShape + batchShape, using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { location + scale * noise }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        reparameterizedSample(sampleShape: sampleShape, using: &generator)
+    }
+
+    public var mean: Tensor<Scalar> { location.broadcasted(to: batchShape) }
+    public var variance: Tensor<Scalar> { scale.squared().broadcasted(to: batchShape) }
+
+    public static var hasClosedFormEntropy: Bool { true }
+
+    /// ½ log(2πe σ²).
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> {
+        (scale.log() + Scalar(0.5 + 0.5 * Foundation.log(2 * Double.pi))).broadcasted(to: withoutDerivative(at: batchShape))
+    }
+
+    /// log(σ₂/σ₁) + (σ₁² + (μ₁ − μ₂)²) / (2σ₂²) − ½.
+    @differentiable(reverse)
+    public func klDivergence(to other: Normal) -> Tensor<Scalar> {
+        let ratio = (scale / other.scale).squared()
+        let meanTerm = ((location - other.location) / other.scale).squared()
+        return (ratio + meanTerm - ratio.log() - 1) * 0.5
+    }
+}
+
+/// The log-normal distribution: exp of a normal N(μ, σ²).
+public struct LogNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
+    public typealias KLPartner = LogNormal
+    /// The normal distribution of log x.
+    public var base: Normal<Scalar>
+
+    public init(location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
+        do {
+            base = try Normal(location: location, scale: scale)
+        } catch let error as DistributionError {
+            throw DistributionError(error.description.replacingOccurrences(of: "Normal:", with: "LogNormal:"))
+        }
+    }
+
+    @differentiable(reverse)
+    public init(uncheckedLocation location: Tensor<Scalar>, scale: Tensor<Scalar>) {
+        base = Normal(uncheckedLocation: location, scale: scale)
+    }
+
+    public var batchShape: [Int] { base.batchShape }
+    public var eventShape: [Int] { [] }
+    public var support: Support { .positive }
+    public var supportBijector: Exp<Scalar> { Exp() }
+
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        let mask = withoutDerivative(at: outside(.positive, value))
+        let safe = value.replacing(with: 1, where: mask)
+        let logX = safe.log()
+        return (base.logProbability(of: logX) - logX).replacing(with: -.infinity, where: mask)
+    }
+
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        base.sampleNoise(sampleShape: sampleShape, using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { base.sample(fromNoise: noise).exp() }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        reparameterizedSample(sampleShape: sampleShape, using: &generator)
+    }
+
+    /// exp(μ + σ²/2).
+    public var mean: Tensor<Scalar> { (base.location + base.scale.squared() * 0.5).exp().broadcasted(to: batchShape) }
+    /// (exp(σ²) − 1) exp(2μ + σ²).
+    public var variance: Tensor<Scalar> {
+        let s2 = base.scale.squared()
+        return (s2.expm1() * (base.location * 2 + s2).exp()).broadcasted(to: batchShape)
+    }
+
+    public static var hasClosedFormEntropy: Bool { true }
+
+    /// μ + ½ + ½ log(2πσ²).
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> { base.entropy() + base.location }
+
+    /// Equal to the KL divergence of the underlying normals.
+    @differentiable(reverse)
+    public func klDivergence(to other: LogNormal) -> Tensor<Scalar> { base.klDivergence(to: other.base) }
+}
