@@ -34,7 +34,7 @@ extension Bijector {
 
 /// Sums the trailing `count` axes (none when `count` is 0).
 @differentiable(reverse)
-func sumTrailing<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ count: Int) -> Tensor<Scalar> {
+public func sumTrailing<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ count: Int) -> Tensor<Scalar> {
     if count == 0 { return x }
     let rank = withoutDerivative(at: x.rank)
     return x.sum(squeezingAxes: withoutDerivative(at: Array((rank - count)..<rank)))

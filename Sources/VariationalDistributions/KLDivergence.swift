@@ -1,0 +1,72 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+
+/// True when `Q` has a closed-form KL divergence to `P` (its `KLPartner` is `P`).
+public func hasClosedFormKL<Q: Distribution, P: Distribution>(from _: Q.Type, to _: P.Type) -> Bool {
+    Q.KLPartner.self == P.self && P.self != NoClosedForm<Q.Scalar>.self
+}
+
+/// KL(q ‖ p) in closed form, for generic code: reaches `q.klDivergence(to:)` whenever `P` is `Q.KLPartner`,
+/// differentiably in both q and p. Check `hasClosedFormKL(from:to:)` first; other pairs stop with a message.
+@differentiable(reverse)
+public func closedFormKL<Q: Distribution, P: Distribution>(from q: Q, to p: P) -> Tensor<Q.Scalar> {
+    precondition(hasClosedFormKL(from: Q.self, to: P.self), "closedFormKL: no closed form from \(Q.self) to \(P.self)")
+    return q.klDivergence(to: reinterpret(p, as: Q.KLPartner.self))
+}
+
+/// The same value seen as another type that is, at run time, the same type (used where generic code has
+/// established P == Q.KLPartner dynamically). Tangents are reinterpreted the same way.
+@differentiable(reverse)
+func reinterpret<A: Differentiable, B: Differentiable>(_ a: A, as _: B.Type) -> B {
+    precondition(A.self == B.self, "reinterpret: \(A.self) is not \(B.self)")
+    return unsafeBitCast(a, to: B.self)
+}
+
+@derivative(of: reinterpret)
+func vjpReinterpret<A: Differentiable, B: Differentiable>(_ a: A, as type: B.Type)
+    -> (value: B, pullback: (B.TangentVector) -> A.TangentVector)
+{
+    (reinterpret(a, as: type), { v in unsafeBitCast(v, to: A.TangentVector.self) })
+}
+
+/// A KL divergence with how it was obtained.
+public struct KLEstimate: Sendable, Equatable {
+    public enum Method: String, Sendable { case closedForm = "closed-form", monteCarlo = "monte-carlo" }
+    /// The value (the sum over the batch).
+    public var value: Double
+    public var method: Method
+    /// The Monte-Carlo standard error; 0 for a closed form.
+    public var standardError: Double
+}
+
+/// KL(q ‖ p) = E_q[log q(x) − log p(x)]: the closed form when one exists, otherwise a Monte-Carlo estimate from
+/// `sampleCount` draws of q with its standard error. Batches are summed.
+public func klDivergence<Q: Distribution, P: Distribution, G: RandomNumberGenerator>(
+    from q: Q, to p: P, sampleCount: Int = 100_000, using generator: inout G
+) -> KLEstimate where Q.Scalar == P.Scalar {
+    if hasClosedFormKL(from: Q.self, to: P.self) {
+        return KLEstimate(value: Double(closedFormKL(from: q, to: p).sum().scalar), method: .closedForm, standardError: 0)
+    }
+    let (mean, error) = monteCarloKL(from: q, to: p, sampleCount: sampleCount, using: &generator)
+    return KLEstimate(value: mean, method: .monteCarlo, standardError: error)
+}
+
+/// The Monte-Carlo estimate of KL(q ‖ p) (summed over the batch) and its standard error.
+public func monteCarloKL<Q: Distribution, P: Distribution, G: RandomNumberGenerator>(
+    from q: Q, to p: P, sampleCount: Int, using generator: inout G
+) -> (estimate: Double, standardError: Double) where Q.Scalar == P.Scalar {
+    precondition(sampleCount >= 2, "monteCarloKL: needs at least 2 samples, got \(sampleCount)")
+    let x = q.sample(sampleShape: [sampleCount], using: &generator)
+    let ratios = q.logProbability(of: x) - p.logProbability(of: x)
+    let perSample = ratios.reshaped(to: [sampleCount, -1]).sum(squeezingAxes: 1).scalars.map(Double.init)
+    return meanAndStandardError(perSample)
+}
+
+/// The mean of the values and the standard error of that mean.
+public func meanAndStandardError(_ values: [Double]) -> (estimate: Double, standardError: Double) {
+    let n = Double(values.count)
+    let mean = values.reduce(0, +) / n
+    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+    return (mean, (variance / n).squareRoot())
+}
