@@ -17,6 +17,7 @@ public func assertClose<T: BinaryFloatingPoint>(
     _ a: T, _ b: T, relativeTolerance: T = 1e-9, _ message: String = "",
     file: StaticString = #filePath, line: UInt = #line
 ) {
+    if a == b { return }  // equal infinities included
     let scale = Swift.max(1, Swift.abs(a), Swift.abs(b))
     XCTAssert(Swift.abs(a - b) <= relativeTolerance * scale, "\(a) ≠ \(b) (tolerance \(relativeTolerance)) \(message)", file: file, line: line)
 }
