@@ -16,9 +16,9 @@ public protocol Distribution: Differentiable {
     associatedtype Scalar: TensorScalar
     /// The type of the other distribution a closed-form KL divergence is known for (usually `Self`);
     /// `NoClosedForm` when there is none.
-    associatedtype KLPartner: Distribution = NoClosedForm<Scalar>
+    associatedtype KLPartner: Distribution = NoClosedForm<Scalar> where KLPartner.Scalar == Scalar
     /// The bijector from unconstrained space (all of ℝⁿ) onto the support.
-    associatedtype SupportBijector: Bijector = Identity<Scalar>
+    associatedtype SupportBijector: Bijector = Identity<Scalar> where SupportBijector.Scalar == Scalar
 
     /// The shape of a batch of independent distributions.
     var batchShape: [Int] { get }
