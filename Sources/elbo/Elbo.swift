@@ -10,6 +10,6 @@ struct Elbo: ParsableCommand {
         commandName: "elbo",
         abstract: "Variational inference: fit, explain and check evidence lower bounds.",
         version: "elbo \(version)\n\(Kernels.summary)",
-        subcommands: [Doctor.self]
+        subcommands: [Doctor.self, KL.self]
     )
 }

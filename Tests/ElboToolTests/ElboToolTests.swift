@@ -62,4 +62,52 @@ final class ElboToolTests: XCTestCase {
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.error.contains("--size must be between 16 and 4096, got 3"), result.error)
     }
+
+    func testKLClosedForm() throws {
+        let result = try run(["kl", "Normal(0,1)", "Normal(1,2)", "--json"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
+        // log 2 + (1 + 1)/8 − ½
+        XCTAssertEqual(object["kl"] as! Double, log(2) + 0.25 - 0.5, accuracy: 1e-15)
+        XCTAssertEqual(object["method"] as? String, "closed-form")
+        XCTAssertEqual(object["standardError"] as? Double, 0)
+    }
+
+    func testKLMonteCarloFallback() throws {
+        let result = try run(["kl", "Normal(0, 1)", "Laplace(0, 1)", "--json", "--samples", "200000", "--seed", "3"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
+        XCTAssertEqual(object["method"] as? String, "monte-carlo")
+        // Exact: E_N[log N − log Laplace] = −½ log 2π − ½ + log 2 + √(2/π).
+        let exact = -0.5 * log(2 * Double.pi) - 0.5 + log(2) + (2 / Double.pi).squareRoot()
+        let error = object["standardError"] as! Double
+        XCTAssertGreaterThan(error, 0)
+        XCTAssertEqual(object["kl"] as! Double, exact, accuracy: 5 * error)
+    }
+
+    func testKLTextOutputAndVectors() throws {
+        let result = try run(["kl", "Dirichlet([1, 2, 3])", "Dirichlet([1,1,1])"])
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.output.contains("(closed form)"), result.output)
+        let mvn = try run(["kl", "MultivariateNormal([0,0],[[1,0.5],[0.5,2]])", "MultivariateNormal([1,0],[[1,0],[0,1]])"])
+        XCTAssertEqual(mvn.status, 0, mvn.error)
+    }
+
+    func testKLBadSpecificationsGiveOneLineErrors() throws {
+        let cases: [([String], String)] = [
+            (["kl", "Normal(0,1", "Normal(1,2)"], "cannot parse 'Normal(0,1': expected ')' at the end"),
+            (["kl", "Normal(0,-1)", "Normal(1,2)"], "'Normal(0,-1)': Normal: scale must be positive, got -1.0"),
+            (["kl", "Foo(1)", "Normal(1,2)"], "'Foo(1)': unknown distribution 'Foo'"),
+            (["kl", "Normal(0)", "Normal(1,2)"], "'Normal(0)': Normal takes 2 argument(s) (location, scale), got 1"),
+            (["kl", "Normal(0, x)", "Normal(1,2)"], "'x' is not a finite number"),
+            (["kl", "Dirichlet([1,2])", "Normal(1,2)"], "has event shape [2] but 'Normal(1,2)' has []"),
+            (["kl", "Categorical([0.5, 0.6])", "Categorical([0.5, 0.5])"], "Categorical probabilities must sum to 1"),
+        ]
+        for (arguments, message) in cases {
+            let result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.error.contains(message), "\(arguments): \(result.error)")
+            XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
+        }
+    }
 }

@@ -1,0 +1,220 @@
+import Foundation
+import Variational
+
+/// A distribution written on the command line, such as `Normal(0, 1)`, `Gamma(2, 0.5)`, `Dirichlet([1, 2, 3])`
+/// or `MultivariateNormal([0, 0], [[1, 0.5], [0.5, 2]])`.
+struct DistributionSpecification {
+    /// One argument: a number, a vector or a matrix.
+    enum Argument {
+        case number(Double)
+        case vector([Double])
+        case matrix([[Double]])
+    }
+
+    var name: String
+    var arguments: [Argument]
+    var text: String
+
+    /// The families the tool knows, with their arguments in order.
+    static let families: [(name: String, arguments: String)] = [
+        ("Normal", "location, scale"), ("LogNormal", "location, scale"), ("Laplace", "location, scale"),
+        ("Cauchy", "location, scale"), ("StudentT", "degreesOfFreedom, location, scale"), ("HalfNormal", "scale"),
+        ("HalfCauchy", "scale"), ("Exponential", "rate"), ("Gamma", "concentration, rate"),
+        ("InverseGamma", "concentration, scale"), ("Beta", "alpha, beta"), ("Uniform", "low, high"),
+        ("Bernoulli", "probability"), ("Binomial", "totalCount, probability"), ("Poisson", "rate"),
+        ("Categorical", "[probabilities]"), ("Dirichlet", "[concentration]"),
+        ("MultivariateNormal", "[location], [[covariance]]"),
+    ]
+
+    init(parsing text: String) throws {
+        self.text = text
+        var parser = Parser(text: text)
+        name = try parser.identifier()
+        try parser.expect("(")
+        arguments = []
+        parser.skipSpaces()
+        if !parser.consume(")") {
+            repeat {
+                arguments.append(try parser.argument())
+            } while parser.consume(",")
+            try parser.expect(")")
+        }
+        try parser.expectEnd()
+    }
+
+    /// The distribution, with its parameters checked.
+    func distribution() throws -> AnyDistribution {
+        guard let family = Self.families.first(where: { $0.name.lowercased() == name.lowercased() }) else {
+            let known = Self.families.map(\.name).joined(separator: ", ")
+            throw SpecificationError("'\(text)': unknown distribution '\(name)'; known: \(known)")
+        }
+        let expected = family.arguments.split(separator: ",").count
+        guard arguments.count == expected else {
+            throw SpecificationError("'\(text)': \(family.name) takes \(expected) argument(s) (\(family.arguments)), got \(arguments.count)")
+        }
+        do {
+            return try make(family.name)
+        } catch let error as DistributionError {
+            throw SpecificationError("'\(text)': \(error.description)")
+        }
+    }
+
+    private func make(_ family: String) throws -> AnyDistribution {
+        func n(_ i: Int) throws -> Tensor<Double> {
+            guard case .number(let value) = arguments[i] else {
+                throw SpecificationError("'\(text)': argument \(i + 1) of \(family) must be a number")
+            }
+            return Tensor(value)
+        }
+        func v(_ i: Int) throws -> Tensor<Double> {
+            guard case .vector(let values) = arguments[i] else {
+                throw SpecificationError("'\(text)': argument \(i + 1) of \(family) must be a vector like [1, 2, 3]")
+            }
+            return Tensor(values)
+        }
+        func m(_ i: Int) throws -> Tensor<Double> {
+            guard case .matrix(let rows) = arguments[i], let width = rows.first?.count, rows.allSatisfy({ $0.count == width }) else {
+                throw SpecificationError("'\(text)': argument \(i + 1) of \(family) must be a matrix like [[1, 0], [0, 1]]")
+            }
+            return Tensor(rows)
+        }
+        switch family {
+        case "Normal": return .init(try Normal(location: n(0), scale: n(1)))
+        case "LogNormal": return .init(try LogNormal(location: n(0), scale: n(1)))
+        case "Laplace": return .init(try Laplace(location: n(0), scale: n(1)))
+        case "Cauchy": return .init(try Cauchy(location: n(0), scale: n(1)))
+        case "StudentT": return .init(try StudentT(degreesOfFreedom: n(0), location: n(1), scale: n(2)))
+        case "HalfNormal": return .init(try HalfNormal(scale: n(0)))
+        case "HalfCauchy": return .init(try HalfCauchy(scale: n(0)))
+        case "Exponential": return .init(try Exponential(rate: n(0)))
+        case "Gamma": return .init(try Gamma(concentration: n(0), rate: n(1)))
+        case "InverseGamma": return .init(try InverseGamma(concentration: n(0), scale: n(1)))
+        case "Beta": return .init(try Beta(alpha: n(0), beta: n(1)))
+        case "Uniform": return .init(try Uniform(low: n(0), high: n(1)))
+        case "Bernoulli": return .init(try Bernoulli(probabilities: n(0)))
+        case "Binomial": return .init(try Binomial(totalCount: n(0), probabilities: n(1)))
+        case "Poisson": return .init(try Poisson(rate: n(0)))
+        case "Categorical":
+            let p = try v(0)
+            guard abs(p.scalars.reduce(0, +) - 1) < 1e-9 else {
+                throw SpecificationError("'\(text)': Categorical probabilities must sum to 1, got \(p.scalars.reduce(0, +))")
+            }
+            return .init(try Categorical(probabilities: p))
+        case "Dirichlet": return .init(try Dirichlet(concentration: v(0)))
+        case "MultivariateNormal": return .init(try MultivariateNormal(location: v(0), covariance: m(1)))
+        default: throw SpecificationError("'\(text)': unknown distribution '\(family)'")
+        }
+    }
+}
+
+/// A malformed or invalid distribution on the command line.
+struct SpecificationError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A parsed distribution of any family, opened for generic code through a visitor.
+struct AnyDistribution {
+    let open: (any DistributionVisitor) -> Any
+    let eventShape: [Int]
+    let familyName: String
+
+    init<D: Distribution>(_ distribution: D) where D.Scalar == Double {
+        open = { visitor in visitor.visit(distribution) }
+        eventShape = distribution.eventShape
+        familyName = String(describing: D.self)
+    }
+}
+
+/// Generic code over a distribution whose concrete type is known only at run time.
+protocol DistributionVisitor {
+    func visit<D: Distribution>(_ distribution: D) -> Any where D.Scalar == Double
+}
+
+/// A small recursive-descent parser for the specification syntax.
+private struct Parser {
+    let characters: [Character]
+    var position = 0
+    let text: String
+
+    init(text: String) {
+        self.text = text
+        self.characters = Array(text)
+    }
+
+    mutating func skipSpaces() {
+        while position < characters.count, characters[position].isWhitespace { position += 1 }
+    }
+
+    mutating func consume(_ c: Character) -> Bool {
+        skipSpaces()
+        if position < characters.count, characters[position] == c {
+            position += 1
+            return true
+        }
+        return false
+    }
+
+    mutating func expect(_ c: Character) throws {
+        guard consume(c) else { throw error("expected '\(c)'") }
+    }
+
+    mutating func expectEnd() throws {
+        skipSpaces()
+        guard position == characters.count else { throw error("unexpected '\(characters[position])'") }
+    }
+
+    func error(_ message: String) -> SpecificationError {
+        let place = position < characters.count ? "at column \(position + 1)" : "at the end"
+        return SpecificationError("cannot parse '\(text)': \(message) \(place); write e.g. Normal(0, 1)")
+    }
+
+    mutating func identifier() throws -> String {
+        skipSpaces()
+        let start = position
+        while position < characters.count, characters[position].isLetter || characters[position].isNumber { position += 1 }
+        guard position > start else { throw error("expected a distribution name") }
+        return String(characters[start..<position])
+    }
+
+    mutating func number() throws -> Double {
+        skipSpaces()
+        let start = position
+        while position < characters.count, "+-.0123456789eE".contains(characters[position]) || characters[position].isLetter {
+            position += 1
+        }
+        let token = String(characters[start..<position])
+        guard let value = Double(token), value.isFinite else {
+            position = start
+            throw error(token.isEmpty ? "expected a number" : "'\(token)' is not a finite number")
+        }
+        return value
+    }
+
+    mutating func vector() throws -> [Double] {
+        try expect("[")
+        var values: [Double] = []
+        if consume("]") { return values }
+        repeat { values.append(try number()) } while consume(",")
+        try expect("]")
+        return values
+    }
+
+    mutating func argument() throws -> DistributionSpecification.Argument {
+        skipSpaces()
+        guard position < characters.count else { throw error("expected an argument") }
+        if characters[position] != "[" { return .number(try number()) }
+        // A vector, or a matrix when the first element is itself a bracket.
+        let save = position
+        position += 1
+        skipSpaces()
+        let isMatrix = position < characters.count && characters[position] == "["
+        position = save
+        if !isMatrix { return .vector(try vector()) }
+        try expect("[")
+        var rows: [[Double]] = []
+        repeat { rows.append(try vector()) } while consume(",")
+        try expect("]")
+        return .matrix(rows)
+    }
+}
