@@ -28,6 +28,8 @@ final class KLDivergenceTests: XCTestCase {
             ("bernoulli", try Bernoulli(logits: scalar(0.4)).klDivergence(to: Bernoulli(logits: scalar(-1.1))).scalar),
             ("categorical", try Categorical(logits: T([0.1, 1, -0.5])).klDivergence(to: Categorical(logits: T([0, -1, 2]))).scalar),
             ("poisson", try Poisson(rate: scalar(3)).klDivergence(to: Poisson(rate: scalar(5.5))).scalar),
+            ("multivariateNormal", try MultivariateNormal(location: T(ReferenceValues.mvnMean), covariance: T(ReferenceValues.mvnCovariance))
+                .klDivergence(to: MultivariateNormal(location: T(ReferenceValues.mvnOtherMean), covariance: T(ReferenceValues.mvnOtherCovariance))).scalar),
         ]
         XCTAssertEqual(cases.count, r.count)
         for (name, value) in cases { assertClose(value, r[name]!, relativeTolerance: 1e-9, name) }

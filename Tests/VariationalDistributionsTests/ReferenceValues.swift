@@ -200,6 +200,8 @@ enum ReferenceValues {
         "logNormal(0.5, 0.8)": 1.695794981890463,
         "dirichlet(0.7, 2, 5.5)": -2.1329690891585624,
     ]
+    static let mvnOtherMean: [Double] = [0.0, 1.0, -1.0]
+    static let mvnOtherCovariance: [[Double]] = [[1.0, 0.2, 0.0], [0.2, 2.0, 0.5], [0.0, 0.5, 1.5]]
     static let klDivergences: [String: Double] = [
         "normal": 0.8223221244986779,
         "laplace": 0.3176017365842453,
@@ -210,5 +212,6 @@ enum ReferenceValues {
         "bernoulli": 0.27235156288415624,
         "categorical": 1.5913303613580432,
         "poisson": 0.6815925892890538,
+        "multivariateNormal": 5.66193722821002,
     ]
 }

@@ -129,6 +129,16 @@ kls.append(("bernoulli", float(special.expit(0.4) * (math.log(special.expit(0.4)
 pq = special.softmax([0.1, 1.0, -0.5]); pp = special.softmax([0.0, -1.0, 2.0])
 kls.append(("categorical", float(np.sum(pq * (np.log(pq) - np.log(pp))))))
 kls.append(("poisson", float(sum(stats.poisson(3.0).pmf(k) * (stats.poisson(3.0).logpmf(k) - stats.poisson(5.5).logpmf(k)) for k in range(200)))))
+# Multivariate normal KL from full covariances with NumPy's general solver (not triangular solves):
+# ½ (tr(Σp⁻¹Σq) + (μp − μq)ᵀ Σp⁻¹ (μp − μq) − d + log det Σp − log det Σq).
+mq = np.array(mvn_mean); Sq = np.array(mvn_cov)
+mp = np.array([0.0, 1.0, -1.0]); Sp = np.array([[1.0, 0.2, 0.0], [0.2, 2.0, 0.5], [0.0, 0.5, 1.5]])
+diff = mp - mq
+kl_mvn = 0.5 * (np.trace(np.linalg.solve(Sp, Sq)) + diff @ np.linalg.solve(Sp, diff) - 3
+                + np.linalg.slogdet(Sp)[1] - np.linalg.slogdet(Sq)[1])
+kls.append(("multivariateNormal", float(kl_mvn)))
+lines.append("    static let mvnOtherMean: [Double] = " + repr(mp.tolist()))
+lines.append("    static let mvnOtherCovariance: [[Double]] = " + repr(Sp.tolist()))
 lines.append("    static let klDivergences: [String: Double] = [")
 for k, v in kls:
     lines.append(f"        \"{k}\": {v!r},")
