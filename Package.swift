@@ -31,10 +31,14 @@ let package = Package(
         .target(name: "VariationalOptimizers", dependencies: ["VariationalCore"]),
         .target(name: "VariationalNeural", dependencies: ["VariationalCore"]),
         .target(
+            name: "VariationalInference",
+            dependencies: ["VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers"]
+        ),
+        .target(
             name: "Variational",
             dependencies: [
                 "VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers",
-                "VariationalNeural",
+                "VariationalNeural", "VariationalInference",
             ]
         ),
         .executableTarget(
@@ -59,6 +63,10 @@ let package = Package(
         .testTarget(
             name: "VariationalDistributionsTests",
             dependencies: ["VariationalDistributions", "VariationalBijectors", "VariationalTestSupport"]
+        ),
+        .testTarget(
+            name: "VariationalInferenceTests",
+            dependencies: ["VariationalInference", "VariationalTestSupport"]
         ),
         .testTarget(name: "ElboToolTests", dependencies: ["elbo"]),
     ],

@@ -2,6 +2,7 @@
 @_exported import VariationalBijectors
 @_exported import VariationalCore
 @_exported import VariationalDistributions
+@_exported import VariationalInference
 @_exported import VariationalNeural
 @_exported import VariationalOptimizers
 @_exported import _Differentiation

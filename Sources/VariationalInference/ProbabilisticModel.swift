@@ -1,0 +1,87 @@
+import _Differentiation
+import VariationalCore
+import VariationalDistributions
+
+/// A Bayesian model written as Swift code: latent variables with their supports, a log prior and a log
+/// likelihood over observations, both for a batch of particles.
+///
+/// `logLikelihood(_:observations:)` receives the indices of a minibatch (or nil for all observations); the
+/// inference engine scales it by N/B. See `Examples/CustomModel.swift` in the repository for a model to copy.
+public protocol ProbabilisticModel {
+    /// The latent variables, in the order of the flat parameter vector.
+    var latentSpace: LatentSpace { get }
+    /// N, the number of observations (minibatches are drawn from 0..<N).
+    var observationCount: Int { get }
+
+    /// log p(z), one value per particle: shape [S].
+    @differentiable(reverse)
+    func logPrior(_ z: Latents) -> Tensor<Double>
+
+    /// log p(x_B | z) summed over the observations in `observations` (all when nil), shape [S].
+    @differentiable(reverse)
+    func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double>
+
+    /// The prior as independent normals over the unconstrained coordinates, when it is one (for the
+    /// analytic-KL estimator); nil otherwise.
+    var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? { get }
+
+    /// Draws of new data from p(x̃ | z) for each particle, shape [S, …], if the model can simulate.
+    func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>?
+}
+
+extension ProbabilisticModel {
+    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? { nil }
+
+    public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
+        nil
+    }
+
+    /// log p(x, z(θ)) + log |det ∂z/∂θ| for unconstrained particles θ [S, D], with the likelihood of a minibatch
+    /// scaled by N/B; shape [S].
+    @differentiable(reverse)
+    public func logJointUnconstrained(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
+        let space = withoutDerivative(at: latentSpace)
+        let (values, logJacobian) = space.constrain(theta)
+        let z = Latents(values: values, space: space)
+        var likelihood = logLikelihood(z, observations: observations)
+        if let batch = observations {
+            likelihood = likelihood * (Double(withoutDerivative(at: observationCount)) / Double(batch.count))
+        }
+        return logPrior(z) + likelihood + logJacobian
+    }
+
+    /// The constrained latents for unconstrained particles (no gradient).
+    public func latents(atUnconstrained theta: Tensor<Double>) -> Latents {
+        Latents(values: latentSpace.constrain(theta).values, space: latentSpace)
+    }
+}
+
+/// A model given as a plain log-joint function of the constrained latents (no minibatching).
+public struct LogJointModel: ProbabilisticModel {
+    public let latentSpace: LatentSpace
+    public let logJoint: @differentiable(reverse) (Latents) -> Tensor<Double>
+
+    public init(latents: [LatentVariable], logJoint: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>) {
+        self.latentSpace = LatentSpace(latents)
+        self.logJoint = logJoint
+    }
+
+    public var observationCount: Int { 0 }
+
+    @differentiable(reverse)
+    public func logPrior(_ z: Latents) -> Tensor<Double> { logJoint(z) }
+
+    @differentiable(reverse)
+    public func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
+        precondition(observations == nil, "LogJointModel: a plain log joint cannot be subsampled")
+        return z.values.sum(squeezingAxes: 1) * 0
+    }
+}
+
+/// A model whose posterior and evidence are known in closed form.
+public protocol ConjugateModel: ProbabilisticModel {
+    /// log p(x), exactly.
+    var exactLogEvidence: Double { get }
+    /// The exact posterior mean and standard deviation of each constrained coordinate, by variable name.
+    var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] { get }
+}

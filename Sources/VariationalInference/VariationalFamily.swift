@@ -1,0 +1,224 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+import VariationalBijectors
+import VariationalDistributions
+
+/// A family of distributions q(θ) over the unconstrained parameter vector θ ∈ ℝᴰ, differentiable in its own
+/// parameters. Samples come from noise drawn outside differentiated code.
+public protocol VariationalFamily: Differentiable {
+    /// D.
+    var dimension: Int { get }
+    /// A short name for reports ("meanfield", "fullrank", …).
+    var name: String { get }
+
+    /// Noise for `count` particles.
+    func sampleNoise<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Double>
+
+    /// Particles θ [S, D] from noise.
+    @differentiable(reverse, wrt: self)
+    func sample(fromNoise noise: Tensor<Double>) -> Tensor<Double>
+
+    /// Particles θ [S, D] from noise, with log q(θ) at each, [S].
+    @differentiable(reverse, wrt: self)
+    func sampleWithLogDensity(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, logDensity: Tensor<Double>)
+
+    /// log q(θ) for any particles θ [S, D], where the family can evaluate it (Gaussians); flows stop.
+    @differentiable(reverse)
+    func logDensity(_ theta: Tensor<Double>) -> Tensor<Double>
+    /// True when `logDensity` works at arbitrary points.
+    var canEvaluateDensity: Bool { get }
+
+    /// True when `entropy()` is exact.
+    var hasClosedFormEntropy: Bool { get }
+    /// The entropy of q, where a closed form exists.
+    @differentiable(reverse, wrt: self)
+    func entropy() -> Tensor<Double>
+
+    /// q as a multivariate normal, when it is Gaussian (for closed-form KL divergences).
+    @differentiable(reverse, wrt: self)
+    func gaussian() -> MultivariateNormal<Double>
+    var isGaussian: Bool { get }
+}
+
+extension VariationalFamily {
+    public var canEvaluateDensity: Bool { true }
+    public var hasClosedFormEntropy: Bool { false }
+    public var isGaussian: Bool { false }
+
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Double> {
+        precondition(false, "\(name) has no closed-form entropy")
+        return withoutDerivative(at: Tensor(0))
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func gaussian() -> MultivariateNormal<Double> {
+        precondition(false, "\(name) is not Gaussian")
+        return withoutDerivative(at: MultivariateNormal(uncheckedLocation: Tensor([0]), scaleTril: Tensor([[1]])))
+    }
+
+    /// Particles θ [S, D] (no gradient).
+    public func sample<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Double> {
+        sample(fromNoise: sampleNoise(count: count, using: &generator))
+    }
+}
+
+/// The mean-field Gaussian: independent normals N(μᵢ, σᵢ²) with σᵢ = softplus(ρᵢ).
+public struct MeanFieldGaussian: VariationalFamily {
+    public var mean: Tensor<Double>
+    /// ρ, with σ = softplus(ρ).
+    public var rawScale: Tensor<Double>
+
+    /// Mean `mean` (zeros by default) and every σ equal to `initialScale` (small by default, as ADVI).
+    public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 0.1) {
+        precondition(initialScale > 0, "MeanFieldGaussian: initialScale must be positive, got \(initialScale)")
+        self.mean = mean ?? Tensor(zeros: [dimension])
+        self.rawScale = Tensor(repeating: Softplus<Double>().inverse(Tensor(initialScale)).scalar, shape: [dimension])
+    }
+
+    public var dimension: Int { mean.shape[0] }
+    public var name: String { "meanfield" }
+    public var isGaussian: Bool { true }
+    public var hasClosedFormEntropy: Bool { true }
+
+    @differentiable(reverse, wrt: self)
+    public var scale: Tensor<Double> { rawScale.softplus() }
+
+    public func sampleNoise<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Double> {
+        Tensor(randomNormal: [count, dimension], using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Double>) -> Tensor<Double> { mean + scale * noise }
+
+    @differentiable(reverse, wrt: self)
+    public func sampleWithLogDensity(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, logDensity: Tensor<Double>) {
+        let theta = sample(fromNoise: noise)
+        return (theta, logDensity(theta))
+    }
+
+    @differentiable(reverse)
+    public func logDensity(_ theta: Tensor<Double>) -> Tensor<Double> {
+        let z = (theta - mean) / scale
+        let d = Double(withoutDerivative(at: dimension))
+        return z.squared().sum(squeezingAxes: 1) * -0.5 - scale.log().sum() - d * 0.5 * Foundation.log(2 * Double.pi)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Double> {
+        scale.log().sum() + Double(withoutDerivative(at: dimension)) * 0.5 * (1 + Foundation.log(2 * Double.pi))
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func gaussian() -> MultivariateNormal<Double> {
+        MultivariateNormal(uncheckedLocation: mean, scaleDiagonal: scale)
+    }
+}
+
+/// The full-rank Gaussian N(μ, L Lᵀ), L lower-triangular with diagonal softplus(ρ).
+public struct FullRankGaussian: VariationalFamily {
+    public var mean: Tensor<Double>
+    /// The strictly lower part of L (the upper part and diagonal of this tensor are ignored).
+    public var lowerFactor: Tensor<Double>
+    /// ρ, with Lᵢᵢ = softplus(ρᵢ).
+    public var rawDiagonal: Tensor<Double>
+
+    public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 0.1) {
+        precondition(initialScale > 0, "FullRankGaussian: initialScale must be positive, got \(initialScale)")
+        self.mean = mean ?? Tensor(zeros: [dimension])
+        self.lowerFactor = Tensor(zeros: [dimension, dimension])
+        self.rawDiagonal = Tensor(repeating: Softplus<Double>().inverse(Tensor(initialScale)).scalar, shape: [dimension])
+    }
+
+    public var dimension: Int { mean.shape[0] }
+    public var name: String { "fullrank" }
+    public var isGaussian: Bool { true }
+    public var hasClosedFormEntropy: Bool { true }
+
+    /// L.
+    @differentiable(reverse, wrt: self)
+    public var scaleTril: Tensor<Double> {
+        let n = withoutDerivative(at: dimension)
+        let strict = lowerFactor.lowerTriangular() - (lowerFactor.diagonalPart()).diagonalMatrix()
+        return strict + rawDiagonal.softplus().diagonalMatrix() + Tensor<Double>(zeros: [n, n])
+    }
+
+    public func sampleNoise<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Double> {
+        Tensor(randomNormal: [count, dimension], using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Double>) -> Tensor<Double> { gaussian().sample(fromNoise: noise) }
+
+    @differentiable(reverse, wrt: self)
+    public func sampleWithLogDensity(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, logDensity: Tensor<Double>) {
+        let theta = sample(fromNoise: noise)
+        return (theta, logDensity(theta))
+    }
+
+    @differentiable(reverse)
+    public func logDensity(_ theta: Tensor<Double>) -> Tensor<Double> { gaussian().logProbability(of: theta) }
+
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Double> { gaussian().entropy() }
+
+    @differentiable(reverse, wrt: self)
+    public func gaussian() -> MultivariateNormal<Double> {
+        MultivariateNormal(uncheckedLocation: mean, scaleTril: scaleTril)
+    }
+}
+
+/// The low-rank-plus-diagonal Gaussian N(μ, F Fᵀ + diag(d²)) with F of shape [D, rank] and d = softplus(ρ).
+public struct LowRankGaussian: VariationalFamily {
+    public var mean: Tensor<Double>
+    public var factor: Tensor<Double>
+    public var rawDiagonal: Tensor<Double>
+
+    /// F starts small and deterministic (a seeded draw of scale 0.01) so that its columns can separate.
+    public init(dimension: Int, rank: Int = 2, mean: Tensor<Double>? = nil, initialScale: Double = 0.1, seed: UInt64 = 0) {
+        precondition(rank >= 1, "LowRankGaussian: rank must be at least 1, got \(rank)")
+        precondition(initialScale > 0, "LowRankGaussian: initialScale must be positive, got \(initialScale)")
+        var generator = SeededGenerator(seed: seed)
+        self.mean = mean ?? Tensor(zeros: [dimension])
+        self.factor = Tensor(randomNormal: [dimension, rank], standardDeviation: 0.01, using: &generator)
+        self.rawDiagonal = Tensor(repeating: Softplus<Double>().inverse(Tensor(initialScale)).scalar, shape: [dimension])
+    }
+
+    public var dimension: Int { mean.shape[0] }
+    public var rank: Int { factor.shape[1] }
+    public var name: String { "lowrank" }
+    public var isGaussian: Bool { true }
+    public var hasClosedFormEntropy: Bool { true }
+
+    /// Noise [S, D + rank]: the first D coordinates scale the diagonal, the rest the factor.
+    public func sampleNoise<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Double> {
+        Tensor(randomNormal: [count, dimension + rank], using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Double>) -> Tensor<Double> {
+        let d = withoutDerivative(at: dimension)
+        let r = withoutDerivative(at: rank)
+        let diagonalNoise = noise.slice(axis: 1, range: 0..<d)
+        let factorNoise = noise.slice(axis: 1, range: d..<(d + r))
+        return mean + rawDiagonal.softplus() * diagonalNoise + matmul(factorNoise, factor.transposed())
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sampleWithLogDensity(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, logDensity: Tensor<Double>) {
+        let theta = sample(fromNoise: noise)
+        return (theta, logDensity(theta))
+    }
+
+    @differentiable(reverse)
+    public func logDensity(_ theta: Tensor<Double>) -> Tensor<Double> { gaussian().logProbability(of: theta) }
+
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Double> { gaussian().entropy() }
+
+    @differentiable(reverse, wrt: self)
+    public func gaussian() -> MultivariateNormal<Double> {
+        MultivariateNormal(uncheckedLocation: mean, covarianceFactor: factor, covarianceDiagonal: rawDiagonal.softplus().squared())
+    }
+}
