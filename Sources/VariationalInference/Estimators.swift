@@ -11,11 +11,15 @@ public protocol ELBOEstimator {
     /// A short name for reports.
     var name: String { get }
 
-    /// The loss for particles drawn from `noise` (shape from `family.sampleNoise(count: particleCount, …)`).
-    @differentiable(reverse, wrt: family)
-    func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double>
+    /// The loss as a differentiable function of the family, for particles drawn from `noise` (shape from
+    /// `family.sampleNoise(count: particleCount, …)`) and the given minibatch.
+    ///
+    /// Each estimator also has a concrete `loss(model:family:noise:observations:)`; this requirement returns a
+    /// closure over it because differentiating through a generic protocol requirement with a `@differentiable`
+    /// attribute miscompiles (the pullback calls the model's forward-mode derivative).
+    func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double>
 
     /// Called after each accepted step with the per-particle ELBO terms log p − log q (for baselines).
     mutating func observe(_ perParticleELBO: [Double])
@@ -58,6 +62,12 @@ public struct ReparameterizedELBO: ELBOEstimator {
 
     public var name: String { "reparam" }
 
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    }
+
     @differentiable(reverse, wrt: family)
     public func loss<M: ProbabilisticModel, F: VariationalFamily>(
         model: M, family: F, noise: Tensor<Double>, observations: [Int]?
@@ -82,6 +92,12 @@ public struct AnalyticKLELBO: ELBOEstimator {
     }
 
     public var name: String { "analytic-kl" }
+
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    }
 
     public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
         if !family.isGaussian { return "the analytic-KL estimator needs a Gaussian family, not \(family.name)" }
@@ -115,6 +131,12 @@ public struct StickingTheLandingELBO: ELBOEstimator {
 
     public var name: String { "stl" }
 
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    }
+
     public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
         family.canEvaluateDensity ? nil : "sticking the landing needs a family that evaluates its density, not \(family.name)"
     }
@@ -147,6 +169,12 @@ public struct ScoreFunctionELBO: ELBOEstimator {
     }
 
     public var name: String { "score" }
+
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    }
 
     public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
         family.canEvaluateDensity ? nil : "the score-function estimator needs a family that evaluates its density, not \(family.name)"
@@ -194,6 +222,12 @@ public struct ImportanceWeightedELBO: ELBOEstimator {
 
     public var name: String { doublyReparameterized ? "iwae-dreg" : "iwae" }
 
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    }
+
     public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
         if doublyReparameterized && !family.canEvaluateDensity {
             return "the doubly-reparameterised gradient needs a family that evaluates its density, not \(family.name)"
@@ -232,6 +266,12 @@ public struct RenyiELBO: ELBOEstimator {
     }
 
     public var name: String { "renyi" }
+
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    }
 
     @differentiable(reverse, wrt: family)
     public func loss<M: ProbabilisticModel, F: VariationalFamily>(

@@ -1,0 +1,151 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+
+/// What a fit is checked with after it ends.
+public struct FitDiagnostics {
+    /// The ELBO estimated with many draws, and its Monte-Carlo standard error.
+    public var elbo: Double
+    public var elboStandardError: Double
+    /// The Pareto-smoothed importance-sampling shape estimate k̂ of the ratios p(x, z) / q(z) (Yao et al. 2018).
+    public var paretoK: Double
+    /// log p(x) estimated by importance sampling with q as the proposal, and its standard error (delta method).
+    public var logEvidence: Double
+    public var logEvidenceStandardError: Double
+    /// Posterior summaries in constrained space, by variable name, one entry per element.
+    public var posterior: [String: [PosteriorSummary]]
+    /// Draws from the posterior predictive distribution, when the model can simulate.
+    public var predictive: Tensor<Double>?
+    /// The number of draws used.
+    public var drawCount: Int
+
+    /// "good" below 0.5, "usable" up to 0.7, "unreliable" above (Yao et al. 2018).
+    public var paretoVerdict: String { FitDiagnostics.verdict(paretoK) }
+
+    public static func verdict(_ k: Double) -> String {
+        if k.isNaN { return "unknown" }
+        if k < 0.5 { return "good" }
+        if k <= 0.7 { return "usable" }
+        return "unreliable"
+    }
+}
+
+/// Mean, standard deviation and quantiles of one constrained coordinate.
+public struct PosteriorSummary: Equatable {
+    public var mean: Double
+    public var standardDeviation: Double
+    public var q05: Double
+    public var q50: Double
+    public var q95: Double
+
+    init(_ values: [Double]) {
+        let sorted = values.sorted()
+        let m = values.reduce(0, +) / Double(values.count)
+        mean = m
+        standardDeviation = (values.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(Swift.max(values.count - 1, 1))).squareRoot()
+        q05 = quantile(sorted, 0.05)
+        q50 = quantile(sorted, 0.5)
+        q95 = quantile(sorted, 0.95)
+    }
+}
+
+/// The linearly interpolated quantile of sorted values.
+func quantile(_ sorted: [Double], _ p: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let position = p * Double(sorted.count - 1)
+    let low = Int(position.rounded(.down))
+    let high = Swift.min(low + 1, sorted.count - 1)
+    let fraction = position - Double(low)
+    return sorted[low] + (sorted[high] - sorted[low]) * fraction
+}
+
+/// Runs the diagnostics of a fitted family with `drawCount` draws from q.
+public func diagnose<M: ProbabilisticModel, F: VariationalFamily, G: RandomNumberGenerator>(
+    model: M, family: F, drawCount: Int = 4000, predictiveDraws: Int = 100, using generator: inout G
+) -> FitDiagnostics {
+    let noise = family.sampleNoise(count: drawCount, using: &generator)
+    let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
+    let logJoint = model.logJointUnconstrained(theta)
+    let logWeights = (logJoint - logQ).scalars
+    let (elbo, elboError) = meanAndStandardErrorOf(logWeights)
+    let (logZ, logZError) = importanceSampledLogEvidence(logWeights)
+    let k = paretoShape(logWeights)
+
+    let z = model.latents(atUnconstrained: theta)
+    var posterior: [String: [PosteriorSummary]] = [:]
+    let space = model.latentSpace
+    for (i, v) in space.variables.enumerated() {
+        let start = space.constrainedOffsets[i]
+        posterior[v.name] = (0..<v.size).map { j in PosteriorSummary((0..<drawCount).map { z.values[$0, start + j] }) }
+    }
+    let predictiveParticles = model.latents(atUnconstrained: theta.slice(axis: 0, range: 0..<Swift.min(predictiveDraws, drawCount)))
+    let predictive = model.posteriorPredictive(predictiveParticles, using: &generator)
+    return FitDiagnostics(
+        elbo: elbo, elboStandardError: elboError, paretoK: k, logEvidence: logZ, logEvidenceStandardError: logZError,
+        posterior: posterior, predictive: predictive, drawCount: drawCount)
+}
+
+func meanAndStandardErrorOf(_ values: [Double]) -> (Double, Double) {
+    let n = Double(values.count)
+    let mean = values.reduce(0, +) / n
+    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Swift.max(n - 1, 1)
+    return (mean, (variance / n).squareRoot())
+}
+
+/// log (1/S Σ wₛ) from log weights, with the delta-method standard error sd(w) / (√S · mean(w)).
+public func importanceSampledLogEvidence(_ logWeights: [Double]) -> (estimate: Double, standardError: Double) {
+    let finite = logWeights.filter(\.isFinite)
+    guard !finite.isEmpty else { return (-.infinity, .nan) }
+    let peak = finite.max()!
+    let w = logWeights.map { $0.isFinite ? Foundation.exp($0 - peak) : 0 }
+    let n = Double(w.count)
+    let mean = w.reduce(0, +) / n
+    let variance = w.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Swift.max(n - 1, 1)
+    return (Foundation.log(mean) + peak, (variance / n).squareRoot() / mean)
+}
+
+/// The Pareto shape k̂ of the upper tail of importance weights (PSIS, Vehtari et al. 2017/2024): a generalised
+/// Pareto distribution is fitted to the M = min(S/5, 3√S) largest weights above the next one, by the empirical
+/// Bayes method of Zhang & Stephens (2009), with the weakly informative adjustment toward 0.5 of Vehtari et al.
+public func paretoShape(_ logWeights: [Double]) -> Double {
+    let finite = logWeights.filter(\.isFinite)
+    let s = finite.count
+    guard s >= 10 else { return .nan }
+    let sorted = finite.sorted()
+    let tailLength = Swift.min(s / 5, Int((3 * Double(s).squareRoot()).rounded(.up)))
+    guard tailLength >= 5 else { return .nan }
+    let cutoff = sorted[s - tailLength - 1]
+    let peak = sorted[s - 1]
+    let threshold = Foundation.exp(cutoff - peak)
+    let exceedances = sorted[(s - tailLength)...].map { Foundation.exp($0 - peak) - threshold }
+    return generalizedParetoShape(exceedances)
+}
+
+/// Zhang & Stephens' estimate of the shape k of a generalised Pareto distribution from sorted exceedances x > 0,
+/// returned in the convention where k > 0 is a heavy tail, with a prior pulling k toward 0.5 worth 10 observations.
+func generalizedParetoShape(_ x: [Double]) -> Double {
+    let n = x.count
+    let priorStrength = 3.0
+    let m = 30 + Int(Double(n).squareRoot())
+    let quartile = x[Swift.max(Int(Double(n) / 4 + 0.5) - 1, 0)]
+    guard quartile > 0, let largest = x.last, largest > 0 else { return .nan }
+    var thetas = [Double](repeating: 0, count: m)
+    for j in 0..<m {
+        thetas[j] = 1 / largest + (1 - (Double(m) / (Double(j + 1) - 0.5)).squareRoot()) / priorStrength / quartile
+    }
+    var profile = [Double](repeating: 0, count: m)
+    for j in 0..<m {
+        let k = x.reduce(0) { $0 + Foundation.log1p(-thetas[j] * $1) } / Double(n)
+        profile[j] = Double(n) * (Foundation.log(-thetas[j] / k) - k - 1)
+    }
+    var weights = [Double](repeating: 0, count: m)
+    for j in 0..<m {
+        var total = 0.0
+        for l in 0..<m { total += Foundation.exp(profile[l] - profile[j]) }
+        weights[j] = 1 / total
+    }
+    let thetaHat = zip(thetas, weights).reduce(0) { $0 + $1.0 * $1.1 }
+    let k = x.reduce(0) { $0 + Foundation.log1p(-thetaHat * $1) } / Double(n)
+    // Weakly informative prior: a pseudo-sample of 10 at k = 0.5.
+    return (Double(n) * k + 10 * 0.5) / (Double(n) + 10)
+}
