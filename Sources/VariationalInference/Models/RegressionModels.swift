@@ -1,0 +1,250 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+import VariationalDistributions
+
+/// Checks a design matrix and responses, naming the row and column of a bad value.
+func checkRegressionData(_ x: Tensor<Double>, _ y: [Double], _ model: String) throws {
+    guard x.rank == 2, x.shape[0] == y.count, !y.isEmpty, x.shape[1] >= 1 else {
+        throw ModelError("\(model): needs a design matrix of n rows and at least one feature for n responses, got \(x.shape) and \(y.count)")
+    }
+    if let i = x.scalars.firstIndex(where: { !$0.isFinite }) {
+        throw ModelError("\(model): feature value \(x.scalars[i]) in row \(i / x.shape[1] + 1), feature \(i % x.shape[1] + 1) is not finite")
+    }
+    try ModelError.checkFinite(y, model, "y")
+}
+
+/// Solves A X = B for symmetric positive-definite A through its Cholesky factor; also returns log det A.
+func solveSymmetric(_ a: Tensor<Double>, _ b: Tensor<Double>) throws -> (solution: Tensor<Double>, logDeterminant: Double) {
+    guard let l = a.choleskyFactor() else { throw ModelError("a matrix that should be positive definite is not (collinear features?)") }
+    let x = Tensor.triangularSolve(lower: l, Tensor.triangularSolve(lower: l, b), transposed: true)
+    return (x, l.logDeterminantFromCholesky().scalar)
+}
+
+/// Bayesian linear regression with known noise: w ~ N(m₀, s₀² I), y ~ N(X w, σ² I).
+public struct LinearRegressionModel: ConjugateModel {
+    public let features: Tensor<Double>
+    public let responses: Tensor<Double>
+    public let priorMean: Double
+    public let priorStandardDeviation: Double
+    public let noiseStandardDeviation: Double
+
+    public init(features: Tensor<Double>, responses: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10,
+                noiseStandardDeviation: Double = 1) throws {
+        try checkRegressionData(features, responses, "linear-regression")
+        try ModelError.checkPositive(priorStandardDeviation, "linear-regression", "prior-sd")
+        try ModelError.checkPositive(noiseStandardDeviation, "linear-regression", "noise-sd")
+        try ModelError.checkFinite([priorMean], "linear-regression", "prior-mean")
+        self.features = features
+        self.responses = Tensor(responses)
+        self.priorMean = priorMean
+        self.priorStandardDeviation = priorStandardDeviation
+        self.noiseStandardDeviation = noiseStandardDeviation
+    }
+
+    public var featureCount: Int { features.shape[1] }
+    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("w", shape: [featureCount])]) }
+    public var observationCount: Int { responses.scalarCount }
+
+    @differentiable(reverse)
+    public func logPrior(_ z: Latents) -> Tensor<Double> {
+        let d = Double(withoutDerivative(at: featureCount))
+        let s0 = priorStandardDeviation
+        return ((z["w"] - priorMean) / s0).squared().sum(squeezingAxes: 1) * -0.5
+            - d * (Foundation.log(s0) + 0.5 * Foundation.log(2 * Double.pi))
+    }
+
+    @differentiable(reverse)
+    public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
+        let x = withoutDerivative(at: indices.map { features.gathering(atIndices: $0) } ?? features)
+        let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
+        let n = Double(withoutDerivative(at: y.scalarCount))
+        let sigma = noiseStandardDeviation
+        let predictions = matmul(z["w"], x.transposed())  // [S, n]
+        return ((predictions - y) / sigma).squared().sum(squeezingAxes: 1) * -0.5
+            - n * (Foundation.log(sigma) + 0.5 * Foundation.log(2 * Double.pi))
+    }
+
+    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
+        (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
+    }
+
+    public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
+        let mean = matmul(z["w"], features.transposed())
+        return mean + Tensor(randomNormal: mean.shape, standardDeviation: noiseStandardDeviation, using: &generator)
+    }
+
+    /// The posterior precision Λ = XᵀX/σ² + I/s₀² and Λ⁻¹ (XᵀY/σ² + m₀/s₀²).
+    var posterior: (mean: Tensor<Double>, covariance: Tensor<Double>, logDetPrecision: Double)? {
+        let d = featureCount
+        let (s2, t2) = (noiseStandardDeviation * noiseStandardDeviation, priorStandardDeviation * priorStandardDeviation)
+        let precision = matmul(features.transposed(), features) / s2 + Tensor(identity: d) / t2
+        let rhs = matmul(features.transposed(), responses.reshaped(to: [-1, 1])) / s2 + priorMean / t2
+        guard let (mean, logDet) = try? solveSymmetric(precision, rhs),
+              let (covariance, _) = try? solveSymmetric(precision, Tensor(identity: d)) else { return nil }
+        return (mean.reshaped(to: [d]), covariance, logDet)
+    }
+
+    public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {
+        guard let p = posterior else { return [:] }
+        return ["w": (p.mean.scalars, p.covariance.diagonalPart().scalars.map { $0.squareRoot() })]
+    }
+
+    /// log N(y; X m₀, σ² I + s₀² X Xᵀ), through the d×d posterior precision (matrix determinant lemma and Woodbury).
+    public var exactLogEvidence: Double {
+        guard let p = posterior else { return .nan }
+        let n = Double(observationCount)
+        let d = Double(featureCount)
+        let (s2, t2) = (noiseStandardDeviation * noiseStandardDeviation, priorStandardDeviation * priorStandardDeviation)
+        let r = responses - matmul(features, Tensor(repeating: priorMean, shape: [featureCount, 1])).reshaped(to: [-1])
+        // With r = y − X m₀ and b = Xᵀ r / σ²: quadratic = rᵀr/σ² − bᵀ Λ⁻¹ b; log det = n log σ² + d log s₀² + log det Λ.
+        let b = matmul(features.transposed(), r.reshaped(to: [-1, 1])) / s2
+        let inner = matmul(b.transposed(), matmul(p.covariance, b)).scalar
+        let quadratic = r.squared().sum().scalar / s2 - inner
+        let logDet = n * Foundation.log(s2) + d * Foundation.log(t2) + p.logDetPrecision
+        return -0.5 * (n * Foundation.log(2 * Double.pi) + logDet + quadratic)
+    }
+}
+
+/// Bayesian linear regression with unknown noise, the conjugate normal–inverse-gamma model:
+/// σ² ~ InverseGamma(a₀, b₀), w | σ² ~ N(m₀, σ² s₀² I), y ~ N(X w, σ² I).
+public struct LinearRegressionUnknownNoiseModel: ConjugateModel {
+    public let features: Tensor<Double>
+    public let responses: Tensor<Double>
+    public let priorMean: Double
+    public let priorStandardDeviation: Double
+    public let priorAlpha: Double
+    public let priorBeta: Double
+
+    public init(features: Tensor<Double>, responses: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10,
+                priorAlpha: Double = 2, priorBeta: Double = 2) throws {
+        try checkRegressionData(features, responses, "linear-regression-unknown-noise")
+        try ModelError.checkPositive(priorStandardDeviation, "linear-regression-unknown-noise", "prior-sd")
+        try ModelError.checkPositive(priorAlpha, "linear-regression-unknown-noise", "prior-alpha")
+        try ModelError.checkPositive(priorBeta, "linear-regression-unknown-noise", "prior-beta")
+        try ModelError.checkFinite([priorMean], "linear-regression-unknown-noise", "prior-mean")
+        self.features = features
+        self.responses = Tensor(responses)
+        self.priorMean = priorMean
+        self.priorStandardDeviation = priorStandardDeviation
+        self.priorAlpha = priorAlpha
+        self.priorBeta = priorBeta
+    }
+
+    public var featureCount: Int { features.shape[1] }
+    public var latentSpace: LatentSpace {
+        LatentSpace([LatentVariable("w", shape: [featureCount]), LatentVariable("sigma2", support: .positive)])
+    }
+    public var observationCount: Int { responses.scalarCount }
+
+    @differentiable(reverse)
+    public func logPrior(_ z: Latents) -> Tensor<Double> {
+        let d = Double(withoutDerivative(at: featureCount))
+        let sigma2 = z["sigma2"]
+        let scale2 = sigma2 * (priorStandardDeviation * priorStandardDeviation)
+        let weights = ((z["w"] - priorMean).squared().sum(squeezingAxes: 1) / scale2) * -0.5
+            - scale2.log() * (d / 2) - d * 0.5 * Foundation.log(2 * Double.pi)
+        let noise = InverseGamma(uncheckedConcentration: Tensor(priorAlpha), scale: Tensor(priorBeta)).logProbability(of: sigma2)
+        return weights + noise
+    }
+
+    @differentiable(reverse)
+    public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
+        let x = withoutDerivative(at: indices.map { features.gathering(atIndices: $0) } ?? features)
+        let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
+        let n = Double(withoutDerivative(at: y.scalarCount))
+        let sigma2 = z["sigma2"]
+        let residuals = (matmul(z["w"], x.transposed()) - y).squared().sum(squeezingAxes: 1)
+        return residuals / sigma2 * -0.5 - sigma2.log() * (n / 2) - n * 0.5 * Foundation.log(2 * Double.pi)
+    }
+
+    public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
+        let mean = matmul(z["w"], features.transposed())
+        return mean + Tensor(randomNormal: mean.shape, using: &generator) * z["sigma2"].sqrt().expandingShape(at: 1)
+    }
+
+    /// Vₙ = (XᵀX + I/s₀²)⁻¹, mₙ = Vₙ (m₀/s₀² + Xᵀy), aₙ = a₀ + n/2, bₙ = b₀ + ½ (yᵀy + m₀ᵀm₀/s₀² − mₙᵀ Vₙ⁻¹ mₙ).
+    var posterior: (mean: Tensor<Double>, covariance: Tensor<Double>, alpha: Double, beta: Double, logDetPrecision: Double)? {
+        let d = featureCount
+        let t2 = priorStandardDeviation * priorStandardDeviation
+        let precision = matmul(features.transposed(), features) + Tensor(identity: d) / t2
+        let rhs = matmul(features.transposed(), responses.reshaped(to: [-1, 1])) + priorMean / t2
+        guard let (mean, logDet) = try? solveSymmetric(precision, rhs),
+              let (covariance, _) = try? solveSymmetric(precision, Tensor(identity: d)) else { return nil }
+        let n = Double(observationCount)
+        let alpha = priorAlpha + n / 2
+        let quadratic = responses.squared().sum().scalar + Double(d) * priorMean * priorMean / t2
+            - matmul(mean.transposed(), matmul(precision, mean)).scalar
+        return (mean.reshaped(to: [d]), covariance, alpha, priorBeta + 0.5 * quadratic, logDet)
+    }
+
+    /// w is multivariate t with 2aₙ degrees of freedom, scale (bₙ/aₙ) Vₙ: variance bₙ/(aₙ − 1) Vₙ;
+    /// σ² ~ InverseGamma(aₙ, bₙ).
+    public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {
+        guard let p = posterior else { return [:] }
+        let factor = p.beta / (p.alpha - 1)
+        return [
+            "w": (p.mean.scalars, p.covariance.diagonalPart().scalars.map { (factor * $0).squareRoot() }),
+            "sigma2": ([factor], [(p.beta * p.beta / ((p.alpha - 1) * (p.alpha - 1) * (p.alpha - 2))).squareRoot()]),
+        ]
+    }
+
+    /// −n/2 log 2π − ½ log det Λₙ − d/2 log s₀² + a₀ log b₀ − aₙ log bₙ + log Γ(aₙ) − log Γ(a₀), Λₙ = Vₙ⁻¹.
+    public var exactLogEvidence: Double {
+        guard let p = posterior else { return .nan }
+        let n = Double(observationCount)
+        let d = Double(featureCount)
+        return -n / 2 * Foundation.log(2 * Double.pi) - 0.5 * p.logDetPrecision - d / 2 * Foundation.log(priorStandardDeviation * priorStandardDeviation)
+            + priorAlpha * Foundation.log(priorBeta) - p.alpha * Foundation.log(p.beta) + lgamma(p.alpha) - lgamma(priorAlpha)
+    }
+}
+
+/// Bayesian logistic regression: w ~ N(m₀, s₀² I), yᵢ ~ Bernoulli(σ(xᵢ · w)).
+public struct LogisticRegressionModel: ProbabilisticModel {
+    public let features: Tensor<Double>
+    public let responses: Tensor<Double>
+    public let priorMean: Double
+    public let priorStandardDeviation: Double
+
+    public init(features: Tensor<Double>, responses: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10) throws {
+        try checkRegressionData(features, responses, "logistic-regression")
+        if let i = responses.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw ModelError("logistic-regression: y must be 0 or 1, got \(responses[i]) in row \(i + 1)")
+        }
+        try ModelError.checkPositive(priorStandardDeviation, "logistic-regression", "prior-sd")
+        try ModelError.checkFinite([priorMean], "logistic-regression", "prior-mean")
+        self.features = features
+        self.responses = Tensor(responses)
+        self.priorMean = priorMean
+        self.priorStandardDeviation = priorStandardDeviation
+    }
+
+    public var featureCount: Int { features.shape[1] }
+    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("w", shape: [featureCount])]) }
+    public var observationCount: Int { responses.scalarCount }
+
+    @differentiable(reverse)
+    public func logPrior(_ z: Latents) -> Tensor<Double> {
+        let d = Double(withoutDerivative(at: featureCount))
+        let s0 = priorStandardDeviation
+        return ((z["w"] - priorMean) / s0).squared().sum(squeezingAxes: 1) * -0.5
+            - d * (Foundation.log(s0) + 0.5 * Foundation.log(2 * Double.pi))
+    }
+
+    @differentiable(reverse)
+    public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
+        let x = withoutDerivative(at: indices.map { features.gathering(atIndices: $0) } ?? features)
+        let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
+        let logits = matmul(z["w"], x.transposed())  // [S, n]
+        let labels = withoutDerivative(at: y.expandingShape(at: 0).broadcasted(to: logits.shape))
+        return -sigmoidCrossEntropy(logits: logits, labels: labels).sum(squeezingAxes: 1)
+    }
+
+    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
+        (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
+    }
+
+    public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
+        Tensor(randomBernoulliWithProbabilities: matmul(z["w"], features.transposed()).sigmoid(), using: &generator)
+    }
+}
