@@ -1,0 +1,69 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+import VariationalDistributions
+import VariationalInference
+import VariationalTestSupport
+import XCTest
+
+final class DiagnosticsTests: XCTestCase {
+    /// Weights with a generalised-Pareto tail of known shape k: w = U^(−k). With 400,000 draws the tail holds
+    /// M = 1,898 weights and k̂ has a standard error of about (1 + k)/√M ≈ 0.05, so 0.15 is 3 standard errors.
+    func testParetoShapeOfKnownTails() {
+        var generator = SeededGenerator(seed: 1)
+        for k in [0.3, 0.8, 1.2] {
+            let logWeights = (0..<400_000).map { _ in -k * Foundation.log(Random.openUnit(using: &generator)) }
+            XCTAssertEqual(paretoShape(logWeights), k, accuracy: 0.15, "k = \(k)")
+        }
+        // Light tails: log-normal weights with a small spread.
+        let light = (0..<10_000).map { _ in 0.1 * Random.standardNormal(using: &generator) }
+        XCTAssertLessThan(paretoShape(light), 0.5)
+        XCTAssertEqual(FitDiagnostics.verdict(0.3), "good")
+        XCTAssertEqual(FitDiagnostics.verdict(0.6), "usable")
+        XCTAssertEqual(FitDiagnostics.verdict(0.9), "unreliable")
+    }
+
+    func testImportanceSampledEvidence() {
+        // Weights all equal to e^−3: the estimate is −3 with no error.
+        let (estimate, error) = importanceSampledLogEvidence([Double](repeating: -3, count: 100))
+        XCTAssertEqual(estimate, -3, accuracy: 1e-12)
+        XCTAssertEqual(error, 0, accuracy: 1e-12)
+        // log mean of e^0 and e^(log 3) = log 2.
+        XCTAssertEqual(importanceSampledLogEvidence([0, Foundation.log(3)]).estimate, Foundation.log(2), accuracy: 1e-12)
+    }
+
+    /// A non-finite loss rejects the step, halves the learning rate, names the term, and after repeated failures
+    /// stops with the last good state.
+    func testNonFiniteStepsAreRejectedAndNamed() {
+        let model = LogJointModel(latents: [LatentVariable("z")]) { z in -z["z"].exp().exp() }
+        var family = MeanFieldGaussian(dimension: 1, initialScale: 0.1)
+        family.mean = Tensor([800])
+        var configuration = SVIConfiguration()
+        configuration.learningRate = 0.1
+        configuration.maxConsecutiveFailures = 5
+        var svi = SVI(model: model, family: family, estimator: ReparameterizedELBO(), configuration: configuration)
+        var generator = SeededGenerator(seed: 2)
+        let result = svi.run(using: &generator)
+        XCTAssertFalse(result.converged)
+        XCTAssertEqual(result.iterations, 0)
+        XCTAssertEqual(result.family.mean, family.mean)
+        XCTAssertTrue(result.messages.first!.contains("the log prior is -inf"), "\(result.messages)")
+        XCTAssertTrue(result.messages.first!.contains("learning rate halved to 0.05"), "\(result.messages)")
+        XCTAssertTrue(result.messages.last!.contains("5 consecutive rejected steps"), "\(result.messages)")
+    }
+
+    func testPosteriorSummariesAndPredictive() throws {
+        let model = try NormalNormalModel(observations: [1, 2, 3], priorMean: 0, priorStandardDeviation: 10, noiseStandardDeviation: 1)
+        let exact = model.posteriorMeanAndStandardDeviation
+        var q = MeanFieldGaussian(dimension: 1, initialScale: exact.standardDeviation)
+        q.mean = Tensor([exact.mean])
+        var generator = SeededGenerator(seed: 3)
+        let d = diagnose(model: model, family: q, drawCount: 40_000, using: &generator)
+        let summary = d.posterior["mu"]![0]
+        XCTAssertEqual(summary.mean, exact.mean, accuracy: 5 * exact.standardDeviation / 200)
+        XCTAssertEqual(summary.q50, exact.mean, accuracy: 0.02)
+        XCTAssertEqual(summary.q95 - summary.q05, 2 * 1.6449 * exact.standardDeviation, accuracy: 0.02)
+        XCTAssertEqual(d.elbo, model.exactLogEvidence, accuracy: 1e-9)
+        XCTAssertEqual(d.predictive?.shape, [100])
+    }
+}
