@@ -114,10 +114,10 @@ public func paretoShape(_ logWeights: [Double]) -> Double {
     let sorted = finite.sorted()
     let tailLength = Swift.min(s / 5, Int((3 * Double(s).squareRoot()).rounded(.up)))
     guard tailLength >= 5 else { return .nan }
+    // Exceedances over the cutoff weight, up to a common scale (the shape does not depend on it):
+    // w − w_cutoff ∝ expm1(log w − log w_cutoff), exact even when the weights nearly tie.
     let cutoff = sorted[s - tailLength - 1]
-    let peak = sorted[s - 1]
-    let threshold = Foundation.exp(cutoff - peak)
-    let exceedances = sorted[(s - tailLength)...].map { Foundation.exp($0 - peak) - threshold }
+    let exceedances = sorted[(s - tailLength)...].map { Foundation.expm1($0 - cutoff) }
     return generalizedParetoShape(exceedances)
 }
 

@@ -84,4 +84,10 @@ public protocol ConjugateModel: ProbabilisticModel {
     var exactLogEvidence: Double { get }
     /// The exact posterior mean and standard deviation of each constrained coordinate, by variable name.
     var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] { get }
+    /// The exact posterior as a multivariate normal over the unconstrained vector, when it is one.
+    var exactGaussianPosterior: MultivariateNormal<Double>? { get }
+}
+
+extension ConjugateModel {
+    public var exactGaussianPosterior: MultivariateNormal<Double>? { nil }
 }

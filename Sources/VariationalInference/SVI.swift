@@ -13,12 +13,13 @@ public struct SVIConfiguration: Sendable {
     /// Iterations of each trial when choosing the learning rate.
     public var adaptationIterations = 100
     /// Stop when the relative change between means of consecutive windows of ELBO estimates is below this.
-    public var tolerance = 1e-3
+    public var tolerance = 1e-4
     /// The window of iterations for the stopping rule (and for iterate averaging).
     public var window = 100
     /// After the stopping rule first holds, halve the learning rate this many times, waiting for it again each time.
-    public var annealingSteps = 3
-    /// Average the parameters over the last window (Polyak–Ruppert), which removes most of Adam's jitter.
+    public var annealingSteps = 5
+    /// Average the parameters over the last stage of the annealing (Polyak–Ruppert), which removes most of
+    /// Adam's jitter.
     public var averageLastWindow = true
     /// Minibatch size, or nil for all observations.
     public var batchSize: Int? = nil
@@ -180,9 +181,12 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 }
                 annealingLeft -= 1
                 optimizer.schedule = ConstantRate(optimizer.learningRate / 2)
+                // Each learning rate is a stage; the average covers the latest stage only.
+                average.reset()
+            } else if annealingLeft == configuration.annealingSteps {
+                // Before the first stage ends the iterates still travel: keep only the latest window.
+                average.reset()
             }
-            // The average covers the latest window only.
-            average.reset()
         }
         var result = family
         if configuration.averageLastWindow, let structure, average.count > 0 {

@@ -10,6 +10,6 @@ struct Elbo: ParsableCommand {
         commandName: "elbo",
         abstract: "Variational inference: fit, explain and check evidence lower bounds.",
         version: "elbo \(version)\n\(Kernels.summary)",
-        subcommands: [Doctor.self, KL.self]
+        subcommands: [Fit.self, KL.self, Doctor.self]
     )
 }

@@ -64,6 +64,11 @@ public struct NormalNormalModel: ConjugateModel {
         return ["mu": ([p.mean], [p.standardDeviation])]
     }
 
+    public var exactGaussianPosterior: MultivariateNormal<Double>? {
+        let p = posteriorMeanAndStandardDeviation
+        return try? MultivariateNormal(location: Tensor([p.mean]), scaleDiagonal: Tensor([p.standardDeviation]))
+    }
+
     /// log N(x; m₀1, σ²I + s₀²11ᵀ), with the determinant and the quadratic form by Sherman–Morrison.
     public var exactLogEvidence: Double {
         let n = Double(observations.count)

@@ -90,6 +90,11 @@ public struct LinearRegressionModel: ConjugateModel {
         return ["w": (p.mean.scalars, p.covariance.diagonalPart().scalars.map { $0.squareRoot() })]
     }
 
+    public var exactGaussianPosterior: MultivariateNormal<Double>? {
+        guard let p = posterior else { return nil }
+        return try? MultivariateNormal(location: p.mean, covariance: (p.covariance + p.covariance.transposed()) / 2)
+    }
+
     /// log N(y; X m₀, σ² I + s₀² X Xᵀ), through the d×d posterior precision (matrix determinant lemma and Woodbury).
     public var exactLogEvidence: Double {
         guard let p = posterior else { return .nan }

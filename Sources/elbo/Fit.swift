@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import Variational
+
+/// `elbo fit MODEL`: variational inference on a built-in model.
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit a built-in Bayesian model by maximising the ELBO, then check the fit.",
+        discussion: """
+            Models: \(BuiltInModel.allCases.map(\.rawValue).joined(separator: ", ")).
+            Data: a CSV file with a header — a column x for normal-normal, beta-bernoulli, gamma-poisson and \
+            gaussian-mixture; a column y and feature columns for the regressions; columns y and sigma for \
+            eight-schools — or a NumPy .npy array. Without --data the model fits built-in simulated data.
+            """)
+
+    @Argument(help: "The model.")
+    var model: BuiltInModel
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: "Variational family: meanfield, fullrank, lowrank.")
+    var family: FamilyChoice = .meanfield
+
+    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi.")
+    var estimator: EstimatorChoice = .reparam
+
+    @Option(help: "Particles per step (default: 1; 10 for score, iwae and renyi).")
+    var particles: Int?
+
+    @Option(help: "Random seed: the same seed gives the same fit.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("max-iterations"), help: "The iteration cap.")
+    var maxIterations: Int = 10_000
+
+    @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (default: chosen by short trials).")
+    var learningRate: Double?
+
+    @Option(name: .customLong("batch-size"), help: "Minibatch size (default: all observations).")
+    var batchSize: Int?
+
+    @Option(help: "Draws from q for the diagnostics.")
+    var draws: Int = 4000
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        if let particles, particles < 1 { throw ValidationError("--particles must be at least 1, got \(particles)") }
+        if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
+        if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
+            throw ValidationError("--learning-rate must be positive, got \(learningRate)")
+        }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if draws < 100 { throw ValidationError("--draws must be at least 100, got \(draws)") }
+    }
+
+    func run() throws {
+        let report = try modelOptions.withModel(model, FitVisitor(command: self))
+        if json {
+            print(report.json())
+        } else {
+            print(report.text())
+        }
+    }
+}
+
+enum FamilyChoice: String, ExpressibleByArgument, CaseIterable {
+    case meanfield, fullrank, lowrank
+}
+
+enum EstimatorChoice: String, ExpressibleByArgument, CaseIterable {
+    case reparam, analyticKL = "analytic-kl", stl, score, iwae, renyi
+}
+
+private struct FitVisitor: ModelVisitor {
+    let command: Fit
+
+    func visit<M: ProbabilisticModel>(_ model: M, _ table: DataTable) throws -> FitReport {
+        let d = model.latentSpace.dimension
+        switch command.family {
+        case .meanfield: return try withFamily(model, table, MeanFieldGaussian(dimension: d))
+        case .fullrank: return try withFamily(model, table, FullRankGaussian(dimension: d))
+        case .lowrank: return try withFamily(model, table, LowRankGaussian(dimension: d, rank: Swift.min(2, d), seed: command.seed))
+        }
+    }
+
+    func withFamily<M: ProbabilisticModel, F: VariationalFamily>(_ model: M, _ table: DataTable, _ family: F) throws -> FitReport {
+        let p = command.particles
+        switch command.estimator {
+        case .reparam: return try fit(model, table, family, ReparameterizedELBO(particleCount: p ?? 1))
+        case .analyticKL: return try fit(model, table, family, AnalyticKLELBO(particleCount: p ?? 1))
+        case .stl: return try fit(model, table, family, StickingTheLandingELBO(particleCount: p ?? 1))
+        case .score: return try fit(model, table, family, ScoreFunctionELBO(particleCount: p ?? 10))
+        case .iwae: return try fit(model, table, family, ImportanceWeightedELBO(particleCount: p ?? 10))
+        case .renyi: return try fit(model, table, family, RenyiELBO(particleCount: p ?? 10, alpha: 0.5))
+        }
+    }
+
+    func fit<M: ProbabilisticModel, F: VariationalFamily, E: ELBOEstimator>(
+        _ model: M, _ table: DataTable, _ family: F, _ estimator: E
+    ) throws -> FitReport {
+        if let reason = estimator.incompatibility(model: model, family: family) {
+            throw ValidationError("--estimator \(command.estimator.rawValue) cannot fit \(command.model.rawValue): \(reason)")
+        }
+        var configuration = SVIConfiguration()
+        configuration.maxIterations = command.maxIterations
+        configuration.learningRate = command.learningRate
+        configuration.batchSize = command.batchSize
+        var generator = SeededGenerator(seed: command.seed)
+        var svi = SVI(model: model, family: family, estimator: estimator, configuration: configuration)
+        let showProgress = !command.json && isatty(2) != 0
+        let result = svi.run(using: &generator) { iteration, elbo in
+            if showProgress {
+                FileHandle.standardError.write("\riteration \(iteration)  ELBO \(String(format: "%.4f", elbo))   ".data(using: .utf8)!)
+            }
+        }
+        if showProgress { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
+        let diagnostics = diagnose(model: model, family: result.family, drawCount: command.draws, using: &generator)
+        var report = FitReport(
+            model: command.model.rawValue, dataSource: table.source, rows: table.rowCount, family: family.name,
+            estimator: estimator.name, particles: estimator.particleCount, seed: command.seed, result: result,
+            diagnostics: diagnostics, variables: model.latentSpace.variables)
+        if let conjugate = model as? any ConjugateModel {
+            report.exact = exactSection(conjugate, result.family, diagnostics)
+        }
+        return report
+    }
+
+    func exactSection<F: VariationalFamily>(_ model: any ConjugateModel, _ family: F, _ diagnostics: FitDiagnostics) -> FitReport.Exact {
+        let evidence = model.exactLogEvidence
+        if let posterior = model.exactGaussianPosterior, family.isGaussian {
+            let kl = family.gaussian().klDivergence(to: posterior).scalar
+            return .init(logEvidence: evidence, posterior: model.exactPosterior, klToPosterior: kl, klMethod: "closed-form")
+        }
+        return .init(logEvidence: evidence, posterior: model.exactPosterior, klToPosterior: evidence - diagnostics.elbo,
+                     klMethod: "log p(x) − ELBO")
+    }
+}
