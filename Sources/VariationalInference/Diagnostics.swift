@@ -107,6 +107,7 @@ public func importanceSampledLogEvidence(_ logWeights: [Double]) -> (estimate: D
 /// The Pareto shape k̂ of the upper tail of importance weights (PSIS, Vehtari et al. 2017/2024): a generalised
 /// Pareto distribution is fitted to the M = min(S/5, 3√S) largest weights above the next one, by the empirical
 /// Bayes method of Zhang & Stephens (2009), with the weakly informative adjustment toward 0.5 of Vehtari et al.
+/// Returns −∞ when the weights are equal to machine precision, and NaN for fewer than 10 finite weights.
 public func paretoShape(_ logWeights: [Double]) -> Double {
     let finite = logWeights.filter(\.isFinite)
     let s = finite.count
@@ -118,6 +119,8 @@ public func paretoShape(_ logWeights: [Double]) -> Double {
     // w − w_cutoff ∝ expm1(log w − log w_cutoff), exact even when the weights nearly tie.
     let cutoff = sorted[s - tailLength - 1]
     let exceedances = sorted[(s - tailLength)...].map { Foundation.expm1($0 - cutoff) }
+    // Weights equal to machine precision (q is the posterior): there is no tail at all.
+    if exceedances.last! <= 1e-12 { return -.infinity }
     return generalizedParetoShape(exceedances)
 }
 

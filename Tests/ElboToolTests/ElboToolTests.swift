@@ -110,4 +110,72 @@ final class ElboToolTests: XCTestCase {
             XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
         }
     }
+
+    func temporaryFile(_ name: String, _ contents: String) throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("elbo-tests-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent(name)
+        try contents.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func testFitEveryModelWithJSON() throws {
+        for model in ["normal-normal", "beta-bernoulli", "gamma-poisson", "linear-regression", "linear-regression-unknown-noise",
+                      "logistic-regression", "eight-schools", "gaussian-mixture"] {
+            let result = try run(["fit", model, "--json", "--max-iterations", "300", "--draws", "500"])
+            XCTAssertEqual(result.status, 0, "\(model): \(result.error)")
+            let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
+            for key in ["elbo", "elboStandardError", "iterations", "converged", "paretoK", "logEvidenceIS", "posterior"] {
+                XCTAssertNotNil(object[key], "\(model): missing \(key)")
+            }
+            let isConjugate = !["logistic-regression", "eight-schools", "gaussian-mixture"].contains(model)
+            XCTAssertEqual(object["exact"] != nil, isConjugate, model)
+            if let exact = object["exact"] as? [String: Any] {
+                XCTAssertNotNil(exact["logEvidence"] as? Double, model)
+                XCTAssertNotNil(exact["klToPosterior"] as? Double, model)
+                XCTAssertNotNil(exact["posterior"] as? [String: Any], model)
+            }
+        }
+    }
+
+    /// A conjugate fit from a CSV file recovers the exact posterior, and the same seed gives the same output.
+    func testFitFromCSVIsExactAndReproducible() throws {
+        let path = try temporaryFile("x.csv", "x\n" + (0..<40).map { String(1 + Double($0 % 7) * 0.3) }.joined(separator: "\n") + "\n")
+        let arguments = ["fit", "normal-normal", "--data", path, "--family", "fullrank", "--estimator", "stl", "--particles", "4",
+                         "--prior-sd", "2", "--noise-sd", "0.5", "--json", "--seed", "7"]
+        let first = try run(arguments)
+        XCTAssertEqual(first.status, 0, first.error)
+        let object = try JSONSerialization.jsonObject(with: Data(first.output.utf8)) as! [String: Any]
+        let exact = object["exact"] as! [String: Any]
+        let fitted = (object["posterior"] as! [String: Any])["mu"] as! [String: Double]
+        let truth = (exact["posterior"] as! [String: Any])["mu"] as! [String: Double]
+        XCTAssertEqual(fitted["mean"]!, truth["mean"]!, accuracy: 0.01 * truth["sd"]! * 10)
+        XCTAssertEqual(fitted["sd"]!, truth["sd"]!, accuracy: 0.02 * truth["sd"]!)
+        XCTAssertEqual(object["elbo"] as! Double, exact["logEvidence"] as! Double, accuracy: 0.01)
+        XCTAssertEqual(try run(arguments).output, first.output)
+    }
+
+    func testFitBadInputsGiveOneLineErrors() throws {
+        let missing = try temporaryFile("missing.csv", "y,x1\n1,2\n")
+        let text = try temporaryFile("text.csv", "x\n1\nabc\n")
+        let nan = try temporaryFile("nan.csv", "x\n1\nNaN\n")
+        let empty = try temporaryFile("empty.csv", "")
+        let cases: [([String], String)] = [
+            (["fit", "normal-normal", "--data", missing], "missing.csv: no column 'x' (columns: y, x1)"),
+            (["fit", "normal-normal", "--data", text], "text.csv, row 3, column 'x': 'abc' is not a number"),
+            (["fit", "normal-normal", "--data", nan], "nan.csv, row 3, column 'x': NaN is not allowed"),
+            (["fit", "normal-normal", "--data", empty], "empty.csv: empty file"),
+            (["fit", "no-such-model"], "no-such-model"),
+            (["fit", "normal-normal", "--family", "gaussian"], "gaussian"),
+            (["fit", "normal-normal", "--prior-sd=-1"], "--prior-sd must be positive and finite, got -1.0"),
+            (["fit", "eight-schools", "--prior-sd", "2"], "--prior-sd does not apply to eight-schools"),
+            (["fit", "eight-schools", "--estimator", "analytic-kl"], "needs a model whose prior is independent normals"),
+            (["fit", "beta-bernoulli", "--data", try temporaryFile("counts.csv", "x\n2\n")], "x must be 0 or 1, got 2.0 in row 1"),
+        ]
+        for (arguments, message) in cases {
+            let result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.error.contains(message), "\(arguments): \(result.error)")
+        }
+    }
 }

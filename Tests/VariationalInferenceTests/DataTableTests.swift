@@ -1,0 +1,86 @@
+import Foundation
+import VariationalCore
+import VariationalInference
+import XCTest
+
+final class DataTableTests: XCTestCase {
+    func assertError(_ text: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try DataTable.parseCSV(text, source: "data.csv"), file: file, line: line) { error in
+            XCTAssertEqual("\(error)", expected, file: file, line: line)
+        }
+    }
+
+    func testParsesColumns() throws {
+        let table = try DataTable.parseCSV("y, x1,\"x2\"\n1,2,3\n4, 5 ,6\n", source: "data.csv")
+        XCTAssertEqual(table.columnNames, ["y", "x1", "x2"])
+        XCTAssertEqual(try table.column("y"), [1, 4])
+        XCTAssertEqual(try table.matrix(excluding: ["y"], intercept: true), Tensor([[1, 2, 3], [1, 5, 6]]))
+    }
+
+    func testErrorsNameFileRowAndColumn() {
+        assertError("", "data.csv: empty file; expected a header row such as 'x' or 'y,x1,x2'")
+        assertError("x\n", "data.csv: no data rows after the header")
+        assertError("x,y\n1,2\n3\n", "data.csv, row 3: 1 fields, but the header has 2")
+        assertError("x,y\n1,2\n3,abc\n", "data.csv, row 3, column 'y': 'abc' is not a number")
+        assertError("x\n1\nnan\n", "data.csv, row 3, column 'x': nan is not allowed (values must be finite)")
+        assertError("x\n1\n\n2\n", "data.csv, row 3: empty line")
+        assertError("x,x\n1,2\n", "data.csv, row 1: column 'x' appears twice in the header")
+        XCTAssertThrowsError(try DataTable.parseCSV("x\n1\n", source: "data.csv").column("y")) { error in
+            XCTAssertEqual("\(error)", "data.csv: no column 'y' (columns: x)")
+        }
+        XCTAssertThrowsError(try DataTable.load(path: "/nonexistent/file.csv")) { error in
+            XCTAssertEqual("\(error)", "/nonexistent/file.csv: no such file")
+        }
+    }
+
+    /// A .npy file written byte by byte: version 1.0 header, little-endian float64, C order.
+    static func numPy(_ values: [Double], shape: [Int], descr: String = "<f8") -> Data {
+        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
+        while (10 + header.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.count & 0xff), UInt8(header.count >> 8)])
+        data.append(header.data(using: .ascii)!)
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        return data
+    }
+
+    func testNumPyArrays() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("variational-npy-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let vector = directory.appendingPathComponent("x.npy")
+        try Self.numPy([1, 2, 3.5], shape: [3]).write(to: vector)
+        let table = try DataTable.load(path: vector.path)
+        XCTAssertEqual(table.columnNames, ["x"])
+        XCTAssertEqual(try table.column("x"), [1, 2, 3.5])
+        let matrix = directory.appendingPathComponent("m.npy")
+        try Self.numPy([1, 2, 3, 4, 5, 6], shape: [2, 3]).write(to: matrix)
+        let regression = try DataTable.load(path: matrix.path)
+        XCTAssertEqual(regression.columnNames, ["x1", "x2", "y"])
+        XCTAssertEqual(try regression.column("y"), [3, 6])
+        let bad = directory.appendingPathComponent("bad.npy")
+        try Self.numPy([1, .nan], shape: [2]).write(to: bad)
+        XCTAssertThrowsError(try DataTable.load(path: bad.path)) { error in
+            XCTAssertEqual("\(error)", "bad.npy, row 2, column 'x': nan is not allowed (values must be finite)")
+        }
+        let truncated = directory.appendingPathComponent("short.npy")
+        try Self.numPy([1, 2, 3], shape: [3]).dropLast(8).write(to: truncated)
+        XCTAssertThrowsError(try DataTable.load(path: truncated.path)) { error in
+            XCTAssertEqual("\(error)", "short.npy: .npy data holds 2 of the 3 values its header announces")
+        }
+        let notNumPy = directory.appendingPathComponent("text.npy")
+        try Data("hello".utf8).write(to: notNumPy)
+        XCTAssertThrowsError(try DataTable.load(path: notNumPy.path)) { error in
+            XCTAssertEqual("\(error)", "text.npy: not a NumPy .npy file (bad magic string)")
+        }
+    }
+
+    func testBuiltInDataFitsEveryModel() throws {
+        for model in BuiltInModel.allCases {
+            let table = model.builtInData()
+            XCTAssertGreaterThan(table.rowCount, 0, model.rawValue)
+            XCTAssertEqual(model.builtInData(), table, "\(model.rawValue): built-in data must be reproducible")
+        }
+    }
+}
