@@ -48,6 +48,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "custom-model-example", dependencies: ["Variational"], path: "Examples/CustomModel"),
         .target(
             name: "VariationalTestSupport",
             dependencies: ["VariationalCore", "VariationalBijectors", "VariationalDistributions"]
@@ -68,7 +69,7 @@ let package = Package(
             name: "VariationalInferenceTests",
             dependencies: ["VariationalInference", "VariationalTestSupport"]
         ),
-        .testTarget(name: "ElboToolTests", dependencies: ["elbo"]),
+        .testTarget(name: "ElboToolTests", dependencies: ["elbo", "custom-model-example"]),
     ],
     swiftLanguageModes: [.v5]
 )

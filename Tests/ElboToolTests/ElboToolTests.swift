@@ -9,20 +9,20 @@ final class ElboToolTests: XCTestCase {
         var error: String
     }
 
-    /// The built `elbo` next to the test bundle.
-    static var executable: URL {
+    /// A built executable next to the test bundle.
+    static func executable(_ name: String) -> URL {
         var directory = Bundle.main.bundleURL
         for _ in 0..<3 {
-            let candidate = directory.appendingPathComponent("elbo")
+            let candidate = directory.appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        fatalError("elbo executable not found near \(Bundle.main.bundleURL.path)")
+        fatalError("\(name) executable not found near \(Bundle.main.bundleURL.path)")
     }
 
-    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    func run(_ arguments: [String], executable: String = "elbo", environment: [String: String] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = Self.executable
+        process.executableURL = Self.executable(executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
@@ -177,5 +177,16 @@ final class ElboToolTests: XCTestCase {
             XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
             XCTAssertTrue(result.error.contains(message), "\(arguments): \(result.error)")
         }
+    }
+
+    /// The example model in Examples/CustomModel runs end to end and recovers the simulated parameters.
+    func testCustomModelExample() throws {
+        let result = try run([], executable: "custom-model-example")
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.output.contains("converged true"), result.output)
+        let lines = result.output.split(separator: "\n")
+        let mu = lines.first { $0.hasPrefix("posterior mu") }!
+        let mean = Double(mu.split(separator: " ")[3].dropLast())!
+        XCTAssertEqual(mean, 3, accuracy: 0.3, result.output)  // simulated μ = 3, posterior sd ≈ 0.12
     }
 }
