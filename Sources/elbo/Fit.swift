@@ -18,8 +18,11 @@ struct Fit: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Variational family: meanfield, fullrank, lowrank.")
+    @Option(help: "Variational family: meanfield, fullrank, lowrank, planar, iaf.")
     var family: FamilyChoice = .meanfield
+
+    @Option(name: .customLong("flow-layers"), help: "Layers of the planar or iaf flow.")
+    var flowLayers: Int = 4
 
     @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi.")
     var estimator: EstimatorChoice = .reparam
@@ -53,6 +56,7 @@ struct Fit: ParsableCommand {
         }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if draws < 100 { throw ValidationError("--draws must be at least 100, got \(draws)") }
+        if flowLayers < 1 { throw ValidationError("--flow-layers must be at least 1, got \(flowLayers)") }
     }
 
     func run() throws {
@@ -66,7 +70,7 @@ struct Fit: ParsableCommand {
 }
 
 enum FamilyChoice: String, ExpressibleByArgument, CaseIterable {
-    case meanfield, fullrank, lowrank
+    case meanfield, fullrank, lowrank, planar, iaf
 }
 
 enum EstimatorChoice: String, ExpressibleByArgument, CaseIterable {
@@ -82,6 +86,8 @@ private struct FitVisitor: ModelVisitor {
         case .meanfield: return try withFamily(model, table, MeanFieldGaussian(dimension: d))
         case .fullrank: return try withFamily(model, table, FullRankGaussian(dimension: d))
         case .lowrank: return try withFamily(model, table, LowRankGaussian(dimension: d, rank: Swift.min(2, d), seed: command.seed))
+        case .planar: return try withFamily(model, table, PlanarFlow(dimension: d, layers: command.flowLayers, seed: command.seed))
+        case .iaf: return try withFamily(model, table, InverseAutoregressiveFlow(dimension: d, layers: command.flowLayers, seed: command.seed))
         }
     }
 
