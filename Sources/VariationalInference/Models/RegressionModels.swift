@@ -208,6 +208,8 @@ public struct LinearRegressionUnknownNoiseModel: ConjugateModel {
 public struct LogisticRegressionModel: ProbabilisticModel {
     public let features: Tensor<Double>
     public let responses: Tensor<Double>
+    /// Xᵀ, stored once: the likelihood multiplies the particles by it every step.
+    let featuresTransposed: Tensor<Double>
     public let priorMean: Double
     public let priorStandardDeviation: Double
 
@@ -219,6 +221,7 @@ public struct LogisticRegressionModel: ProbabilisticModel {
         try ModelError.checkPositive(priorStandardDeviation, "logistic-regression", "prior-sd")
         try ModelError.checkFinite([priorMean], "logistic-regression", "prior-mean")
         self.features = features
+        self.featuresTransposed = features.transposed()
         self.responses = Tensor(responses)
         self.priorMean = priorMean
         self.priorStandardDeviation = priorStandardDeviation
@@ -238,9 +241,9 @@ public struct LogisticRegressionModel: ProbabilisticModel {
 
     @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { features.gathering(atIndices: $0) } ?? features)
+        let xT = withoutDerivative(at: indices.map { featuresTransposed.gathering(atIndices: $0, alongAxis: 1) } ?? featuresTransposed)
         let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
-        let logits = matmul(z["w"], x.transposed())  // [S, n]
+        let logits = matmul(z["w"], xT)  // [S, n]
         let labels = withoutDerivative(at: y.expandingShape(at: 0).broadcasted(to: logits.shape))
         return -sigmoidCrossEntropy(logits: logits, labels: labels).sum(squeezingAxes: 1)
     }
