@@ -1,0 +1,49 @@
+import Foundation
+import VariationalCore
+import VariationalInference
+import XCTest
+
+/// The ELBO identity with exact numbers on every model `elbo explain` covers.
+final class ExplanationTests: XCTestCase {
+    func check<M: ExactExplanation>(_ name: String, _ model: M, gaussianPosterior: Bool, file: StaticString = #filePath, line: UInt = #line) {
+        var generator = SeededGenerator(seed: 1)
+        let e = model.explain(startingFrom: model.poorQ(), using: &generator)
+        XCTAssertLessThan(Swift.abs(e.identityResidual), 1e-9, "\(name): residual \(e.identityResidual)", file: file, line: line)
+        XCTAssertEqual(e.logEvidenceQuadrature, e.logEvidence, accuracy: 1e-6, "\(name): quadrature", file: file, line: line)
+        XCTAssertEqual(e.elbo, e.elboMonteCarlo.estimate, accuracy: 5 * e.elboMonteCarlo.standardError, "\(name): Monte-Carlo ELBO", file: file, line: line)
+        XCTAssertGreaterThan(e.klToPosterior, 0.1, "\(name): the starting q should be poor", file: file, line: line)
+        for row in e.trace {
+            XCTAssertLessThanOrEqual(row.elbo, e.logEvidence + 1e-9, "\(name): ELBO above log p(x) at iteration \(row.iteration)", file: file, line: line)
+            XCTAssertEqual(row.elbo + row.klToPosterior, e.logEvidence, accuracy: 1e-8, "\(name): identity at iteration \(row.iteration)", file: file, line: line)
+        }
+        XCTAssertLessThan(e.trace.last!.klToPosterior, e.trace.first!.klToPosterior / 100, "\(name)", file: file, line: line)
+        if gaussianPosterior {
+            XCTAssertLessThan(e.trace.last!.klToPosterior, 1e-6, "\(name): final KL", file: file, line: line)
+        }
+    }
+
+    func testNormalNormal() throws {
+        check("normal-normal", try NormalNormalModel(observations: [1.2, 0.4, 2.5, 1.9, 0.7, 3.1], priorMean: 0, priorStandardDeviation: 2, noiseStandardDeviation: 1.3), gaussianPosterior: true)
+    }
+
+    func testBetaBernoulli() throws {
+        check("beta-bernoulli", try BetaBernoulliModel(observations: [1, 0, 0, 1, 0, 0, 0, 1, 0, 0], priorAlpha: 2, priorBeta: 2), gaussianPosterior: false)
+    }
+
+    func testGammaPoisson() throws {
+        check("gamma-poisson", try GammaPoissonModel(observations: [3, 5, 2, 4, 6, 1], priorAlpha: 2, priorBeta: 0.5), gaussianPosterior: false)
+    }
+
+    func testLinearRegression() throws {
+        let x = Tensor<Double>([[1, 0.5], [1, -1.2], [1, 2.2], [1, 0.1], [1, -0.7], [1, 1.5]])
+        check("linear-regression", try LinearRegressionModel(features: x, responses: [1.1, -1.4, 3.6, 0.2, -0.9, 2.4], priorStandardDeviation: 3, noiseStandardDeviation: 0.5), gaussianPosterior: true)
+    }
+
+    func testGaussLegendre() {
+        let (nodes, weights) = GaussLegendre.rule(points: 5)
+        XCTAssertEqual(weights.reduce(0, +), 2, accuracy: 1e-14)
+        // Exact for polynomials of degree ≤ 9: ∫ x⁸ dx over [−1, 1] = 2/9.
+        XCTAssertEqual(zip(nodes, weights).reduce(0) { $0 + $1.1 * pow($1.0, 8) }, 2.0 / 9, accuracy: 1e-14)
+        XCTAssertEqual(GaussLegendre.logIntegral({ -$0 * $0 / 2 }, from: -12, to: 12), 0.5 * Foundation.log(2 * Double.pi), accuracy: 1e-12)
+    }
+}
