@@ -196,7 +196,9 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
         let last = withoutDerivative(at: noise.rank - 1)
         let g1 = implicitStandardGamma(concentration: alpha, draws: noise.slice(axis: last, range: 0..<1).squeezingShape(at: last))
         let g2 = implicitStandardGamma(concentration: beta, draws: noise.slice(axis: last, range: 1..<2).squeezingShape(at: last))
-        return g1 / (g1 + g2)
+        // Keep draws inside the open interval: a ratio that rounds to exactly 0 or 1 would have −∞ log density.
+        let largestBelowOne = 1 - Scalar.ulpOfOne / 2
+        return (g1 / (g1 + g2)).clamped(to: Scalar.leastNormalMagnitude...largestBelowOne)
     }
 
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

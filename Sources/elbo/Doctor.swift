@@ -12,7 +12,7 @@ struct Doctor: ParsableCommand {
 
     func validate() throws {
         guard size >= 16 && size <= 4096 else {
-            throw ValidationError("--size must be between 16 and 4096, got \(size)")
+            throw CommandError("--size must be between 16 and 4096, got \(size)")
         }
     }
 

@@ -10,6 +10,6 @@ struct Elbo: ParsableCommand {
         commandName: "elbo",
         abstract: "Variational inference: fit, explain and check evidence lower bounds.",
         version: "elbo \(version)\n\(Kernels.summary)",
-        subcommands: [Fit.self, KL.self, Doctor.self]
+        subcommands: [Explain.self, Fit.self, KL.self, Doctor.self]
     )
 }

@@ -49,14 +49,14 @@ struct Fit: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if let particles, particles < 1 { throw ValidationError("--particles must be at least 1, got \(particles)") }
-        if maxIterations < 1 { throw ValidationError("--max-iterations must be at least 1, got \(maxIterations)") }
+        if let particles, particles < 1 { throw CommandError("--particles must be at least 1, got \(particles)") }
+        if maxIterations < 1 { throw CommandError("--max-iterations must be at least 1, got \(maxIterations)") }
         if let learningRate, !(learningRate > 0 && learningRate.isFinite) {
-            throw ValidationError("--learning-rate must be positive, got \(learningRate)")
+            throw CommandError("--learning-rate must be positive, got \(learningRate)")
         }
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        if draws < 100 { throw ValidationError("--draws must be at least 100, got \(draws)") }
-        if flowLayers < 1 { throw ValidationError("--flow-layers must be at least 1, got \(flowLayers)") }
+        if let batchSize, batchSize < 1 { throw CommandError("--batch-size must be at least 1, got \(batchSize)") }
+        if draws < 100 { throw CommandError("--draws must be at least 100, got \(draws)") }
+        if flowLayers < 1 { throw CommandError("--flow-layers must be at least 1, got \(flowLayers)") }
     }
 
     func run() throws {
@@ -107,7 +107,7 @@ private struct FitVisitor: ModelVisitor {
         _ model: M, _ table: DataTable, _ family: F, _ estimator: E
     ) throws -> FitReport {
         if let reason = estimator.incompatibility(model: model, family: family) {
-            throw ValidationError("--estimator \(command.estimator.rawValue) cannot fit \(command.model.rawValue): \(reason)")
+            throw CommandError("--estimator \(command.estimator.rawValue) cannot fit \(command.model.rawValue): \(reason)")
         }
         var configuration = SVIConfiguration()
         configuration.maxIterations = command.maxIterations

@@ -30,7 +30,7 @@ struct KL: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard samples >= 2 else { throw ValidationError("--samples must be at least 2, got \(samples)") }
+        guard samples >= 2 else { throw CommandError("--samples must be at least 2, got \(samples)") }
     }
 
     func run() throws {

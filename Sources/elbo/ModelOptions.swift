@@ -48,7 +48,7 @@ struct ModelOptions: ParsableArguments {
             ("prior-alpha", priorAlpha != nil), ("prior-beta", priorBeta != nil), ("intercept", intercept),
         ]
         for (flag, isGiven) in given where isGiven && !used.contains(flag) {
-            throw ValidationError("--\(flag) does not apply to \(model.rawValue)")
+            throw CommandError("--\(flag) does not apply to \(model.rawValue)")
         }
     }
 

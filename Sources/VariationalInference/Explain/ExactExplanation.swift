@@ -108,7 +108,7 @@ extension ExactExplanation {
     public func quadratureLogEvidence() -> (value: Double, points: Int) {
         let (center, scale) = unconstrainedPosteriorCenter
         let d = dimension
-        let perDimension = d == 1 ? 0 : (d == 2 ? 64 : (d == 3 ? 40 : 16))
+        let perDimension = d == 1 ? 0 : (d == 2 ? 64 : (d == 3 ? 48 : 16))
         if d == 1 {
             let value = GaussLegendre.logIntegral({ self.logJointUnconstrained([$0]) },
                                                   from: center[0] - 12 * scale[0], to: center[0] + 12 * scale[0],

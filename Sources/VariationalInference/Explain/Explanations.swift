@@ -26,9 +26,10 @@ extension NormalNormalModel: ExactExplanation {
     }
     public var dimension: Int { 1 }
 
+    /// Two posterior standard deviations off, and twice as wide: poor, but overlapping the posterior.
     public func poorQ() -> NormalQ {
         let p = posteriorMeanAndStandardDeviation
-        return NormalQ(mean: p.mean - 3 * priorStandardDeviation / 2 - 1, standardDeviation: 3 * p.standardDeviation + 0.5)
+        return NormalQ(mean: p.mean - 2 * p.standardDeviation, standardDeviation: 2 * p.standardDeviation)
     }
 
     public func q(mean: Double, standardDeviation: Double) throws -> NormalQ {
@@ -104,9 +105,17 @@ extension BetaBernoulliModel: ExactExplanation {
     }
     public var dimension: Int { 1 }
 
+    /// Two posterior standard deviations off (toward 1/2) and twice as wide, by moment matching.
     public func poorQ() -> BetaQ {
         let (a, b) = posteriorParameters
-        return BetaQ(alpha: Swift.max(1, b / 4), beta: Swift.max(1, a / 4))  // mirrored and too wide
+        let mean = a / (a + b)
+        let sd = (a * b / ((a + b) * (a + b) * (a + b + 1))).squareRoot()
+        let shifted = Swift.min(Swift.max(mean + (mean < 0.5 ? 2 : -2) * sd, 0.05), 0.95)
+        // Twice as wide, but no wider than a + b = max(1/m, 1/(1 − m)) allows: both shapes stay ≥ 1, so the
+        // density stays finite at 0 and 1.
+        let narrowestTotal = Swift.max(1 / shifted, 1 / (1 - shifted))
+        let wide = Swift.min(2 * sd, (shifted * (1 - shifted) / (narrowestTotal + 1)).squareRoot())
+        return (try? q(mean: shifted, standardDeviation: wide)) ?? BetaQ(alpha: 1, beta: 1)
     }
 
     /// Moment matching: a + b = m(1 − m)/s² − 1.
@@ -186,9 +195,11 @@ extension GammaPoissonModel: ExactExplanation {
     }
     public var dimension: Int { 1 }
 
+    /// Two posterior standard deviations too high and twice as wide, by moment matching.
     public func poorQ() -> GammaQ {
         let (a, b) = posteriorParameters
-        return GammaQ(shape: Swift.max(1, a / 10), rate: b / 5)  // mean twice too large, far too wide
+        let sd = a.squareRoot() / b
+        return GammaQ(shape: pow(a / b + 2 * sd, 2) / (4 * sd * sd), rate: (a / b + 2 * sd) / (4 * sd * sd))
     }
 
     /// Moment matching: shape m²/s², rate m/s².
@@ -269,8 +280,10 @@ extension LinearRegressionModel: ExactExplanation {
     }
     public var dimension: Int { featureCount }
 
+    /// Two posterior standard deviations off in every weight, uncorrelated, twice the largest posterior sd wide.
     public func poorQ() -> GaussianQ {
-        GaussianQ(mean: [Double](repeating: priorMean, count: featureCount), standardDeviation: priorStandardDeviation / 4)
+        let p = exactPosterior["w"]!
+        return GaussianQ(mean: zip(p.mean, p.standardDeviation).map { $0 - 2 * $1 }, standardDeviation: 2 * p.standardDeviation.max()!)
     }
 
     public func q(mean: Double, standardDeviation: Double) throws -> GaussianQ {
