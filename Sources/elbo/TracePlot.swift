@@ -71,10 +71,11 @@ enum SVGPlot {
         }
         s += "<text x=\"\(x + width / 2)\" y=\"\(y + height + 34)\" text-anchor=\"middle\">\(escape(xTitle))</text>\n"
         s += "<text transform=\"translate(\(x - 58) \(y + height / 2)) rotate(-90)\" text-anchor=\"middle\">\(escape(yTitle))</text>\n"
+        let seriesCount = series.count
         for (i, series) in series.enumerated() {
             let path = series.points.filter { $0.y.isFinite }.map { String(format: "%.2f,%.2f", px($0.x), py($0.y)) }.joined(separator: " ")
             s += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(series.color)\" stroke-width=\"2\"\(series.dashed ? " stroke-dasharray=\"6 4\"" : "")/>\n"
-            let ly = legendAtBottom ? y + height - 10 - Double(series.count - 1 - i) * 16 : y + 16 + Double(i) * 16
+            let ly = legendAtBottom ? y + height - 10 - Double(seriesCount - 1 - i) * 16 : y + 16 + Double(i) * 16
             s += "<line x1=\"\(x + width - 210)\" y1=\"\(ly - 4)\" x2=\"\(x + width - 185)\" y2=\"\(ly - 4)\" stroke=\"\(series.color)\" stroke-width=\"2\"\(series.dashed ? " stroke-dasharray=\"6 4\"" : "")/>\n"
             s += "<text x=\"\(x + width - 180)\" y=\"\(ly)\">\(escape(series.label))</text>\n"
         }
