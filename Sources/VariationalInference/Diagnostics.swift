@@ -14,6 +14,8 @@ public struct FitDiagnostics {
     public var logEvidenceStandardError: Double
     /// Posterior summaries in constrained space, by variable name, one entry per element.
     public var posterior: [String: [PosteriorSummary]]
+    /// The draws from q in constrained space, by variable name, one array per element.
+    public var draws: [String: [[Double]]]
     /// Draws from the posterior predictive distribution, when the model can simulate.
     public var predictive: Tensor<Double>?
     /// The number of draws used.
@@ -73,16 +75,20 @@ public func diagnose<M: ProbabilisticModel, F: VariationalFamily, G: RandomNumbe
 
     let z = model.latents(atUnconstrained: theta)
     var posterior: [String: [PosteriorSummary]] = [:]
+    var draws: [String: [[Double]]] = [:]
     let space = model.latentSpace
+    let width = space.constrainedDimension
     for (i, v) in space.variables.enumerated() {
         let start = space.constrainedOffsets[i]
-        posterior[v.name] = (0..<v.size).map { j in PosteriorSummary((0..<drawCount).map { z.values[$0, start + j] }) }
+        let columns = (0..<v.size).map { j in (0..<drawCount).map { z.values.scalars[$0 * width + start + j] } }
+        draws[v.name] = columns
+        posterior[v.name] = columns.map(PosteriorSummary.init)
     }
     let predictiveParticles = model.latents(atUnconstrained: theta.slice(axis: 0, range: 0..<Swift.min(predictiveDraws, drawCount)))
     let predictive = model.posteriorPredictive(predictiveParticles, using: &generator)
     return FitDiagnostics(
         elbo: elbo, elboStandardError: elboError, paretoK: k, logEvidence: logZ, logEvidenceStandardError: logZError,
-        posterior: posterior, predictive: predictive, drawCount: drawCount)
+        posterior: posterior, draws: draws, predictive: predictive, drawCount: drawCount)
 }
 
 func meanAndStandardErrorOf(_ values: [Double]) -> (Double, Double) {

@@ -27,6 +27,9 @@ public protocol ProbabilisticModel {
 
     /// Draws of new data from p(x̃ | z) for each particle, shape [S, …], if the model can simulate.
     func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>?
+
+    /// The prior's marginal log density of one element of a latent variable, where it is known (for plots).
+    func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double?
 }
 
 extension ProbabilisticModel {
@@ -35,6 +38,8 @@ extension ProbabilisticModel {
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
         nil
     }
+
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? { nil }
 
     /// log p(x, z(θ)) + log |det ∂z/∂θ| for unconstrained particles θ [S, D], with the likelihood of a minibatch
     /// scaled by N/B; shape [S].

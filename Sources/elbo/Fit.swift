@@ -48,6 +48,12 @@ struct Fit: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @Option(help: "Write the ELBO trace as an SVG plot to this file.")
+    var plot: String?
+
+    @Option(help: "Write a self-contained HTML report to this file.")
+    var report: String?
+
     func validate() throws {
         if let particles, particles < 1 { throw CommandError("--particles must be at least 1, got \(particles)") }
         if maxIterations < 1 { throw CommandError("--max-iterations must be at least 1, got \(maxIterations)") }
@@ -60,7 +66,10 @@ struct Fit: ParsableCommand {
     }
 
     func run() throws {
+        for path in [plot, self.report].compactMap({ $0 }) { try AtomicFile.checkFolder(of: path) }
         let report = try modelOptions.withModel(model, FitVisitor(command: self))
+        if let plot { try AtomicFile.write(FitPlots.traceSVG(report), to: plot) }
+        if let path = self.report { try AtomicFile.write(report.html, to: path) }
         if json {
             print(report.json())
         } else {
@@ -130,6 +139,7 @@ private struct FitVisitor: ModelVisitor {
         if let conjugate = model as? any ConjugateModel {
             report.exact = exactSection(conjugate, result.family, diagnostics)
         }
+        if command.report != nil { report.html = FitPlots.html(report, model: model) }
         return report
     }
 

@@ -25,6 +25,8 @@ struct FitReport {
     var diagnostics: FitDiagnostics
     var variables: [LatentVariable]
     var exact: Exact?
+    /// The HTML report, when one was asked for.
+    var html = ""
 
     init<F: VariationalFamily>(
         model: String, dataSource: String, rows: Int, family: String, estimator: String, particles: Int, seed: UInt64,

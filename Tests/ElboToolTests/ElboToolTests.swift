@@ -326,4 +326,30 @@ final class ElboToolTests: XCTestCase {
             XCTAssertGreaterThan(png.count, 20_000, "the screenshot looks blank (\(png.count) bytes)")
         }
     }
+
+    func testFitPlotAndReport() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("elbo-fit-report-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let svg = directory.appendingPathComponent("trace.svg").path
+        let html = directory.appendingPathComponent("report.html").path
+        let result = try run(["fit", "eight-schools", "--max-iterations", "400", "--draws", "500", "--plot", svg, "--report", html])
+        XCTAssertEqual(result.status, 0, result.error)
+        let parser = XMLParser(data: try Data(contentsOf: URL(fileURLWithPath: svg)))
+        XCTAssertTrue(parser.parse(), "SVG is not well-formed: \(String(describing: parser.parserError))")
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        for part in ["PSIS k̂", "Posterior marginals against the priors", "theta_tilde[7]", "running mean of 50"] {
+            XCTAssertTrue(page.contains(part), "report lacks \(part)")
+        }
+        // Every inline SVG in the page parses too.
+        var rest = page[...]
+        var count = 0
+        while let start = rest.range(of: "<svg"), let end = rest.range(of: "</svg>", range: start.upperBound..<rest.endIndex) {
+            let fragment = String(rest[start.lowerBound..<end.upperBound])
+            XCTAssertTrue(XMLParser(data: Data(fragment.utf8)).parse(), "inline SVG \(count) is not well-formed")
+            count += 1
+            rest = rest[end.upperBound...]
+        }
+        XCTAssertGreaterThan(count, 5)
+        try checkRendersInChromium(html, directory: directory)
+    }
 }

@@ -51,6 +51,10 @@ public struct NormalNormalModel: ConjugateModel {
         z["mu"] + Tensor(randomNormal: [z.particleCount], standardDeviation: noiseStandardDeviation, using: &generator)
     }
 
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        variable == "mu" ? normalLogDensity(value, priorMean, priorStandardDeviation) : nil
+    }
+
     /// The posterior N(μₙ, sₙ²): 1/sₙ² = 1/s₀² + n/σ², μₙ = sₙ² (m₀/s₀² + Σx/σ²).
     public var posteriorMeanAndStandardDeviation: (mean: Double, standardDeviation: Double) {
         let precision = 1 / (priorStandardDeviation * priorStandardDeviation) + Double(observations.count) / (noiseStandardDeviation * noiseStandardDeviation)
@@ -124,6 +128,11 @@ public struct BetaBernoulliModel: ConjugateModel {
         Tensor(randomBernoulliWithProbabilities: z["theta"], using: &generator)
     }
 
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        guard variable == "theta", value > 0, value < 1 else { return nil }
+        return (priorAlpha - 1) * Foundation.log(value) + (priorBeta - 1) * Foundation.log1p(-value) - logBetaFunction(priorAlpha, priorBeta)
+    }
+
     public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {
         let a = priorAlpha + successes
         let b = priorBeta + Double(observations.count) - successes
@@ -182,6 +191,11 @@ public struct GammaPoissonModel: ConjugateModel {
         Poisson(uncheckedRate: z["lambda"]).sample(using: &generator)
     }
 
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        guard variable == "lambda", value > 0 else { return nil }
+        return priorAlpha * Foundation.log(priorBeta) - lgamma(priorAlpha) + (priorAlpha - 1) * Foundation.log(value) - priorBeta * value
+    }
+
     public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {
         let a = priorAlpha + observations.reduce(0, +)
         let b = priorBeta + Double(observations.count)
@@ -212,4 +226,9 @@ public struct ModelError: Error, CustomStringConvertible, Equatable {
     static func checkPositive(_ value: Double, _ model: String, _ name: String) throws {
         guard value > 0, value.isFinite else { throw ModelError("\(model): --\(name) must be positive and finite, got \(value)") }
     }
+}
+
+/// log N(x; m, s²).
+func normalLogDensity(_ x: Double, _ m: Double, _ s: Double) -> Double {
+    -0.5 * ((x - m) / s) * ((x - m) / s) - Foundation.log(s) - 0.5 * Foundation.log(2 * Double.pi)
 }

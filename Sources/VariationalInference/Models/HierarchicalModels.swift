@@ -55,6 +55,15 @@ public struct EightSchoolsModel: ProbabilisticModel {
         return ((selected - y) / sigma).squared().sum(squeezingAxes: 1) * -0.5 - constant
     }
 
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        switch variable {
+        case "mu": return normalLogDensity(value, 0, 5)
+        case "tau": return value >= 0 ? Foundation.log(2 / (Double.pi * 5)) - Foundation.log1p(value * value / 25) : nil
+        case "theta_tilde": return normalLogDensity(value, 0, 1)
+        default: return nil
+        }
+    }
+
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
         let theta = z["mu"].expandingShape(at: 1) + z["tau"].expandingShape(at: 1) * z["theta_tilde"]
         return theta + Tensor(randomNormal: theta.shape, using: &generator) * standardErrors
@@ -105,6 +114,14 @@ public struct GaussianMixtureModel: ProbabilisticModel {
         let first = ((xs - mu.slice(axis: 1, range: 0..<1)) / sigma).squared() * -0.5 - constant + w.log()
         let second = ((xs - mu.slice(axis: 1, range: 1..<2)) / sigma).squared() * -0.5 - constant + (-w).log1p()
         return Tensor.stacking([first, second], alongAxis: 2).logSumExp(squeezingAxes: 2).sum(squeezingAxes: 1)
+    }
+
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        switch variable {
+        case "weight": return value > 0 && value < 1 ? 0 : nil
+        case "mu": return normalLogDensity(value, priorMean, priorStandardDeviation)
+        default: return nil
+        }
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {

@@ -69,6 +69,10 @@ public struct LinearRegressionModel: ConjugateModel {
         (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
     }
 
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        variable == "w" ? normalLogDensity(value, priorMean, priorStandardDeviation) : nil
+    }
+
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
         let mean = matmul(z["w"], features.transposed())
         return mean + Tensor(randomNormal: mean.shape, standardDeviation: noiseStandardDeviation, using: &generator)
@@ -168,6 +172,12 @@ public struct LinearRegressionUnknownNoiseModel: ConjugateModel {
         return mean + Tensor(randomNormal: mean.shape, using: &generator) * z["sigma2"].sqrt().expandingShape(at: 1)
     }
 
+    /// The inverse-gamma prior of σ² (the weights' marginal prior is a Student t, not drawn).
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        guard variable == "sigma2", value > 0 else { return nil }
+        return priorAlpha * Foundation.log(priorBeta) - lgamma(priorAlpha) - (priorAlpha + 1) * Foundation.log(value) - priorBeta / value
+    }
+
     /// Vₙ = (XᵀX + I/s₀²)⁻¹, mₙ = Vₙ (m₀/s₀² + Xᵀy), aₙ = a₀ + n/2, bₙ = b₀ + ½ (yᵀy + m₀ᵀm₀/s₀² − mₙᵀ Vₙ⁻¹ mₙ).
     var posterior: (mean: Tensor<Double>, covariance: Tensor<Double>, alpha: Double, beta: Double, logDetPrecision: Double)? {
         let d = featureCount
@@ -250,6 +260,10 @@ public struct LogisticRegressionModel: ProbabilisticModel {
 
     public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
         (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
+    }
+
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        variable == "w" ? normalLogDensity(value, priorMean, priorStandardDeviation) : nil
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
