@@ -4,16 +4,20 @@ import _Differentiation
 // Negative axes count from the end.
 
 extension Tensor {
+    /// Axes made non-negative, sorted, without repeats.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
     func normalizedAxes(_ axes: [Int]) -> [Int] {
-        let result = axes.map { axis -> Int in
+        var result: [Int] = []
+        result.reserveCapacity(axes.count)
+        for axis in axes {
             let a = axis < 0 ? axis + rank : axis
             precondition(a >= 0 && a < rank, "Tensor: axis \(axis) out of range for shape \(shape)")
-            return a
+            if !result.contains(a) { result.append(a) }
         }
-        return Array(Set(result)).sorted()
+        if result.count > 1 { result.sort() }
+        return result
     }
 
     /// Reduces one axis, keeping it with size 1.

@@ -72,12 +72,13 @@ public struct ReparameterizedELBO: ELBOEstimator {
     public func loss<M: ProbabilisticModel, F: VariationalFamily>(
         model: M, family: F, noise: Tensor<Double>, observations: [Int]?
     ) -> Tensor<Double> {
-        let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-        let logJoint = model.logJointUnconstrained(theta, observations: observations)
         if useClosedFormEntropy && withoutDerivative(at: family.hasClosedFormEntropy) {
-            return -(logJoint.mean() + family.entropy())
+            // log q is not needed: the entropy replaces −E[log q].
+            let theta = family.sample(fromNoise: noise)
+            return -(model.logJointUnconstrained(theta, observations: observations).mean() + family.entropy())
         }
-        return -(logJoint - logQ).mean()
+        let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
+        return -(model.logJointUnconstrained(theta, observations: observations) - logQ).mean()
     }
 }
 

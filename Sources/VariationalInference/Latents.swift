@@ -77,10 +77,17 @@ public struct LatentSpace: Sendable, Equatable {
         return i
     }
 
+    /// True when every variable is real-valued: constrained and unconstrained values coincide.
+    public var isUnconstrained: Bool { variables.allSatisfy { $0.support == .real || $0.support == .realVector } }
+
     /// Maps unconstrained particles [S, D] to constrained values [S, C] and the log-Jacobian of the map, [S].
+
     @differentiable(reverse)
     public func constrain(_ theta: Tensor<Double>) -> (values: Tensor<Double>, logJacobian: Tensor<Double>) {
         let s = withoutDerivative(at: theta.shape[0])
+        if withoutDerivative(at: isUnconstrained) {
+            return (theta, withoutDerivative(at: Tensor<Double>(zeros: [s])))
+        }
         var parts: [Tensor<Double>] = []
         var logJacobian = Tensor<Double>(zeros: [s])
         for i in 0..<withoutDerivative(at: variables.count) {
@@ -145,7 +152,11 @@ public struct Latents: Differentiable {
         let i = withoutDerivative(at: space.index(of: name))
         let v = withoutDerivative(at: space.variables[i])
         let start = withoutDerivative(at: space.constrainedOffsets[i])
-        let block = values.slice(axis: 1, range: start..<(start + v.size))
-        return block.reshaped(to: withoutDerivative(at: [values.shape[0]] + v.shape))
+        let shape = withoutDerivative(at: [values.shape[0]] + v.shape)
+        // One variable filling the whole vector needs no slice.
+        if start == 0 && v.size == withoutDerivative(at: values.shape[1]) {
+            return v.shape.count == 1 ? values : values.reshaped(to: shape)
+        }
+        return values.slice(axis: 1, range: start..<(start + v.size)).reshaped(to: shape)
     }
 }
