@@ -274,7 +274,7 @@ DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
 
 // MARK: - Fused Bernoulli log-likelihood from logits
 
-#define DEFINE_CROSS_ENTROPY(P, T, EXP, LOG1P, SIGMOID)                                                        \
+#define DEFINE_CROSS_ENTROPY(P, T, EXP, LOG1P)                                                        \
     void vk_##P##sigmoid_cross_entropy(long n, const T *l, const T *x, T *y) {                                \
         T e[CHUNK];                                                                                            \
         for (long s = 0; s < n; s += CHUNK) {                                                                  \
@@ -288,16 +288,27 @@ DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
             }                                                                                                  \
         }                                                                                                      \
     }                                                                                                          \
-    void vk_##P##sigmoid_cross_entropy_gradient(long n, const T *l, const T *x, const T *v, T *g) {           \
-        SIGMOID(n, l, g);                                                                                      \
-        for (long i = 0; i < n; i++) g[i] = v[i] * (g[i] - x[i]);                                              \
+    /* The value and its gradient σ(l) − x from one exponential per element. */                                \
+    void vk_##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {            \
+        T e[CHUNK], lp[CHUNK];                                                                                 \
+        for (long s = 0; s < n; s += CHUNK) {                                                                  \
+            long len = n - s < CHUNK ? n - s : CHUNK;                                                          \
+            for (long i = 0; i < len; i++) e[i] = -fabs((double)l[s + i]);                                     \
+            EXP(len, e, e);                                                                                    \
+            LOG1P(len, e, lp);                                                                                 \
+            for (long i = 0; i < len; i++) {                                                                   \
+                T v = l[s + i], r = 1 / (1 + e[i]);                                                            \
+                y[s + i] = (v > 0 ? v : 0) - v * x[s + i] + lp[i];                                             \
+                g[s + i] = (v >= 0 ? r : e[i] * r) - x[s + i];                                                 \
+            }                                                                                                  \
+        }                                                                                                      \
     }                                                                                                          \
     void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                        \
         for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);               \
     }
 
-DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p, vk_ssigmoid)
-DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p, vk_dsigmoid)
+DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p)
+DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p)
 
 // MARK: - Fused Adam
 

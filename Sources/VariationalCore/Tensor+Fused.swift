@@ -33,6 +33,23 @@ public func sigmoidCrossEntropy<Scalar: TensorScalar>(logits: Tensor<Scalar>, la
     Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { Scalar.sigmoidCrossEntropy(count: $0, logits: $1, labels: $2, result: $3) }
 }
 
+/// The Bernoulli negative log-likelihood and its gradient with respect to the logits, σ(l) − x, computed together
+/// (one exponential per element): for hand-written gradients and for the derivative below.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func sigmoidCrossEntropyWithGradient<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, gradient: Tensor<Scalar>)
+{
+    var gradient: [Scalar] = []
+    let value = Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { count, l, x, out in
+        gradient = [Scalar](unsafeUninitializedCapacity: count) { g, initialized in
+            Scalar.sigmoidCrossEntropyWithGradient(count: count, logits: l, labels: x, result: out, gradient: g.baseAddress!)
+            initialized = count
+        }
+    }
+    return (value, Tensor(shape: logits.shape, scalars: gradient))
+}
+
 @derivative(of: sigmoidCrossEntropy, wrt: logits)
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
@@ -40,15 +57,8 @@ public func sigmoidCrossEntropy<Scalar: TensorScalar>(logits: Tensor<Scalar>, la
 func vjpSigmoidCrossEntropy<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> Tensor<Scalar>)
 {
-    (sigmoidCrossEntropy(logits: logits, labels: labels), { v in
-        if v.isSymbolicZero { return .zero }
-        let upstream = v.broadcastRaw(to: logits.shape)
-        return Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { count, l, x, out in
-            upstream.scalars.withUnsafeBufferPointer { u in
-                Scalar.sigmoidCrossEntropyGradient(count: count, logits: l, labels: x, upstream: u.baseAddress!, result: out)
-            }
-        }
-    })
+    let (value, gradient) = sigmoidCrossEntropyWithGradient(logits: logits, labels: labels)
+    return (value, { v in v.isSymbolicZero ? .zero : v.multiplying(gradient) })
 }
 
 @derivative(of: sigmoidCrossEntropy)

@@ -154,9 +154,18 @@ extension Tensor {
     /// The sum of all elements, as a rank-0 tensor.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    @differentiable(reverse)
     public func sum() -> Tensor {
-        sum(alongAxes: withoutDerivative(at: Array(0..<rank))).reshaped(to: [])
+        if scalarCount == 0 { return Tensor(0) }
+        return Tensor(shape: [], scalars: reshapedRaw(to: [scalarCount]).sumContiguousRows(axis: 0).scalars)
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: sum())
+    @usableFromInline
+    func vjpSumAll() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let shape = self.shape
+        return (sum(), { v in v.isSymbolicZero ? .zero : Tensor(repeating: v.scalar, shape: shape) })
     }
 
     // MARK: Mean

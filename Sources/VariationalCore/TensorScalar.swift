@@ -20,10 +20,10 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func apply(_ function: VectorFunction, count: Int, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
     /// Bernoulli negative log-likelihood from logits, softplus(l) − x·l, elementwise.
     static func sigmoidCrossEntropy(count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
-    /// v · (σ(l) − x), the gradient of `sigmoidCrossEntropy` with respect to the logits.
-    static func sigmoidCrossEntropyGradient(
-        count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, upstream: UnsafePointer<Self>,
-        result: UnsafeMutablePointer<Self>)
+    /// `sigmoidCrossEntropy` with its gradient with respect to the logits, σ(l) − x.
+    static func sigmoidCrossEntropyWithGradient(
+        count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>,
+        gradient: UnsafeMutablePointer<Self>)
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// One fused Adam step over a flat buffer.
@@ -46,11 +46,11 @@ extension Float: TensorScalar {
         vk_ssigmoid_cross_entropy(count, logits, labels, result)
     }
 
-    public static func sigmoidCrossEntropyGradient(
-        count: Int, logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, upstream: UnsafePointer<Float>,
-        result: UnsafeMutablePointer<Float>
+    public static func sigmoidCrossEntropyWithGradient(
+        count: Int, logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>,
+        gradient: UnsafeMutablePointer<Float>
     ) {
-        vk_ssigmoid_cross_entropy_gradient(count, logits, labels, upstream, result)
+        vk_ssigmoid_cross_entropy_with_gradient(count, logits, labels, result, gradient)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
@@ -106,11 +106,11 @@ extension Double: TensorScalar {
         vk_dsigmoid_cross_entropy(count, logits, labels, result)
     }
 
-    public static func sigmoidCrossEntropyGradient(
-        count: Int, logits: UnsafePointer<Double>, labels: UnsafePointer<Double>, upstream: UnsafePointer<Double>,
-        result: UnsafeMutablePointer<Double>
+    public static func sigmoidCrossEntropyWithGradient(
+        count: Int, logits: UnsafePointer<Double>, labels: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>,
+        gradient: UnsafeMutablePointer<Double>
     ) {
-        vk_dsigmoid_cross_entropy_gradient(count, logits, labels, upstream, result)
+        vk_dsigmoid_cross_entropy_with_gradient(count, logits, labels, result, gradient)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {

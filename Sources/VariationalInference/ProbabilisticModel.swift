@@ -30,6 +30,12 @@ public protocol ProbabilisticModel {
 
     /// The prior's marginal log density of one element of a latent variable, where it is known (for plots).
     func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double?
+
+    /// A hand-written log joint with its gradient, for models that want to spare the step the cost of automatic
+    /// differentiation: at unconstrained particles θ [S, D], the value of `logJointUnconstrained(_:observations:)`
+    /// ([S]: log prior + N/B-scaled log likelihood + log-Jacobian) and its gradient in θ ([S, D]). Nil (the
+    /// default) lets automatic differentiation derive the gradient from `logPrior` and `logLikelihood`.
+    func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
 }
 
 extension ProbabilisticModel {
@@ -41,10 +47,21 @@ extension ProbabilisticModel {
 
     public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? { nil }
 
+    public func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)? {
+        nil
+    }
+
     /// log p(x, z(θ)) + log |det ∂z/∂θ| for unconstrained particles θ [S, D], with the likelihood of a minibatch
-    /// scaled by N/B; shape [S].
+    /// scaled by N/B; shape [S]. Its derivative is the model's hand-written gradient when it gives one.
     @differentiable(reverse)
     public func logJointUnconstrained(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
+        logJointOfModel(self, theta, observations)
+    }
+
+    /// `logJointUnconstrained` as automatic differentiation sees it, composed from `logPrior`, `logLikelihood`
+    /// and the latent space's log-Jacobian (what a hand-written gradient is tested against).
+    @differentiable(reverse)
+    public func logJointUnconstrainedByDifferentiation(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
         let space = withoutDerivative(at: latentSpace)
         let (values, logJacobian) = space.constrain(theta)
         let z = Latents(values: values, space: space)
@@ -59,6 +76,21 @@ extension ProbabilisticModel {
     public func latents(atUnconstrained theta: Tensor<Double>) -> Latents {
         Latents(values: latentSpace.constrain(theta).values, space: latentSpace)
     }
+}
+
+/// Routes the log joint through the model's hand-written gradient when it has one.
+func logJointOfModel<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>, _ observations: [Int]?) -> Tensor<Double> {
+    model.logJointUnconstrainedByDifferentiation(theta, observations: observations)
+}
+
+@derivative(of: logJointOfModel, wrt: theta)
+func vjpLogJointOfModel<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>, _ observations: [Int]?)
+    -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>)
+{
+    guard let (value, gradient) = model.logJointUnconstrainedWithGradient(theta, observations: observations) else {
+        return valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0, observations: observations) }
+    }
+    return (value, { v in v.isSymbolicZero ? .zero : gradient * v.expandingShape(at: 1) })
 }
 
 /// A model given as a plain log-joint function of the constrained latents (no minibatching).

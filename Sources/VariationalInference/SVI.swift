@@ -79,8 +79,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let observations = minibatch(using: &generator)
         let objective = estimator.objective(model: model, family: Family.self, noise: noise, observations: observations)
         let (loss, grad) = valueWithGradient(at: family, of: objective)
-        let norm = optimizer.globalNorm(of: grad)
-        guard loss.scalar.isFinite, norm.isFinite else {
+        guard loss.scalar.isFinite, optimizer.updateIfFinite(&family, along: grad) else {
             consecutiveFailures += 1
             let reason = diagnose(noise: noise, observations: observations, loss: loss.scalar)
             let rate = optimizer.learningRate / 2
@@ -89,7 +88,6 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             return nil
         }
         consecutiveFailures = 0
-        optimizer.update(&family, along: grad)
         if Estimator.self == ScoreFunctionELBO.self {
             let values = perParticleELBO(model: model, family: family, noise: noise, observations: observations)
             self.estimator.observe(values.scalars)

@@ -35,9 +35,23 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
 
     /// Moves `model` one step against `gradient` (the gradient of a loss to minimise).
     public func update<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
+        move(&model, along: gradient, norm: globalNorm(of: gradient))
+    }
+
+    /// Like `update(_:along:)`, but leaves the model and the optimiser untouched when the gradient has a NaN or an
+    /// infinity; returns whether it moved.
+    @discardableResult
+    public func updateIfFinite<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) -> Bool {
+        let norm = globalNorm(of: gradient)
+        guard norm.isFinite else { return false }
+        move(&model, along: gradient, norm: norm)
+        return true
+    }
+
+    private func move<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector, norm: Double) {
         step += 1
         currentRate = schedule.rate(at: step)
-        lastGradientNorm = globalNorm(of: gradient)
+        lastGradientNorm = norm
         clipScale = 1
         if let clip = gradientClipNorm, lastGradientNorm > clip {
             clipScale = clip / lastGradientNorm

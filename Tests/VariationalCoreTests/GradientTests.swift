@@ -155,6 +155,11 @@ final class GradientTests: XCTestCase {
         let fused = sigmoidCrossEntropy(logits: logits, labels: labels)
         let plain = logits.softplus() - labels * logits
         for i in 0..<20 { XCTAssertEqual(fused.scalars[i], plain.scalars[i], accuracy: 1e-12) }
+        // The value-with-gradient form: the same value, and σ(l) − x even where |l| = 30 saturates σ.
+        let (value, logitGradient) = sigmoidCrossEntropyWithGradient(logits: logits, labels: labels)
+        XCTAssertEqual(value, fused)
+        let expected = logits.sigmoid() - labels
+        for i in 0..<20 { XCTAssertEqual(logitGradient.scalars[i], expected.scalars[i], accuracy: 1e-15) }
         let w = normal([3, 4])
         let b = normal([4])
         let product = linear(data, w, b)

@@ -47,6 +47,11 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual(x.sum(squeezingAxes: 0).scalars, [5, 7, 9])
         XCTAssertEqual(x.sum(alongAxes: 1).shape, [2, 1])
         XCTAssertEqual(x.mean().scalar, 3.5)
+        XCTAssertEqual(x.sum().shape, [])
+        XCTAssertEqual(x.sum().scalar, 21)
+        XCTAssertEqual(T(7).sum().scalar, 7)
+        XCTAssertEqual(T(shape: [0, 3], scalars: []).sum().scalar, 0)
+        XCTAssertEqual(gradient(at: x) { $0.sum() * 2 }, T(repeating: 2, shape: [2, 3]))
         XCTAssertEqual(x.max(squeezingAxes: 1).scalars, [3, 6])
         let huge = T([1000, 1000])
         XCTAssertEqual(huge.logSumExp().scalar, 1000 + Foundation.log(2), accuracy: 1e-12)
@@ -113,6 +118,25 @@ final class TensorTests: XCTestCase {
             for i in 0..<(m * n) { XCTAssertEqual(Double(ff.scalars[i]), fast.scalars[i], accuracy: 1e-4 * Double(k)) }
             for i in 0..<(m * n) { XCTAssertEqual(Double(pf.scalars[i]), fast.scalars[i], accuracy: 1e-4 * Double(k)) }
         }
+    }
+
+    func testProductsWithTransposedOperands() {
+        var generator = SeededGenerator(seed: 6)
+        let a = T(randomNormal: [7, 4], using: &generator)
+        let b = T(randomNormal: [5, 4], using: &generator)
+        let c = T(randomNormal: [7, 3], using: &generator)
+        let row = T(randomNormal: [1, 4], using: &generator)
+        // Reading an operand transposed changes the order of the sums, so agreement is to rounding.
+        func assertSame(_ x: T, _ y: T, file: StaticString = #filePath, line: UInt = #line) {
+            XCTAssertEqual(x.shape, y.shape, file: file, line: line)
+            for (u, v) in zip(x.scalars, y.scalars) { XCTAssertEqual(u, v, accuracy: 1e-12, file: file, line: line) }
+        }
+        assertSame(matmul(a, b, transposeA: false, transposeB: true), matmul(a, b.transposed()))
+        assertSame(matmul(a, c, transposeA: true, transposeB: false), matmul(a.transposed(), c))
+        assertSame(matmul(c, a, transposeA: true, transposeB: false), matmul(c.transposed(), a))
+        assertSame(matmul(row, b, transposeA: false, transposeB: true), matmul(row, b.transposed()))
+        let d = c.transposed()  // [3, 7]
+        assertSame(matmul(a, d, transposeA: true, transposeB: true), matmul(a.transposed(), c))
     }
 
     func testBatchedProduct() {

@@ -88,6 +88,20 @@ final class OptimizerTests: XCTestCase {
         assertClose(model[1].scalars[0], -0.8, relativeTolerance: 1e-12)
     }
 
+    func testNonFiniteGradientsLeaveEverythingAsItWas() {
+        var p = T([1, 2])
+        let adam = Adam(learningRate: 0.1)
+        XCTAssertFalse(adam.updateIfFinite(&p, along: T([0.5, .nan])))
+        XCTAssertFalse(adam.updateIfFinite(&p, along: T([.infinity, 0])))
+        XCTAssertEqual(p, T([1, 2]))
+        XCTAssertEqual(adam.step, 0)
+        // The next finite update is Adam's first step, as if the rejected ones never happened.
+        XCTAssertTrue(adam.updateIfFinite(&p, along: T([0.5, -3])))
+        assertClose(p.scalars[0], 0.9, relativeTolerance: 1e-6)
+        assertClose(p.scalars[1], 2.1, relativeTolerance: 1e-6)
+        XCTAssertEqual(adam.step, 1)
+    }
+
     func testSchedules() {
         XCTAssertEqual(ExponentialDecay(initial: 1, decay: 0.5, decaySteps: 2, staircase: true).rate(at: 3), 0.5)
         let stages = PiecewiseConstant(boundaries: [1, 4], rates: [1e-3, 1e-4, 1e-5])

@@ -55,10 +55,9 @@ void vk_dsoftplus(long n, const double *x, double *y);
 /// Bernoulli negative log-likelihood from logits: y = softplus(l) − x·l, without overflow.
 void vk_ssigmoid_cross_entropy(long n, const float *logits, const float *labels, float *y);
 void vk_dsigmoid_cross_entropy(long n, const double *logits, const double *labels, double *y);
-/// Its gradient with respect to the logits: g = v · (σ(l) − x).
-void vk_ssigmoid_cross_entropy_gradient(long n, const float *logits, const float *labels, const float *v, float *g);
-void vk_dsigmoid_cross_entropy_gradient(long n, const double *logits, const double *labels, const double *v,
-                                        double *g);
+/// The same y with its gradient with respect to the logits, g = σ(l) − x, sharing one exponential per element.
+void vk_ssigmoid_cross_entropy_with_gradient(long n, const float *logits, const float *labels, float *y, float *g);
+void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *logits, const double *labels, double *y, double *g);
 /// Fills each of `rows` rows of y (length `columns`) with the vector b.
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);

@@ -258,6 +258,34 @@ public struct LogisticRegressionModel: ProbabilisticModel {
         return -sigmoidCrossEntropy(logits: logits, labels: labels).sum(squeezingAxes: 1)
     }
 
+    /// The log joint and its gradient by hand: ∇_w = Σᵢ (yᵢ − σ(xᵢ · w)) xᵢ · N/B − (w − m₀) / s₀².
+    public func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations indices: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)? {
+        let xT = indices.map { featuresTransposed.gathering(atIndices: $0, alongAxis: 1) } ?? featuresTransposed  // [D, n]
+        let y = indices.map { responses.gathering(atIndices: $0) } ?? responses
+        let scale = indices.map { Double(observationCount) / Double($0.count) } ?? 1
+        let logits = matmul(theta, xT)  // [S, n]
+        let labels = logits.shape[0] == 1 ? y.reshaped(to: logits.shape) : y.expandingShape(at: 0).broadcasted(to: logits.shape)
+        let (crossEntropy, logitGradient) = sigmoidCrossEntropyWithGradient(logits: logits, labels: labels)
+        let crossEntropySums = crossEntropy.sum(squeezingAxes: 1).scalars
+        let dataGradient = matmul(logitGradient, xT, transposeA: false, transposeB: true).scalars  // [S, D]
+        // The prior and the sums, element by element: a handful of numbers per particle.
+        let (s, d) = (theta.shape[0], theta.shape[1])
+        let precision = 1 / (priorStandardDeviation * priorStandardDeviation)
+        let normalizer = Double(d) * (Foundation.log(priorStandardDeviation) + 0.5 * Foundation.log(2 * Double.pi))
+        var value = [Double](repeating: 0, count: s)
+        var gradient = [Double](repeating: 0, count: s * d)
+        for p in 0..<s {
+            var squares = 0.0
+            for j in 0..<d {
+                let centred = theta.scalars[p * d + j] - priorMean
+                squares += centred * centred
+                gradient[p * d + j] = -scale * dataGradient[p * d + j] - centred * precision
+            }
+            value[p] = -scale * crossEntropySums[p] - 0.5 * precision * squares - normalizer
+        }
+        return (Tensor(value), Tensor(shape: [s, d], scalars: gradient))
+    }
+
     public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
         (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
     }
