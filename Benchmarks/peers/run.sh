@@ -10,4 +10,4 @@ fi
 "$here/.venv/bin/python" "$here/numpyro_logistic.py"
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
-.build/release/variational-benchmarks svi | tail -n 2
+.build/release/variational-benchmarks svi | tail -n 3
