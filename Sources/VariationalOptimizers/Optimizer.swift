@@ -74,7 +74,8 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
             "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
         let slots: Slots<Scalar>
         if let existing = states[id] {
-            slots = existing as! Slots<Scalar>
+            // A parameter's identity belongs to one tensor, whose scalar type never changes.
+            slots = unsafeDowncast(existing, to: Slots<Scalar>.self)
             precondition(
                 slots.count == parameter.scalarCount,
                 "Optimizer: parameter \(id) changed size from \(slots.count) to \(parameter.scalarCount)")

@@ -160,6 +160,17 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(value, fused)
         let expected = logits.sigmoid() - labels
         for i in 0..<20 { XCTAssertEqual(logitGradient.scalars[i], expected.scalars[i], accuracy: 1e-15) }
+        // Seven elements: four through the vector lanes, three through the scalar tail; signs and tails mixed.
+        let odd = T([-700, -20, -0.5, 0, 0.5, 20, 700])
+        let oddLabels = T([1, 0, 1, 1, 0, 1, 0])
+        let (oddValue, oddGradient) = sigmoidCrossEntropyWithGradient(logits: odd, labels: oddLabels)
+        for i in 0..<7 {
+            let (l, x) = (odd.scalars[i], oddLabels.scalars[i])
+            let softplus = Swift.max(l, 0) + Foundation.log1p(Foundation.exp(-Swift.abs(l)))
+            XCTAssertEqual(oddValue.scalars[i], softplus - x * l, accuracy: 1e-12 * Swift.max(1, Swift.abs(l)))
+            let sigmoid = l >= 0 ? 1 / (1 + Foundation.exp(-l)) : Foundation.exp(l) / (1 + Foundation.exp(l))
+            XCTAssertEqual(oddGradient.scalars[i], sigmoid - x, accuracy: 1e-15)
+        }
         let w = normal([3, 4])
         let b = normal([4])
         let product = linear(data, w, b)
