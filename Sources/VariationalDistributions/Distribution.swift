@@ -215,3 +215,11 @@ enum Check {
 func outside<S: TensorScalar>(_ support: Support, _ value: Tensor<S>) -> [Bool] {
     value.scalars.map { !support.contains(Double($0)) }
 }
+
+extension Tensor {
+    /// Elementwise combination of two tensors of the same shape (no derivative): for moments
+    /// that exist only for some parameter values.
+    func combinedElementwise(_ other: Tensor, _ combine: (Scalar, Scalar) -> Scalar) -> Tensor {
+        Tensor(shape: shape, scalars: zip(scalars, other.scalars).map(combine))
+    }
+}

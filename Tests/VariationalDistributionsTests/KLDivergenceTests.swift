@@ -60,7 +60,7 @@ final class KLDivergenceTests: XCTestCase {
         checkKLAgainstMonteCarlo(
             "Independent Normal",
             Independent(try Normal(location: T([[0, 1], [2, 3]]), scale: T([1, 2])), reinterpretedBatchDimensions: 1),
-            Independent(try Normal(location: T([0, 0]), scale: T([1, 1])), reinterpretedBatchDimensions: 0 + 0).asBatchOf2)
+            Independent(try Normal(location: T([[0, 0], [0, 0]]), scale: T([[1, 1], [1, 1]])), reinterpretedBatchDimensions: 1))
     }
 
     /// Independent of diagonal normals equals the multivariate normal with that diagonal.
@@ -120,12 +120,5 @@ final class KLDivergenceTests: XCTestCase {
             MultivariateNormal(uncheckedLocation: xs[0], scaleTril: xs[1].lowerTriangular() + T(identity: 2) * 2)
                 .klDivergence(to: MultivariateNormal(uncheckedLocation: xs[2], scaleDiagonal: xs[3]))
         }, at: [T([0.5, -1]), T([[0.3, 0], [0.4, -0.2]]), T([0, 1]), T([1, 0.5])])
-    }
-}
-
-extension Independent where Base == Normal<Double> {
-    /// The same distribution with its batch broadcast to two rows (for pairing with a [2, 2] batch).
-    var asBatchOf2: Independent<Normal<Double>> {
-        Independent(Normal(uncheckedLocation: base.location.broadcasted(to: [2, 2]), scale: base.scale.broadcasted(to: [2, 2])), reinterpretedBatchDimensions: 1)
     }
 }

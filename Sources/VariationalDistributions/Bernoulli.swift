@@ -1,0 +1,65 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+
+/// Logits from probabilities: log p − log(1 − p).
+@differentiable(reverse)
+func logits<Scalar: TensorScalar>(fromProbabilities p: Tensor<Scalar>) -> Tensor<Scalar> {
+    p.log() - (-p).log1p()
+}
+
+/// The Bernoulli distribution on {0, 1} with P(1) = σ(logits).
+public struct Bernoulli<Scalar: TensorScalar>: Distribution {
+    public typealias KLPartner = Bernoulli
+    public var logits: Tensor<Scalar>
+
+    public init(logits: Tensor<Scalar>) throws {
+        if let i = logits.scalars.firstIndex(where: \.isNaN) {
+            throw DistributionError("Bernoulli: logits must not be NaN\(Check.at(i, logits))")
+        }
+        self.init(uncheckedLogits: logits)
+    }
+
+    public init(probabilities: Tensor<Scalar>) throws {
+        try Check.probability(probabilities, "Bernoulli", "probabilities")
+        self.init(uncheckedLogits: VariationalDistributions.logits(fromProbabilities: probabilities))
+    }
+
+    @differentiable(reverse)
+    public init(uncheckedLogits logits: Tensor<Scalar>) { self.logits = logits }
+
+    public var probabilities: Tensor<Scalar> { logits.sigmoid() }
+    public var batchShape: [Int] { logits.shape }
+    public var eventShape: [Int] { [] }
+    public var support: Support { .boolean }
+
+    /// x log p + (1 − x) log(1 − p), from the logits without overflow.
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let mask = withoutDerivative(at: outside(.boolean, value))
+        let broadcastLogits = logits.broadcasted(to: withoutDerivative(at: value.shape))
+        return (-sigmoidCrossEntropy(logits: broadcastLogits, labels: value)).replacing(with: -.infinity, where: mask)
+    }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        Tensor(randomBernoulliWithProbabilities: probabilities.broadcasted(to: sampleShape + batchShape), using: &generator)
+    }
+
+    public var mean: Tensor<Scalar> { probabilities }
+    public var variance: Tensor<Scalar> { probabilities * (1 - probabilities) }
+    public static var hasClosedFormEntropy: Bool { true }
+
+    /// softplus(l) − p·l.
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> { logits.softplus() - logits.sigmoid() * logits }
+
+    /// p (log p − log q) + (1 − p)(log(1 − p) − log(1 − q)), from logits.
+    @differentiable(reverse)
+    public func klDivergence(to other: Bernoulli) -> Tensor<Scalar> {
+        let p = logits.sigmoid()
+        let logP = logits.logSigmoid()
+        let logNotP = (-logits).logSigmoid()
+        return p * (logP - other.logits.logSigmoid()) + (1 - p) * (logNotP - (-other.logits).logSigmoid())
+    }
+}

@@ -1,0 +1,73 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+
+/// The binomial distribution: the number of successes in n independent Bernoulli(σ(logits)) trials.
+public struct Binomial<Scalar: TensorScalar>: Distribution {
+    /// The number of trials n (not differentiated).
+    @noDerivative public var totalCount: Tensor<Scalar>
+    public var logits: Tensor<Scalar>
+    @noDerivative public let batchShape: [Int]
+
+    public init(totalCount: Tensor<Scalar>, logits: Tensor<Scalar>) throws {
+        if let i = totalCount.scalars.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && $0.isFinite) }) {
+            throw DistributionError("Binomial: totalCount must be a non-negative integer, got \(totalCount.scalars[i])\(Check.at(i, totalCount))")
+        }
+        if let i = logits.scalars.firstIndex(where: \.isNaN) {
+            throw DistributionError("Binomial: logits must not be NaN\(Check.at(i, logits))")
+        }
+        _ = try Check.broadcastable(totalCount.shape, logits.shape, "Binomial", "totalCount and logits")
+        self.init(uncheckedTotalCount: totalCount, logits: logits)
+    }
+
+    public init(totalCount: Tensor<Scalar>, probabilities: Tensor<Scalar>) throws {
+        try Check.probability(probabilities, "Binomial", "probabilities")
+        try self.init(totalCount: totalCount, logits: VariationalDistributions.logits(fromProbabilities: probabilities))
+    }
+
+    @differentiable(reverse, wrt: logits)
+    public init(uncheckedTotalCount totalCount: Tensor<Scalar>, logits: Tensor<Scalar>) {
+        self.totalCount = totalCount
+        self.logits = logits
+        self.batchShape = withoutDerivative(at: broadcastShape(totalCount.shape, logits.shape))
+    }
+
+    public var eventShape: [Int] { [] }
+    public var support: Support {
+        totalCount.scalarCount == 1 ? .integerInterval(0, Int(totalCount.scalars[0])) : .nonNegativeIntegers
+    }
+
+    /// log C(n, k) + k log p + (n − k) log(1 − p).
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let n = withoutDerivative(at: totalCount.broadcasted(to: value.shape))
+        let mask = withoutDerivative(at: value.scalars.indices.map { i in
+            let k = value.scalars[i]
+            return !(k >= 0 && k <= n.scalars[i] && k == k.rounded())
+        })
+        let k = value.replacing(with: 0, where: mask)
+        let choose = (n + 1).logGamma() - (k + 1).logGamma() - (n - k + 1).logGamma()
+        let result = choose + k * logits.logSigmoid() + (n - k) * (-logits).logSigmoid()
+        return result.replacing(with: -.infinity, where: mask)
+    }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        let shape = sampleShape + batchShape
+        let n = totalCount.broadcasted(to: shape)
+        let p = logits.sigmoid().broadcasted(to: shape)
+        return Tensor(shape: shape, scalars: n.scalars.indices.map { i in
+            var successes = 0
+            for _ in 0..<Int(n.scalars[i]) where Random.bernoulli(probability: Double(p.scalars[i]), using: &generator) {
+                successes += 1
+            }
+            return Scalar(successes)
+        })
+    }
+
+    public var mean: Tensor<Scalar> { (totalCount * logits.sigmoid()).broadcasted(to: batchShape) }
+    public var variance: Tensor<Scalar> {
+        let p = logits.sigmoid()
+        return (totalCount * p * (1 - p)).broadcasted(to: batchShape)
+    }
+}

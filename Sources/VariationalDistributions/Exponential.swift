@@ -1,0 +1,58 @@
+import _Differentiation
+import Foundation
+import VariationalBijectors
+import VariationalCore
+
+/// The exponential distribution with rate λ: p(x) = λ e^(−λx) for x ≥ 0.
+public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
+    public typealias KLPartner = Exponential
+    public var rate: Tensor<Scalar>
+
+    public init(rate: Tensor<Scalar>) throws {
+        try Check.positive(rate, "Exponential", "rate")
+        self.init(uncheckedRate: rate)
+    }
+
+    @differentiable(reverse)
+    public init(uncheckedRate rate: Tensor<Scalar>) { self.rate = rate }
+
+    public var batchShape: [Int] { rate.shape }
+    public var eventShape: [Int] { [] }
+    public var support: Support { .nonNegative }
+    public var supportBijector: Exp<Scalar> { Exp() }
+
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let mask = withoutDerivative(at: outside(.nonNegative, value))
+        return (rate.log() - rate * value).replacing(with: -.infinity, where: mask)
+    }
+
+    /// Standard exponential noise, −log U.
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        let shape = sampleShape + batchShape
+        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(-Foundation.log(Random.openUnit(using: &generator))) })
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { noise / rate }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        reparameterizedSample(sampleShape: sampleShape, using: &generator)
+    }
+
+    public var mean: Tensor<Scalar> { 1 / rate }
+    public var variance: Tensor<Scalar> { 1 / rate.squared() }
+    public static var hasClosedFormEntropy: Bool { true }
+
+    /// 1 − log λ.
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> { 1 - rate.log() }
+
+    /// log(λ₁/λ₂) + λ₂/λ₁ − 1.
+    @differentiable(reverse)
+    public func klDivergence(to other: Exponential) -> Tensor<Scalar> {
+        let ratio = other.rate / rate
+        return ratio - ratio.log() - 1
+    }
+}

@@ -1,0 +1,73 @@
+import _Differentiation
+import Foundation
+import VariationalBijectors
+import VariationalCore
+
+/// The gamma distribution with shape (concentration) α and rate β:
+/// p(x) = β^α x^(α−1) e^(−βx) / Γ(α) for x > 0. Samples are implicitly reparameterised in α and β.
+public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
+    public typealias KLPartner = Gamma
+    public var concentration: Tensor<Scalar>
+    public var rate: Tensor<Scalar>
+    @noDerivative public let batchShape: [Int]
+
+    public init(concentration: Tensor<Scalar>, rate: Tensor<Scalar>) throws {
+        try Check.positive(concentration, "Gamma", "concentration")
+        try Check.positive(rate, "Gamma", "rate")
+        _ = try Check.broadcastable(concentration.shape, rate.shape, "Gamma", "concentration and rate")
+        self.init(uncheckedConcentration: concentration, rate: rate)
+    }
+
+    @differentiable(reverse)
+    public init(uncheckedConcentration concentration: Tensor<Scalar>, rate: Tensor<Scalar>) {
+        self.concentration = concentration
+        self.rate = rate
+        self.batchShape = withoutDerivative(at: broadcastShape(concentration.shape, rate.shape))
+    }
+
+    public var eventShape: [Int] { [] }
+    public var support: Support { .positive }
+    public var supportBijector: Exp<Scalar> { Exp() }
+
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let mask = withoutDerivative(at: outside(.positive, value))
+        let x = value.replacing(with: 1, where: mask)
+        let alpha = concentration
+        let result = alpha * rate.log() - alpha.logGamma() + (alpha - 1) * x.log() - rate * x
+        return result.replacing(with: -.infinity, where: mask)
+    }
+
+    /// Standard Gamma(α, 1) draws with this α.
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        standardGammaDraws(concentration, shape: sampleShape + batchShape, using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> {
+        implicitStandardGamma(concentration: concentration, draws: noise) / rate
+    }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        reparameterizedSample(sampleShape: sampleShape, using: &generator)
+    }
+
+    public var mean: Tensor<Scalar> { (concentration / rate).broadcasted(to: batchShape) }
+    public var variance: Tensor<Scalar> { (concentration / rate.squared()).broadcasted(to: batchShape) }
+    public static var hasClosedFormEntropy: Bool { true }
+
+    /// α − log β + log Γ(α) + (1 − α) ψ(α).
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> {
+        let alpha = concentration
+        return (alpha - rate.log() + alpha.logGamma() + (1 - alpha) * alpha.digamma()).broadcasted(to: withoutDerivative(at: batchShape))
+    }
+
+    /// (α₁ − α₂) ψ(α₁) − log Γ(α₁) + log Γ(α₂) + α₂ (log β₁ − log β₂) + α₁ (β₂ − β₁) / β₁.
+    @differentiable(reverse)
+    public func klDivergence(to other: Gamma) -> Tensor<Scalar> {
+        let (a1, b1, a2, b2) = (concentration, rate, other.concentration, other.rate)
+        return (a1 - a2) * a1.digamma() - a1.logGamma() + a2.logGamma() + a2 * (b1.log() - b2.log()) + a1 * (b2 - b1) / b1
+    }
+}

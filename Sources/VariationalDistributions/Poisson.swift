@@ -1,0 +1,78 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+
+/// The Poisson distribution with rate λ: P(k) = λᵏ e^(−λ) / k!.
+public struct Poisson<Scalar: TensorScalar>: Distribution {
+    public typealias KLPartner = Poisson
+    public var rate: Tensor<Scalar>
+
+    public init(rate: Tensor<Scalar>) throws {
+        try Check.positive(rate, "Poisson", "rate")
+        self.init(uncheckedRate: rate)
+    }
+
+    @differentiable(reverse)
+    public init(uncheckedRate rate: Tensor<Scalar>) { self.rate = rate }
+
+    public var batchShape: [Int] { rate.shape }
+    public var eventShape: [Int] { [] }
+    public var support: Support { .nonNegativeIntegers }
+
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let mask = withoutDerivative(at: outside(.nonNegativeIntegers, value))
+        let k = value.replacing(with: 0, where: mask)
+        return (k * rate.log() - rate - (k + 1).logGamma()).replacing(with: -.infinity, where: mask)
+    }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        let shape = sampleShape + batchShape
+        return Tensor(shape: shape, scalars: rate.broadcasted(to: shape).scalars.map {
+            Scalar(PoissonSampler.draw(rate: Double($0), using: &generator))
+        })
+    }
+
+    public var mean: Tensor<Scalar> { rate }
+    public var variance: Tensor<Scalar> { rate }
+
+    /// λ₁ log(λ₁/λ₂) − λ₁ + λ₂.
+    @differentiable(reverse)
+    public func klDivergence(to other: Poisson) -> Tensor<Scalar> {
+        rate * (rate.log() - other.rate.log()) - rate + other.rate
+    }
+}
+
+/// Poisson draws: multiplication of uniforms for small rates, Hörmann's transformed rejection (PTRS) above 10.
+enum PoissonSampler {
+    static func draw<G: RandomNumberGenerator>(rate: Double, using generator: inout G) -> Int {
+        if rate < 10 {
+            let limit = exp(-rate)
+            var product = Random.openUnit(using: &generator)
+            var count = 0
+            while product > limit {
+                product *= Random.openUnit(using: &generator)
+                count += 1
+            }
+            return count
+        }
+        let root = rate.squareRoot()
+        let logRate = log(rate)
+        let b = 0.931 + 2.53 * root
+        let a = -0.059 + 0.02483 * b
+        let inverseAlpha = 1.1239 + 1.1328 / (b - 3.4)
+        let vr = 0.9277 - 3.6224 / (b - 2)
+        while true {
+            let u = Random.openUnit(using: &generator) - 0.5
+            let v = Random.openUnit(using: &generator)
+            let us = 0.5 - abs(u)
+            let k = floor((2 * a / us + b) * u + rate + 0.43)
+            if us >= 0.07 && v <= vr { return Int(k) }
+            if k < 0 || (us < 0.013 && v > us) { continue }
+            if log(v) + log(inverseAlpha) - log(a / (us * us) + b) <= -rate + k * logRate - lgamma(k + 1) {
+                return Int(k)
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import _Differentiation
+import Foundation
+import VariationalBijectors
+import VariationalCore
+
+/// Student's t with ν degrees of freedom, location μ and scale σ:
+/// p(x) = Γ((ν+1)/2) / (Γ(ν/2) √(νπ) σ) · (1 + z²/ν)^(−(ν+1)/2), z = (x − μ)/σ.
+public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
+    public var degreesOfFreedom: Tensor<Scalar>
+    public var location: Tensor<Scalar>
+    public var scale: Tensor<Scalar>
+    @noDerivative public let batchShape: [Int]
+
+    public init(degreesOfFreedom: Tensor<Scalar>, location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
+        try Check.positive(degreesOfFreedom, "StudentT", "degreesOfFreedom")
+        try Check.finite(location, "StudentT", "location")
+        try Check.positive(scale, "StudentT", "scale")
+        let shape = try Check.broadcastable(location.shape, scale.shape, "StudentT", "location and scale")
+        _ = try Check.broadcastable(shape, degreesOfFreedom.shape, "StudentT", "parameters")
+        self.init(uncheckedDegreesOfFreedom: degreesOfFreedom, location: location, scale: scale)
+    }
+
+    @differentiable(reverse)
+    public init(uncheckedDegreesOfFreedom nu: Tensor<Scalar>, location: Tensor<Scalar>, scale: Tensor<Scalar>) {
+        self.degreesOfFreedom = nu
+        self.location = location
+        self.scale = scale
+        self.batchShape = withoutDerivative(at: broadcastShape(broadcastShape(location.shape, scale.shape), nu.shape))
+    }
+
+    public var eventShape: [Int] { [] }
+    public var support: Support { .real }
+
+    @differentiable(reverse)
+    public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        checkValueShape(value)
+        let nu = degreesOfFreedom
+        let z = (value - location) / scale
+        let normalizer = ((nu + 1) * 0.5).logGamma() - (nu * 0.5).logGamma() - (nu * Scalar.pi).log() * 0.5 - scale.log()
+        return normalizer - (nu + 1) * 0.5 * (z.squared() / nu).log1p()
+    }
+
+    /// Standard t noise with this ν: N(0, 1) / √(χ²_ν / ν), χ²_ν = 2 Gamma(ν/2).
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        let shape = sampleShape + batchShape
+        let nu = degreesOfFreedom.broadcasted(to: shape)
+        let normals = Random.standardNormals(count: nu.scalarCount, using: &generator)
+        return Tensor(shape: shape, scalars: nu.scalars.indices.map { i in
+            let v = Double(nu.scalars[i])
+            let chiSquare = 2 * Random.gamma(shape: v / 2, using: &generator)
+            return Scalar(normals[i] / (chiSquare / v).squareRoot())
+        })
+    }
+
+    /// μ + σ t (the gradient reaches μ and σ; ν is not reparameterised).
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { location + scale * noise }
+
+    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+        reparameterizedSample(sampleShape: sampleShape, using: &generator)
+    }
+
+    /// μ for ν > 1, NaN otherwise.
+    public var mean: Tensor<Scalar> {
+        location.broadcasted(to: batchShape).combinedElementwise(degreesOfFreedom.broadcasted(to: batchShape)) { m, nu in nu > 1 ? m : .nan }
+    }
+
+    /// σ² ν/(ν − 2) for ν > 2, ∞ for 1 < ν ≤ 2, NaN otherwise.
+    public var variance: Tensor<Scalar> {
+        let s2 = scale.squared().broadcasted(to: batchShape)
+        return s2.combinedElementwise(degreesOfFreedom.broadcasted(to: batchShape)) { s, nu in
+            nu > 2 ? s * nu / (nu - 2) : (nu > 1 ? .infinity : .nan)
+        }
+    }
+
+    public static var hasClosedFormEntropy: Bool { true }
+
+    /// (ν+1)/2 (ψ((ν+1)/2) − ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ.
+    @differentiable(reverse, wrt: self)
+    public func entropy() -> Tensor<Scalar> {
+        let nu = degreesOfFreedom
+        let half = nu * 0.5
+        let logBeta = half.logGamma() + Scalar(0.5 * Foundation.log(Double.pi)) - (half + 0.5).logGamma()
+        let value = (nu + 1) * 0.5 * ((half + 0.5).digamma() - half.digamma()) + nu.log() * 0.5 + logBeta + scale.log()
+        return value.broadcasted(to: withoutDerivative(at: batchShape))
+    }
+}
