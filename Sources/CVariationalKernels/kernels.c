@@ -334,6 +334,92 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *l, const doub
     if (done < n) generic_dsigmoid_cross_entropy_with_gradient(n - done, l + done, x + done, y + done, g + done);
 }
 
+// MARK: - Bernoulli GLM log-likelihood with its gradient
+
+// Σᵢ yᵢ lᵢ − softplus(lᵢ) with lᵢ = Σⱼ wⱼ xⱼᵢ, and g = Σᵢ (yᵢ − σ(lᵢ)) xᵢ, from the features stored transposed
+// (xT is d×n with row stride ldx): every pass runs along contiguous rows, a chunk of observations at a time.
+#define GLM_BODY                                                                                       \
+    double total = 0;                                                                                  \
+    double l[CHUNK], e[CHUNK], lp[CHUNK];                                                              \
+    for (long j = 0; j < d; j++) g[j] = 0;                                                             \
+    for (long s = 0; s < n; s += CHUNK) {                                                              \
+        long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
+        for (long i = 0; i < len; i++) l[i] = 0;                                                       \
+        for (long j = 0; j < d; j++) {                                                                 \
+            const double *row = xT + j * ldx + s, wj = w[j];                                           \
+            for (long i = 0; i < len; i++) l[i] += wj * row[i];                                        \
+        }                                                                                              \
+        for (long i = 0; i < len; i++) e[i] = -fabs(l[i]);                                             \
+        vk_dexp(len, e, e);                                                                            \
+        vk_dlog1p(len, e, lp);                                                                         \
+        for (long i = 0; i < len; i++) {                                                               \
+            double v = l[i], label = y[s + i], r = 1 / (1 + e[i]);                                     \
+            lp[i] = v * label - (v > 0 ? v : 0) - lp[i]; /* the log-likelihood term */                 \
+            l[i] = label - (v >= 0 ? r : e[i] * r);     /* the residual, in place of the logit */      \
+        }                                                                                              \
+        total += dot4(len, lp, 0);                                                                     \
+        for (long j = 0; j < d; j++) g[j] += dot4(len, xT + j * ldx + s, l);                           \
+    }                                                                                                  \
+    return total;
+
+// Σ a[i]·b[i] (or Σ a[i] when b is null) with four running sums, so the additions pipeline.
+#define DOT4_BODY                                                                                      \
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                             \
+    long i = 0;                                                                                        \
+    if (b) {                                                                                           \
+        for (; i + 4 <= n; i += 4) {                                                                   \
+            s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]; \
+        }                                                                                              \
+        for (; i < n; i++) s0 += a[i] * b[i];                                                          \
+    } else {                                                                                           \
+        for (; i + 4 <= n; i += 4) { s0 += a[i]; s1 += a[i + 1]; s2 += a[i + 2]; s3 += a[i + 3]; }     \
+        for (; i < n; i++) s0 += a[i];                                                                 \
+    }                                                                                                  \
+    return (s0 + s1) + (s2 + s3);
+
+// The same with eight lanes in two AVX registers.
+__attribute__((target("avx2,fma"))) static inline double avx_dot4(long n, const double *a, const double *b) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    long i = 0;
+    if (b) {
+        for (; i + 8 <= n; i += 8) {
+            s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s0);
+            s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), s1);
+        }
+    } else {
+        for (; i + 8 <= n; i += 8) {
+            s0 = _mm256_add_pd(_mm256_loadu_pd(a + i), s0);
+            s1 = _mm256_add_pd(_mm256_loadu_pd(a + i + 4), s1);
+        }
+    }
+    double lanes[4];
+    _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
+    double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (; i < n; i++) total += b ? a[i] * b[i] : a[i];
+    return total;
+}
+static inline double portable_dot4(long n, const double *a, const double *b) { DOT4_BODY }
+
+#define dot4 avx_dot4
+__attribute__((target("avx2,fma"))) static double avx_dlogistic_glm(
+    long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g) {
+    GLM_BODY
+}
+
+#undef dot4
+#define dot4 portable_dot4
+static double portable_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w,
+                                     double *g) {
+    GLM_BODY
+}
+
+#undef dot4
+
+double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g) {
+    vk_initialize();
+    return has_avx2 ? avx_dlogistic_glm(n, d, xT, ldx, y, w, g) : portable_dlogistic_glm(n, d, xT, ldx, y, w, g);
+}
+
 // MARK: - Fused Adam
 
 #define DEFINE_ADAM(P, T, SQRT)                                                                          \

@@ -1,4 +1,5 @@
 import _Differentiation
+import CVariationalKernels
 
 // Fused operations for the hot paths of training: each replaces several elementwise passes with one.
 
@@ -140,4 +141,46 @@ func vjpLinearParameters<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Te
         if v.isSymbolicZero { return (.zero, .zero) }
         return (Tensor.matmulRaw(x, v, transposeA: true), v.sumRaw(alongAxes: [0]).reshapedRaw(to: bias.shape))
     })
+}
+
+/// The logistic-regression log-likelihood Σᵢ [yᵢ lᵢ − softplus(lᵢ)], lᵢ = xᵢ · w, for each row w of `weights`
+/// [S, D], with the features stored transposed, [D, n], and labels [n] in [0, 1]: shape [S]. Differentiable in the
+/// weights; value and gradient come from one fused pass over the features.
+@differentiable(reverse, wrt: weights)
+public func logisticLogLikelihood(weights: Tensor<Double>, featuresTransposed: Tensor<Double>, labels: Tensor<Double>) -> Tensor<Double> {
+    logisticLogLikelihoodWithGradient(weights: weights, featuresTransposed: featuresTransposed, labels: labels).value
+}
+
+/// `logisticLogLikelihood` with its gradient in the weights, Σᵢ (yᵢ − σ(lᵢ)) xᵢ for each row: shape [S, D].
+public func logisticLogLikelihoodWithGradient(weights: Tensor<Double>, featuresTransposed: Tensor<Double>, labels: Tensor<Double>)
+    -> (value: Tensor<Double>, gradient: Tensor<Double>)
+{
+    precondition(
+        weights.rank == 2 && featuresTransposed.rank == 2 && labels.rank == 1
+            && weights.shape[1] == featuresTransposed.shape[0] && featuresTransposed.shape[1] == labels.shape[0],
+        "logisticLogLikelihood: weights \(weights.shape), transposed features \(featuresTransposed.shape) and labels \(labels.shape) do not fit [S, D], [D, n], [n]")
+    let (s, d, n) = (weights.shape[0], weights.shape[1], labels.shape[0])
+    var values = [Double](repeating: 0, count: s)
+    var gradient = [Double](repeating: 0, count: s * d)
+    featuresTransposed.scalars.withUnsafeBufferPointer { x in
+        labels.scalars.withUnsafeBufferPointer { y in
+            weights.scalars.withUnsafeBufferPointer { w in
+                gradient.withUnsafeMutableBufferPointer { g in
+                    for p in 0..<s where d > 0 {
+                        values[p] = vk_dlogistic_glm(n, d, x.baseAddress, n, y.baseAddress, w.baseAddress! + p * d, g.baseAddress! + p * d)
+                    }
+                }
+            }
+        }
+    }
+    return (Tensor(values), Tensor(shape: [s, d], scalars: gradient))
+}
+
+@derivative(of: logisticLogLikelihood, wrt: weights)
+@usableFromInline
+func vjpLogisticLogLikelihood(weights: Tensor<Double>, featuresTransposed: Tensor<Double>, labels: Tensor<Double>)
+    -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>)
+{
+    let (value, gradient) = logisticLogLikelihoodWithGradient(weights: weights, featuresTransposed: featuresTransposed, labels: labels)
+    return (value, { v in v.isSymbolicZero ? .zero : gradient * v.expandingShape(at: 1) })
 }

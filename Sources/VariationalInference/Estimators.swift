@@ -21,6 +21,13 @@ public protocol ELBOEstimator {
         model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
     ) -> @differentiable(reverse) (F) -> Tensor<Double>
 
+    /// The loss and its gradient written out by hand, when the model, the family and this estimator all allow
+    /// it (a hand-written log-joint gradient, a family with a hand-written pullback); nil to differentiate
+    /// `objective` instead. Both ways give the same numbers; this one spares the step automatic differentiation.
+    func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+    ) -> (loss: Double, gradient: F.TangentVector)?
+
     /// Called after each accepted step with the per-particle ELBO terms log p − log q (for baselines).
     mutating func observe(_ perParticleELBO: [Double])
 
@@ -29,6 +36,12 @@ public protocol ELBOEstimator {
 }
 
 extension ELBOEstimator {
+    public func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+    ) -> (loss: Double, gradient: F.TangentVector)? {
+        nil
+    }
+
     public mutating func observe(_ perParticleELBO: [Double]) {}
     public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? { nil }
 }
@@ -61,6 +74,21 @@ public struct ReparameterizedELBO: ELBOEstimator {
     }
 
     public var name: String { "reparam" }
+
+    /// −(mean over particles of log p(x, θ) + H(q)) with its gradient by the chain rule: the model's gradient at
+    /// the particles pulled back through the family's sampling map, plus the entropy's gradient.
+    public func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+    ) -> (loss: Double, gradient: F.TangentVector)? {
+        guard useClosedFormEntropy, family.hasClosedFormEntropy,
+              let (theta, pullback) = family.sampleWithHandWrittenPullback(fromNoise: noise),
+              let (entropy, entropyGradient) = family.entropyWithHandWrittenGradient(),
+              let (logJoint, logJointGradient) = model.logJointUnconstrainedWithGradient(theta, observations: observations)
+        else { return nil }
+        let particles = Double(theta.shape[0])
+        let loss = -(logJoint.scalars.reduce(0, +) / particles + entropy)
+        return (loss, F.TangentVector.zero - (pullback(logJointGradient / particles) + entropyGradient))
+    }
 
     public func objective<M: ProbabilisticModel, F: VariationalFamily>(
         model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?

@@ -77,11 +77,18 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     public mutating func step<G: RandomNumberGenerator>(using generator: inout G) -> Double? {
         let noise = family.sampleNoise(count: estimator.particleCount, using: &generator)
         let observations = minibatch(using: &generator)
-        let objective = estimator.objective(model: model, family: Family.self, noise: noise, observations: observations)
-        let (loss, grad) = valueWithGradient(at: family, of: objective)
-        guard loss.scalar.isFinite, optimizer.updateIfFinite(&family, along: grad) else {
+        let loss: Double
+        let grad: Family.TangentVector
+        if let byHand = estimator.lossAndGradient(model: model, family: family, noise: noise, observations: observations) {
+            (loss, grad) = byHand
+        } else {
+            let objective = estimator.objective(model: model, family: Family.self, noise: noise, observations: observations)
+            let (value, gradient) = valueWithGradient(at: family, of: objective)
+            (loss, grad) = (value.scalar, gradient)
+        }
+        guard loss.isFinite, optimizer.updateIfFinite(&family, along: grad) else {
             consecutiveFailures += 1
-            let reason = diagnose(noise: noise, observations: observations, loss: loss.scalar)
+            let reason = diagnose(noise: noise, observations: observations, loss: loss)
             let rate = optimizer.learningRate / 2
             optimizer.schedule = ConstantRate(rate)
             messages.append("iteration \(iteration + 1): step rejected, \(reason); learning rate halved to \(rate)")
@@ -93,8 +100,8 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             self.estimator.observe(values.scalars)
         }
         iteration += 1
-        trace.append(-loss.scalar)
-        return -loss.scalar
+        trace.append(-loss)
+        return -loss
     }
 
     func minibatch<G: RandomNumberGenerator>(using generator: inout G) -> [Int]? {

@@ -39,9 +39,21 @@ public protocol VariationalFamily: Differentiable {
     @differentiable(reverse, wrt: self)
     func gaussian() -> MultivariateNormal<Double>
     var isGaussian: Bool { get }
+
+    /// `sample(fromNoise:)` with its pullback written out by hand, or nil (the default) to leave it to automatic
+    /// differentiation. Lets an estimator skip automatic differentiation when the model gives its own gradient.
+    func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)?
+    /// `entropy()` with its gradient written out by hand, or nil (the default).
+    func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)?
 }
 
 extension VariationalFamily {
+    public func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)? {
+        nil
+    }
+
+    public func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)? { nil }
+
     public var canEvaluateDensity: Bool { true }
     public var hasClosedFormEntropy: Bool { false }
     public var isGaussian: Bool { false }
@@ -113,6 +125,42 @@ public struct MeanFieldGaussian: VariationalFamily {
     @differentiable(reverse, wrt: self)
     public func gaussian() -> MultivariateNormal<Double> {
         MultivariateNormal(uncheckedLocation: mean, scaleDiagonal: scale)
+    }
+
+    /// θ = μ + σ ⊙ ε; the pullback of v [S, D] is (Σₛ vₛ, Σₛ vₛ ⊙ εₛ ⊙ σ′(ρ)) with σ′ = sigmoid.
+    public func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)? {
+        let (s, d) = (noise.shape[0], noise.shape[1])
+        let sigma = rawScale.softplus().scalars
+        let mu = mean.scalars
+        let epsilon = noise.scalars
+        var theta = [Double](repeating: 0, count: s * d)
+        for p in 0..<s {
+            for j in 0..<d { theta[p * d + j] = mu[j] + sigma[j] * epsilon[p * d + j] }
+        }
+        let slope = rawScale.sigmoid().scalars
+        return (Tensor(shape: [s, d], scalars: theta), { v in
+            if v.isSymbolicZero { return .zero }
+            var meanGradient = [Double](repeating: 0, count: d)
+            var scaleGradient = [Double](repeating: 0, count: d)
+            for p in 0..<s {
+                for j in 0..<d {
+                    let upstream = v.scalars[p * d + j]
+                    meanGradient[j] += upstream
+                    scaleGradient[j] += upstream * epsilon[p * d + j]
+                }
+            }
+            for j in 0..<d { scaleGradient[j] *= slope[j] }
+            return TangentVector(mean: Tensor(meanGradient), rawScale: Tensor(scaleGradient))
+        })
+    }
+
+    /// H = Σ log σⱼ + D/2 (1 + log 2π); ∂H/∂ρⱼ = σ′(ρⱼ) / σⱼ.
+    public func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)? {
+        let sigma = rawScale.softplus().scalars
+        let slope = rawScale.sigmoid().scalars
+        let value = sigma.reduce(0) { $0 + Foundation.log($1) } + Double(dimension) * 0.5 * (1 + Foundation.log(2 * Double.pi))
+        let gradient = (0..<sigma.count).map { slope[$0] / sigma[$0] }
+        return (value, TangentVector(mean: .zero, rawScale: Tensor(gradient)))
     }
 }
 

@@ -19,6 +19,8 @@ public final class SGD: Optimizer, @unchecked Sendable {
         super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public override func apply<Scalar: TensorScalar>(
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>
@@ -60,6 +62,8 @@ public class Adam: Optimizer, @unchecked Sendable {
         super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public override func apply<Scalar: TensorScalar>(
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>
@@ -114,6 +118,8 @@ public final class RMSProp: Optimizer, @unchecked Sendable {
         super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public override func apply<Scalar: TensorScalar>(
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>
@@ -142,6 +148,8 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
         super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public override func apply<Scalar: TensorScalar>(
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>

@@ -147,6 +147,22 @@ final class GradientTests: XCTestCase {
         check("sigmoid cross-entropy both", [normal([4, 5]), positive([4, 5], low: 0, high: 1)]) {
             sigmoidCrossEntropy(logits: $0[0], labels: $0[1])
         }
+        // The fused logistic-regression likelihood: 601 observations cross chunk boundaries and leave a tail.
+        let features = normal([601, 3]) * 3
+        let responses = T(randomUniform: [601], using: &generator).map { $0 < 0.4 ? 1 : 0 }
+        let transposed = features.transposed()
+        check("logistic log-likelihood", [normal([2, 3])]) {
+            logisticLogLikelihood(weights: $0[0], featuresTransposed: transposed, labels: responses)
+        }
+        let weights = normal([2, 3]) * 4
+        let unfused = -sigmoidCrossEntropy(logits: matmul(weights, transposed), labels: responses.expandingShape(at: 0).broadcasted(to: [2, 601]))
+            .sum(squeezingAxes: 1)
+        let (glm, glmGradient) = logisticLogLikelihoodWithGradient(weights: weights, featuresTransposed: transposed, labels: responses)
+        for p in 0..<2 { XCTAssertEqual(glm.scalars[p], unfused.scalars[p], accuracy: 1e-10 * Swift.abs(unfused.scalars[p])) }
+        let unfusedGradient = gradient(at: weights) { w in
+            (-sigmoidCrossEntropy(logits: matmul(w, transposed), labels: responses.expandingShape(at: 0).broadcasted(to: [2, 601]))).sum()
+        }
+        for i in 0..<6 { XCTAssertEqual(glmGradient.scalars[i], unfusedGradient.scalars[i], accuracy: 1e-10 * Swift.max(1, Swift.abs(unfusedGradient.scalars[i]))) }
         let data = normal([6, 3])
         check("linear", [normal([6, 3]), normal([3, 4]), normal([4])]) { linear($0[0], $0[1], $0[2]) }
         check("linear parameters only", [normal([3, 4]), normal([4])]) { linear(data, $0[0], $0[1]) }

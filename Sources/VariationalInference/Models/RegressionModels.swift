@@ -253,9 +253,7 @@ public struct LogisticRegressionModel: ProbabilisticModel {
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
         let xT = withoutDerivative(at: indices.map { featuresTransposed.gathering(atIndices: $0, alongAxis: 1) } ?? featuresTransposed)
         let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
-        let logits = matmul(z["w"], xT)  // [S, n]
-        let labels = withoutDerivative(at: y.expandingShape(at: 0).broadcasted(to: logits.shape))
-        return -sigmoidCrossEntropy(logits: logits, labels: labels).sum(squeezingAxes: 1)
+        return logisticLogLikelihood(weights: z["w"], featuresTransposed: xT, labels: y)
     }
 
     /// The log joint and its gradient by hand: ∇_w = Σᵢ (yᵢ − σ(xᵢ · w)) xᵢ · N/B − (w − m₀) / s₀².
@@ -263,11 +261,8 @@ public struct LogisticRegressionModel: ProbabilisticModel {
         let xT = indices.map { featuresTransposed.gathering(atIndices: $0, alongAxis: 1) } ?? featuresTransposed  // [D, n]
         let y = indices.map { responses.gathering(atIndices: $0) } ?? responses
         let scale = indices.map { Double(observationCount) / Double($0.count) } ?? 1
-        let logits = matmul(theta, xT)  // [S, n]
-        let labels = logits.shape[0] == 1 ? y.reshaped(to: logits.shape) : y.expandingShape(at: 0).broadcasted(to: logits.shape)
-        let (crossEntropy, logitGradient) = sigmoidCrossEntropyWithGradient(logits: logits, labels: labels)
-        let crossEntropySums = crossEntropy.sum(squeezingAxes: 1).scalars
-        let dataGradient = matmul(logitGradient, xT, transposeA: false, transposeB: true).scalars  // [S, D]
+        let (likelihood, likelihoodGradient) = logisticLogLikelihoodWithGradient(weights: theta, featuresTransposed: xT, labels: y)
+        let (logLikelihood, dataGradient) = (likelihood.scalars, likelihoodGradient.scalars)
         // The prior and the sums, element by element: a handful of numbers per particle.
         let (s, d) = (theta.shape[0], theta.shape[1])
         let precision = 1 / (priorStandardDeviation * priorStandardDeviation)
@@ -279,9 +274,9 @@ public struct LogisticRegressionModel: ProbabilisticModel {
             for j in 0..<d {
                 let centred = theta.scalars[p * d + j] - priorMean
                 squares += centred * centred
-                gradient[p * d + j] = -scale * dataGradient[p * d + j] - centred * precision
+                gradient[p * d + j] = scale * dataGradient[p * d + j] - centred * precision
             }
-            value[p] = -scale * crossEntropySums[p] - 0.5 * precision * squares - normalizer
+            value[p] = scale * logLikelihood[p] - 0.5 * precision * squares - normalizer
         }
         return (Tensor(value), Tensor(shape: [s, d], scalars: gradient))
     }
