@@ -52,7 +52,10 @@ int vk_initialize(void) {
     const char *threads = getenv("VARIATIONAL_THREADS");
     if (threads && atoi(threads) > 0 && atoi(threads) < max_threads) max_threads = atoi(threads);
     const char *choice = getenv("VARIATIONAL_KERNEL");
-    if (choice && strcmp(choice, "portable") == 0) return 0;
+    if (choice && strcmp(choice, "portable") == 0) {
+        has_avx2 = 0;  // portable throughout: no OpenBLAS, and plain C in place of the AVX2 and libmvec paths
+        return 0;
+    }
     const char *names[] = {"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", 0};
     void *handle = 0;
     for (int i = 0; names[i] && !handle; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
@@ -345,7 +348,13 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *l, const doub
     for (long s = 0; s < n; s += CHUNK) {                                                              \
         long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
         for (long i = 0; i < len; i++) l[i] = 0;                                                       \
-        for (long j = 0; j < d; j++) {                                                                 \
+        long j = 0;                                                                                    \
+        for (; j + 4 <= d; j += 4) { /* four features per pass over the logits */                      \
+            const double *r0 = xT + j * ldx + s, *r1 = r0 + ldx, *r2 = r1 + ldx, *r3 = r2 + ldx;       \
+            double w0 = w[j], w1 = w[j + 1], w2 = w[j + 2], w3 = w[j + 3];                             \
+            for (long i = 0; i < len; i++) l[i] += (w0 * r0[i] + w1 * r1[i]) + (w2 * r2[i] + w3 * r3[i]); \
+        }                                                                                              \
+        for (; j < d; j++) {                                                                           \
             const double *row = xT + j * ldx + s, wj = w[j];                                           \
             for (long i = 0; i < len; i++) l[i] += wj * row[i];                                        \
         }                                                                                              \
@@ -358,7 +367,8 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *l, const doub
             l[i] = label - (v >= 0 ? r : e[i] * r);     /* the residual, in place of the logit */      \
         }                                                                                              \
         total += dot4(len, lp, 0);                                                                     \
-        for (long j = 0; j < d; j++) g[j] += dot4(len, xT + j * ldx + s, l);                           \
+        for (j = 0; j + 4 <= d; j += 4) dots4(len, xT + j * ldx + s, ldx, l, g + j);                   \
+        for (; j < d; j++) g[j] += dot4(len, xT + j * ldx + s, l);                                     \
     }                                                                                                  \
     return total;
 
@@ -400,20 +410,57 @@ __attribute__((target("avx2,fma"))) static inline double avx_dot4(long n, const 
 }
 static inline double portable_dot4(long n, const double *a, const double *b) { DOT4_BODY }
 
+// out[k] += Σᵢ a[k·lda + i] · b[i] for four rows k of a at once: b is read once, four independent sums.
+__attribute__((target("avx2,fma"))) static inline void avx_dots4(long n, const double *a, long lda, const double *b,
+                                                                double *out) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), s2 = _mm256_setzero_pd(), s3 = _mm256_setzero_pd();
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d v = _mm256_loadu_pd(b + i);
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), v, s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a + lda + i), v, s1);
+        s2 = _mm256_fmadd_pd(_mm256_loadu_pd(a + 2 * lda + i), v, s2);
+        s3 = _mm256_fmadd_pd(_mm256_loadu_pd(a + 3 * lda + i), v, s3);
+    }
+    __m256d sums[4] = {s0, s1, s2, s3};
+    for (int k = 0; k < 4; k++) {
+        double lanes[4];
+        _mm256_storeu_pd(lanes, sums[k]);
+        double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+        for (long t = i; t < n; t++) total += a[k * lda + t] * b[t];
+        out[k] += total;
+    }
+}
+
+static inline void portable_dots4(long n, const double *a, long lda, const double *b, double *out) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (long i = 0; i < n; i++) {
+        s0 += a[i] * b[i];
+        s1 += a[lda + i] * b[i];
+        s2 += a[2 * lda + i] * b[i];
+        s3 += a[3 * lda + i] * b[i];
+    }
+    out[0] += s0; out[1] += s1; out[2] += s2; out[3] += s3;
+}
+
 #define dot4 avx_dot4
+#define dots4 avx_dots4
 __attribute__((target("avx2,fma"))) static double avx_dlogistic_glm(
     long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g) {
     GLM_BODY
 }
 
 #undef dot4
+#undef dots4
 #define dot4 portable_dot4
+#define dots4 portable_dots4
 static double portable_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w,
                                      double *g) {
     GLM_BODY
 }
 
 #undef dot4
+#undef dots4
 
 double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g) {
     vk_initialize();

@@ -87,7 +87,8 @@ public struct ReparameterizedELBO: ELBOEstimator {
         else { return nil }
         let particles = Double(theta.shape[0])
         let loss = -(logJoint.scalars.reduce(0, +) / particles + entropy)
-        return (loss, F.TangentVector.zero - (pullback(logJointGradient / particles) + entropyGradient))
+        // The loss is the negated bound: pull back −g / S, then take away the entropy's gradient.
+        return (loss, pullback(logJointGradient * (-1 / particles)) - entropyGradient)
     }
 
     public func objective<M: ProbabilisticModel, F: VariationalFamily>(

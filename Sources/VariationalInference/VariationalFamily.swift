@@ -127,17 +127,24 @@ public struct MeanFieldGaussian: VariationalFamily {
         MultivariateNormal(uncheckedLocation: mean, scaleDiagonal: scale)
     }
 
+    /// σ = softplus(ρ) and its derivative sigmoid(ρ), element by element (no tensors: there are D of each).
+    func scaleWithSlope() -> (scale: [Double], slope: [Double]) {
+        let rho = rawScale.scalars
+        let scale = rho.map { $0 > 0 ? $0 + Foundation.log1p(Foundation.exp(-$0)) : Foundation.log1p(Foundation.exp($0)) }
+        let slope = rho.map { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }
+        return (scale, slope)
+    }
+
     /// θ = μ + σ ⊙ ε; the pullback of v [S, D] is (Σₛ vₛ, Σₛ vₛ ⊙ εₛ ⊙ σ′(ρ)) with σ′ = sigmoid.
     public func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)? {
         let (s, d) = (noise.shape[0], noise.shape[1])
-        let sigma = rawScale.softplus().scalars
+        let (sigma, slope) = scaleWithSlope()
         let mu = mean.scalars
         let epsilon = noise.scalars
         var theta = [Double](repeating: 0, count: s * d)
         for p in 0..<s {
             for j in 0..<d { theta[p * d + j] = mu[j] + sigma[j] * epsilon[p * d + j] }
         }
-        let slope = rawScale.sigmoid().scalars
         return (Tensor(shape: [s, d], scalars: theta), { v in
             if v.isSymbolicZero { return .zero }
             var meanGradient = [Double](repeating: 0, count: d)
@@ -156,8 +163,7 @@ public struct MeanFieldGaussian: VariationalFamily {
 
     /// H = Σ log σⱼ + D/2 (1 + log 2π); ∂H/∂ρⱼ = σ′(ρⱼ) / σⱼ.
     public func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)? {
-        let sigma = rawScale.softplus().scalars
-        let slope = rawScale.sigmoid().scalars
+        let (sigma, slope) = scaleWithSlope()
         let value = sigma.reduce(0) { $0 + Foundation.log($1) } + Double(dimension) * 0.5 * (1 + Foundation.log(2 * Double.pi))
         let gradient = (0..<sigma.count).map { slope[$0] / sigma[$0] }
         return (value, TangentVector(mean: .zero, rawScale: Tensor(gradient)))
