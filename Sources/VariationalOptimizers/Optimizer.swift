@@ -35,14 +35,14 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
 
     /// Moves `model` one step against `gradient` (the gradient of a loss to minimise).
     public func update<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
-        move(&model, along: gradient, norm: globalNorm(of: gradient))
+        move(&model, along: gradient, norm: globalNorm(of: gradient, for: model))
     }
 
     /// Like `update(_:along:)`, but leaves the model and the optimiser untouched when the gradient has a NaN or an
     /// infinity; returns whether it moved.
     @discardableResult
     public func updateIfFinite<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) -> Bool {
-        let norm = globalNorm(of: gradient)
+        let norm = globalNorm(of: gradient, for: model)
         guard norm.isFinite else { return false }
         move(&model, along: gradient, norm: norm)
         return true
@@ -99,11 +99,12 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
         fatalError("Optimizer subclasses implement apply")
     }
 
-    /// The L2 norm over all tensors of a tangent.
-    public func globalNorm<Value: Differentiable>(of tangent: Value) -> Double {
+    /// The L2 norm over all tensors of a gradient of `model`. The walk goes through the model's `move(by:)`, which
+    /// visits each parameter with its part of the gradient (a tangent's own `move(by:)` may simply add, unseen).
+    public func globalNorm<Model: Differentiable>(of gradient: Model.TangentVector, for model: Model) -> Double {
         let visitor = NormVisitor()
-        var copy = tangent
-        visitTensors(of: &copy, along: tangent.asMoveOffset, with: visitor)
+        var copy = model
+        visitTensors(of: &copy, along: gradient, with: visitor)
         return visitor.sumOfSquares.squareRoot()
     }
 }
@@ -140,14 +141,5 @@ final class NormVisitor: TensorVisitor, @unchecked Sendable {
     }
     func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
         for x in offset.scalars { sumOfSquares += x * x }
-    }
-}
-
-extension Differentiable {
-    /// A tangent viewed as an offset for itself: only meaningful when the value is its own tangent space's
-    /// element type, as every tangent of Tensors is.
-    var asMoveOffset: TangentVector {
-        if let same = self as? TangentVector { return same }
-        fatalError("asMoveOffset: \(Self.self) is not its own tangent")
     }
 }

@@ -88,6 +88,22 @@ final class OptimizerTests: XCTestCase {
         assertClose(model[1].scalars[0], -0.8, relativeTolerance: 1e-12)
     }
 
+    /// A layer's gradient is a struct whose own `move(by:)` just adds: the norm must still see every tensor.
+    func testGlobalNormAndClippingSeeStructGradients() {
+        var layer = Dense<Double>(weight: T([[0, 0]]), bias: T([0, 0]))
+        let gradient = Dense<Double>.TangentVector(weight: T([[3, 0]]), bias: T([0, 4]))
+        let sgd = SGD(learningRate: 1, gradientClipNorm: 1)
+        XCTAssertEqual(sgd.globalNorm(of: gradient, for: layer), 5, accuracy: 1e-12)
+        sgd.update(&layer, along: gradient)
+        XCTAssertEqual(sgd.lastGradientNorm, 5, accuracy: 1e-12)
+        assertClose(layer.weight.scalars[0], -0.6, relativeTolerance: 1e-12)
+        assertClose(layer.bias.scalars[1], -0.8, relativeTolerance: 1e-12)
+        let poisoned = Dense<Double>.TangentVector(weight: T([[1, .nan]]), bias: T([0, 0]))
+        let before = layer.weight
+        XCTAssertFalse(sgd.updateIfFinite(&layer, along: poisoned))
+        XCTAssertEqual(layer.weight, before)
+    }
+
     func testNonFiniteGradientsLeaveEverythingAsItWas() {
         var p = T([1, 2])
         let adam = Adam(learningRate: 0.1)
