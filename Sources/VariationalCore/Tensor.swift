@@ -184,6 +184,8 @@ extension Tensor: AdditiveArithmetic {
 
 extension Tensor {
     /// Calls `body` with the elements for in-place mutation (the shape stays as it is).
+    @_specialize(where Scalar == Float, R == Void)
+    @_specialize(where Scalar == Double, R == Void)
     public mutating func withUnsafeMutableScalars<R>(
         _ body: (UnsafeMutableBufferPointer<Scalar>) throws -> R
     ) rethrows -> R {

@@ -127,11 +127,17 @@ public struct MeanFieldGaussian: VariationalFamily {
         MultivariateNormal(uncheckedLocation: mean, scaleDiagonal: scale)
     }
 
-    /// σ = softplus(ρ) and its derivative sigmoid(ρ), element by element (no tensors: there are D of each).
+    /// σ = softplus(ρ) and its derivative sigmoid(ρ), element by element from one e^(−|ρ|) each (no tensors:
+    /// there are D of each).
     func scaleWithSlope() -> (scale: [Double], slope: [Double]) {
         let rho = rawScale.scalars
-        let scale = rho.map { $0 > 0 ? $0 + Foundation.log1p(Foundation.exp(-$0)) : Foundation.log1p(Foundation.exp($0)) }
-        let slope = rho.map { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }
+        var scale = [Double](repeating: 0, count: rho.count)
+        var slope = [Double](repeating: 0, count: rho.count)
+        for (j, r) in rho.enumerated() {
+            let e = Foundation.exp(-Swift.abs(r))
+            scale[j] = Swift.max(r, 0) + Foundation.log1p(e)
+            slope[j] = r >= 0 ? 1 / (1 + e) : e / (1 + e)
+        }
         return (scale, slope)
     }
 

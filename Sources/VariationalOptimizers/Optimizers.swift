@@ -49,6 +49,9 @@ public class Adam: Optimizer, @unchecked Sendable {
     public var epsilon: Double
     /// Decoupled weight decay (AdamW); 0 for plain Adam.
     var decoupledWeightDecay: Double = 0
+    /// The bias corrections 1/(1 − β₁ᵗ), 1/(1 − β₂ᵗ) and the step t they belong to.
+    private var corrections = (1.0, 1.0)
+    private var correctionsStep = 0
 
     public init(
         learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
@@ -68,9 +71,12 @@ public class Adam: Optimizer, @unchecked Sendable {
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>
     ) {
-        let t = Double(step)
-        let c1 = 1 / (1 - Foundation.pow(beta1, t))
-        let c2 = 1 / (1 - Foundation.pow(beta2, t))
+        if correctionsStep != step {  // once per step, not once per parameter
+            let t = Double(step)
+            corrections = (1 / (1 - Foundation.pow(beta1, t)), 1 / (1 - Foundation.pow(beta2, t)))
+            correctionsStep = step
+        }
+        let (c1, c2) = corrections
         slots.withBuffer(0) { m in
             slots.withBuffer(1) { v in
                 Scalar.adamStep(
