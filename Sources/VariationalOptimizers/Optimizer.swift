@@ -137,9 +137,32 @@ public final class Slots<Scalar: TensorScalar> {
 final class NormVisitor: TensorVisitor, @unchecked Sendable {
     var sumOfSquares = 0.0
     func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
-        for x in offset.scalars { sumOfSquares += Double(x) * Double(x) }
+        sumOfSquares += Self.sumOfSquares(offset.scalars)
     }
     func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
-        for x in offset.scalars { sumOfSquares += x * x }
+        sumOfSquares += Self.sumOfSquares(offset.scalars)
+    }
+
+    /// Σ x² in Double with four running sums: a single sum would wait on each addition in turn.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func sumOfSquares<Scalar: TensorScalar>(_ values: [Scalar]) -> Double {
+        values.withUnsafeBufferPointer { x in
+            var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
+            var i = 0
+            while i + 4 <= x.count {
+                let (a, b, c, d) = (Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]))
+                s0 += a * a
+                s1 += b * b
+                s2 += c * c
+                s3 += d * d
+                i += 4
+            }
+            while i < x.count {
+                s0 += Double(x[i]) * Double(x[i])
+                i += 1
+            }
+            return (s0 + s1) + (s2 + s3)
+        }
     }
 }
