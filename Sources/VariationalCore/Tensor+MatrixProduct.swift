@@ -106,17 +106,9 @@ public func matmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar
     Tensor.matmulRaw(a, b)
 }
 
-/// op(a) · op(b) with either operand read transposed in place (no copy); not differentiable. For hand-written
-/// gradients, where Xᵀ r is wanted from a stored X.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
-public func matmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, transposeA: Bool, transposeB: Bool) -> Tensor<Scalar> {
-    Tensor.matmulRaw(a, b, transposeA: transposeA, transposeB: transposeB)
-}
-
-@_specialize(where Scalar == Float)
-@_specialize(where Scalar == Double)
-@derivative(of: matmul(_:_:))
+@derivative(of: matmul)
 @usableFromInline
 func vjpMatmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
@@ -130,7 +122,7 @@ func vjpMatmul<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
 // Only the weight varies (data on the left): backward skips the product that would give the data's gradient.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
-@derivative(of: matmul(_:_:), wrt: b)
+@derivative(of: matmul, wrt: b)
 @usableFromInline
 func vjpMatmulRight<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> Tensor<Scalar>)
@@ -140,7 +132,7 @@ func vjpMatmulRight<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scala
 
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
-@derivative(of: matmul(_:_:), wrt: a)
+@derivative(of: matmul, wrt: a)
 @usableFromInline
 func vjpMatmulLeft<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> Tensor<Scalar>)

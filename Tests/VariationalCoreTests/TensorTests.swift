@@ -120,25 +120,6 @@ final class TensorTests: XCTestCase {
         }
     }
 
-    func testProductsWithTransposedOperands() {
-        var generator = SeededGenerator(seed: 6)
-        let a = T(randomNormal: [7, 4], using: &generator)
-        let b = T(randomNormal: [5, 4], using: &generator)
-        let c = T(randomNormal: [7, 3], using: &generator)
-        let row = T(randomNormal: [1, 4], using: &generator)
-        // Reading an operand transposed changes the order of the sums, so agreement is to rounding.
-        func assertSame(_ x: T, _ y: T, file: StaticString = #filePath, line: UInt = #line) {
-            XCTAssertEqual(x.shape, y.shape, file: file, line: line)
-            for (u, v) in zip(x.scalars, y.scalars) { XCTAssertEqual(u, v, accuracy: 1e-12, file: file, line: line) }
-        }
-        assertSame(matmul(a, b, transposeA: false, transposeB: true), matmul(a, b.transposed()))
-        assertSame(matmul(a, c, transposeA: true, transposeB: false), matmul(a.transposed(), c))
-        assertSame(matmul(c, a, transposeA: true, transposeB: false), matmul(c.transposed(), a))
-        assertSame(matmul(row, b, transposeA: false, transposeB: true), matmul(row, b.transposed()))
-        let d = c.transposed()  // [3, 7]
-        assertSame(matmul(a, d, transposeA: true, transposeB: true), matmul(a.transposed(), c))
-    }
-
     func testBatchedProduct() {
         var generator = SeededGenerator(seed: 5)
         let a = T(randomNormal: [3, 4, 5], using: &generator)
