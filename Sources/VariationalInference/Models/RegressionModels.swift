@@ -249,17 +249,21 @@ public struct LogisticRegressionModel: ProbabilisticModel {
             - d * (Foundation.log(s0) + 0.5 * Foundation.log(2 * Double.pi))
     }
 
+    /// Xᵀ [D, B] and y [B] for a minibatch, or all of them.
+    func data(_ indices: [Int]?) -> (featuresTransposed: Tensor<Double>, responses: Tensor<Double>) {
+        guard let indices else { return (featuresTransposed, responses) }
+        return (featuresTransposed.gathering(atIndices: indices, alongAxis: 1), responses.gathering(atIndices: indices))
+    }
+
     @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let xT = withoutDerivative(at: indices.map { featuresTransposed.gathering(atIndices: $0, alongAxis: 1) } ?? featuresTransposed)
-        let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
+        let (xT, y) = withoutDerivative(at: data(indices))
         return logisticLogLikelihood(weights: z["w"], featuresTransposed: xT, labels: y)
     }
 
     /// The log joint and its gradient by hand: ∇_w = Σᵢ (yᵢ − σ(xᵢ · w)) xᵢ · N/B − (w − m₀) / s₀².
     public func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations indices: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)? {
-        let xT = indices.map { featuresTransposed.gathering(atIndices: $0, alongAxis: 1) } ?? featuresTransposed  // [D, n]
-        let y = indices.map { responses.gathering(atIndices: $0) } ?? responses
+        let (xT, y) = data(indices)
         let scale = indices.map { Double(observationCount) / Double($0.count) } ?? 1
         let (likelihood, likelihoodGradient) = logisticLogLikelihoodWithGradient(weights: theta, featuresTransposed: xT, labels: y)
         let (logLikelihood, dataGradient) = (likelihood.scalars, likelihoodGradient.scalars)
