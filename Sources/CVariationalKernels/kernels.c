@@ -277,7 +277,7 @@ DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
 
 // MARK: - Fused Bernoulli log-likelihood from logits
 
-#define DEFINE_CROSS_ENTROPY(P, T, EXP, LOG1P, PREFIX)                                                        \
+#define DEFINE_CROSS_ENTROPY(P, T, EXP, LOG1P)                                                        \
     void vk_##P##sigmoid_cross_entropy(long n, const T *l, const T *x, T *y) {                                \
         T e[CHUNK];                                                                                            \
         for (long s = 0; s < n; s += CHUNK) {                                                                  \
@@ -291,51 +291,43 @@ DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
             }                                                                                                  \
         }                                                                                                      \
     }                                                                                                          \
-    /* The value and its gradient σ(l) − x from one exponential per element. */                                \
-    PREFIX##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {              \
-        T e[CHUNK], lp[CHUNK];                                                                                 \
-        for (long s = 0; s < n; s += CHUNK) {                                                                  \
-            long len = n - s < CHUNK ? n - s : CHUNK;                                                          \
-            for (long i = 0; i < len; i++) e[i] = -fabs((double)l[s + i]);                                     \
-            EXP(len, e, e);                                                                                    \
-            LOG1P(len, e, lp);                                                                                 \
-            for (long i = 0; i < len; i++) {                                                                   \
-                T v = l[s + i], r = 1 / (1 + e[i]);                                                            \
-                y[s + i] = (v > 0 ? v : 0) - v * x[s + i] + lp[i];                                             \
-                g[s + i] = (v >= 0 ? r : e[i] * r) - x[s + i];                                                 \
-            }                                                                                                  \
-        }                                                                                                      \
-    }                                                                                                          \
     void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                        \
         for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);               \
     }
 
-DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p, void vk_)
-DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p, static void generic_)
+DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p)
+DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p)
 
-// Double precision with AVX2, four lanes at a time and no intermediate buffers.
-__attribute__((target("avx2,fma"))) static long avx_dsigmoid_cross_entropy_with_gradient(
-    long n, const double *l, const double *x, double *y, double *g) {
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1), sign = _mm256_set1_pd(-0.0);
-    long i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d v = _mm256_loadu_pd(l + i), label = _mm256_loadu_pd(x + i);
-        __m256d e = _ZGVdN4v_exp(_mm256_or_pd(v, sign));  // exp(−|l|)
-        __m256d softplusTail = _ZGVdN4v_log1p(e);
-        __m256d value = _mm256_add_pd(_mm256_fnmadd_pd(v, label, _mm256_max_pd(v, zero)), softplusTail);
-        __m256d r = _mm256_div_pd(one, _mm256_add_pd(one, e));
-        __m256d sigmoid = _mm256_blendv_pd(_mm256_mul_pd(e, r), r, _mm256_cmp_pd(v, zero, _CMP_GE_OQ));
-        _mm256_storeu_pd(y + i, value);
-        _mm256_storeu_pd(g + i, _mm256_sub_pd(sigmoid, label));
+// The value and its gradient σ(l) − x from one exponential per element; the elementwise loop is compiled twice,
+// with AVX2 and without, like the vector maths it calls.
+#define CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
+    T e[CHUNK], lp[CHUNK];                                                                             \
+    for (long s = 0; s < n; s += CHUNK) {                                                              \
+        long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
+        for (long i = 0; i < len; i++) e[i] = -fabs((double)l[s + i]);                                 \
+        EXP(len, e, e);                                                                                \
+        LOG1P(len, e, lp);                                                                             \
+        for (long i = 0; i < len; i++) {                                                               \
+            T v = l[s + i], r = 1 / (1 + e[i]);                                                        \
+            y[s + i] = (v > 0 ? v : 0) - v * x[s + i] + lp[i];                                         \
+            g[s + i] = (v >= 0 ? r : e[i] * r) - x[s + i];                                             \
+        }                                                                                              \
     }
-    return i;
-}
 
-void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *l, const double *x, double *y, double *g) {
-    vk_initialize();
-    long done = has_avx2 ? avx_dsigmoid_cross_entropy_with_gradient(n, l, x, y, g) : 0;
-    if (done < n) generic_dsigmoid_cross_entropy_with_gradient(n - done, l + done, x + done, y + done, g + done);
-}
+#define DEFINE_CE_WITH_GRADIENT(P, T, EXP, LOG1P)                                                      \
+    __attribute__((target("avx2,fma"))) static void avx_##P##ce_with_gradient(                        \
+        long n, const T *l, const T *x, T *y, T *g) { CE_WITH_GRADIENT_BODY(T, EXP, LOG1P) }           \
+    static void portable_##P##ce_with_gradient(long n, const T *l, const T *x, T *y, T *g) {           \
+        CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
+    }                                                                                                  \
+    void vk_##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {    \
+        vk_initialize();                                                                               \
+        if (has_avx2) avx_##P##ce_with_gradient(n, l, x, y, g);                                        \
+        else portable_##P##ce_with_gradient(n, l, x, y, g);                                            \
+    }
+
+DEFINE_CE_WITH_GRADIENT(s, float, vk_sexp, vk_slog1p)
+DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
 
 // MARK: - Bernoulli GLM log-likelihood with its gradient
 
@@ -343,7 +335,7 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *l, const doub
 // (xT is d×n with row stride ldx): every pass runs along contiguous rows, a chunk of observations at a time.
 #define GLM_BODY                                                                                       \
     double total = 0;                                                                                  \
-    double l[CHUNK], e[CHUNK], lp[CHUNK];                                                              \
+    double l[CHUNK], ce[CHUNK], r[CHUNK];                                                              \
     for (long j = 0; j < d; j++) g[j] = 0;                                                             \
     for (long s = 0; s < n; s += CHUNK) {                                                              \
         long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
@@ -358,18 +350,13 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *l, const doub
             const double *row = xT + j * ldx + s, wj = w[j];                                           \
             for (long i = 0; i < len; i++) l[i] += wj * row[i];                                        \
         }                                                                                              \
-        for (long i = 0; i < len; i++) e[i] = -fabs(l[i]);                                             \
-        vk_dexp(len, e, e);                                                                            \
-        vk_dlog1p(len, e, lp);                                                                         \
-        for (long i = 0; i < len; i++) {                                                               \
-            double v = l[i], label = y[s + i], r = 1 / (1 + e[i]);                                     \
-            lp[i] = v * label - (v > 0 ? v : 0) - lp[i]; /* the log-likelihood term */                 \
-            l[i] = label - (v >= 0 ? r : e[i] * r);     /* the residual, in place of the logit */      \
-        }                                                                                              \
-        total += dot4(len, lp, 0);                                                                     \
-        for (j = 0; j + 4 <= d; j += 4) dots4(len, xT + j * ldx + s, ldx, l, g + j);                   \
-        for (; j < d; j++) g[j] += dot4(len, xT + j * ldx + s, l);                                     \
+        /* cross-entropies into ce, their gradients σ(l) − y (the negated residuals) into r */        \
+        vk_dsigmoid_cross_entropy_with_gradient(len, l, y + s, ce, r);                                 \
+        total -= dot4(len, ce, 0);                                                                     \
+        for (j = 0; j + 4 <= d; j += 4) dots4(len, xT + j * ldx + s, ldx, r, g + j);                   \
+        for (; j < d; j++) g[j] += dot4(len, xT + j * ldx + s, r);                                     \
     }                                                                                                  \
+    for (long j = 0; j < d; j++) g[j] = -g[j];                                                         \
     return total;
 
 // Σ a[i]·b[i] (or Σ a[i] when b is null) with four running sums, so the additions pipeline.
