@@ -335,7 +335,7 @@ DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
 // (xT is d×n with row stride ldx): every pass runs along contiguous rows, a chunk of observations at a time.
 #define GLM_BODY                                                                                       \
     double total = 0;                                                                                  \
-    double l[CHUNK], ce[CHUNK], r[CHUNK];                                                              \
+    double l[CHUNK], r[CHUNK];                                                                         \
     for (long j = 0; j < d; j++) g[j] = 0;                                                             \
     for (long s = 0; s < n; s += CHUNK) {                                                              \
         long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
@@ -350,49 +350,36 @@ DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
             const double *row = xT + j * ldx + s, wj = w[j];                                           \
             for (long i = 0; i < len; i++) l[i] += wj * row[i];                                        \
         }                                                                                              \
-        /* cross-entropies into ce, their gradients σ(l) − y (the negated residuals) into r */        \
-        vk_dsigmoid_cross_entropy_with_gradient(len, l, y + s, ce, r);                                 \
-        total -= dot4(len, ce, 0);                                                                     \
+        /* the cross-entropies' sum, and their gradients σ(l) − y (the negated residuals) into r */    \
+        total -= ce_sum(len, l, y + s, r);                                                             \
         for (j = 0; j + 4 <= d; j += 4) dots4(len, xT + j * ldx + s, ldx, r, g + j);                   \
         for (; j < d; j++) g[j] += dot4(len, xT + j * ldx + s, r);                                     \
     }                                                                                                  \
     for (long j = 0; j < d; j++) g[j] = -g[j];                                                         \
     return total;
 
-// Σ a[i]·b[i] (or Σ a[i] when b is null) with four running sums, so the additions pipeline.
+// Σ a[i]·b[i] with four running sums, so the additions pipeline.
 #define DOT4_BODY                                                                                      \
     double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                             \
     long i = 0;                                                                                        \
-    if (b) {                                                                                           \
-        for (; i + 4 <= n; i += 4) {                                                                   \
-            s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]; \
-        }                                                                                              \
-        for (; i < n; i++) s0 += a[i] * b[i];                                                          \
-    } else {                                                                                           \
-        for (; i + 4 <= n; i += 4) { s0 += a[i]; s1 += a[i + 1]; s2 += a[i + 2]; s3 += a[i + 3]; }     \
-        for (; i < n; i++) s0 += a[i];                                                                 \
+    for (; i + 4 <= n; i += 4) {                                                                       \
+        s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]; \
     }                                                                                                  \
+    for (; i < n; i++) s0 += a[i] * b[i];                                                              \
     return (s0 + s1) + (s2 + s3);
 
 // The same with eight lanes in two AVX registers.
 __attribute__((target("avx2,fma"))) static inline double avx_dot4(long n, const double *a, const double *b) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
     long i = 0;
-    if (b) {
-        for (; i + 8 <= n; i += 8) {
-            s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s0);
-            s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), s1);
-        }
-    } else {
-        for (; i + 8 <= n; i += 8) {
-            s0 = _mm256_add_pd(_mm256_loadu_pd(a + i), s0);
-            s1 = _mm256_add_pd(_mm256_loadu_pd(a + i + 4), s1);
-        }
+    for (; i + 8 <= n; i += 8) {
+        s0 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), s0);
+        s1 = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), s1);
     }
     double lanes[4];
     _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
     double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    for (; i < n; i++) total += b ? a[i] * b[i] : a[i];
+    for (; i < n; i++) total += a[i] * b[i];
     return total;
 }
 static inline double portable_dot4(long n, const double *a, const double *b) { DOT4_BODY }
@@ -430,8 +417,63 @@ static inline void portable_dots4(long n, const double *a, long lda, const doubl
     out[0] += s0; out[1] += s1; out[2] += s2; out[3] += s3;
 }
 
+// Σᵢ of the cross-entropies max(lᵢ, 0) − lᵢyᵢ + log(1 + eᵢ), eᵢ = exp(−|lᵢ|), with their gradients σ(lᵢ) − yᵢ
+// into g, for n ≤ CHUNK. The n logarithms are one: Σ log(1 + eᵢ) = log Π uᵢ with uᵢ = fl(1 + eᵢ) ∈ [1, 2], a product
+// below 2^CHUNK, plus Σ cᵢ/uᵢ for the rounding error cᵢ = eᵢ − (uᵢ − 1) of each sum (exact, as |eᵢ| ≤ 1), so small
+// eᵢ keep their digits as they would in log1p. The product is compensated: p + q holds it with the rounding error of
+// each multiplication (from a fused multiply-add) carried in q, so its logarithm log p + q/p is exact to the last
+// digit however many factors it has.
+typedef struct { double p, q; } product;
+
+static inline void multiply(product *a, double p, double q) {
+    double next = a->p * p;
+    a->q = fma(a->p, p, -next) + a->p * q + a->q * p;
+    a->p = next;
+}
+
+static inline double ce_term(double v, double t, double e, product *logs, double *g) {
+    double u = 1 + e, r = 1 / u, c = e - (u - 1);
+    multiply(logs, u, 0);
+    *g = (v >= 0 ? r : e * r) - t;
+    return (v > 0 ? v : 0) - v * t + c * r;
+}
+
+static double portable_ce_sum(long n, const double *l, const double *y, double *g) {
+    double total = 0;
+    product logs = {1, 0};
+    for (long i = 0; i < n; i++) total += ce_term(l[i], y[i], exp(-fabs(l[i])), &logs, g + i);
+    return total + (log(logs.p) + logs.q / logs.p);
+}
+
+__attribute__((target("avx2,fma"))) static double avx_ce_sum(long n, const double *l, const double *y, double *g) {
+    const __m256d one = _mm256_set1_pd(1), zero = _mm256_setzero_pd(), minus = _mm256_set1_pd(-0.0);
+    __m256d sum = zero, p = one, q = zero;
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256d v = _mm256_loadu_pd(l + i), t = _mm256_loadu_pd(y + i);
+        __m256d e = _ZGVdN4v_exp(_mm256_or_pd(v, minus));
+        __m256d u = _mm256_add_pd(one, e), r = _mm256_div_pd(one, u), c = _mm256_sub_pd(e, _mm256_sub_pd(u, one));
+        sum = _mm256_add_pd(sum, _mm256_fmadd_pd(c, r, _mm256_fnmadd_pd(v, t, _mm256_max_pd(v, zero))));
+        __m256d next = _mm256_mul_pd(p, u);
+        q = _mm256_fmadd_pd(q, u, _mm256_fmsub_pd(p, u, next));
+        p = next;
+        __m256d sigma = _mm256_blendv_pd(_mm256_mul_pd(e, r), r, _mm256_cmp_pd(v, zero, _CMP_GE_OQ));
+        _mm256_storeu_pd(g + i, _mm256_sub_pd(sigma, t));
+    }
+    double lanes[4], ps[4], qs[4];
+    _mm256_storeu_pd(lanes, sum);
+    _mm256_storeu_pd(ps, p);
+    _mm256_storeu_pd(qs, q);
+    double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    product logs = {ps[0], qs[0]};
+    for (int k = 1; k < 4; k++) multiply(&logs, ps[k], qs[k]);
+    for (; i < n; i++) total += ce_term(l[i], y[i], exp(-fabs(l[i])), &logs, g + i);
+    return total + (log(logs.p) + logs.q / logs.p);
+}
+
 #define dot4 avx_dot4
 #define dots4 avx_dots4
+#define ce_sum avx_ce_sum
 __attribute__((target("avx2,fma"))) static double avx_dlogistic_glm(
     long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g) {
     GLM_BODY
@@ -439,8 +481,10 @@ __attribute__((target("avx2,fma"))) static double avx_dlogistic_glm(
 
 #undef dot4
 #undef dots4
+#undef ce_sum
 #define dot4 portable_dot4
 #define dots4 portable_dots4
+#define ce_sum portable_ce_sum
 static double portable_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w,
                                      double *g) {
     GLM_BODY
@@ -448,6 +492,7 @@ static double portable_dlogistic_glm(long n, long d, const double *xT, long ldx,
 
 #undef dot4
 #undef dots4
+#undef ce_sum
 
 double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g) {
     vk_initialize();

@@ -163,6 +163,17 @@ final class GradientTests: XCTestCase {
             (-sigmoidCrossEntropy(logits: matmul(w, transposed), labels: responses.expandingShape(at: 0).broadcasted(to: [2, 601]))).sum()
         }
         for i in 0..<6 { XCTAssertEqual(glmGradient.scalars[i], unfusedGradient.scalars[i], accuracy: 1e-10 * Swift.max(1, Swift.abs(unfusedGradient.scalars[i]))) }
+        // Labels that agree with large logits: each term is log1p(e^−|l|) alone, 1e-13 to 1e-6, and the kernel's
+        // sum of them must keep its digits (a log of rounded 1 + e would lose most of them).
+        let separatedLogits: [Double] = (0..<601).map { i in
+            let size = 14 + Double(i % 17)
+            return i % 2 == 0 ? size : -size
+        }
+        let separated = T(separatedLogits).expandingShape(at: 0)
+        let agreeing = T((0..<601).map { i in i % 2 == 0 ? 1.0 : 0.0 })
+        let (tiny, _) = logisticLogLikelihoodWithGradient(weights: T([[1]]), featuresTransposed: separated, labels: agreeing)
+        let exact = -separatedLogits.map { Foundation.log1p(Foundation.exp(-Swift.abs($0))) }.reduce(0, +)
+        XCTAssertEqual(tiny.scalars[0], exact, accuracy: 1e-13 * Swift.abs(exact))
         let data = normal([6, 3])
         check("linear", [normal([6, 3]), normal([3, 4]), normal([4])]) { linear($0[0], $0[1], $0[2]) }
         check("linear parameters only", [normal([3, 4]), normal([4])]) { linear(data, $0[0], $0[1]) }
