@@ -17,25 +17,37 @@ public enum Random {
         low + (high - low) * Double(generator.next() >> 11) * 0x1.0p-53
     }
 
-    /// `count` standard normal draws by the Box–Muller transform, two per pair of uniforms.
+    /// `count` standard normal draws by the Box–Muller transform, two per pair of uniforms, each handed to `store`
+    /// with its index (0, 1, …): callers write them where they are needed, with no array in between.
     @inlinable
-    public static func standardNormals<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [Double] {
-        var result = [Double](repeating: 0, count: count)
+    public static func standardNormals<G: RandomNumberGenerator>(
+        count: Int, using generator: inout G, into store: (Int, Double) -> Void
+    ) {
         var i = 0
         while i < count {
             let radius = (-2 * Foundation.log(openUnit(using: &generator))).squareRoot()
             let angle = 2 * Double.pi * openUnit(using: &generator)
-            result[i] = radius * Foundation.cos(angle)
-            if i + 1 < count { result[i + 1] = radius * Foundation.sin(angle) }
+            store(i, radius * Foundation.cos(angle))
+            if i + 1 < count { store(i + 1, radius * Foundation.sin(angle)) }
             i += 2
         }
-        return result
     }
 
-    /// One standard normal draw.
+    /// `count` standard normal draws by the Box–Muller transform.
+    @inlinable
+    public static func standardNormals<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [Double] {
+        [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+            standardNormals(count: count, using: &generator) { buffer[$0] = $1 }
+            initialized = count
+        }
+    }
+
+    /// One standard normal draw (the first of a Box–Muller pair).
     @inlinable
     public static func standardNormal<G: RandomNumberGenerator>(using generator: inout G) -> Double {
-        standardNormals(count: 1, using: &generator)[0]
+        var draw = 0.0
+        standardNormals(count: 1, using: &generator) { draw = $1 }
+        return draw
     }
 
     /// A Gamma(shape, 1) draw by Marsaglia and Tsang's method; shapes below 1 use Gamma(shape + 1) · U^(1/shape).
@@ -115,8 +127,12 @@ extension Tensor {
     public init<G: RandomNumberGenerator>(
         randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
     ) {
-        let draws = Random.standardNormals(count: shape.reduce(1, *), using: &generator)
-        self.init(shape: shape, scalars: draws.map { mean + standardDeviation * Scalar($0) })
+        let count = shape.reduce(1, *)
+        let scalars = [Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
+            Random.standardNormals(count: count, using: &generator) { buffer[$0] = mean + standardDeviation * Scalar($1) }
+            initialized = count
+        }
+        self.init(shape: shape, scalars: scalars)
     }
 
     /// Independent uniform draws from [low, high).

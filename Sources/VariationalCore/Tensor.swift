@@ -156,17 +156,19 @@ extension Tensor: Differentiable {
                 parameterID = parameterCounter.wrappingAdd(1, ordering: .relaxed).newValue
             }
             let id = parameterID
-            // Hand the visitor this very tensor (not a copy), so an in-place update does not copy its elements.
-            withUnsafeMutablePointer(to: &self) { pointer in
-                if Scalar.self == Float.self {
-                    pointer.withMemoryRebound(to: Tensor<Float>.self, capacity: 1) { parameter in
-                        visitor.visit(&parameter.pointee, offset: unsafeBitCast(offset, to: Tensor<Float>.self), id: id)
-                    }
-                } else {
-                    pointer.withMemoryRebound(to: Tensor<Double>.self, capacity: 1) { parameter in
-                        visitor.visit(&parameter.pointee, offset: unsafeBitCast(offset, to: Tensor<Double>.self), id: id)
-                    }
-                }
+            // Hand the visitor this very storage: self lets go of it meanwhile, so an in-place update finds it
+            // uniquely referenced and does not copy the elements. (Bit casts, not closures over pointers: this
+            // runs unspecialised, where generic closures cost more than the update itself.)
+            if Scalar.self == Float.self {
+                var parameter = unsafeBitCast(self, to: Tensor<Float>.self)
+                self = Tensor(symbolicZero: ())
+                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Float>.self), id: id)
+                self = unsafeBitCast(parameter, to: Tensor.self)
+            } else {
+                var parameter = unsafeBitCast(self, to: Tensor<Double>.self)
+                self = Tensor(symbolicZero: ())
+                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Double>.self), id: id)
+                self = unsafeBitCast(parameter, to: Tensor.self)
             }
             return
         }

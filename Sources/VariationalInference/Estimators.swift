@@ -75,20 +75,15 @@ public struct ReparameterizedELBO: ELBOEstimator {
 
     public var name: String { "reparam" }
 
-    /// −(mean over particles of log p(x, θ) + H(q)) with its gradient by the chain rule: the model's gradient at
-    /// the particles pulled back through the family's sampling map, plus the entropy's gradient.
+    /// −(mean over particles of log p(x, θ) + H(q)) with its gradient by the chain rule, when the model writes
+    /// its gradient out and the family its sampling pullback and entropy gradient.
     public func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
         model: M, family: F, noise: Tensor<Double>, observations: [Int]?
     ) -> (loss: Double, gradient: F.TangentVector)? {
-        guard useClosedFormEntropy, family.hasClosedFormEntropy,
-              let (theta, pullback) = family.sampleWithHandWrittenPullback(fromNoise: noise),
-              let (entropy, entropyGradient) = family.entropyWithHandWrittenGradient(),
-              let (logJoint, logJointGradient) = model.logJointUnconstrainedWithGradient(theta, observations: observations)
-        else { return nil }
-        let particles = Double(theta.shape[0])
-        let loss = -(logJoint.scalars.reduce(0, +) / particles + entropy)
-        // The loss is the negated bound: pull back −g / S, then take away the entropy's gradient.
-        return (loss, pullback(logJointGradient * (-1 / particles)) - entropyGradient)
+        guard useClosedFormEntropy, family.hasClosedFormEntropy else { return nil }
+        return family.reparameterizedLossWithHandWrittenGradient(fromNoise: noise) { theta in
+            model.logJointUnconstrainedWithGradient(theta, observations: observations)
+        }
     }
 
     public func objective<M: ProbabilisticModel, F: VariationalFamily>(

@@ -40,19 +40,23 @@ public protocol VariationalFamily: Differentiable {
     func gaussian() -> MultivariateNormal<Double>
     var isGaussian: Bool { get }
 
-    /// `sample(fromNoise:)` with its pullback written out by hand, or nil (the default) to leave it to automatic
-    /// differentiation. Lets an estimator skip automatic differentiation when the model gives its own gradient.
-    func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)?
-    /// `entropy()` with its gradient written out by hand, or nil (the default).
-    func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)?
+    /// The reparameterised loss −(mean over particles of log p(x, θ) + H(q)) and its gradient, with the sampling
+    /// map's pullback and the entropy's gradient written out by hand: particles θ [S, D] from `noise` go to
+    /// `logJoint`, which gives the model's log joint [S] and its gradient [S, D] there. Nil (the default) leaves the
+    /// loss to automatic differentiation, as does a nil from `logJoint`.
+    func reparameterizedLossWithHandWrittenGradient(
+        fromNoise noise: Tensor<Double>,
+        logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
+    ) -> (loss: Double, gradient: TangentVector)?
 }
 
 extension VariationalFamily {
-    public func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)? {
+    public func reparameterizedLossWithHandWrittenGradient(
+        fromNoise noise: Tensor<Double>,
+        logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
+    ) -> (loss: Double, gradient: TangentVector)? {
         nil
     }
-
-    public func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)? { nil }
 
     public var canEvaluateDensity: Bool { true }
     public var hasClosedFormEntropy: Bool { false }
@@ -127,52 +131,51 @@ public struct MeanFieldGaussian: VariationalFamily {
         MultivariateNormal(uncheckedLocation: mean, scaleDiagonal: scale)
     }
 
-    /// σ = softplus(ρ) and its derivative sigmoid(ρ), element by element from one e^(−|ρ|) each (no tensors:
-    /// there are D of each).
-    func scaleWithSlope() -> (scale: [Double], slope: [Double]) {
-        let rho = rawScale.scalars
-        var scale = [Double](repeating: 0, count: rho.count)
-        var slope = [Double](repeating: 0, count: rho.count)
-        for (j, r) in rho.enumerated() {
-            let e = Foundation.exp(-Swift.abs(r))
-            scale[j] = Swift.max(r, 0) + Foundation.log1p(e)
-            slope[j] = r >= 0 ? 1 / (1 + e) : e / (1 + e)
-        }
-        return (scale, slope)
-    }
-
-    /// θ = μ + σ ⊙ ε; the pullback of v [S, D] is (Σₛ vₛ, Σₛ vₛ ⊙ εₛ ⊙ σ′(ρ)) with σ′ = sigmoid.
-    public func sampleWithHandWrittenPullback(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector)? {
+    /// θ = μ + σ ⊙ ε with σ = softplus(ρ), and H = Σ log σⱼ + D/2 (1 + log 2π). With g the model's gradient at
+    /// θ, the loss's gradient is −(1/S) Σₛ gₛ for μ and −(1/S) Σₛ gₛ ⊙ εₛ ⊙ σ′(ρ) − σ′(ρ)/σ for ρ, where
+    /// σ′ = sigmoid; σ and σ′ come from one e^(−|ρ|) each (no tensors: there are D of each).
+    public func reparameterizedLossWithHandWrittenGradient(
+        fromNoise noise: Tensor<Double>,
+        logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
+    ) -> (loss: Double, gradient: TangentVector)? {
         let (s, d) = (noise.shape[0], noise.shape[1])
-        let (sigma, slope) = scaleWithSlope()
-        let mu = mean.scalars
-        let epsilon = noise.scalars
-        var theta = [Double](repeating: 0, count: s * d)
-        for p in 0..<s {
-            for j in 0..<d { theta[p * d + j] = mu[j] + sigma[j] * epsilon[p * d + j] }
+        let rho = rawScale.scalars, mu = mean.scalars, epsilon = noise.scalars
+        var entropy = Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
+        // σ in the first d places, σ′ in the last d.
+        let scaleAndSlope = [Double](unsafeUninitializedCapacity: 2 * d) { buffer, initialized in
+            for j in 0..<d {
+                let e = Foundation.exp(-Swift.abs(rho[j]))
+                buffer[j] = Swift.max(rho[j], 0) + Foundation.log1p(e)
+                buffer[d + j] = rho[j] >= 0 ? 1 / (1 + e) : e / (1 + e)
+                entropy += Foundation.log(buffer[j])
+            }
+            initialized = 2 * d
         }
-        return (Tensor(shape: [s, d], scalars: theta), { v in
-            if v.isSymbolicZero { return .zero }
-            var meanGradient = [Double](repeating: 0, count: d)
-            var scaleGradient = [Double](repeating: 0, count: d)
+        let theta = [Double](unsafeUninitializedCapacity: s * d) { buffer, initialized in
+            for p in 0..<s {
+                for j in 0..<d { buffer[p * d + j] = mu[j] + scaleAndSlope[j] * epsilon[p * d + j] }
+            }
+            initialized = s * d
+        }
+        guard let (value, g) = logJoint(Tensor(shape: [s, d], scalars: theta)) else { return nil }
+        let perParticle = -1 / Double(s)
+        var meanGradient = [Double](repeating: 0, count: d)
+        var scaleGradient = [Double](repeating: 0, count: d)
+        g.scalars.withUnsafeBufferPointer { g in
             for p in 0..<s {
                 for j in 0..<d {
-                    let upstream = v.scalars[p * d + j]
-                    meanGradient[j] += upstream
-                    scaleGradient[j] += upstream * epsilon[p * d + j]
+                    meanGradient[j] += g[p * d + j]
+                    scaleGradient[j] += g[p * d + j] * epsilon[p * d + j]
                 }
             }
-            for j in 0..<d { scaleGradient[j] *= slope[j] }
-            return TangentVector(mean: Tensor(meanGradient), rawScale: Tensor(scaleGradient))
-        })
-    }
-
-    /// H = Σ log σⱼ + D/2 (1 + log 2π); ∂H/∂ρⱼ = σ′(ρⱼ) / σⱼ.
-    public func entropyWithHandWrittenGradient() -> (value: Double, gradient: TangentVector)? {
-        let (sigma, slope) = scaleWithSlope()
-        let value = sigma.reduce(0) { $0 + Foundation.log($1) } + Double(dimension) * 0.5 * (1 + Foundation.log(2 * Double.pi))
-        let gradient = (0..<sigma.count).map { slope[$0] / sigma[$0] }
-        return (value, TangentVector(mean: .zero, rawScale: Tensor(gradient)))
+        }
+        for j in 0..<d {
+            let (sigma, slope) = (scaleAndSlope[j], scaleAndSlope[d + j])
+            meanGradient[j] *= perParticle
+            scaleGradient[j] = scaleGradient[j] * perParticle * slope - slope / sigma
+        }
+        let loss = value.scalars.reduce(0, +) * perParticle - entropy
+        return (loss, TangentVector(mean: Tensor(shape: [d], scalars: meanGradient), rawScale: Tensor(shape: [d], scalars: scaleGradient)))
     }
 }
 

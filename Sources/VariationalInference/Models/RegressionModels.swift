@@ -265,24 +265,27 @@ public struct LogisticRegressionModel: ProbabilisticModel {
     public func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations indices: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)? {
         let (xT, y) = data(indices)
         let scale = indices.map { Double(observationCount) / Double($0.count) } ?? 1
-        let (likelihood, likelihoodGradient) = logisticLogLikelihoodWithGradient(weights: theta, featuresTransposed: xT, labels: y)
-        let (logLikelihood, dataGradient) = (likelihood.scalars, likelihoodGradient.scalars)
-        // The prior and the sums, element by element: a handful of numbers per particle.
+        var (value, gradient) = logisticLogLikelihoodWithGradient(weights: theta, featuresTransposed: xT, labels: y)
+        // The prior and the scaling, in place, element by element: a handful of numbers per particle.
         let (s, d) = (theta.shape[0], theta.shape[1])
         let precision = 1 / (priorStandardDeviation * priorStandardDeviation)
         let normalizer = Double(d) * (Foundation.log(priorStandardDeviation) + 0.5 * Foundation.log(2 * Double.pi))
-        var value = [Double](repeating: 0, count: s)
-        var gradient = [Double](repeating: 0, count: s * d)
-        for p in 0..<s {
-            var squares = 0.0
-            for j in 0..<d {
-                let centred = theta.scalars[p * d + j] - priorMean
-                squares += centred * centred
-                gradient[p * d + j] = scale * dataGradient[p * d + j] - centred * precision
+        value.withUnsafeMutableScalars { value in
+            gradient.withUnsafeMutableScalars { gradient in
+                theta.scalars.withUnsafeBufferPointer { theta in
+                    for p in 0..<s {
+                        var squares = 0.0
+                        for j in 0..<d {
+                            let centred = theta[p * d + j] - priorMean
+                            squares += centred * centred
+                            gradient[p * d + j] = scale * gradient[p * d + j] - centred * precision
+                        }
+                        value[p] = scale * value[p] - 0.5 * precision * squares - normalizer
+                    }
+                }
             }
-            value[p] = scale * logLikelihood[p] - 0.5 * precision * squares - normalizer
         }
-        return (Tensor(value), Tensor(shape: [s, d], scalars: gradient))
+        return (value, gradient)
     }
 
     public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
