@@ -16,6 +16,12 @@ __attribute__((constructor)) static void keep_tensor_buffers_on_the_heap(void) {
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
+// MARK: - The tensor walk's visitor, one per thread
+
+static _Thread_local void *active_visitor = 0;
+void *vk_active_visitor(void) { return active_visitor; }
+void vk_set_active_visitor(void *visitor) { active_visitor = visitor; }
+
 // MARK: - Loading OpenBLAS at run time
 
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };

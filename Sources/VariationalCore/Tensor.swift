@@ -1,3 +1,4 @@
+import CVariationalKernels
 import _Differentiation
 import Synchronization
 
@@ -130,9 +131,27 @@ public protocol TensorVisitor: AnyObject, Sendable {
     func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int)
 }
 
-/// The visitor active on this thread, if any.
+/// The visitor of the walk running on this thread, kept in a C thread-local slot: every `Tensor.move(by:)` asks
+/// for it, and a task-local value costs several times more to read.
 enum ActiveVisitor {
-    @TaskLocal static var current: TensorVisitor?
+    final class Box {
+        let visitor: TensorVisitor
+        init(_ visitor: TensorVisitor) { self.visitor = visitor }
+    }
+
+    static var current: TensorVisitor? {
+        guard let raw = vk_active_visitor() else { return nil }
+        return Unmanaged<Box>.fromOpaque(raw).takeUnretainedValue().visitor
+    }
+
+    /// Runs `body` with `visitor` active on this thread, then restores the one before (walks can nest).
+    static func with(_ visitor: TensorVisitor, _ body: () -> Void) {
+        let box = Box(visitor)
+        let previous = vk_active_visitor()
+        vk_set_active_visitor(Unmanaged.passUnretained(box).toOpaque())
+        defer { vk_set_active_visitor(previous) }
+        withExtendedLifetime(box, body)
+    }
 }
 
 /// Walks every Tensor inside a differentiable value together with its tangent.
@@ -142,7 +161,7 @@ enum ActiveVisitor {
 public func visitTensors<Value: Differentiable>(
     of value: inout Value, along offset: Value.TangentVector, with visitor: TensorVisitor
 ) {
-    ActiveVisitor.$current.withValue(visitor) {
+    ActiveVisitor.with(visitor) {
         value.move(by: offset)
     }
 }
@@ -186,8 +205,8 @@ extension Tensor: AdditiveArithmetic {
 
 extension Tensor {
     /// Calls `body` with the elements for in-place mutation (the shape stays as it is).
-    @_specialize(where Scalar == Float, R == Void)
-    @_specialize(where Scalar == Double, R == Void)
+    @_specialize(exported: true, where Scalar == Float, R == Void)
+    @_specialize(exported: true, where Scalar == Double, R == Void)
     public mutating func withUnsafeMutableScalars<R>(
         _ body: (UnsafeMutableBufferPointer<Scalar>) throws -> R
     ) rethrows -> R {

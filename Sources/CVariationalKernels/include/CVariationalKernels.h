@@ -11,6 +11,10 @@
 /// the threads large products may use (default: all cores). Idempotent.
 /// Returns 1 when OpenBLAS is in use, 0 for the portable kernel.
 int vk_initialize(void);
+
+// The visitor of the tensor walk running on this thread (an opaque, unretained object pointer), or null.
+void *vk_active_visitor(void);
+void vk_set_active_visitor(void *visitor);
 /// 1 when OpenBLAS is in use.
 int vk_using_openblas(void);
 /// OpenBLAS's configuration string (version and core), or "" for the portable kernel.
