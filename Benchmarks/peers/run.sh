@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
 # Side-by-side: NumPyro's logistic-regression SVI step and Variational's, in one session on this machine.
-# Installs NumPyro and JAX (CPU) into Benchmarks/peers/.venv the first time.
+# Installs NumPyro and JAX (CPU) into Benchmarks/peers/.venv the first time. Runs the two in turn ROUNDS times
+# (default 5), so that a slow spell of the machine falls on both, and prints each round and the medians.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+rounds="${ROUNDS:-5}"
 if [ ! -x "$here/.venv/bin/python" ]; then
     python3 -m venv "$here/.venv"
     "$here/.venv/bin/pip" install --quiet numpyro jax
 fi
-"$here/.venv/bin/python" "$here/numpyro_logistic.py"
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
-.build/release/variational-benchmarks svi | tail -n 3
+peer=() ours=() differentiated=()
+for round in $(seq "$rounds"); do
+    numpyro_output="$("$here/.venv/bin/python" "$here/numpyro_logistic.py")"
+    [ "$round" = 1 ] && echo "$numpyro_output" | head -n 1
+    swift_output="$(.build/release/variational-benchmarks svi)"
+    peer+=("$(echo "$numpyro_output" | awk '/fori_loop/ { print $(NF - 1) }')")
+    ours+=("$(echo "$swift_output" | awk '/built-in model/ { print $(NF - 1) }')")
+    differentiated+=("$(echo "$swift_output" | awk '/automatic differentiation/ { print $(NF - 1) }')")
+    printf 'round %d: NumPyro %s µs, Variational %s µs (through automatic differentiation %s µs)\n' \
+        "$round" "${peer[-1]}" "${ours[-1]}" "${differentiated[-1]}"
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+p="$(median "${peer[@]}")" o="$(median "${ours[@]}")" a="$(median "${differentiated[@]}")"
+printf 'medians: NumPyro %s µs (jitted fori_loop), Variational %s µs (%s µs through automatic differentiation); ratio %.2f\n' \
+    "$p" "$o" "$a" "$(awk -v o="$o" -v p="$p" 'BEGIN { print o / p }')"

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE  // sincos
 #include "CVariationalKernels.h"
 
 #include <dlfcn.h>
@@ -15,6 +16,10 @@ __attribute__((constructor)) static void keep_tensor_buffers_on_the_heap(void) {
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
+
+// MARK: - Sine and cosine of one angle together (one range reduction; the same values as sin and cos)
+
+void vk_sincos(double x, double *sine, double *cosine) { sincos(x, sine, cosine); }
 
 // MARK: - The tensor walk's visitor, one per thread
 

@@ -1,3 +1,4 @@
+import CVariationalKernels
 import _Differentiation
 import Foundation
 
@@ -19,16 +20,17 @@ public enum Random {
 
     /// `count` standard normal draws by the Box–Muller transform, two per pair of uniforms, each handed to `store`
     /// with its index (0, 1, …): callers write them where they are needed, with no array in between.
-    @inlinable
+    @inlinable @inline(__always)
     public static func standardNormals<G: RandomNumberGenerator>(
         count: Int, using generator: inout G, into store: (Int, Double) -> Void
     ) {
         var i = 0
         while i < count {
             let radius = (-2 * Foundation.log(openUnit(using: &generator))).squareRoot()
-            let angle = 2 * Double.pi * openUnit(using: &generator)
-            store(i, radius * Foundation.cos(angle))
-            if i + 1 < count { store(i + 1, radius * Foundation.sin(angle)) }
+            var (sine, cosine) = (0.0, 0.0)
+            vk_sincos(2 * Double.pi * openUnit(using: &generator), &sine, &cosine)
+            store(i, radius * cosine)
+            if i + 1 < count { store(i + 1, radius * sine) }
             i += 2
         }
     }

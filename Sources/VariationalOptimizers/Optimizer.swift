@@ -14,13 +14,13 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
     /// If set, gradients are rescaled so that their global L2 norm (over all parameters) is at most this value.
     public var gradientClipNorm: Double?
     /// The number of updates made so far.
-    public private(set) var step = 0
+    @exclusivity(unchecked) public private(set) var step = 0
     /// The global gradient norm seen by the last update, before clipping.
-    public private(set) var lastGradientNorm: Double = 0
+    @exclusivity(unchecked) public private(set) var lastGradientNorm: Double = 0
 
-    private var states: [Int: AnyObject] = [:]
-    private var currentRate: Double = 0
-    private var clipScale: Double = 1
+    @exclusivity(unchecked) private var states: [Int: AnyObject] = [:]
+    @exclusivity(unchecked) private var currentRate: Double = 0
+    @exclusivity(unchecked) private var clipScale: Double = 1
 
     public init(schedule: any LearningRateSchedule, gradientClipNorm: Double? = nil) {
         if let clip = gradientClipNorm {

@@ -44,14 +44,15 @@ public final class SGD: Optimizer, @unchecked Sendable {
 
 /// Adam (Kingma & Ba 2015) with bias-corrected moments.
 public class Adam: Optimizer, @unchecked Sendable {
-    public var beta1: Double
-    public var beta2: Double
-    public var epsilon: Double
+    @exclusivity(unchecked) public var beta1: Double
+    @exclusivity(unchecked) public var beta2: Double
+    @exclusivity(unchecked) public var epsilon: Double
     /// Decoupled weight decay (AdamW); 0 for plain Adam.
-    var decoupledWeightDecay: Double = 0
-    /// The bias corrections 1/(1 − β₁ᵗ), 1/(1 − β₂ᵗ) and the step t they belong to.
-    private var corrections = (1.0, 1.0)
-    private var correctionsStep = 0
+    @exclusivity(unchecked) var decoupledWeightDecay: Double = 0
+    /// The bias corrections 1/(1 − β₁ᵗ), 1/(1 − β₂ᵗ) and the step t they belong to. (The properties read on every
+    /// update skip the run-time exclusivity check: an optimiser is used by one thread at a time.)
+    @exclusivity(unchecked) private var corrections = (1.0, 1.0)
+    @exclusivity(unchecked) private var correctionsStep = 0
 
     public init(
         learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,

@@ -12,6 +12,9 @@
 /// Returns 1 when OpenBLAS is in use, 0 for the portable kernel.
 int vk_initialize(void);
 
+// sin x and cos x from one call (glibc's sincos: the same values as sin and cos, one range reduction).
+void vk_sincos(double x, double *sine, double *cosine);
+
 // The visitor of the tensor walk running on this thread (an opaque, unretained object pointer), or null.
 void *vk_active_visitor(void);
 void vk_set_active_visitor(void *visitor);
