@@ -17,6 +17,13 @@ __attribute__((constructor)) static void keep_tensor_buffers_on_the_heap(void) {
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 }
 
+// MARK: - Zeros to copy small arrays from
+
+static const double zero_doubles[VK_ZERO_BLOCK] = {0};
+static const float zero_floats[VK_ZERO_BLOCK] = {0};
+const double *vk_zero_doubles(void) { return zero_doubles; }
+const float *vk_zero_floats(void) { return zero_floats; }
+
 // MARK: - Sine and cosine of one angle together (one range reduction; the same values as sin and cos)
 
 void vk_sincos(double x, double *sine, double *cosine) { sincos(x, sine, cosine); }

@@ -38,9 +38,8 @@ public enum Random {
     /// `count` standard normal draws by the Box–Muller transform.
     @inlinable
     public static func standardNormals<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [Double] {
-        [Double](unsafeUninitializedCapacity: count) { buffer, initialized in
+        [Double].filled(count: count) { buffer in
             standardNormals(count: count, using: &generator) { buffer[$0] = $1 }
-            initialized = count
         }
     }
 
@@ -130,9 +129,8 @@ extension Tensor {
         randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
     ) {
         let count = shape.reduce(1, *)
-        let scalars = [Scalar](unsafeUninitializedCapacity: count) { buffer, initialized in
+        let scalars = [Scalar].filled(count: count) { buffer in
             Random.standardNormals(count: count, using: &generator) { buffer[$0] = mean + standardDeviation * Scalar($1) }
-            initialized = count
         }
         self.init(shape: shape, scalars: scalars)
     }

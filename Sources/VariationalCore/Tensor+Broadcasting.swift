@@ -61,9 +61,8 @@ extension Tensor {
     public func map(_ transform: (Scalar) -> Scalar) -> Tensor {
         let count = scalars.count
         let result = scalars.withUnsafeBufferPointer { x in
-            [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+            [Scalar].filled(count: count) { out in
                 for i in 0..<count { out[i] = transform(x[i]) }
-                initialized = count
             }
         }
         return Tensor(shape: shape, scalars: result)
@@ -76,9 +75,8 @@ extension Tensor {
     func applying(_ function: VectorFunction) -> Tensor {
         let count = scalars.count
         let result = scalars.withUnsafeBufferPointer { x in
-            [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+            [Scalar].filled(count: count) { out in
                 if count > 0 { Scalar.apply(function, count: count, x.baseAddress!, out.baseAddress!) }
-                initialized = count
             }
         }
         return Tensor(shape: shape, scalars: result)
@@ -93,9 +91,8 @@ extension Tensor {
             let count = scalars.count
             let result = scalars.withUnsafeBufferPointer { a in
                 other.scalars.withUnsafeBufferPointer { b in
-                    [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                    [Scalar].filled(count: count) { out in
                         for i in 0..<count { out[i] = combine(a[i], b[i]) }
-                        initialized = count
                     }
                 }
             }
@@ -111,7 +108,7 @@ extension Tensor {
             let a = scalars[0]
             return other.map { combine(a, $0) }
         }
-        var result = [Scalar](repeating: 0, count: count)
+        var result = [Scalar].zeros(count: count)
         // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).
         if shape == outShape, let inner = Self.suffixLength(of: other.shape, in: outShape) {
             result.withUnsafeMutableBufferPointer { out in

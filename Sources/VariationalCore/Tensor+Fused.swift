@@ -14,9 +14,8 @@ extension Tensor {
         let count = a.scalarCount
         let result = a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
-                [Scalar](unsafeUninitializedCapacity: count) { out, initialized in
+                [Scalar].filled(count: count) { out in
                     if count > 0 { body(count, pa.baseAddress!, pb.baseAddress!, out.baseAddress!) }
-                    initialized = count
                 }
             }
         }
@@ -43,9 +42,8 @@ public func sigmoidCrossEntropyWithGradient<Scalar: TensorScalar>(logits: Tensor
 {
     var gradient: [Scalar] = []
     let value = Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { count, l, x, out in
-        gradient = [Scalar](unsafeUninitializedCapacity: count) { g, initialized in
+        gradient = [Scalar].filled(count: count) { g in
             Scalar.sigmoidCrossEntropyWithGradient(count: count, logits: l, labels: x, result: out, gradient: g.baseAddress!)
-            initialized = count
         }
     }
     return (value, Tensor(shape: logits.shape, scalars: gradient))
@@ -160,8 +158,8 @@ public func logisticLogLikelihoodWithGradient(weights: Tensor<Double>, featuresT
             && weights.shape[1] == featuresTransposed.shape[0] && featuresTransposed.shape[1] == labels.shape[0],
         "logisticLogLikelihood: weights \(weights.shape), transposed features \(featuresTransposed.shape) and labels \(labels.shape) do not fit [S, D], [D, n], [n]")
     let (s, d, n) = (weights.shape[0], weights.shape[1], labels.shape[0])
-    var values = [Double](repeating: 0, count: s)
-    var gradient = [Double](repeating: 0, count: s * d)
+    var values = [Double].zeros(count: s)
+    var gradient = [Double].zeros(count: s * d)
     featuresTransposed.scalars.withUnsafeBufferPointer { x in
         labels.scalars.withUnsafeBufferPointer { y in
             weights.scalars.withUnsafeBufferPointer { w in

@@ -24,7 +24,7 @@ extension Tensor {
             "matmul: batch sizes differ for shapes \(a.shape) and \(b.shape)")
         let batch = Swift.max(batchA, batchB)
         let outShape = (a.rank == 3 || b.rank == 3) ? [batch, m, n] : [m, n]
-        var result = [Scalar](repeating: 0, count: batch * m * n)
+        var result = [Scalar].zeros(count: batch * m * n)
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
                 result.withUnsafeMutableBufferPointer { pc in

@@ -28,7 +28,8 @@ public struct Tensor<Scalar: TensorScalar> {
     /// A tensor filled with one value.
     @inlinable
     public init(repeating value: Scalar, shape: [Int]) {
-        self.init(shape: shape, scalars: Array(repeating: value, count: shape.reduce(1, *)))
+        let count = shape.reduce(1, *)
+        self.init(shape: shape, scalars: value == 0 ? [Scalar].zeros(count: count) : Array(repeating: value, count: count))
     }
 
     /// A scalar (rank-0) tensor.

@@ -188,3 +188,37 @@ public enum Kernels {
         return try body()
     }
 }
+
+// MARK: - Making small arrays quickly
+
+extension Array where Element: TensorScalar {
+    /// `count` zeros.
+    ///
+    /// Array's allocating initialisers (`init(repeating:count:)`, `init(unsafeUninitializedCapacity:…)`) all pass
+    /// through a standard-library function that is never inlined and looks up the storage class's metadata on
+    /// every call: about 50 ns, more than the arithmetic of a small tensor. Copying from a buffer is specialised
+    /// where it is called and skips that lookup, so small arrays are copied from a block of zeros.
+    @inlinable
+    public static func zeros(count: Int) -> [Element] {
+        guard count <= Int(VK_ZERO_BLOCK) else { return [Element](repeating: 0, count: count) }
+        if Element.self == Double.self {
+            return unsafeBitCast(Array<Double>(UnsafeBufferPointer(start: vk_zero_doubles(), count: count)), to: [Element].self)
+        }
+        return unsafeBitCast(Array<Float>(UnsafeBufferPointer(start: vk_zero_floats(), count: count)), to: [Element].self)
+    }
+
+    /// `count` elements written by `initialize`, which must set every one of them: small arrays start from
+    /// `zeros(count:)`, large ones are left uninitialised for `initialize` (no pass to clear them first).
+    @inlinable
+    public static func filled(count: Int, _ initialize: (UnsafeMutableBufferPointer<Element>) -> Void) -> [Element] {
+        if count <= Int(VK_ZERO_BLOCK) {
+            var result = zeros(count: count)
+            result.withUnsafeMutableBufferPointer { initialize($0) }
+            return result
+        }
+        return [Element](unsafeUninitializedCapacity: count) { buffer, initialized in
+            initialize(buffer)
+            initialized = count
+        }
+    }
+}

@@ -142,25 +142,23 @@ public struct MeanFieldGaussian: VariationalFamily {
         let rho = rawScale.scalars, mu = mean.scalars, epsilon = noise.scalars
         var entropy = Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
         // σ in the first d places, σ′ in the last d.
-        let scaleAndSlope = [Double](unsafeUninitializedCapacity: 2 * d) { buffer, initialized in
+        let scaleAndSlope = [Double].filled(count: 2 * d) { buffer in
             for j in 0..<d {
                 let e = Foundation.exp(-Swift.abs(rho[j]))
                 buffer[j] = Swift.max(rho[j], 0) + Foundation.log1p(e)
                 buffer[d + j] = rho[j] >= 0 ? 1 / (1 + e) : e / (1 + e)
                 entropy += Foundation.log(buffer[j])
             }
-            initialized = 2 * d
         }
-        let theta = [Double](unsafeUninitializedCapacity: s * d) { buffer, initialized in
+        let theta = [Double].filled(count: s * d) { buffer in
             for p in 0..<s {
                 for j in 0..<d { buffer[p * d + j] = mu[j] + scaleAndSlope[j] * epsilon[p * d + j] }
             }
-            initialized = s * d
         }
         guard let (value, g) = logJoint(Tensor(shape: [s, d], scalars: theta)) else { return nil }
         let perParticle = -1 / Double(s)
-        var meanGradient = [Double](repeating: 0, count: d)
-        var scaleGradient = [Double](repeating: 0, count: d)
+        var meanGradient = [Double].zeros(count: d)
+        var scaleGradient = [Double].zeros(count: d)
         g.scalars.withUnsafeBufferPointer { g in
             for p in 0..<s {
                 for j in 0..<d {

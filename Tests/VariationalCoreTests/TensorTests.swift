@@ -1,3 +1,4 @@
+import CVariationalKernels
 import _Differentiation
 import Foundation
 import VariationalCore
@@ -6,6 +7,22 @@ import XCTest
 
 final class TensorTests: XCTestCase {
     typealias T = Tensor<Double>
+
+    func testSmallAndLargeArraysFromZerosAndFilled() {
+        // Both sides of the size below which arrays are copied from a block of zeros.
+        for count in [0, 1, 7, Int(VK_ZERO_BLOCK), Int(VK_ZERO_BLOCK) + 1, 5000] {
+            XCTAssertEqual([Double].zeros(count: count), [Double](repeating: 0, count: count))
+            XCTAssertEqual([Float].zeros(count: count), [Float](repeating: 0, count: count))
+            let doubles = [Double].filled(count: count) { for i in $0.indices { $0[i] = Double(i) + 0.5 } }
+            XCTAssertEqual(doubles, (0..<count).map { Double($0) + 0.5 })
+            let floats = [Float].filled(count: count) { for i in $0.indices { $0[i] = -Float(i) } }
+            XCTAssertEqual(floats, (0..<count).map { -Float($0) })
+        }
+        // The zeros a small array is copied from stay zeros after the copy is written to.
+        var written = [Double].zeros(count: 3)
+        written[1] = 9
+        XCTAssertEqual([Double].zeros(count: 3), [0, 0, 0])
+    }
 
     func testBroadcastShapesAndErrorsNameBothShapes() throws {
         XCTAssertEqual(try checkedBroadcastShape([3, 1, 5], [4, 1]), [3, 4, 5])

@@ -12,6 +12,11 @@
 /// Returns 1 when OpenBLAS is in use, 0 for the portable kernel.
 int vk_initialize(void);
 
+// VK_ZERO_BLOCK zeros of each type, for making small arrays by copying (see Array.zeros(count:)).
+#define VK_ZERO_BLOCK 256
+const double *vk_zero_doubles(void);
+const float *vk_zero_floats(void);
+
 // sin x and cos x from one call (glibc's sincos: the same values as sin and cos, one range reduction).
 void vk_sincos(double x, double *sine, double *cosine);
 
