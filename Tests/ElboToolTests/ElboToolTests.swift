@@ -174,12 +174,18 @@ final class ElboToolTests: XCTestCase {
             (["fit", "eight-schools", "--prior-sd", "2"], "--prior-sd does not apply to eight-schools"),
             (["fit", "eight-schools", "--estimator", "analytic-kl"], "needs a model whose prior is independent normals"),
             (["fit", "beta-bernoulli", "--data", try temporaryFile("counts.csv", "x\n2\n")], "x must be 0 or 1, got 2.0 in row 1"),
+            (["fit"], "Missing expected argument '<model>'"),
+            (["fit", "normal-normal", "--particles"], "Missing value for '--particles <particles>'"),
         ]
         for (arguments, message) in cases {
             let result = try run(arguments)
             XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
             XCTAssertTrue(result.error.contains(message), "\(arguments): \(result.error)")
+            XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
         }
+        // The allowed values, which the parser lists one per line, come on the error's one line.
+        let unknown = try run(["fit", "no-such-model"])
+        XCTAssertTrue(unknown.error.contains("one of the following: normal-normal, beta-bernoulli,"), unknown.error)
     }
 
     /// The example model in Examples/CustomModel runs end to end and recovers the simulated parameters.
