@@ -79,6 +79,22 @@ extension Tensor {
         })
     }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: -, wrt: lhs)
+    @usableFromInline
+    static func vjpSubtractLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.subtracting(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: lhs) })
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: -, wrt: rhs)
+    @usableFromInline
+    static func vjpSubtractRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.subtracting(rhs), { v in v.isSymbolicZero ? .zero : v.map { -$0 }.unbroadcast(toMatch: rhs) })
+    }
+
     @differentiable(reverse)
     public static prefix func - (operand: Tensor) -> Tensor { operand.map { -$0 } }
 
@@ -137,23 +153,59 @@ extension Tensor {
         })
     }
 
-    // Scalar forms: the scalar is a rank-0 tensor broadcast over the other operand.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: /, wrt: lhs)
+    @usableFromInline
+    static func vjpDivideLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (lhs.dividing(rhs), { v in v.isSymbolicZero ? .zero : v.dividing(rhs).unbroadcast(toMatch: lhs) })
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: /, wrt: rhs)
+    @usableFromInline
+    static func vjpDivideRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        let value = lhs.dividing(rhs)
+        return (value, { v in v.isSymbolicZero ? .zero : v.dividing(rhs).multiplying(value).map { -$0 }.unbroadcast(toMatch: rhs) })
+    }
+
+    // Scalar forms: the scalar is a rank-0 tensor broadcast over the other operand. Besides the derivative with
+    // respect to both operands, each has one with respect to the tensor alone and one with respect to the scalar
+    // alone, so that differentiating through a constant scalar (a prior's mean, a fixed scale) does not also
+    // compute the scalar's gradient, a sum over the whole tensor, only to discard it.
 
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func + (lhs: Tensor, rhs: Scalar) -> Tensor { lhs + Tensor(rhs) }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func + (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) + rhs }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func - (lhs: Tensor, rhs: Scalar) -> Tensor { lhs - Tensor(rhs) }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func - (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) - rhs }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func * (lhs: Tensor, rhs: Scalar) -> Tensor { lhs * Tensor(rhs) }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func * (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) * rhs }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func / (lhs: Tensor, rhs: Scalar) -> Tensor { lhs / Tensor(rhs) }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: lhs)
+    @differentiable(reverse, wrt: rhs)
     public static func / (lhs: Scalar, rhs: Tensor) -> Tensor { Tensor(lhs) / rhs }
 
     @_specialize(where Scalar == Float)

@@ -35,6 +35,14 @@ final class GradientTests: XCTestCase {
             check("multiply \(sa) \(sb)", [a, b]) { $0[0] * $0[1] }
             check("divide \(sa) \(sb)", [a, positive(sb)]) { $0[0] / $0[1] }
         }
+        // One operand constant: the compiler picks the derivatives with respect to the other alone.
+        for (sa, sb) in shapes {
+            let (constant, positiveConstant) = (normal(sb), positive(sb))
+            check("subtract, left only \(sa) \(sb)", [normal(sa)]) { $0[0] - constant }
+            check("subtract, right only \(sa) \(sb)", [normal(sa)]) { constant - $0[0] }
+            check("divide, left only \(sa) \(sb)", [normal(sa)]) { $0[0] / positiveConstant }
+            check("divide, right only \(sa) \(sb)", [positive(sa)]) { constant / $0[0] }
+        }
         check("negate", [normal([2, 3])]) { -$0[0] }
         check("scalar forms", [normal([2, 3])]) { xs in
             let x: T = xs[0]
@@ -42,6 +50,23 @@ final class GradientTests: XCTestCase {
             let reciprocal: T = 1 / (x.squared() + 1)
             return scaled + reciprocal - (5 - x)
         }
+        // The scalar forms with respect to the scalar alone (the tensor constant), against central differences.
+        // (One call each: an array of differentiable closures miscompiles in release builds.)
+        let x = normal([2, 3])
+        func checkScalarSide(_ name: String, _ form: @differentiable(reverse) (Double) -> T) {
+            let s0 = 0.7, h = 1e-6
+            let derivative = gradient(at: s0) { s in (form(s) * x).sum() }
+            let numeric = ((form(s0 + h) * x).sum().scalar - (form(s0 - h) * x).sum().scalar) / (2 * h)
+            XCTAssertEqual(derivative, numeric, accuracy: 1e-6 * Swift.max(1, Swift.abs(numeric)), name)
+        }
+        checkScalarSide("x + s") { s in x + s }
+        checkScalarSide("s + x") { s in s + x }
+        checkScalarSide("x - s") { s in x - s }
+        checkScalarSide("s - x") { s in s - x }
+        checkScalarSide("x * s") { s in x * s }
+        checkScalarSide("s * x") { s in s * x }
+        checkScalarSide("x / s") { s in x / s }
+        checkScalarSide("s / x") { s in s / (x.squared() + 1) }
     }
 
     func testMatrixProducts() {
