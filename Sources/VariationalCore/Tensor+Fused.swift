@@ -164,8 +164,10 @@ public func logisticLogLikelihoodWithGradient(weights: Tensor<Double>, featuresT
         labels.scalars.withUnsafeBufferPointer { y in
             weights.scalars.withUnsafeBufferPointer { w in
                 gradient.withUnsafeMutableBufferPointer { g in
-                    for p in 0..<s where d > 0 {
-                        values[p] = vk_dlogistic_glm(n, d, x.baseAddress, n, y.baseAddress, w.baseAddress! + p * d, g.baseAddress! + p * d)
+                    // With no features every logit is 0 (and the weights and gradient are empty, with no address).
+                    for p in 0..<s {
+                        values[p] = vk_dlogistic_glm(
+                            n, d, x.baseAddress, n, y.baseAddress, w.baseAddress.map { $0 + p * d }, g.baseAddress.map { $0 + p * d })
                     }
                 }
             }

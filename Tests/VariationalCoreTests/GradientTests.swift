@@ -199,6 +199,11 @@ final class GradientTests: XCTestCase {
         let (tiny, _) = logisticLogLikelihoodWithGradient(weights: T([[1]]), featuresTransposed: separated, labels: agreeing)
         let exact = -separatedLogits.map { Foundation.log1p(Foundation.exp(-Swift.abs($0))) }.reduce(0, +)
         XCTAssertEqual(tiny.scalars[0], exact, accuracy: 1e-13 * Swift.abs(exact))
+        // No features: every logit is 0, so each observation contributes −log 2 whatever its label.
+        let (featureless, featurelessGradient) = logisticLogLikelihoodWithGradient(
+            weights: T(shape: [2, 0], scalars: []), featuresTransposed: T(shape: [0, 601], scalars: []), labels: responses)
+        for p in 0..<2 { XCTAssertEqual(featureless.scalars[p], -601 * Foundation.log(2), accuracy: 1e-12) }
+        XCTAssertEqual(featurelessGradient.shape, [2, 0])
         let data = normal([6, 3])
         check("linear", [normal([6, 3]), normal([3, 4]), normal([4])]) { linear($0[0], $0[1], $0[2]) }
         check("linear parameters only", [normal([3, 4]), normal([4])]) { linear(data, $0[0], $0[1]) }
