@@ -376,17 +376,7 @@ DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
     for (long j = 0; j < d; j++) g[j] = -g[j];                                                         \
     return total;
 
-// Σ a[i]·b[i] with four running sums, so the additions pipeline.
-#define DOT4_BODY                                                                                      \
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                             \
-    long i = 0;                                                                                        \
-    for (; i + 4 <= n; i += 4) {                                                                       \
-        s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]; \
-    }                                                                                                  \
-    for (; i < n; i++) s0 += a[i] * b[i];                                                              \
-    return (s0 + s1) + (s2 + s3);
-
-// The same with eight lanes in two AVX registers.
+// Σ a[i]·b[i] with eight lanes in two AVX registers.
 __attribute__((target("avx2,fma"))) static inline double avx_dot4(long n, const double *a, const double *b) {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
     long i = 0;
@@ -400,7 +390,17 @@ __attribute__((target("avx2,fma"))) static inline double avx_dot4(long n, const 
     for (; i < n; i++) total += a[i] * b[i];
     return total;
 }
-static inline double portable_dot4(long n, const double *a, const double *b) { DOT4_BODY }
+
+// Σ a[i]·b[i] with four running sums, so the additions pipeline (the plain-C twin of avx_dot4).
+static inline double portable_dot4(long n, const double *a, const double *b) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
 
 // out[k] += Σᵢ a[k·lda + i] · b[i] for four rows k of a at once: b is read once, four independent sums.
 __attribute__((target("avx2,fma"))) static inline void avx_dots4(long n, const double *a, long lda, const double *b,
