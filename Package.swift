@@ -32,7 +32,10 @@ let package = Package(
         .target(name: "VariationalNeural", dependencies: ["VariationalCore"]),
         .target(
             name: "VariationalInference",
-            dependencies: ["VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers"]
+            dependencies: [
+                "VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers",
+                "VariationalNeural",
+            ]
         ),
         .target(
             name: "Variational",

@@ -3,65 +3,114 @@ import Foundation
 import VariationalCore
 import VariationalDistributions
 
-/// An ELBO estimator: given a model, a variational family and noise, a loss whose gradient with respect to the
-/// family's parameters is the estimator's gradient, and whose value is the negative of the bound it estimates.
+/// An ELBO estimator: a reduction of the terms a ``VariationalProblem`` computes (``ELBOTerms``) to a loss whose
+/// value is the negative of the bound it estimates, averaged over the batch's datapoints, and whose gradient with
+/// respect to the problem's parameters is the estimator's gradient.
+///
+/// The same estimator serves global latents (a Bayesian model, B = 1) and per-datapoint latents (a VAE): bounds
+/// are formed for each datapoint over its particles, then averaged over the datapoints.
 public protocol ELBOEstimator {
-    /// The number of particles drawn per step.
+    /// The number of particles drawn per step (per datapoint, for amortised problems).
     var particleCount: Int { get }
     /// A short name for reports.
     var name: String { get }
 
-    /// The loss as a differentiable function of the family, for particles drawn from `noise` (shape from
-    /// `family.sampleNoise(count: particleCount, …)`) and the given minibatch.
+    /// The terms the loss reads, chosen among those the problem can give (`available`).
+    func requestedTerms(available: ELBOTermSet) -> ELBOTermSet
+
+    /// The loss as a differentiable function of the terms computed for `requested`.
     ///
-    /// Each estimator also has a concrete `loss(model:family:noise:observations:)`; this requirement returns a
-    /// closure over it because differentiating through a generic protocol requirement with a `@differentiable`
-    /// attribute miscompiles (the pullback calls the model's forward-mode derivative).
-    func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double>
+    /// A closure rather than a method because differentiating through a generic protocol requirement with a
+    /// `@differentiable` attribute miscompiles on this toolchain.
+    func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
 
-    /// The loss and its gradient written out by hand, when the model, the family and this estimator all allow
-    /// it (a hand-written log-joint gradient, a family with a hand-written pullback); nil to differentiate
-    /// `objective` instead. Both ways give the same numbers; this one spares the step automatic differentiation.
-    func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> (loss: Double, gradient: F.TangentVector)?
+    /// True when the generative model's parameters follow `generativeObjective` instead of `objective` (whose
+    /// gradient then serves the variational family's parameters only).
+    var separatesGenerativeGradient: Bool { get }
 
-    /// Called after each accepted step with the per-particle ELBO terms log p − log q (for baselines).
-    mutating func observe(_ perParticleELBO: [Double])
+    /// The surrogate whose gradient the generative model's parameters follow, when `separatesGenerativeGradient`.
+    func generativeObjective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
 
-    /// Why this estimator cannot run on this model and family, or nil when it can.
-    func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String?
+    /// The loss and its gradient written out by hand, where the problem allows it; nil to differentiate.
+    func handWrittenLossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
+        -> (loss: Double, gradient: P.TangentVector)?
+
+    /// Called after each accepted step with the terms of that step (for baselines).
+    mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>)
 }
 
 extension ELBOEstimator {
-    public func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> (loss: Double, gradient: F.TangentVector)? {
+    public var separatesGenerativeGradient: Bool { false }
+
+    public func generativeObjective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        objective(scalar, requested: requested)
+    }
+
+    public func handWrittenLossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
+        -> (loss: Double, gradient: P.TangentVector)?
+    {
         nil
     }
 
-    public mutating func observe(_ perParticleELBO: [Double]) {}
-    public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? { nil }
+    public mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) {}
+
+    /// Why this estimator cannot run on `problem`, or nil when it can.
+    public func incompatibility<P: VariationalProblem>(with problem: P) -> String? {
+        let available = problem.availableTerms
+        let missing = requestedTerms(available: available).subtracting(available)
+        if missing.isEmpty { return nil }
+        var reason = "the \(name) estimator needs \(missing), which \(problem.familyName) cannot give"
+        if missing.contains(.klToPrior) { reason += " (it needs a Gaussian family and a prior of independent normals over real latents)" }
+        return reason
+    }
+
+    /// The loss and its gradient for one draw of noise: by hand where the estimator and problem allow it,
+    /// otherwise by automatic differentiation of the problem's terms and this estimator's reduction of them.
+    public func lossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
+        -> (loss: Double, gradient: P.TangentVector, terms: ELBOTerms<P.Scalar>?)
+    {
+        if let byHand = handWrittenLossAndGradient(problem: problem, noise: noise, batch: batch) {
+            return (byHand.loss, byHand.gradient, nil)
+        }
+        let requested = requestedTerms(available: problem.availableTerms)
+        let (terms, pullback) = valueWithPullback(at: problem) { p in
+            p.terms(noise: noise, batch: batch, requesting: requested)
+        }
+        let (loss, termsGradient) = valueWithGradient(at: terms, of: objective(P.Scalar.self, requested: requested))
+        var gradient = pullback(termsGradient)
+        if separatesGenerativeGradient {
+            let generative = pullback(valueWithGradient(at: terms, of: generativeObjective(P.Scalar.self, requested: requested)).gradient)
+            gradient = problem.combining(variational: gradient, generative: generative)
+        }
+        return (Double(loss.scalar), gradient, terms)
+    }
+
+    /// The loss alone (no gradient).
+    public func loss<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch) -> Tensor<P.Scalar> {
+        let requested = requestedTerms(available: problem.availableTerms)
+        let terms = problem.terms(noise: noise, batch: batch, requesting: requested)
+        return objective(P.Scalar.self, requested: requested)(terms)
+    }
 }
 
 /// A loss with the value of `value` and the gradient of `surrogate`: surrogate − stop(surrogate) + stop(value).
 @differentiable(reverse, wrt: surrogate)
-func withValue(_ surrogate: Tensor<Double>, _ value: Tensor<Double>) -> Tensor<Double> {
+func withValue<Scalar: TensorScalar>(_ surrogate: Tensor<Scalar>, _ value: Tensor<Scalar>) -> Tensor<Scalar> {
     surrogate - withoutDerivative(at: surrogate) + withoutDerivative(at: value)
 }
 
-/// log p(x, z(θ)) + log|J| − log q(θ) for each particle, [S] (no gradient).
-func perParticleELBO<M: ProbabilisticModel, F: VariationalFamily>(
-    model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-) -> Tensor<Double> {
-    let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-    return model.logJointUnconstrained(theta, observations: observations) - logQ
+/// log K for the K particles of `terms`.
+func logParticleCount<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) -> Scalar {
+    let k = withoutDerivative(at: terms.logJoint.shape[0])
+    return Scalar(Foundation.log(Double(k)))
 }
 
-/// The reparameterised Monte-Carlo ELBO: mean over particles of log p(x, z) + log|J| − log q, with the
-/// closed-form entropy in place of −log q when the family has one.
+/// The reparameterised Monte-Carlo ELBO: mean over particles of log p(x, z) − log q(z), with the closed-form
+/// entropy in place of −log q when the family has one.
 public struct ReparameterizedELBO: ELBOEstimator {
     public var particleCount: Int
     /// Use the family's closed-form entropy when it has one.
@@ -75,77 +124,72 @@ public struct ReparameterizedELBO: ELBOEstimator {
 
     public var name: String { "reparam" }
 
-    /// −(mean over particles of log p(x, θ) + H(q)) with its gradient by the chain rule, when the model writes
-    /// its gradient out and the family its sampling pullback and entropy gradient.
-    public func lossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> (loss: Double, gradient: F.TangentVector)? {
-        guard useClosedFormEntropy, family.hasClosedFormEntropy else { return nil }
-        return family.reparameterizedLossWithHandWrittenGradient(fromNoise: noise) { theta in
-            model.logJointUnconstrainedWithGradient(theta, observations: observations)
-        }
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet {
+        useClosedFormEntropy && available.contains(.entropy) ? [.logJoint, .entropy] : [.logJoint, .logQ]
     }
 
-    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
-        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        if requested.contains(.entropy) {
+            return { t in -(t.logJoint.mean(squeezingAxes: 0) + t.entropy).mean() }
+        }
+        return { t in -(t.logJoint - t.logQ).mean() }
     }
 
-    @differentiable(reverse, wrt: family)
-    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double> {
-        if useClosedFormEntropy && withoutDerivative(at: family.hasClosedFormEntropy) {
-            // log q is not needed: the entropy replaces −E[log q].
-            let theta = family.sample(fromNoise: noise)
-            return -(model.logJointUnconstrained(theta, observations: observations).mean() + family.entropy())
-        }
-        let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-        return -(model.logJointUnconstrained(theta, observations: observations) - logQ).mean()
+    /// −(mean over particles of log p(x, θ) + H(q)) with its gradient by the chain rule, when the problem writes
+    /// its model's gradient and its family's sampling pullback out.
+    public func handWrittenLossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
+        -> (loss: Double, gradient: P.TangentVector)?
+    {
+        guard useClosedFormEntropy, problem.availableTerms.contains(.entropy) else { return nil }
+        return problem.reparameterizedLossWithHandWrittenGradient(noise: noise, batch: batch)
     }
 }
 
-/// E_q[log p(x | z)] − KL(q ‖ p(z)) with the KL in closed form: for Gaussian families and models whose prior is
-/// independent normals over real-valued latents.
+/// E_q[log p(x | z)] − KL(q ‖ p(z)) with the KL in closed form. With `klWeight` β ≠ 1 it is the β-VAE objective
+/// E_q[log p(x | z)] − β KL, and with `freeBits` λ > 0 each latent unit's KL, averaged over the batch, counts as
+/// at least λ nats (Kingma et al. 2016); the loss's value is still the negative ELBO, its gradient that of the
+/// weighted objective.
 public struct AnalyticKLELBO: ELBOEstimator {
     public var particleCount: Int
+    /// β: the weight of the KL term in the gradient (1 for the ELBO; a warm-up raises it from 0 to 1).
+    public var klWeight: Double
+    /// λ in nats per latent unit (0 for none).
+    public var freeBits: Double
 
-    public init(particleCount: Int = 1) {
+    public init(particleCount: Int = 1, klWeight: Double = 1, freeBits: Double = 0) {
         precondition(particleCount >= 1, "AnalyticKLELBO: particleCount must be at least 1, got \(particleCount)")
+        precondition(klWeight >= 0 && klWeight.isFinite, "AnalyticKLELBO: klWeight must be finite and non-negative, got \(klWeight)")
+        precondition(freeBits >= 0 && freeBits.isFinite, "AnalyticKLELBO: freeBits must be finite and non-negative, got \(freeBits)")
         self.particleCount = particleCount
+        self.klWeight = klWeight
+        self.freeBits = freeBits
     }
 
-    public var name: String { "analytic-kl" }
+    public var name: String { klWeight == 1 && freeBits == 0 ? "analytic-kl" : "analytic-kl(β=\(klWeight), λ=\(freeBits))" }
 
-    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
-        { f in loss(model: model, family: f, noise: noise, observations: observations) }
-    }
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logLikelihood, .klToPrior] }
 
-    public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
-        if !family.isGaussian { return "the analytic-KL estimator needs a Gaussian family, not \(family.name)" }
-        if model.unconstrainedGaussianPrior == nil {
-            return "the analytic-KL estimator needs a model whose prior is independent normals over real latents"
+    public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        let (beta, lambda) = (Scalar(klWeight), Scalar(freeBits))
+        if beta == 1 && lambda == 0 {
+            return { t in t.klToPrior.sum(squeezingAxes: 1).mean() - t.logLikelihood.mean() }
         }
-        return nil
-    }
-
-    @differentiable(reverse, wrt: family)
-    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double> {
-        let prior = withoutDerivative(at: model.unconstrainedGaussianPrior!)
-        let priorDistribution = MultivariateNormal(uncheckedLocation: prior.mean, scaleDiagonal: prior.standardDeviation)
-        let theta = family.sample(fromNoise: noise)
-        let likelihood = model.logLikelihoodUnconstrained(theta, observations: observations)
-        return family.gaussian().klDivergence(to: priorDistribution) - likelihood.mean()
+        return { t in
+            let reconstruction = t.logLikelihood.mean()
+            let kl = t.klToPrior.sum(squeezingAxes: 1).mean()
+            let perUnit = t.klToPrior.mean(squeezingAxes: 0)
+            let weighted = (lambda > 0 ? perUnit.clamped(to: lambda...Scalar.greatestFiniteMagnitude) : perUnit).sum()
+            return withValue(weighted * beta - reconstruction, kl - reconstruction)
+        }
     }
 }
 
-/// Sticking the landing (Roeder et al. 2017): the reparameterised ELBO with log q evaluated at stopped
-/// parameters, so the score term (zero in expectation) leaves the gradient; its variance vanishes as q → p(z|x).
+/// Sticking the landing (Roeder et al. 2017): the reparameterised ELBO with log q evaluated at fixed parameters, so
+/// the score term (zero in expectation) leaves the gradient; its variance vanishes as q → p(z | x).
 public struct StickingTheLandingELBO: ELBOEstimator {
     public var particleCount: Int
 
@@ -156,29 +200,19 @@ public struct StickingTheLandingELBO: ELBOEstimator {
 
     public var name: String { "stl" }
 
-    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
-        { f in loss(model: model, family: f, noise: noise, observations: observations) }
-    }
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logJoint, .pathLogQ] }
 
-    public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
-        family.canEvaluateDensity ? nil : "sticking the landing needs a family that evaluates its density, not \(family.name)"
-    }
-
-    @differentiable(reverse, wrt: family)
-    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double> {
-        let theta = family.sample(fromNoise: noise)
-        let logQ = withoutDerivative(at: family).logDensity(theta)
-        return -(model.logJointUnconstrained(theta, observations: observations) - logQ).mean()
+    public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        { t in -(t.logJoint - t.pathLogQ).mean() }
     }
 }
 
-/// The score-function (REINFORCE) gradient: E_q[(f(θ) − b) ∇ log q(θ)] with f = log p − log q. With two or more
-/// particles each is baselined by the mean of the others (leave-one-out); with one particle, by a moving average
-/// of past values. Needs no gradient of the model, so it also serves non-differentiable and discrete models.
+/// The score-function (REINFORCE) gradient: E_q[(f(z) − b) ∇ log q(z)] with f = log p − log q. With two or more
+/// particles each is baselined by the mean of the others (leave-one-out, per datapoint); with one particle, by a
+/// moving average of past values. Needs no gradient of the model through z, so it also serves non-differentiable
+/// and discrete models; a generative model's own parameters follow ∇ log p(x, z) at the drawn z.
 public struct ScoreFunctionELBO: ELBOEstimator {
     public var particleCount: Int
     /// The decay of the moving-average baseline.
@@ -195,46 +229,41 @@ public struct ScoreFunctionELBO: ELBOEstimator {
 
     public var name: String { "score" }
 
-    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
-        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logJoint, .logQ, .stoppedSample] }
+
+    public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        let baseline = self.baseline.map { Scalar($0) }
+        return { t in
+            let f = withoutDerivative(at: t.logJoint - t.logQ)
+            let advantages = withoutDerivative(at: ScoreFunctionELBO.advantage(f, baseline: baseline))
+            // log p carries no gradient through the (stopped) particles: only through a generative model's parameters.
+            let surrogate = -(advantages * t.logQ).mean() - t.logJoint.mean()
+            return withValue(surrogate, -f.mean())
+        }
     }
 
-    public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
-        family.canEvaluateDensity ? nil : "the score-function estimator needs a family that evaluates its density, not \(family.name)"
-    }
-
-    @differentiable(reverse, wrt: family)
-    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double> {
-        let theta = withoutDerivative(at: family.sample(fromNoise: noise))
-        let logQ = family.logDensity(theta)
-        let f = withoutDerivative(at: model.logJointUnconstrained(theta, observations: observations) - logQ)
-        let advantages = withoutDerivative(at: advantage(f))
-        let surrogate = -(advantages * logQ).mean()
-        return withValue(surrogate, -f.mean())
-    }
-
-    func advantage(_ f: Tensor<Double>) -> Tensor<Double> {
-        let s = f.scalarCount
+    /// f minus its baseline: the mean of the other particles of the same datapoint, or the moving average.
+    static func advantage<Scalar: TensorScalar>(_ f: Tensor<Scalar>, baseline: Scalar?) -> Tensor<Scalar> {
+        let s = f.shape[0]
         if s >= 2 {
-            let total = f.scalars.reduce(0, +)
-            return f.map { $0 - (total - $0) / Double(s - 1) }
+            let others = (f.sum(alongAxes: 0) - f) / Scalar(s - 1)
+            return f - others
         }
         return f.map { $0 - (baseline ?? $0) }
     }
 
-    public mutating func observe(_ perParticleELBO: [Double]) {
-        let mean = perParticleELBO.reduce(0, +) / Double(perParticleELBO.count)
+    public mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) {
+        let mean = Double(terms.logWeights.mean().scalar)
         baseline = baseline.map { baselineDecay * $0 + (1 - baselineDecay) * mean } ?? mean
     }
 }
 
-/// The importance-weighted bound (IWAE, Burda et al. 2016): log (1/K Σₖ wₖ), wₖ = p(x, θₖ) / q(θₖ), with K
-/// particles; tighter than the ELBO as K grows. With `doublyReparameterized` the gradient is DReG (Tucker et al.
-/// 2019): Σₖ w̃ₖ² ∇ log wₖ along the sample path only, lower-variance for the family's parameters.
+/// The importance-weighted bound (IWAE, Burda et al. 2016): log (1/K Σₖ wₖ), wₖ = p(x, zₖ) / q(zₖ), with K
+/// particles per datapoint; tighter than the ELBO as K grows. With `doublyReparameterized` the variational
+/// family's gradient is DReG (Tucker et al. 2019): Σₖ w̃ₖ² ∇ log wₖ along the sample path only, of lower
+/// variance; a generative model's parameters keep the IWAE gradient Σₖ w̃ₖ ∇ log p(x, zₖ).
 public struct ImportanceWeightedELBO: ELBOEstimator {
     public var particleCount: Int
     public var doublyReparameterized: Bool
@@ -247,33 +276,34 @@ public struct ImportanceWeightedELBO: ELBOEstimator {
 
     public var name: String { doublyReparameterized ? "iwae-dreg" : "iwae" }
 
-    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
-        { f in loss(model: model, family: f, noise: noise, observations: observations) }
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet {
+        doublyReparameterized ? [.logJoint, .pathLogQ] : [.logJoint, .logQ]
     }
 
-    public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
-        if doublyReparameterized && !family.canEvaluateDensity {
-            return "the doubly-reparameterised gradient needs a family that evaluates its density, not \(family.name)"
+    public var separatesGenerativeGradient: Bool { doublyReparameterized }
+
+    public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        if !requested.contains(.pathLogQ) {
+            return { t in -((t.logJoint - t.logQ).logSumExp(squeezingAxes: 0) - withoutDerivative(at: logParticleCount(t))).mean() }
         }
-        return nil
+        return { t in
+            // log q at fixed parameters has the value of log q: the weights come from it.
+            let logWeights = withoutDerivative(at: t.logJoint - t.pathLogQ)
+            let normalized = logWeights.softmax(alongAxis: 0)
+            let surrogate = -(normalized.squared() * (t.logJoint - t.pathLogQ)).sum(squeezingAxes: 0).mean()
+            return withValue(surrogate, -(logWeights.logSumExp(squeezingAxes: 0) - withoutDerivative(at: logParticleCount(t))).mean())
+        }
     }
 
-    @differentiable(reverse, wrt: family)
-    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double> {
-        let k = Double(withoutDerivative(at: noise.shape[0]))
-        let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-        let logJoint = model.logJointUnconstrained(theta, observations: observations)
-        let logWeights = logJoint - logQ
-        let bound = logWeights.logSumExp() - Foundation.log(k)
-        if !withoutDerivative(at: doublyReparameterized) { return -bound }
-        let pathLogWeights = logJoint - withoutDerivative(at: family).logDensity(theta)
-        let normalized = withoutDerivative(at: logWeights.softmax(alongAxis: 0))
-        let surrogate = -(normalized.squared() * pathLogWeights).sum()
-        return withValue(surrogate, -bound)
+    public func generativeObjective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        { t in
+            let normalized = withoutDerivative(at: (t.logJoint - t.pathLogQ).softmax(alongAxis: 0))
+            return -(normalized * t.logJoint).sum(squeezingAxes: 0).mean()
+        }
     }
 }
 
@@ -292,32 +322,12 @@ public struct RenyiELBO: ELBOEstimator {
 
     public var name: String { "renyi" }
 
-    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F.Type, noise: Tensor<Double>, observations: [Int]?
-    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
-        { f in loss(model: model, family: f, noise: noise, observations: observations) }
-    }
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logJoint, .logQ] }
 
-    @differentiable(reverse, wrt: family)
-    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
-        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
-    ) -> Tensor<Double> {
-        let k = Double(withoutDerivative(at: noise.shape[0]))
-        let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-        let logWeights = model.logJointUnconstrained(theta, observations: observations) - logQ
-        let a = withoutDerivative(at: alpha)
-        return -((logWeights * (1 - a)).logSumExp() - Foundation.log(k)) / (1 - a)
-    }
-}
-
-extension ProbabilisticModel {
-    /// log p(x_B | z(θ)) scaled by N/B for minibatches, [S].
-    @differentiable(reverse)
-    public func logLikelihoodUnconstrained(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
-        let space = withoutDerivative(at: latentSpace)
-        let z = Latents(values: space.constrain(theta).values, space: space)
-        let likelihood = logLikelihood(z, observations: observations)
-        guard let batch = observations else { return likelihood }
-        return likelihood * (Double(withoutDerivative(at: observationCount)) / Double(batch.count))
+    public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
+        -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
+    {
+        let oneMinusAlpha = Scalar(1 - alpha)
+        return { t in -(((t.logJoint - t.logQ) * oneMinusAlpha).logSumExp(squeezingAxes: 0) - withoutDerivative(at: logParticleCount(t))).mean() / oneMinusAlpha }
     }
 }

@@ -48,12 +48,9 @@ public struct SVIResult<Family: VariationalFamily> {
 /// Stochastic variational inference: maximises an ELBO estimator over a variational family with Adam.
 /// The state is explicit: `init`, then `step` as often as wanted, or `run` for the stopping rule.
 public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimator: ELBOEstimator> {
-    public let model: Model
-    public var family: Family
-    public var estimator: Estimator
+    /// The training state: the family, the estimator and the optimiser (Adam).
+    public private(set) var trainer: Trainer<GlobalLatentProblem<Model, Family>, Estimator>
     public let configuration: SVIConfiguration
-    public private(set) var optimizer: Adam
-    public private(set) var iteration = 0
     public private(set) var trace: [Double] = []
     public private(set) var messages: [String] = []
     private var consecutiveFailures = 0
@@ -61,47 +58,43 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// Stops with a message when the estimator cannot work with this model and family (check
     /// `estimator.incompatibility(model:family:)` first to handle that as an error).
     public init(model: Model, family: Family, estimator: Estimator, configuration: SVIConfiguration = SVIConfiguration(), learningRate: Double = 0.01) {
-        precondition(family.dimension == model.latentSpace.dimension,
-                     "SVI: family of dimension \(family.dimension) for a model of dimension \(model.latentSpace.dimension)")
-        if let reason = estimator.incompatibility(model: model, family: family) { preconditionFailure(reason) }
-        self.model = model
-        self.family = family
-        self.estimator = estimator
+        if family.dimension != model.latentSpace.dimension {
+            fatalError("SVI: family of dimension \(family.dimension) for a model of dimension \(model.latentSpace.dimension)")
+        }
+        self.trainer = Trainer(
+            problem: GlobalLatentProblem(model: model, family: family), estimator: estimator,
+            optimizer: Adam(learningRate: configuration.learningRate ?? learningRate))
         self.configuration = configuration
-        self.optimizer = Adam(learningRate: configuration.learningRate ?? learningRate)
     }
+
+    public var model: Model { trainer.problem.model }
+    /// The current family.
+    public var family: Family {
+        get { trainer.problem.family }
+        set { trainer.problem.family = newValue }
+    }
+    public var estimator: Estimator { trainer.estimator }
+    public var optimizer: Optimizer { trainer.optimizer }
+    /// Accepted steps of the main run.
+    public var iteration: Int { trainer.iteration }
 
     /// One step: returns the bound's estimate, or nil when the step was rejected (non-finite loss or gradient;
     /// the learning rate is then halved and the reason recorded in `messages`).
     @discardableResult
     public mutating func step<G: RandomNumberGenerator>(using generator: inout G) -> Double? {
-        let noise = family.sampleNoise(count: estimator.particleCount, using: &generator)
         let observations = minibatch(using: &generator)
-        let loss: Double
-        let grad: Family.TangentVector
-        if let byHand = estimator.lossAndGradient(model: model, family: family, noise: noise, observations: observations) {
-            (loss, grad) = byHand
-        } else {
-            let objective = estimator.objective(model: model, family: Family.self, noise: noise, observations: observations)
-            let (value, gradient) = valueWithGradient(at: family, of: objective)
-            (loss, grad) = (value.scalar, gradient)
-        }
-        guard loss.isFinite, optimizer.updateIfFinite(&family, along: grad) else {
+        let outcome = trainer.step(on: observations, using: &generator)
+        guard outcome.accepted else {
             consecutiveFailures += 1
-            let reason = diagnose(noise: noise, observations: observations, loss: loss)
+            let reason = diagnose(noise: outcome.noise, observations: observations, loss: outcome.loss)
             let rate = optimizer.learningRate / 2
             optimizer.schedule = ConstantRate(rate)
             messages.append("iteration \(iteration + 1): step rejected, \(reason); learning rate halved to \(rate)")
             return nil
         }
         consecutiveFailures = 0
-        if Estimator.self == ScoreFunctionELBO.self {
-            let values = perParticleELBO(model: model, family: family, noise: noise, observations: observations)
-            self.estimator.observe(values.scalars)
-        }
-        iteration += 1
-        trace.append(-loss)
-        return -loss
+        trace.append(-outcome.loss)
+        return -outcome.loss
     }
 
     func minibatch<G: RandomNumberGenerator>(using generator: inout G) -> [Int]? {
@@ -153,7 +146,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         using generator: inout G, progress: ((Int, Double) -> Void)? = nil
     ) -> SVIResult<Family> {
         if configuration.learningRate == nil {
-            optimizer = Adam(learningRate: chooseLearningRate(using: &generator))
+            trainer.optimizer = Adam(learningRate: chooseLearningRate(using: &generator))
         }
         let chosenRate = optimizer.learningRate
         let window = Swift.max(configuration.window, 1)

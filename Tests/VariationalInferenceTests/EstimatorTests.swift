@@ -53,7 +53,7 @@ final class EstimatorTests: XCTestCase {
         var scaleGradients: [Double] = []
         for _ in 0..<draws {
             let noise = family.sampleNoise(count: estimator.particleCount, using: &generator)
-            let (loss, g) = valueWithGradient(at: family, of: estimator.objective(model: model, family: MeanFieldGaussian.self, noise: noise, observations: nil))
+            let (loss, g) = valueWithGradient(at: family, of: estimator.objective(model: model, family: family, noise: noise, observations: nil))
             values.append(loss.scalar)
             meanGradients.append(g.mean.scalars[0])
             scaleGradients.append(g.rawScale.scalars[0])
@@ -91,7 +91,7 @@ final class EstimatorTests: XCTestCase {
         var generator = SeededGenerator(seed: 4)
         for _ in 0..<20 {
             let noise = q.sampleNoise(count: 1, using: &generator)
-            let g = gradient(at: q, of: StickingTheLandingELBO().objective(model: model, family: MeanFieldGaussian.self, noise: noise, observations: nil))
+            let g = gradient(at: q, of: StickingTheLandingELBO().objective(model: model, family: q, noise: noise, observations: nil))
             XCTAssertEqual(g.mean.scalars[0], 0, accuracy: 1e-9)
             XCTAssertEqual(g.rawScale.scalars[0], 0, accuracy: 1e-9)
         }

@@ -1,0 +1,137 @@
+import _Differentiation
+import VariationalCore
+import VariationalDistributions
+
+/// A Bayesian model with one global latent vector and a variational family q(θ) over its unconstrained
+/// coordinates: the problem stochastic variational inference solves. Only the family is trained.
+///
+/// Its terms have one column (B = 1): the likelihood of a minibatch is scaled by N/B inside log p(x, z), since a
+/// global latent is shared by every observation.
+public struct GlobalLatentProblem<Model: ProbabilisticModel, Family: VariationalFamily>: VariationalProblem {
+    public typealias Scalar = Double
+    /// Minibatch indices, or nil for all observations.
+    public typealias Batch = [Int]?
+
+    @noDerivative public let model: Model
+    public var family: Family
+
+    @differentiable(reverse, wrt: family)
+    public init(model: Model, family: Family) {
+        self.model = model
+        self.family = family
+    }
+
+    public var familyName: String { family.name }
+
+    public var availableTerms: ELBOTermSet {
+        var terms: ELBOTermSet = [.logJoint, .logQ]
+        if family.canEvaluateDensity { terms.formUnion([.pathLogQ, .stoppedSample]) }
+        if family.hasClosedFormEntropy { terms.insert(.entropy) }
+        if family.isGaussian && model.unconstrainedGaussianPrior != nil { terms.formUnion([.logLikelihood, .klToPrior]) }
+        return terms
+    }
+
+    public func sampleNoise<G: RandomNumberGenerator>(particles: Int, batch: [Int]?, using generator: inout G) -> Tensor<Double> {
+        family.sampleNoise(count: particles, using: &generator)
+    }
+
+    @differentiable(reverse, wrt: self)
+    public func terms(noise: Tensor<Double>, batch observations: [Int]?, requesting requested: ELBOTermSet) -> ELBOTerms<Double> {
+        let s = withoutDerivative(at: noise.shape[0])
+        let column = withoutDerivative(at: [s, 1])
+        var theta: Tensor<Double>
+        var logQ = withoutDerivative(at: Tensor<Double>.zero)
+        if requested.contains(.stoppedSample) {
+            theta = withoutDerivative(at: family.sample(fromNoise: noise))
+            if requested.contains(.logQ) { logQ = family.logDensity(theta).reshaped(to: column) }
+        } else if requested.contains(.logQ) {
+            let sampled = family.sampleWithLogDensity(fromNoise: noise)
+            theta = sampled.theta
+            logQ = sampled.logDensity.reshaped(to: column)
+        } else {
+            theta = family.sample(fromNoise: noise)
+        }
+        var logJoint = withoutDerivative(at: Tensor<Double>.zero)
+        if requested.contains(.logJoint) {
+            logJoint = model.logJointUnconstrained(theta, observations: observations).reshaped(to: column)
+        }
+        var logLikelihood = withoutDerivative(at: Tensor<Double>.zero)
+        var klToPrior = withoutDerivative(at: Tensor<Double>.zero)
+        if requested.contains(.klToPrior) {
+            logLikelihood = model.logLikelihoodUnconstrained(theta, observations: observations).reshaped(to: column)
+            let prior = withoutDerivative(at: model.unconstrainedGaussianPrior!)
+            let p = withoutDerivative(at: MultivariateNormal(uncheckedLocation: prior.mean, scaleDiagonal: prior.standardDeviation))
+            klToPrior = family.gaussian().klDivergence(to: p).reshaped(to: [1, 1])
+        }
+        var pathLogQ = withoutDerivative(at: Tensor<Double>.zero)
+        if requested.contains(.pathLogQ) {
+            pathLogQ = withoutDerivative(at: family).logDensity(theta).reshaped(to: column)
+        }
+        var entropy = withoutDerivative(at: Tensor<Double>.zero)
+        if requested.contains(.entropy) { entropy = family.entropy().reshaped(to: [1]) }
+        return ELBOTerms(
+            logJoint: logJoint, logLikelihood: logLikelihood, klToPrior: klToPrior, logQ: logQ, pathLogQ: pathLogQ,
+            entropy: entropy)
+    }
+
+    /// The model has no parameters of its own: every gradient is the family's.
+    public func combining(variational: TangentVector, generative: TangentVector) -> TangentVector { variational }
+
+    public func reparameterizedLossWithHandWrittenGradient(noise: Tensor<Double>, batch observations: [Int]?) -> (loss: Double, gradient: TangentVector)? {
+        let byHand = family.reparameterizedLossWithHandWrittenGradient(fromNoise: noise) { theta in
+            model.logJointUnconstrainedWithGradient(theta, observations: observations)
+        }
+        return byHand.map { ($0.loss, TangentVector(family: $0.gradient)) }
+    }
+}
+
+extension ELBOEstimator {
+    /// Why this estimator cannot run on this model and family, or nil when it can.
+    public func incompatibility<M: ProbabilisticModel, F: VariationalFamily>(model: M, family: F) -> String? {
+        incompatibility(with: GlobalLatentProblem(model: model, family: family))
+    }
+
+    /// The loss as a differentiable function of the family, for particles drawn from `noise` and the given minibatch.
+    public func objective<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+    ) -> @differentiable(reverse) (F) -> Tensor<Double> {
+        let requested = requestedTerms(available: GlobalLatentProblem(model: model, family: family).availableTerms)
+        let reduce = objective(Double.self, requested: requested)
+        return { f in reduce(GlobalLatentProblem(model: model, family: f).terms(noise: noise, batch: observations, requesting: requested)) }
+    }
+
+    /// The loss (no gradient).
+    public func loss<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+    ) -> Tensor<Double> {
+        loss(problem: GlobalLatentProblem(model: model, family: family), noise: noise, batch: observations)
+    }
+
+    /// The loss and its gradient written out by hand, or nil where automatic differentiation is needed.
+    public func handWrittenLossAndGradient<M: ProbabilisticModel, F: VariationalFamily>(
+        model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+    ) -> (loss: Double, gradient: F.TangentVector)? {
+        handWrittenLossAndGradient(problem: GlobalLatentProblem(model: model, family: family), noise: noise, batch: observations)
+            .map { ($0.loss, $0.gradient.family) }
+    }
+}
+
+/// log p(x, z(θ)) + log|J| − log q(θ) for each particle, [S] (no gradient).
+func perParticleELBO<M: ProbabilisticModel, F: VariationalFamily>(
+    model: M, family: F, noise: Tensor<Double>, observations: [Int]?
+) -> Tensor<Double> {
+    let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
+    return model.logJointUnconstrained(theta, observations: observations) - logQ
+}
+
+extension ProbabilisticModel {
+    /// log p(x_B | z(θ)) scaled by N/B for minibatches, [S].
+    @differentiable(reverse)
+    public func logLikelihoodUnconstrained(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
+        let space = withoutDerivative(at: latentSpace)
+        let z = Latents(values: space.constrain(theta).values, space: space)
+        let likelihood = logLikelihood(z, observations: observations)
+        guard let batch = observations else { return likelihood }
+        return likelihood * (Double(withoutDerivative(at: observationCount)) / Double(batch.count))
+    }
+}
