@@ -71,7 +71,7 @@ let package = Package(
         ),
         .testTarget(
             name: "VariationalInferenceTests",
-            dependencies: ["VariationalInference", "VariationalTestSupport"]
+            dependencies: ["VariationalInference", "VariationalNeural", "VariationalOptimizers", "VariationalTestSupport"]
         ),
         .testTarget(name: "ElboToolTests", dependencies: ["elbo", "custom-model-example"]),
     ],

@@ -1,0 +1,62 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+
+/// Independent normals over each datapoint's latent vector, q(z_b | x_b) = Πⱼ N(z_bj | μ_bj, σ_bj²), for a batch
+/// of B datapoints with L latent units each: the output of a Gaussian encoder.
+public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
+    /// μ: [B, L].
+    public var mean: Tensor<Scalar>
+    /// log σ: [B, L].
+    public var logScale: Tensor<Scalar>
+
+    @differentiable(reverse)
+    public init(mean: Tensor<Scalar>, logScale: Tensor<Scalar>) {
+        precondition(mean.rank == 2 && mean.shape == logScale.shape,
+                     "LocalNormal: mean \(mean.shape) and log scale \(logScale.shape) must both be [batch, latent]")
+        self.mean = mean
+        self.logScale = logScale
+    }
+
+    /// σ: [B, L].
+    @differentiable(reverse)
+    public var scale: Tensor<Scalar> { logScale.exp() }
+
+    /// Standard-normal noise for `particles` particles of each datapoint: [S, B, L].
+    public func sampleNoise<G: RandomNumberGenerator>(particles: Int, using generator: inout G) -> Tensor<Scalar> {
+        Tensor(randomNormal: [particles] + mean.shape, using: &generator)
+    }
+
+    /// z = μ + σ ε for noise ε of shape [S, B, L].
+    @differentiable(reverse, wrt: self)
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { mean + scale * noise }
+
+    /// log q(z_sb | x_b) for particles z of shape [S, B, L]: [S, B].
+    @differentiable(reverse)
+    public func logDensity(_ z: Tensor<Scalar>) -> Tensor<Scalar> {
+        let standardized = (z - mean) * (-logScale).exp()
+        let units = Scalar(withoutDerivative(at: mean.shape[1]))
+        let perParticle = (standardized.squared() * Scalar(-0.5)).sum(squeezingAxes: 2) - logScale.sum(squeezingAxes: 1)
+        return perParticle - units * Scalar(0.5 * Foundation.log(2 * Double.pi))
+    }
+
+    /// H(q(z_b | x_b)) = Σⱼ log σ_bj + L/2 (1 + log 2π): [B].
+    @differentiable(reverse)
+    public func entropy() -> Tensor<Scalar> {
+        let units = Scalar(withoutDerivative(at: mean.shape[1]))
+        return logScale.sum(squeezingAxes: 1) + units * Scalar(0.5 * (1 + Foundation.log(2 * Double.pi)))
+    }
+
+    /// KL(N(μ_bj, σ_bj²) ‖ N(0, 1)) = ½ (μ² + σ² − 1) − log σ for each datapoint and unit: [B, L].
+    @differentiable(reverse)
+    public func klToStandardNormal() -> Tensor<Scalar> {
+        (mean.squared() + (logScale * 2).exp() - 1) * Scalar(0.5) - logScale
+    }
+}
+
+/// log N(z | 0, I) for particles z of shape [S, B, L]: [S, B].
+@differentiable(reverse)
+public func standardNormalLogDensity<Scalar: TensorScalar>(_ z: Tensor<Scalar>) -> Tensor<Scalar> {
+    let units = Scalar(withoutDerivative(at: z.shape[2]))
+    return (z.squared() * Scalar(-0.5)).sum(squeezingAxes: 2) - units * Scalar(0.5 * Foundation.log(2 * Double.pi))
+}
