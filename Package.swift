@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// The targets form a ladder: kernels → core (Tensor, autodiff, randomness) → optimisers → neural layers
-// → the umbrella `Variational` → the `elbo` tool. A lower target never imports a higher one.
+// The targets form a ladder: kernels → core (Tensor, autodiff, randomness) → data files, bijectors,
+// distributions, optimisers, neural layers → inference → the umbrella `Variational` → the `elbo` tool. A lower target never imports a higher one.
 let package = Package(
     name: "Variational",
     products: [
@@ -26,6 +26,8 @@ let package = Package(
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "VariationalData", dependencies: ["VariationalCore", "CZlib"]),
         .target(name: "VariationalBijectors", dependencies: ["VariationalCore"]),
         .target(name: "VariationalDistributions", dependencies: ["VariationalCore", "VariationalBijectors"]),
         .target(name: "VariationalOptimizers", dependencies: ["VariationalCore"]),
@@ -34,14 +36,14 @@ let package = Package(
             name: "VariationalInference",
             dependencies: [
                 "VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers",
-                "VariationalNeural",
+                "VariationalNeural", "VariationalData",
             ]
         ),
         .target(
             name: "Variational",
             dependencies: [
                 "VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers",
-                "VariationalNeural", "VariationalInference",
+                "VariationalNeural", "VariationalData", "VariationalInference",
             ]
         ),
         .executableTarget(
@@ -73,6 +75,7 @@ let package = Package(
             name: "VariationalInferenceTests",
             dependencies: ["VariationalInference", "VariationalNeural", "VariationalOptimizers", "VariationalTestSupport"]
         ),
+        .testTarget(name: "VariationalDataTests", dependencies: ["VariationalData"]),
         .testTarget(name: "ElboToolTests", dependencies: ["elbo", "custom-model-example"]),
     ],
     swiftLanguageModes: [.v5]

@@ -63,9 +63,7 @@ extension ELBOEstimator {
         let available = problem.availableTerms
         let missing = requestedTerms(available: available).subtracting(available)
         if missing.isEmpty { return nil }
-        var reason = "the \(name) estimator needs \(missing), which \(problem.familyName) cannot give"
-        if missing.contains(.klToPrior) { reason += " (it needs a Gaussian family and a prior of independent normals over real latents)" }
-        return reason
+        return "the \(name) estimator needs \(missing): \(problem.reasonUnavailable(missing))"
     }
 
     /// The loss and its gradient for one draw of noise: by hand where the estimator and problem allow it,

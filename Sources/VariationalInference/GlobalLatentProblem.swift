@@ -74,6 +74,21 @@ public struct GlobalLatentProblem<Model: ProbabilisticModel, Family: Variational
             entropy: entropy)
     }
 
+    public func reasonUnavailable(_ missing: ELBOTermSet) -> String {
+        var reasons: [String] = []
+        if !missing.isDisjoint(with: [.logLikelihood, .klToPrior]) {
+            if !family.isGaussian { reasons.append("it needs a Gaussian family, not \(family.name)") }
+            if model.unconstrainedGaussianPrior == nil {
+                reasons.append("it needs a model whose prior is independent normals over real latents")
+            }
+        }
+        if !missing.isDisjoint(with: [.pathLogQ, .stoppedSample]) {
+            reasons.append("\(family.name) cannot evaluate its density at points it did not draw")
+        }
+        if missing.contains(.entropy) { reasons.append("\(family.name) has no closed-form entropy") }
+        return reasons.isEmpty ? "\(family.name) cannot give them" : reasons.joined(separator: "; ")
+    }
+
     /// The model has no parameters of its own: every gradient is the family's.
     public func combining(variational: TangentVector, generative: TangentVector) -> TangentVector { variational }
 

@@ -30,12 +30,17 @@ public protocol VariationalProblem: Differentiable {
     /// from `generative`, for estimators that use different surrogates for the two (DReG, score function).
     func combining(variational: TangentVector, generative: TangentVector) -> TangentVector
 
+    /// Why the `missing` terms cannot be had, for messages; the default names the family.
+    func reasonUnavailable(_ missing: ELBOTermSet) -> String
+
     /// The reparameterised loss −(mean over particles of log p(x, z) + H(q)) and its gradient written out by hand,
     /// where model and family allow it; nil (the default) leaves the step to automatic differentiation.
     func reparameterizedLossWithHandWrittenGradient(noise: Tensor<Scalar>, batch: Batch) -> (loss: Double, gradient: TangentVector)?
 }
 
 extension VariationalProblem {
+    public func reasonUnavailable(_ missing: ELBOTermSet) -> String { "\(familyName) cannot give them" }
+
     public func reparameterizedLossWithHandWrittenGradient(noise: Tensor<Scalar>, batch: Batch) -> (loss: Double, gradient: TangentVector)? {
         nil
     }
