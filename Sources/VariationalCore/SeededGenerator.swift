@@ -35,6 +35,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return result
     }
 
+    /// The generator's whole state, four words: a generator made from them continues the same stream.
+    public var stateWords: [UInt64] { [state.0, state.1, state.2, state.3] }
+
+    /// A generator continuing the stream whose state `stateWords` gave; nil unless there are four words, not all 0.
+    public init?(stateWords words: [UInt64]) {
+        guard words.count == 4, words.contains(where: { $0 != 0 }) else { return nil }
+        state = (words[0], words[1], words[2], words[3])
+    }
+
     /// An independent generator for a sub-task, derived from this one's stream.
     public mutating func split() -> SeededGenerator {
         SeededGenerator(seed: next())

@@ -12,7 +12,7 @@ public struct Trainer<Problem: VariationalProblem, Estimator: ELBOEstimator> {
     /// Any optimiser of `VariationalOptimizers`.
     public var optimizer: Optimizer
     /// Accepted steps so far.
-    public private(set) var iteration = 0
+    public internal(set) var iteration = 0
 
     /// The outcome of one step.
     public struct Step {

@@ -99,6 +99,61 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
         fatalError("Optimizer subclasses implement apply")
     }
 
+    /// The optimiser's state for `model`: the step count and, for each parameter in the order of
+    /// `parameters(of:structure:)`, its buffers (moments, velocities) as tensors of the parameter's shape.
+    public func state<Model: Differentiable>(for model: Model, structure: Model.TangentVector) -> OptimizerState {
+        let ids = parameterIDs(of: model, structure: structure)
+        let slots: [[ParameterTensor]] = ids.map { entry in
+            guard let existing = states[entry.id] else { return [] }
+            if entry.isFloat {
+                return unsafeDowncast(existing, to: Slots<Float>.self).exported().map { .float(Tensor(shape: entry.shape, scalars: $0)) }
+            }
+            return unsafeDowncast(existing, to: Slots<Double>.self).exported().map { .double(Tensor(shape: entry.shape, scalars: $0)) }
+        }
+        return OptimizerState(step: step, slots: slots)
+    }
+
+    /// Takes up `state` (from `state(for:structure:)`) for the parameters of `model`, which must have the same
+    /// structure; returns why not otherwise, changing nothing.
+    public func restore<Model: Differentiable>(_ state: OptimizerState, for model: inout Model, structure: Model.TangentVector) -> String? {
+        let ids = parameterIDs(of: model, structure: structure, assigningTo: &model)
+        guard ids.count == state.slots.count else { return "optimiser state for \(state.slots.count) tensors, the model has \(ids.count)" }
+        for (i, (entry, buffers)) in zip(ids, state.slots).enumerated() {
+            for buffer in buffers where buffer.shape != entry.shape || (buffer.typeName == "F32") != entry.isFloat {
+                return "optimiser state of tensor \(i) is \(buffer.typeName) \(buffer.shape), the parameter is \(entry.isFloat ? "F32" : "F64") \(entry.shape)"
+            }
+        }
+        for (entry, buffers) in zip(ids, state.slots) {
+            let count = entry.shape.reduce(1, *)
+            if entry.isFloat {
+                let slots = Slots<Float>(count: count)
+                slots.imported(buffers.map { if case .float(let t) = $0 { return t.scalars } else { return [] } })
+                states[entry.id] = slots
+            } else {
+                let slots = Slots<Double>(count: count)
+                slots.imported(buffers.map { if case .double(let t) = $0 { return t.scalars } else { return [] } })
+                states[entry.id] = slots
+            }
+        }
+        step = state.step
+        return nil
+    }
+
+    private func parameterIDs<Model: Differentiable>(of model: Model, structure: Model.TangentVector) -> [(id: Int, shape: [Int], isFloat: Bool)] {
+        var copy = model
+        return parameterIDs(of: model, structure: structure, assigningTo: &copy)
+    }
+
+    /// The identities of the parameters in walk order; the walk gives identities to parameters that have none, in
+    /// `target` (so that a restored state belongs to the model that is then trained).
+    private func parameterIDs<Model: Differentiable>(
+        of model: Model, structure: Model.TangentVector, assigningTo target: inout Model
+    ) -> [(id: Int, shape: [Int], isFloat: Bool)] {
+        let collector = IdentityCollector()
+        visitTensors(of: &target, along: structure, with: collector)
+        return collector.entries
+    }
+
     /// The L2 norm over all tensors of a gradient of `model`. The walk goes through the model's `move(by:)`, which
     /// visits each parameter with its part of the gradient (a tangent's own `move(by:)` may simply add, unseen).
     public func globalNorm<Model: Differentiable>(of gradient: Model.TangentVector, for model: Model) -> Double {
@@ -106,6 +161,19 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
         var copy = model
         visitTensors(of: &copy, along: gradient, with: visitor)
         return visitor.sumOfSquares.squareRoot()
+    }
+}
+
+/// An optimiser's state, detached from its parameters' identities (for checkpoints).
+public struct OptimizerState: Sendable, Equatable {
+    /// Updates made so far (Adam's bias corrections depend on it).
+    public var step: Int
+    /// For each parameter, its buffers.
+    public var slots: [[ParameterTensor]]
+
+    public init(step: Int, slots: [[ParameterTensor]]) {
+        self.step = step
+        self.slots = slots
     }
 }
 
@@ -118,6 +186,20 @@ public final class Slots<Scalar: TensorScalar> {
 
     deinit {
         for buffer in buffers { buffer.deallocate() }
+    }
+
+    /// Copies of the buffers created so far.
+    func exported() -> [[Scalar]] { buffers.map { Array(UnsafeMutableBufferPointer(rebasing: $0[0..<count])) } }
+
+    /// Buffers with the given contents, replacing any there were.
+    func imported(_ contents: [[Scalar]]) {
+        for buffer in buffers { buffer.deallocate() }
+        buffers = contents.map { values in
+            let buffer = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: Swift.max(count, 1))
+            buffer.initialize(repeating: 0)
+            for i in 0..<Swift.min(count, values.count) { buffer[i] = values[i] }
+            return buffer
+        }
     }
 
     /// The buffer at `index`, filled with `initial` the first time it is asked for.
@@ -165,4 +247,11 @@ final class NormVisitor: TensorVisitor, @unchecked Sendable {
             return (s0 + s1) + (s2 + s3)
         }
     }
+}
+
+/// Collects the identities, shapes and scalar types of the parameters a walk visits.
+final class IdentityCollector: TensorVisitor, @unchecked Sendable {
+    var entries: [(id: Int, shape: [Int], isFloat: Bool)] = []
+    func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) { entries.append((id, parameter.shape, true)) }
+    func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) { entries.append((id, parameter.shape, false)) }
 }

@@ -11,7 +11,7 @@ struct Elbo: ParsableCommand {
         commandName: "elbo",
         abstract: "Variational inference: fit, explain and check evidence lower bounds.",
         version: "elbo \(version)\n\(Kernels.summary)",
-        subcommands: [Explain.self, Fit.self, KL.self, Doctor.self]
+        subcommands: [Explain.self, Fit.self, VAECommand.self, KL.self, Doctor.self]
     )
 
     /// Parses and runs a command. Every error is one line on standard error with a non-zero status: the lists of

@@ -24,6 +24,11 @@ final class ElboToolTests: XCTestCase {
     }
 
     func run(_ arguments: [String], executable: String = "elbo", environment: [String: String] = [:]) throws -> Run {
+        try Self.runTool(arguments, executable: executable, environment: environment)
+    }
+
+    /// Runs a built executable with `arguments` and collects its status and output.
+    static func runTool(_ arguments: [String], executable: String = "elbo", environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = Self.executable(executable)
         process.arguments = arguments

@@ -1,0 +1,73 @@
+import ArgumentParser
+import Foundation
+import Variational
+
+/// `elbo vae eval DIR`: the held-out measures of a trained VAE on the test set.
+struct VAEEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a trained VAE on its test set: ELBO, importance-weighted bounds, NLL, active units.")
+
+    @Argument(help: "The run's folder (from elbo vae train --out).")
+    var directory: String
+
+    @Option(name: .customLong("k"), help: "Importance samples of the NLL estimate (default 5000, as the papers).")
+    var nllSamples: Int = 5000
+
+    @Option(help: "Evaluate the first N test images only (default: all).")
+    var limit: Int?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        if nllSamples < 1 { throw CommandError("--k must be at least 1, got \(nllSamples)") }
+        if let limit, limit < 1 { throw CommandError("--limit must be at least 1, got \(limit)") }
+    }
+
+    func run() throws {
+        let record = try VAERunRecord.read(from: directory)
+        let data = try VAEData.load(record.configuration)
+        let test = limit.map { data.test.subset(0..<Swift.min($0, data.test.count)) } ?? data.test
+        let ks = [1, 5, 50].filter { $0 < nllSamples } + [nllSamples]
+        let evaluation = try record.configuration.withModel(inputs: data.train.dimension, Evaluator(directory: directory, test: test, ks: ks, configuration: record.configuration, train: data.train))
+        if json {
+            var object: [String: Any] = [
+                "test_images": test.count, "elbo": evaluation.elbo, "active_units": evaluation.activeUnits,
+                "kl_per_unit": evaluation.klPerUnit, "activity_per_unit": evaluation.activityPerUnit,
+                "epochs": record.history.count,
+            ]
+            object["importance_weighted_bounds"] = Dictionary(uniqueKeysWithValues: evaluation.importanceWeightedBounds.map { ("\($0.key)", $0.value) })
+            object["nll"] = evaluation.negativeLogLikelihood
+            object["nll_samples"] = nllSamples
+            print(JSONText.serialize(object))
+            return
+        }
+        print("\(directory): \(record.history.count) epochs, \(test.count) test images (nats per image)")
+        print(String(format: "  ELBO                                 %10.3f", evaluation.elbo))
+        for k in ks {
+            print(String(format: "  importance-weighted bound, k = %-5d %10.3f", k, evaluation.importanceWeightedBounds[k]!))
+        }
+        if let nll = evaluation.negativeLogLikelihood { print(String(format: "  NLL estimate (k = %d)                %10.3f", nllSamples, nll)) }
+        print("  active units \(evaluation.activeUnits) of \(evaluation.klPerUnit.count) (Cov_x E[z|x] > 0.01)")
+        print("  KL per unit  " + evaluation.klPerUnit.map { String(format: "%.2f", $0) }.joined(separator: " "))
+    }
+
+    struct Evaluator: VAEVisitor {
+        let directory: String
+        let test: ImageDataset
+        let ks: [Int]
+        let configuration: VAERunConfiguration
+        let train: ImageDataset
+
+        func visit<D: ObservationModel, E: ELBOEstimator>(
+            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+        ) throws -> VAEEvaluation where D.Scalar == Float {
+            var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam())
+            let structure = trainer.parameterStructure(batch: train.batch([0][...]))
+            try trainer.loadCheckpoint(from: (directory as NSString).appendingPathComponent("checkpoint.safetensors"), structure: structure)
+            var generator = SeededGenerator(seed: configuration.seed &+ 0x7E57)
+            return trainer.problem.evaluate(on: test, ks: ks, binarization: configuration.evaluationBinarization, using: &generator)
+        }
+    }
+}

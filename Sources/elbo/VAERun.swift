@@ -1,0 +1,202 @@
+import Foundation
+import Variational
+
+/// Everything that determines a VAE training run, saved beside its checkpoint as run.json.
+struct VAERunConfiguration: Codable, Equatable {
+    /// The data folder, or nil for the built-in synthetic images.
+    var data: String?
+    /// Training images of the built-in synthetic set (its test set has a sixth as many, at most 1,000).
+    var syntheticImages: Int
+    var binarize: Binarization
+    var model: VAEModelChoice
+    var decoder: DecoderChoice
+    /// σ of the Gaussian decoder with a fixed variance.
+    var decoderStandardDeviation: Double
+    var latent: Int
+    var hidden: [Int]
+    var activation: ActivationChoice
+    var k: Int
+    var dreg: Bool
+    var beta: Double
+    var freeBits: Double
+    var warmupEpochs: Double
+    var epochs: Int
+    var batch: Int
+    var learningRate: Double
+    var adamEpsilon: Double
+    var seed: UInt64
+    /// Training images held out for validation when the data has no validation split of its own (0: report the
+    /// test set instead).
+    var validation: Int
+}
+
+extension Binarization: Codable {}
+
+enum VAEModelChoice: String, Codable, CaseIterable {
+    case vae, betaVAE = "beta-vae", iwae
+}
+
+enum DecoderChoice: String, Codable, CaseIterable {
+    case bernoulli, gaussian, gaussianLearned = "gaussian-learned", squaredError = "squared-error"
+}
+
+enum ActivationChoice: String, Codable, CaseIterable {
+    case relu, tanh, elu, softplus
+
+    var activation: Activation {
+        switch self {
+        case .relu: return .relu
+        case .tanh: return .tanh
+        case .elu: return .elu
+        case .softplus: return .softplus
+        }
+    }
+}
+
+/// One line of the learning curve.
+struct VAEEpochRecord: Codable {
+    var epoch: Int
+    /// The training loss per image (negative ELBO, or negative IWAE bound for iwae), averaged over the epoch.
+    var trainLoss: Double
+    /// The held-out negative ELBO per image.
+    var heldOutLoss: Double
+    var heldOutSet: String
+    var seconds: Double
+    var learningRate: Double
+    var rejectedSteps: Int
+}
+
+/// run.json: the configuration, the learning curve and what happened along the way.
+struct VAERunRecord: Codable {
+    var configuration: VAERunConfiguration
+    var history: [VAEEpochRecord]
+    var messages: [String]
+
+    static func read(from directory: String) throws -> VAERunRecord {
+        let path = (directory as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandError("\(path): no run here (train one with elbo vae train --out \(directory))")
+        }
+        do {
+            return try JSONDecoder().decode(VAERunRecord.self, from: data)
+        } catch {
+            throw CommandError("\(path): not a run record (\(error))")
+        }
+    }
+
+    func write(to directory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(self)
+        try writeAtomically(Array(data), to: (directory as NSString).appendingPathComponent("run.json"))
+    }
+}
+
+/// The images of a run: training, held out (validation or test) and test.
+struct VAEData {
+    var train: ImageDataset
+    var heldOut: ImageDataset
+    var heldOutName: String
+    var test: ImageDataset
+
+    /// Reads the data a configuration names: a folder of MNIST IDX files, a folder of binarised-MNIST .amat files,
+    /// a folder holding mnist/ and binarized_mnist/ (the fixed binarisation picks the latter), or the built-in
+    /// synthetic images.
+    static func load(_ configuration: VAERunConfiguration) throws -> VAEData {
+        let fileManager = FileManager.default
+        guard let folder = configuration.data else {
+            let train = SyntheticDigits.generate(count: configuration.syntheticImages, seed: 1)
+            let test = SyntheticDigits.generate(count: Swift.max(1, Swift.min(1000, configuration.syntheticImages / 6)), seed: 2)
+            return try split(train: train, validation: nil, test: test, configuration)
+        }
+        var isDirectory: ObjCBool = false
+        guard fileManager.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandError("--data \(folder): no such folder")
+        }
+        func inFolder(_ name: String) -> String { (folder as NSString).appendingPathComponent(name) }
+        func has(_ name: String) -> Bool { fileManager.fileExists(atPath: inFolder(name)) }
+        if has(MNIST.trainImages) {
+            let (train, test) = try MNIST.readIDXDirectory(folder)
+            return try split(train: train, validation: nil, test: test, configuration)
+        }
+        if has("binarized_mnist_train.amat.gz") || has("binarized_mnist_train.amat") {
+            let (train, validation, test) = try MNIST.readBinarizedDirectory(folder)
+            return try split(train: train, validation: validation, test: test, configuration)
+        }
+        if has("mnist") || has("binarized_mnist") {
+            var inner = configuration
+            inner.data = inFolder(configuration.binarize == .fixed ? "binarized_mnist" : "mnist")
+            return try load(inner)
+        }
+        throw CommandError("--data \(folder): holds neither MNIST's IDX files (\(MNIST.trainImages), …) nor binarized_mnist_*.amat(.gz)")
+    }
+
+    static func split(train: ImageDataset, validation: ImageDataset?, test: ImageDataset, _ configuration: VAERunConfiguration) throws -> VAEData {
+        if configuration.binarize == .fixed && !(train.isBinary && test.isBinary) {
+            throw CommandError("--binarize fixed needs binary images; these are grey levels (use dynamic or none)")
+        }
+        if let validation { return VAEData(train: train, heldOut: validation, heldOutName: "validation", test: test) }
+        let n = configuration.validation
+        guard n > 0 else { return VAEData(train: train, heldOut: test, heldOutName: "test", test: test) }
+        guard n < train.count else { throw CommandError("--validation \(n) leaves no training images (there are \(train.count))") }
+        return VAEData(
+            train: train.subset(0..<(train.count - n)), heldOut: train.subset((train.count - n)..<train.count),
+            heldOutName: "validation", test: test)
+    }
+}
+
+/// The networks of a run: an MLP encoder with two heads and an MLP decoder, in Float.
+enum VAEFactory {
+    typealias Encoder = GaussianEncoder<DenseStack<Float>>
+
+    static func encoder(_ c: VAERunConfiguration, inputs: Int, using generator: inout SeededGenerator) -> Encoder {
+        let body = DenseStack<Float>(sizes: [inputs] + c.hidden, activation: c.activation.activation, finalActivation: c.activation.activation, using: &generator)
+        return GaussianEncoder(body: body, hiddenSize: c.hidden.last!, latentDimension: c.latent, using: &generator)
+    }
+
+    static func decoderNetwork(_ c: VAERunConfiguration, outputs: Int, using generator: inout SeededGenerator) -> DenseStack<Float> {
+        DenseStack<Float>(sizes: [c.latent] + c.hidden.reversed() + [outputs], activation: c.activation.activation, using: &generator)
+    }
+}
+
+/// Runs `body` with the run's VAE (fresh, from the configuration's seed) and its estimator, whatever their types.
+protocol VAEVisitor {
+    associatedtype Result
+    func visit<D: ObservationModel, E: ELBOEstimator>(
+        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+    ) throws -> Result where D.Scalar == Float
+}
+
+extension VAERunConfiguration {
+    func withModel<V: VAEVisitor>(inputs: Int, _ visitor: V) throws -> V.Result {
+        var generator = SeededGenerator(seed: seed)
+        let encoder = VAEFactory.encoder(self, inputs: inputs, using: &generator)
+        let network = VAEFactory.decoderNetwork(self, outputs: inputs, using: &generator)
+        switch decoder {
+        case .bernoulli:
+            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: BernoulliDecoder(network: network)), visitor)
+        case .gaussian:
+            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: GaussianDecoder(network: network, outputSize: inputs, variance: .fixed(standardDeviation: decoderStandardDeviation))), visitor)
+        case .gaussianLearned:
+            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: GaussianDecoder(network: network, outputSize: inputs, variance: .learned)), visitor)
+        case .squaredError:
+            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: GaussianDecoder(network: network, outputSize: inputs, variance: .squaredError)), visitor)
+        }
+    }
+
+    private func withEstimator<D: ObservationModel, V: VAEVisitor>(
+        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ visitor: V
+    ) throws -> V.Result where D.Scalar == Float {
+        switch model {
+        case .vae:
+            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, freeBits: freeBits))
+        case .betaVAE:
+            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits))
+        case .iwae:
+            return try visitor.visit(vae, ImportanceWeightedELBO(particleCount: k, doublyReparameterized: dreg))
+        }
+    }
+
+    /// The held-out sets are binarised like the training data (dynamic binarisation with a fixed seed).
+    var evaluationBinarization: Binarization { binarize }
+}

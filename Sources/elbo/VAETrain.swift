@@ -1,0 +1,320 @@
+import ArgumentParser
+import Foundation
+import Variational
+
+/// `elbo vae`: variational autoencoders on images.
+struct VAECommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae",
+        abstract: "Train and evaluate variational autoencoders (VAE, β-VAE, IWAE) on MNIST or built-in images.",
+        subcommands: [VAETrain.self, VAEEval.self])
+}
+
+/// `elbo vae train`: trains a VAE, with a checkpoint after every epoch.
+struct VAETrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a VAE on images, with a checkpoint (safetensors) and run.json after every epoch.",
+        discussion: """
+            Without --data the run uses built-in synthetic 28×28 images. --data takes a folder of MNIST's IDX files, \
+            of the binarised MNIST's .amat files, or one holding mnist/ and binarized_mnist/. --resume DIR continues \
+            a run where its last checkpoint left it (give --epochs to extend it); it takes every other setting from \
+            DIR/run.json.
+            """)
+
+    @Option(help: "The data folder (default: built-in synthetic images).")
+    var data: String?
+
+    @Option(name: .customLong("synthetic-images"), help: "Training images of the built-in synthetic set, used without --data (default 6000).")
+    var syntheticImages: Int?
+
+    @Option(help: "none (grey levels as Bernoulli means), dynamic (a fresh draw each pass) or fixed (binary data). Default: fixed for .amat data, none otherwise.")
+    var binarize: String?
+
+    @Option(help: "vae, beta-vae or iwae.")
+    var model: String?
+
+    @Option(help: "bernoulli, gaussian (fixed σ, --decoder-sd), gaussian-learned or squared-error.")
+    var decoder: String?
+
+    @Option(name: .customLong("decoder-sd"), help: "σ of the gaussian decoder (default 0.1).")
+    var decoderStandardDeviation: Double?
+
+    @Option(help: "Latent units (default 20).")
+    var latent: Int?
+
+    @Option(help: "Hidden layer sizes, encoder order, comma-separated (default 400; Burda et al.: 200,200).")
+    var hidden: String?
+
+    @Option(help: "relu, tanh, elu or softplus (default relu).")
+    var activation: String?
+
+    @Option(help: "Particles per image: importance samples for iwae (default 1; 50 for iwae).")
+    var k: Int?
+
+    @Flag(help: "Doubly-reparameterised gradients for the iwae encoder.")
+    var dreg = false
+
+    @Option(help: "β of beta-vae (default 4).")
+    var beta: Double?
+
+    @Option(name: .customLong("free-bits"), help: "Free bits λ in nats per latent unit (default 0).")
+    var freeBits: Double?
+
+    @Option(help: "Epochs over which the KL weight rises linearly from 0 (default 0: no warm-up).")
+    var warmup: Double?
+
+    @Option(help: "Epochs to train (default 10).")
+    var epochs: Int?
+
+    @Option(help: "Minibatch size (default 128).")
+    var batch: Int?
+
+    @Option(help: "Adam's learning rate (default 0.001).")
+    var lr: Double?
+
+    @Option(name: .customLong("adam-epsilon"), help: "Adam's ε (default 1e-8; Burda et al.: 1e-4).")
+    var adamEpsilon: Double?
+
+    @Option(help: "Random seed: the same seed gives the same run.")
+    var seed: UInt64?
+
+    @Option(help: "Training images held out for validation when the data has no validation split (default 0: report the test set).")
+    var validation: Int?
+
+    @Option(help: "The run's folder: checkpoint.safetensors and run.json (default vae-run).")
+    var out: String?
+
+    @Option(help: "Continue the run in this folder.")
+    var resume: String?
+
+    @Flag(help: "Print the run record (configuration and learning curve) as JSON instead of text.")
+    var json = false
+
+    func validate() throws {
+        if resume != nil {
+            let given: [(String, Any?)] = [
+                ("--data", data), ("--synthetic-images", syntheticImages), ("--binarize", binarize), ("--model", model), ("--decoder", decoder), ("--latent", latent),
+                ("--hidden", hidden), ("--activation", activation), ("--k", k), ("--beta", beta), ("--free-bits", freeBits),
+                ("--warmup", warmup), ("--batch", batch), ("--lr", lr), ("--seed", seed), ("--validation", validation),
+                ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon),
+            ]
+            if let first = given.first(where: { $0.1 != nil }) {
+                throw CommandError("\(first.0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)")
+            }
+            if dreg { throw CommandError("--dreg cannot be changed when resuming") }
+        }
+    }
+
+    /// The configuration from the options (or defaults), checked.
+    func configuration() throws -> VAERunConfiguration {
+        func choice<T: RawRepresentable & CaseIterable>(_ value: String?, _ name: String, _ fallback: T) throws -> T where T.RawValue == String {
+            guard let value else { return fallback }
+            guard let parsed = T(rawValue: value) else {
+                throw CommandError("\(name) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got '\(value)'")
+            }
+            return parsed
+        }
+        let model = try choice(model, "--model", VAEModelChoice.vae)
+        let sizes = try (hidden ?? "400").split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
+            guard let size = Int(part.trimmingCharacters(in: .whitespaces)), size > 0 else {
+                throw CommandError("--hidden must be positive layer sizes separated by commas, got '\(hidden ?? "")'")
+            }
+            return size
+        }
+        let isAmat = data.map { path in
+            ["binarized_mnist_train.amat.gz", "binarized_mnist_train.amat"].contains { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
+        } ?? false
+        let configuration = VAERunConfiguration(
+            data: data, syntheticImages: syntheticImages ?? 6000, binarize: try choice(binarize, "--binarize", isAmat ? Binarization.fixed : .none), model: model,
+            decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
+            latent: latent ?? 20, hidden: sizes, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            k: k ?? (model == .iwae ? 50 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
+            warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
+            adamEpsilon: adamEpsilon ?? 1e-8, seed: seed ?? 0, validation: validation ?? 0)
+        try Self.check(configuration)
+        return configuration
+    }
+
+    static func check(_ c: VAERunConfiguration) throws {
+        func positive(_ value: Double, _ name: String) throws {
+            if !(value > 0 && value.isFinite) { throw CommandError("\(name) must be positive and finite, got \(value)") }
+        }
+        func atLeast(_ value: Int, _ low: Int, _ name: String) throws {
+            if value < low { throw CommandError("\(name) must be at least \(low), got \(value)") }
+        }
+        try atLeast(c.latent, 1, "--latent")
+        try atLeast(c.syntheticImages, 1, "--synthetic-images")
+        if c.data != nil && c.syntheticImages != 6000 { throw CommandError("--synthetic-images applies without --data only") }
+        try atLeast(c.k, 1, "--k")
+        try atLeast(c.epochs, 1, "--epochs")
+        try atLeast(c.batch, 1, "--batch")
+        try atLeast(c.validation, 0, "--validation")
+        try positive(c.learningRate, "--lr")
+        try positive(c.adamEpsilon, "--adam-epsilon")
+        try positive(c.decoderStandardDeviation, "--decoder-sd")
+        if !(c.beta >= 0 && c.beta.isFinite) { throw CommandError("--beta must be finite and non-negative, got \(c.beta)") }
+        if !(c.freeBits >= 0 && c.freeBits.isFinite) { throw CommandError("--free-bits must be finite and non-negative, got \(c.freeBits)") }
+        if !(c.warmupEpochs >= 0 && c.warmupEpochs.isFinite) { throw CommandError("--warmup must be finite and non-negative, got \(c.warmupEpochs)") }
+        if c.dreg && c.model != .iwae { throw CommandError("--dreg applies to --model iwae only") }
+        if c.model == .iwae && (c.freeBits > 0 || c.warmupEpochs > 0 || c.beta != 1) {
+            throw CommandError("--beta, --free-bits and --warmup apply to vae and beta-vae, not iwae")
+        }
+        if c.decoder == .bernoulli && c.binarize == .none && c.data == nil {}  // grey levels as probabilities
+    }
+
+    func run() throws {
+        var record: VAERunRecord
+        let directory: String
+        if let resume {
+            directory = resume
+            record = try VAERunRecord.read(from: resume)
+            if let epochs {
+                try Self.check({ var c = record.configuration; c.epochs = epochs; return c }())
+                record.configuration.epochs = epochs
+            }
+        } else {
+            directory = out ?? "vae-run"
+            record = VAERunRecord(configuration: try configuration(), history: [], messages: [])
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent("run.json")) {
+                throw CommandError("\(directory) holds a run already: continue it with --resume \(directory), or choose another --out")
+            }
+        }
+        let data = try VAEData.load(record.configuration)
+        let result = try record.configuration.withModel(
+            inputs: data.train.dimension, VAETrainingRun(record: record, data: data, directory: directory, resuming: resume != nil, quiet: json))
+        if json { print(JSONText.serialize(try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)))) }
+    }
+}
+
+/// The training loop of `elbo vae train`, for any decoder and estimator.
+struct VAETrainingRun: VAEVisitor {
+    var record: VAERunRecord
+    let data: VAEData
+    let directory: String
+    let resuming: Bool
+    let quiet: Bool
+
+    var checkpointPath: String { (directory as NSString).appendingPathComponent("checkpoint.safetensors") }
+
+    func visit<D: ObservationModel, E: ELBOEstimator>(
+        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+    ) throws -> VAERunRecord where D.Scalar == Float {
+        var record = self.record
+        let c = record.configuration
+        var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam(learningRate: c.learningRate, epsilon: c.adamEpsilon))
+        let stream = MinibatchStream(dataset: data.train, batchSize: c.batch, binarization: c.binarize)
+        let structure = trainer.parameterStructure(batch: data.train.batch([0][...]))
+        var generator = SeededGenerator(seed: c.seed &+ 0x5EED)
+        var epoch = 0
+        if resuming {
+            let metadata = try trainer.loadCheckpoint(from: checkpointPath, structure: structure)
+            guard let saved = metadata["epoch"].flatMap(Int.init),
+                  let words = metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }),
+                  let restored = SeededGenerator(stateWords: words),
+                  let rate = metadata["learning_rate"].flatMap(Double.init)
+            else { throw CommandError("\(checkpointPath): the metadata lacks the epoch, generator or learning rate") }
+            (epoch, generator) = (saved, restored)
+            trainer.optimizer.schedule = ConstantRate(rate)
+            record.history = Array(record.history.prefix(epoch))
+            if !quiet { print("resuming \(directory) after epoch \(epoch) of \(c.epochs)") }
+        } else {
+            try save(trainer, structure, epoch: 0, generator: generator, record)
+        }
+        let stepsPerEpoch = Double(stream.batchesPerEpoch)
+        let warmupSteps = c.warmupEpochs * stepsPerEpoch
+        let klWeight = c.model == .betaVAE ? c.beta : 1
+        var retries = 0
+        while epoch < c.epochs {
+            let progress = ProgressBar(label: "epoch \(epoch + 1)/\(c.epochs)", total: stream.batchesPerEpoch, batchSize: c.batch, enabled: !quiet)
+            let summary = trainer.trainEpoch(
+                on: stream, using: &generator,
+                beforeStep: { estimator, step in
+                    guard warmupSteps > 0, var analytic = estimator as? AnalyticKLELBO else { return }
+                    analytic.klWeight = klWeight * Swift.min(1, Double(step + 1) / warmupSteps)
+                    estimator = analytic as! E
+                },
+                progress: progress.update)
+            progress.finish()
+            if !summary.meanLoss.isFinite || summary.rejectedSteps > Swift.max(10, summary.acceptedSteps / 10) {
+                retries += 1
+                let rate = trainer.optimizer.learningRate / 2
+                let message = "epoch \(epoch + 1): \(summary.rejectedSteps) steps had a non-finite loss or gradient; rolled back to the checkpoint of epoch \(epoch) and halved the learning rate to \(rate)"
+                record.messages.append(message)
+                if !quiet { print(message) }
+                guard retries <= 5 else { throw CommandError("\(message); giving up after 5 tries") }
+                let metadata = try trainer.loadCheckpoint(from: checkpointPath, structure: structure)
+                if let words = metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }),
+                   let restored = SeededGenerator(stateWords: words) { generator = restored }
+                trainer.optimizer.schedule = ConstantRate(rate)
+                continue
+            }
+            retries = 0
+            epoch += 1
+            var evaluation = SeededGenerator(seed: c.seed &+ 0xE7A1 &+ UInt64(epoch))
+            let heldOut = -trainer.problem.meanImportanceWeightedBound(
+                on: data.heldOut, particles: 1, binarization: c.evaluationBinarization, using: &evaluation)
+            record.history.append(VAEEpochRecord(
+                epoch: epoch, trainLoss: summary.meanLoss, heldOutLoss: heldOut, heldOutSet: data.heldOutName,
+                seconds: summary.seconds, learningRate: trainer.optimizer.learningRate, rejectedSteps: summary.rejectedSteps))
+            try save(trainer, structure, epoch: epoch, generator: generator, record)
+            if !quiet {
+                print(String(format: "epoch %3d/%d  train %.3f  %@ %.3f nats/image  (%.1f s)", epoch, c.epochs, summary.meanLoss,
+                             data.heldOutName, heldOut, summary.seconds))
+                fflush(stdout)
+            }
+        }
+        return record
+    }
+
+    /// The checkpoint first, then run.json: a run.json never names an epoch whose checkpoint is not on disk.
+    func save<P: VariationalProblem, E: ELBOEstimator>(
+        _ trainer: Trainer<P, E>, _ structure: P.TangentVector, epoch: Int, generator: SeededGenerator, _ record: VAERunRecord
+    ) throws {
+        let metadata = [
+            "format": "variational-vae-checkpoint-1", "epoch": "\(epoch)",
+            "generator": generator.stateWords.map { String($0, radix: 16) }.joined(separator: ","),
+            "learning_rate": "\(trainer.optimizer.learningRate)",
+        ]
+        try trainer.saveCheckpoint(to: checkpointPath, structure: structure, metadata: metadata)
+        try record.write(to: directory)
+    }
+}
+
+/// A progress line on standard error, redrawn in place, when standard error is a terminal.
+final class ProgressBar {
+    let label: String
+    let total: Int
+    let batchSize: Int
+    let enabled: Bool
+    let start = DispatchTime.now().uptimeNanoseconds
+    var lastDrawn: UInt64 = 0
+
+    init(label: String, total: Int, batchSize: Int, enabled: Bool) {
+        self.label = label
+        self.total = total
+        self.batchSize = batchSize
+        self.enabled = enabled && isatty(2) == 1
+    }
+
+    func update(_ done: Int, _ total: Int, _ loss: Double) {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastDrawn > 100_000_000 || done == total else { return }
+        lastDrawn = now
+        let elapsed = Double(now - start) / 1e9
+        let width = 30
+        let filled = width * done / Swift.max(total, 1)
+        let rate = Double(done * batchSize) / Swift.max(elapsed, 1e-9)
+        let eta = elapsed / Double(Swift.max(done, 1)) * Double(total - done)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        let line = String(format: "\r%@ %@ %d/%d  loss %.3f  %.0f images/s  ETA %.0f s ", label, bar, done, total, loss, rate, eta)
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+    }
+}
