@@ -23,6 +23,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var epochs: Int
     var batch: Int
     var learningRate: Double
+    /// constant, or burda: stages i = 0, 1, … of 3^i epochs at learningRate · 10^(−i/7) (Burda et al. 2016).
+    var schedule: ScheduleChoice
     var adamEpsilon: Double
     var seed: UInt64
     /// Training images held out for validation when the data has no validation split of its own (0: report the
@@ -34,6 +36,24 @@ extension Binarization: Codable {}
 
 enum VAEModelChoice: String, Codable, CaseIterable {
     case vae, betaVAE = "beta-vae", iwae
+}
+
+enum ScheduleChoice: String, Codable, CaseIterable {
+    case constant, burda
+
+    /// The learning rate of epoch `epoch` (0-based) for a base rate.
+    func rate(epoch: Int, base: Double) -> Double {
+        switch self {
+        case .constant: return base
+        case .burda:
+            var (stage, end) = (0, 1)
+            while epoch >= end {
+                stage += 1
+                end += Int(Foundation.pow(3, Double(stage)))
+            }
+            return base * Foundation.pow(10, -Double(stage) / 7)
+        }
+    }
 }
 
 enum DecoderChoice: String, Codable, CaseIterable {

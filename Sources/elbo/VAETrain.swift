@@ -73,6 +73,9 @@ struct VAETrain: ParsableCommand {
     @Option(help: "Adam's learning rate (default 0.001).")
     var lr: Double?
 
+    @Option(help: "constant, or burda: stages i = 0…7 of 3^i epochs at --lr · 10^(−i/7), 3,280 epochs in all (default constant).")
+    var schedule: String?
+
     @Option(name: .customLong("adam-epsilon"), help: "Adam's ε (default 1e-8; Burda et al.: 1e-4).")
     var adamEpsilon: Double?
 
@@ -96,7 +99,7 @@ struct VAETrain: ParsableCommand {
             let given: [(String, Any?)] = [
                 ("--data", data), ("--synthetic-images", syntheticImages), ("--binarize", binarize), ("--model", model), ("--decoder", decoder), ("--latent", latent),
                 ("--hidden", hidden), ("--activation", activation), ("--k", k), ("--beta", beta), ("--free-bits", freeBits),
-                ("--warmup", warmup), ("--batch", batch), ("--lr", lr), ("--seed", seed), ("--validation", validation),
+                ("--warmup", warmup), ("--batch", batch), ("--lr", lr), ("--schedule", schedule), ("--seed", seed), ("--validation", validation),
                 ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon),
             ]
             if let first = given.first(where: { $0.1 != nil }) {
@@ -131,6 +134,7 @@ struct VAETrain: ParsableCommand {
             latent: latent ?? 20, hidden: sizes, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
+            schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
             adamEpsilon: adamEpsilon ?? 1e-8, seed: seed ?? 0, validation: validation ?? 0)
         try Self.check(configuration)
         return configuration
@@ -226,7 +230,10 @@ struct VAETrainingRun: VAEVisitor {
         let warmupSteps = c.warmupEpochs * stepsPerEpoch
         let klWeight = c.model == .betaVAE ? c.beta : 1
         var retries = 0
+        // Halvings after non-finite epochs stay in force on top of the schedule.
+        var rateFactor = resuming ? trainer.optimizer.learningRate / c.schedule.rate(epoch: Swift.max(epoch - 1, 0), base: c.learningRate) : 1
         while epoch < c.epochs {
+            trainer.optimizer.schedule = ConstantRate(c.schedule.rate(epoch: epoch, base: c.learningRate) * rateFactor)
             let progress = ProgressBar(label: "epoch \(epoch + 1)/\(c.epochs)", total: stream.batchesPerEpoch, batchSize: c.batch, enabled: !quiet)
             let summary = trainer.trainEpoch(
                 on: stream, using: &generator,
@@ -239,6 +246,7 @@ struct VAETrainingRun: VAEVisitor {
             progress.finish()
             if !summary.meanLoss.isFinite || summary.rejectedSteps > Swift.max(10, summary.acceptedSteps / 10) {
                 retries += 1
+                rateFactor /= 2
                 let rate = trainer.optimizer.learningRate / 2
                 let message = "epoch \(epoch + 1): \(summary.rejectedSteps) steps had a non-finite loss or gradient; rolled back to the checkpoint of epoch \(epoch) and halved the learning rate to \(rate)"
                 record.messages.append(message)
@@ -247,7 +255,6 @@ struct VAETrainingRun: VAEVisitor {
                 let metadata = try trainer.loadCheckpoint(from: checkpointPath, structure: structure)
                 if let words = metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }),
                    let restored = SeededGenerator(stateWords: words) { generator = restored }
-                trainer.optimizer.schedule = ConstantRate(rate)
                 continue
             }
             retries = 0

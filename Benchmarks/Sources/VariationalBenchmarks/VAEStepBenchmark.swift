@@ -1,35 +1,17 @@
 import Foundation
 import Variational
 
-/// The PyTorch-examples VAE shape: 784-400-20 (μ, log σ²)-400-784, ReLU, Bernoulli likelihood from logits,
-/// analytic Gaussian KL, Adam.
-struct VAE: Differentiable {
-    var encoder: Dense<Float>
-    var mean: Dense<Float>
-    var logVariance: Dense<Float>
-    var decoderHidden: Dense<Float>
-    var decoderOutput: Dense<Float>
+/// The PyTorch-examples VAE: 784-400-20 (μ, log σ²)-400-784, ReLU, Bernoulli likelihood from logits, analytic
+/// Gaussian KL, Adam — built from the library's VariationalAutoencoder and trained by its Trainer.
+typealias ExampleVAE = VariationalAutoencoder<GaussianEncoder<Dense<Float>>, BernoulliDecoder<VariationalNeural.Chain<Dense<Float>, Dense<Float>>>>
 
-    init(using generator: inout SeededGenerator) {
-        encoder = Dense(inputSize: 784, outputSize: 400, activation: .relu, using: &generator)
-        mean = Dense(inputSize: 400, outputSize: 20, using: &generator)
-        logVariance = Dense(inputSize: 400, outputSize: 20, using: &generator)
-        decoderHidden = Dense(inputSize: 20, outputSize: 400, activation: .relu, using: &generator)
-        decoderOutput = Dense(inputSize: 400, outputSize: 784, using: &generator)
-    }
-
-    /// The negative ELBO per image.
-    @differentiable(reverse, wrt: self)
-    func loss(_ x: Tensor<Float>, noise: Tensor<Float>) -> Tensor<Float> {
-        let h = encoder(x)
-        let mu = mean(h)
-        let logVar = logVariance(h)
-        let z = mu + (logVar * 0.5).exp() * noise
-        let logits = decoderOutput(decoderHidden(z))
-        let reconstruction = sigmoidCrossEntropy(logits: logits, labels: x).sum()
-        let kl = ((mu.squared() + logVar.exp() - logVar - 1) * 0.5).sum()
-        return (reconstruction + kl) / Float(withoutDerivative(at: x.shape[0]))
-    }
+func exampleVAE(using generator: inout SeededGenerator) -> ExampleVAE {
+    let encoder = GaussianEncoder(
+        body: Dense<Float>(inputSize: 784, outputSize: 400, activation: .relu, using: &generator),
+        hiddenSize: 400, latentDimension: 20, using: &generator)
+    let decoder = BernoulliDecoder(network: Dense<Float>(inputSize: 20, outputSize: 400, activation: .relu, using: &generator)
+        .then(Dense<Float>(inputSize: 400, outputSize: 784, using: &generator)))
+    return VariationalAutoencoder(encoder: encoder, decoder: decoder)
 }
 
 enum VAEStepBenchmark {
@@ -37,34 +19,30 @@ enum VAEStepBenchmark {
 
     static func run() {
         var generator = SeededGenerator(seed: 2)
-        var model = VAE(using: &generator)
         let x = Tensor<Float>(randomUniform: [batch, 784], using: &generator).map { $0 < 0.2 ? 1 : 0 }
+        var trainer = Trainer(problem: exampleVAE(using: &generator), estimator: AnalyticKLELBO(), optimizer: Adam(learningRate: 1e-3))
+        let noise = trainer.problem.sampleNoise(particles: 1, batch: x, using: &generator)
+        let estimator = AnalyticKLELBO()
+        let g = estimator.lossAndGradient(problem: trainer.problem, noise: noise, batch: x).gradient
+        var scratch = trainer.problem
         let adam = Adam(learningRate: 1e-3)
-        let step = {
-            let noise = Tensor<Float>(randomNormal: [batch, 20], using: &generator)
-            let g = gradient(at: model) { m in m.loss(x, noise: noise) }
-            adam.update(&model, along: g)
-        }
-        let noise = Tensor<Float>(randomNormal: [batch, 20], using: &generator)
-        let g = gradient(at: model) { m in m.loss(x, noise: noise) }
-        var scratch = model
         let times = interleavedMedians(repeats: 15, iterations: 10, [
-            step,
-            { _ = gradient(at: model) { m in m.loss(x, noise: noise) } },
+            { trainer.step(on: x, using: &generator) },
+            { _ = estimator.lossAndGradient(problem: trainer.problem, noise: noise, batch: x) },
             { adam.update(&scratch, along: g) },
             { runGEMMs() },
         ])
         let (stepSeconds, gradientSeconds, adamSeconds, gemmSeconds) = (times[0], times[1], times[2], times[3])
-        print("VAE training step (784-400-20-400-784, batch \(batch), Bernoulli logits, analytic KL, Adam)")
+        print("VAE training step (784-400-20-400-784, batch \(batch), Bernoulli logits, analytic KL, Adam; library VAE and Trainer)")
         print(String(format: "  step        %7.3f ms", stepSeconds * 1e3))
         print(String(format: "  gradient    %7.3f ms   (forward and backward)", gradientSeconds * 1e3))
-        print(String(format: "  Adam        %7.3f ms   (update of %d parameters)", adamSeconds * 1e3, parameterCount(model)))
+        print(String(format: "  Adam        %7.3f ms   (update of %d parameters)", adamSeconds * 1e3, parameterCount(trainer.problem)))
         print(String(format: "  its GEMMs   %7.3f ms   (14 products: 5 forward, 5 weight gradients, 4 input gradients)", gemmSeconds * 1e3))
         print(String(format: "  ratio       %7.2f ×", stepSeconds / gemmSeconds))
     }
 
-    static func parameterCount(_ model: VAE) -> Int {
-        [model.encoder, model.mean, model.logVariance, model.decoderHidden, model.decoderOutput]
+    static func parameterCount(_ model: ExampleVAE) -> Int {
+        [model.encoder.body, model.encoder.meanHead, model.encoder.logVarianceHead, model.decoder.network.first, model.decoder.network.second]
             .reduce(0) { $0 + $1.weight.scalarCount + $1.bias.scalarCount }
     }
 
