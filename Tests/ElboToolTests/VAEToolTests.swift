@@ -57,6 +57,16 @@ final class VAEToolTests: XCTestCase {
         XCTAssertLessThan(b5, b20)
         XCTAssertEqual(json["nll"] as? Double, -b20)
         XCTAssertEqual((json["kl_per_unit"] as? [Double])?.count, 4)
+
+        // PNG grids: 8 samples across, and 16 columns of test images beside their reconstructions.
+        for (command, file, width, height) in [("sample", "samples.png", 8 * 29 + 1, 2 * 29 + 1), ("reconstruct", "pairs.png", 16 * 29 + 1, 29 + 1)] {
+            let result = try run(["vae", command, out, "--png", path(file), "--count", command == "sample" ? "16" : "8"])
+            XCTAssertEqual(result.status, 0, result.error)
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path(file))))
+            XCTAssertEqual(Array(bytes[0..<8]), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+            let word = { (offset: Int) in (0..<4).reduce(0) { $0 << 8 | Int(bytes[offset + $1]) } }
+            XCTAssertEqual([word(16), word(20)], [width, height], command)
+        }
     }
 
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
@@ -110,6 +120,8 @@ final class VAEToolTests: XCTestCase {
             (["vae", "train", "--resume", existing, "--lr", "0.1"], "--lr cannot be changed when resuming"),
             (["vae", "train", "--resume", path("none")], "run.json: no run here"),
             (["vae", "eval", path("none")], "run.json: no run here"),
+            (["vae", "sample", existing, "--png", path("s.png"), "--count", "0"], "--count must be between 1 and 1024, got 0"),
+            (["vae", "reconstruct", existing, "--png", path("nofolder/r.png")], "the folder"),
         ]
         for (arguments, message) in cases {
             let result = try run(arguments)
