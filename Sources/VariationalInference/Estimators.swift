@@ -37,6 +37,9 @@ public protocol ELBOEstimator {
     func handWrittenLossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
         -> (loss: Double, gradient: P.TangentVector)?
 
+    /// True when `observe` wants each step's terms (a baseline); the step then keeps them.
+    var observesTerms: Bool { get }
+
     /// Called after each accepted step with the terms of that step (for baselines).
     mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>)
 }
@@ -55,6 +58,8 @@ extension ELBOEstimator {
     {
         nil
     }
+
+    public var observesTerms: Bool { false }
 
     public mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) {}
 
@@ -75,6 +80,14 @@ extension ELBOEstimator {
             return (byHand.loss, byHand.gradient, nil)
         }
         let requested = requestedTerms(available: problem.availableTerms)
+        if !separatesGenerativeGradient && !observesTerms {
+            // One pass: the reduction composed with the terms (no tangent of the terms in between).
+            let reduce = objective(P.Scalar.self, requested: requested)
+            let (loss, gradient) = valueWithGradient(at: problem) { p in
+                reduce(p.terms(noise: noise, batch: batch, requesting: requested))
+            }
+            return (Double(loss.scalar), gradient, nil)
+        }
         let (terms, pullback) = valueWithPullback(at: problem) { p in
             p.terms(noise: noise, batch: batch, requesting: requested)
         }
@@ -130,7 +143,8 @@ public struct ReparameterizedELBO: ELBOEstimator {
         -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
     {
         if requested.contains(.entropy) {
-            return { t in -(t.logJoint.mean(squeezingAxes: 0) + t.entropy).mean() }
+            // The mean over [S, B] is the mean over datapoints of the means over particles.
+            return { t in -(t.logJoint.mean() + t.entropy.mean()) }
         }
         return { t in -(t.logJoint - t.logQ).mean() }
     }
@@ -251,6 +265,8 @@ public struct ScoreFunctionELBO: ELBOEstimator {
         }
         return f.map { $0 - (baseline ?? $0) }
     }
+
+    public var observesTerms: Bool { true }
 
     public mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) {
         let mean = Double(terms.logWeights.mean().scalar)

@@ -14,16 +14,17 @@ public struct GlobalLatentProblem<Model: ProbabilisticModel, Family: Variational
 
     @noDerivative public let model: Model
     public var family: Family
+    /// Found once: asking the model for its Gaussian prior may build tensors, and every step reads this.
+    @noDerivative public let availableTerms: ELBOTermSet
 
     @differentiable(reverse, wrt: family)
     public init(model: Model, family: Family) {
         self.model = model
         self.family = family
+        self.availableTerms = withoutDerivative(at: Self.terms(available: model, family))
     }
 
-    public var familyName: String { family.name }
-
-    public var availableTerms: ELBOTermSet {
+    static func terms(available model: Model, _ family: Family) -> ELBOTermSet {
         var terms: ELBOTermSet = [.logJoint, .logQ]
         if family.canEvaluateDensity { terms.formUnion([.pathLogQ, .stoppedSample]) }
         if family.hasClosedFormEntropy { terms.insert(.entropy) }
@@ -31,12 +32,30 @@ public struct GlobalLatentProblem<Model: ProbabilisticModel, Family: Variational
         return terms
     }
 
+    public var familyName: String { family.name }
+
     public func sampleNoise<G: RandomNumberGenerator>(particles: Int, batch: [Int]?, using generator: inout G) -> Tensor<Double> {
         family.sampleNoise(count: particles, using: &generator)
     }
 
     @differentiable(reverse, wrt: self)
     public func terms(noise: Tensor<Double>, batch observations: [Int]?, requesting requested: ELBOTermSet) -> ELBOTerms<Double> {
+        // The reparameterised ELBO's terms without branches: each branch of a differentiated function costs the
+        // pullback an allocation, which a small model notices.
+        if requested == [.logJoint, .entropy] { return logJointAndEntropy(noise: noise, observations: observations) }
+        return anyTerms(noise: noise, observations: observations, requesting: requested)
+    }
+
+    @differentiable(reverse, wrt: self)
+    func logJointAndEntropy(noise: Tensor<Double>, observations: [Int]?) -> ELBOTerms<Double> {
+        let s = withoutDerivative(at: noise.shape[0])
+        let theta = family.sample(fromNoise: noise)
+        let logJoint = model.logJointUnconstrained(theta, observations: observations).reshaped(to: [s, 1])
+        return ELBOTerms(logJoint: logJoint, entropy: family.entropy().reshaped(to: [1]))
+    }
+
+    @differentiable(reverse, wrt: self)
+    func anyTerms(noise: Tensor<Double>, observations: [Int]?, requesting requested: ELBOTermSet) -> ELBOTerms<Double> {
         let s = withoutDerivative(at: noise.shape[0])
         let column = withoutDerivative(at: [s, 1])
         var theta: Tensor<Double>
