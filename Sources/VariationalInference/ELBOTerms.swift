@@ -39,7 +39,8 @@ public struct ELBOTermSet: OptionSet, Sendable, Hashable, CustomStringConvertibl
 
 /// The terms of the ELBO at one draw of noise, as differentiable tensors. S is the number of particles, B the
 /// number of datapoints with latents of their own (1 for a model with global latents only, whose minibatch
-/// likelihood is then already scaled by N/B). A term not asked for is the symbolic zero.
+/// likelihood is then already scaled by N/B; its reparameterised terms may leave the datapoint axis out, [S] and a
+/// scalar, which every reduction reads alike). A term not asked for is the symbolic zero.
 public struct ELBOTerms<Scalar: TensorScalar>: Differentiable {
     /// log p(x_b, z_sb): [S, B].
     public var logJoint: Tensor<Scalar>

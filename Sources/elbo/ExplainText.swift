@@ -89,7 +89,7 @@ enum ExplainText {
     }
 }
 
-/// Writes a file atomically: to a temporary file beside it, then renamed over the target.
+/// Writes a file atomically: to a temporary file beside it, flushed to disk, then renamed over the target.
 enum AtomicFile {
     /// Fails early, before any work, when the file's folder does not exist.
     static func checkFolder(of path: String) throws {
@@ -101,13 +101,8 @@ enum AtomicFile {
     }
 
     static func write(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
         try checkFolder(of: path)
-        do {
-            try Data(text.utf8).write(to: url, options: .atomic)
-        } catch {
-            throw CommandError("\(path): cannot be written (\(error.localizedDescription))")
-        }
+        try writeAtomically(Array(text.utf8), to: path)
     }
 }
 
