@@ -7,7 +7,7 @@ struct VAECommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae",
         abstract: "Train and evaluate variational autoencoders (VAE, β-VAE, IWAE) on MNIST or built-in images.",
-        subcommands: [VAETrain.self, VAEEval.self, VAESample.self, VAEReconstruct.self])
+        subcommands: [VAETrain.self, VAEEval.self, VAESample.self, VAEReconstruct.self, VAEReportCommand.self])
 }
 
 /// `elbo vae train`: trains a VAE, with a checkpoint after every epoch.

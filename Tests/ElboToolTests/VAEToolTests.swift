@@ -67,6 +67,14 @@ final class VAEToolTests: XCTestCase {
             let word = { (offset: Int) in (0..<4).reduce(0) { $0 << 8 | Int(bytes[offset + $1]) } }
             XCTAssertEqual([word(16), word(20)], [width, height], command)
         }
+
+        // The HTML report: self-contained, with the curves and both grids inline.
+        let report = try run(["vae", "report", out, "--html", path("report.html")])
+        XCTAssertEqual(report.status, 0, report.error)
+        let page = try String(contentsOfFile: path("report.html"), encoding: .utf8)
+        XCTAssertEqual(page.components(separatedBy: "src=\"data:image/png;base64,").count - 1, 2)
+        XCTAssertTrue(page.contains("<svg") && page.contains("Learning curves") && page.contains("After 2 of 2 epochs"))
+        XCTAssertFalse(page.contains("<script src") || page.contains("<link "), "the report must be self-contained")
     }
 
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
