@@ -244,13 +244,25 @@ struct VAETrainingRun: VAEVisitor {
                 },
                 progress: progress.update)
             progress.finish()
-            if !summary.meanLoss.isFinite || summary.rejectedSteps > Swift.max(10, summary.acceptedSteps / 10) {
+            var evaluation = SeededGenerator(seed: c.seed &+ 0xE7A1 &+ UInt64(epoch + 1))
+            let heldOut = -trainer.problem.meanImportanceWeightedBound(
+                on: data.heldOut, particles: 1, binarization: c.evaluationBinarization, using: &evaluation)
+            // Rejected steps leave the parameters as they were, but many of them, or parameters whose held-out loss
+            // is not finite, mean the learning rate is too high for this point of the run.
+            let tooManyRejected = summary.rejectedSteps > Swift.max(2, (summary.acceptedSteps + summary.rejectedSteps) / 20)
+            if !summary.meanLoss.isFinite || !heldOut.isFinite || tooManyRejected {
                 retries += 1
-                rateFactor /= 2
                 let rate = trainer.optimizer.learningRate / 2
-                let message = "epoch \(epoch + 1): \(summary.rejectedSteps) steps had a non-finite loss or gradient; rolled back to the checkpoint of epoch \(epoch) and halved the learning rate to \(rate)"
+                rateFactor /= 2
+                let what = tooManyRejected || !summary.meanLoss.isFinite
+                    ? "\(summary.rejectedSteps) of \(summary.acceptedSteps + summary.rejectedSteps) steps had a non-finite loss or gradient"
+                    : "the \(data.heldOutName) loss was not finite"
+                let message = "epoch \(epoch + 1): \(what); rolled back to the checkpoint of epoch \(epoch) and halved the learning rate to \(rate)"
                 record.messages.append(message)
-                if !quiet { print(message) }
+                if !quiet {
+                    print(message)
+                    fflush(stdout)
+                }
                 guard retries <= 5 else { throw CommandError("\(message); giving up after 5 tries") }
                 let metadata = try trainer.loadCheckpoint(from: checkpointPath, structure: structure)
                 if let words = metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }),
@@ -259,9 +271,6 @@ struct VAETrainingRun: VAEVisitor {
             }
             retries = 0
             epoch += 1
-            var evaluation = SeededGenerator(seed: c.seed &+ 0xE7A1 &+ UInt64(epoch))
-            let heldOut = -trainer.problem.meanImportanceWeightedBound(
-                on: data.heldOut, particles: 1, binarization: c.evaluationBinarization, using: &evaluation)
             record.history.append(VAEEpochRecord(
                 epoch: epoch, trainLoss: summary.meanLoss, heldOutLoss: heldOut, heldOutSet: data.heldOutName,
                 seconds: summary.seconds, learningRate: trainer.optimizer.learningRate, rejectedSteps: summary.rejectedSteps))

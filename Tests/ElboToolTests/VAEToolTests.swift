@@ -109,6 +109,26 @@ final class VAEToolTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: killed + "/checkpoint.safetensors")), reference)
     }
 
+    /// Too high a learning rate: epochs with non-finite steps, or a non-finite held-out loss, roll back to the last
+    /// checkpoint with the rate halved, and say so; a run that cannot recover stops with one line.
+    func testNonFiniteEpochsRollBack() throws {
+        let out = path("rollback")
+        let result = try run(["vae", "train", "--epochs", "2", "--lr", "1", "--out", out] + small)
+        XCTAssertEqual(result.status, 0, result.error)
+        XCTAssertTrue(result.output.contains("rolled back to the checkpoint of epoch 0 and halved the learning rate to 0.5"), result.output)
+        XCTAssertTrue(result.output.contains("epoch   2/2"), result.output)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
+        XCTAssertGreaterThanOrEqual((record["messages"] as? [String])?.count ?? 0, 1)
+        let history = try XCTUnwrap(record["history"] as? [[String: Any]])
+        XCTAssertEqual(history.count, 2)
+        XCTAssertTrue(history.allSatisfy { ($0["heldOutLoss"] as? Double)?.isFinite == true && ($0["learningRate"] as? Double ?? 1) < 1 })
+
+        let hopeless = try run(["vae", "train", "--epochs", "1", "--lr", "1e6", "--out", path("hopeless")] + small)
+        XCTAssertNotEqual(hopeless.status, 0)
+        XCTAssertTrue(hopeless.error.contains("giving up after 5 tries"), hopeless.error)
+        XCTAssertEqual(hopeless.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, hopeless.error)
+    }
+
     func testBadInputGivesOneLineErrors() throws {
         let badData = path("bad")
         try FileManager.default.createDirectory(atPath: badData, withIntermediateDirectories: true)
