@@ -1,5 +1,6 @@
 import Foundation
 import VariationalCore
+import VariationalData
 
 /// Numeric columns read from a CSV file with a header row, or from a NumPy `.npy` array.
 ///
@@ -187,10 +188,4 @@ public struct DataTable: Equatable {
         rest = rest.prefix { $0 != "," && $0 != "}" }
         return rest.trimmingCharacters(in: .whitespaces)
     }
-}
-
-/// A problem with input data: names the file, row and column.
-public struct DataError: Error, CustomStringConvertible, Equatable {
-    public var description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -20,13 +20,13 @@ enum SVGPlot {
         let raw = (high - low) / Double(count)
         let magnitude = pow(10, floor(log10(raw)))
         let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
-        var values: [Double] = []
-        var v = ceil(low / step) * step
-        while v <= high + step * 1e-9 {
-            values.append(v)
-            v += step
-        }
-        return values
+        // Ticks by index, not by repeated addition: where the step is below the values' spacing (a range of 1e-7
+        // around 1e9) adding it changes nothing, and a loop waiting to pass `high` would never end.
+        let first = ceil(low / step), last = floor(high / step + 1e-9)
+        guard first.isFinite, last.isFinite, last >= first, last - first <= Double(4 * count),
+              (first + 1) * step != first * step
+        else { return [low, high] }
+        return (0...Int(last - first)).map { (first + Double($0)) * step }
     }
 
     static func label(_ v: Double) -> String {

@@ -260,6 +260,25 @@ final class ElboToolTests: XCTestCase {
         }
     }
 
+    /// Data around 1e9 makes the ELBO trace's range smaller than its values' spacing: the plot's ticks once looped
+    /// for ever there. The run must end (killed after two minutes otherwise) and write its plot.
+    func testExplainPlotEndsOnHugeData() throws {
+        let data = try temporaryFile("huge.csv", "x\n1e9\n1\n")
+        let svg = (data as NSString).deletingLastPathComponent + "/huge.svg"
+        let process = Process()
+        process.executableURL = Self.executable("elbo")
+        process.arguments = ["explain", "--data", data, "--plot", svg, "--iterations", "50", "--max-dimension", "1"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, "explain did not end")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: svg))
+    }
+
     func testExplainBadInputsGiveOneLineErrors() throws {
         let bad = try temporaryFile("bad.csv", "x\n1\ninf\n")
         let cases: [([String], String)] = [
