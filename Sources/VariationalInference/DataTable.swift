@@ -134,12 +134,25 @@ public struct DataTable: Equatable {
         if headerValue(header, "fortran_order") == "True" {
             throw DataError("\(source): Fortran-ordered .npy arrays are not supported; save with numpy.ascontiguousarray")
         }
-        let shape = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.compactMap { Int($0) }
-        guard shape.count == 1 || shape.count == 2 else {
-            throw DataError("\(source): .npy array of shape \(shapeText) — expected 1 or 2 dimensions")
+        // Every dimension a non-negative decimal integer: a token that is not one is an error, not skipped.
+        let shownShape = shapeText.unicodeScalars.map { $0.value < 32 || $0.value > 126 ? "?" : String($0) }.joined()
+        let tokens = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "()")).split(separator: ",", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+        let dimensions = tokens.last == "" && tokens.count > 1 ? tokens.dropLast() : tokens[...]
+        let shape = dimensions.compactMap { token in token.allSatisfy(\.isASCII) && token.allSatisfy(\.isNumber) ? Int(token) : nil }
+        guard shape.count == dimensions.count else {
+            throw DataError("\(source): .npy shape \(shownShape) is not a tuple of non-negative integers")
         }
-        let count = shape.reduce(1, *)
+        guard shape.count == 1 || shape.count == 2 else {
+            throw DataError("\(source): .npy array of shape \(shownShape) — expected 1 or 2 dimensions")
+        }
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { throw DataError("\(source): .npy shape \(shownShape) has more values than can be counted") }
+            count = product
+        }
+        guard count > 0 else { throw DataError("\(source): .npy array of shape \(shownShape) holds no values") }
         let type = descr.trimmingCharacters(in: CharacterSet(charactersIn: "'\""))
         let (size, read): (Int, (Int) -> Double)
         let payload = Array(bytes[(headerStart + headerLength)...])
@@ -156,7 +169,7 @@ public struct DataTable: Equatable {
         case "|u1", "|b1": (size, read) = (1, { Double(payload[$0]) })
         default: throw DataError("\(source): .npy element type \(type) is not supported (use float64, float32, int64, int32 or uint8)")
         }
-        guard payload.count >= count * size else {
+        guard count <= payload.count / size else {
             throw DataError("\(source): .npy data holds \(payload.count / size) of the \(count) values its header announces")
         }
         let values = (0..<count).map(read)

@@ -34,8 +34,8 @@ final class DataTableTests: XCTestCase {
     }
 
     /// A .npy file written byte by byte: version 1.0 header, little-endian float64, C order.
-    static func numPy(_ values: [Double], shape: [Int], descr: String = "<f8") -> Data {
-        let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))"
+    static func numPy(_ values: [Double], shape: [Int], descr: String = "<f8", shapeText given: String? = nil) -> Data {
+        let shapeText = given ?? (shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))")
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         while (10 + header.count + 1) % 64 != 0 { header += " " }
         header += "\n"
@@ -73,6 +73,30 @@ final class DataTableTests: XCTestCase {
         try Data("hello".utf8).write(to: notNumPy)
         XCTAssertThrowsError(try DataTable.load(path: notNumPy.path)) { error in
             XCTAssertEqual("\(error)", "text.npy: not a NumPy .npy file (bad magic string)")
+        }
+    }
+
+    /// Shapes that are not tuples of non-negative integers, whose product overflows, or that hold no values are
+    /// refused in one line (they once trapped, were read as another shape, or hung naming 2^63 − 1 columns).
+    func testNumPyHeadersWithBadShapes() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("variational-npy-shapes-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cases: [(String, String)] = [
+            ("(-3,)", "is not a tuple of non-negative integers"),
+            ("(3,\n2,\n2)", "is not a tuple of non-negative integers"),
+            ("(3, x)", "is not a tuple of non-negative integers"),
+            ("(4611686018427387904, 4)", "has more values than can be counted"),
+            ("(0, 9223372036854775807)", "holds no values"),
+            ("(2, 2, 2)", "expected 1 or 2 dimensions"),
+        ]
+        for (index, (shape, message)) in cases.enumerated() {
+            let file = directory.appendingPathComponent("s\(index).npy")
+            try Self.numPy([1, 2, 3], shape: [], shapeText: shape).write(to: file)
+            XCTAssertThrowsError(try DataTable.load(path: file.path), shape) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(shape): \(error)")
+                XCTAssertFalse("\(error)".contains("\n"), "one line: \(error)")
+            }
         }
     }
 
