@@ -77,6 +77,32 @@ public enum Random {
         }
     }
 
+    /// A Binomial(n, p) draw, exact for any n below 2^53: while n is large, a Beta(a, n + 1 − a) draw with
+    /// a = 1 + ⌊n/2⌋ (the a-th smallest of n uniforms) decides on which side of it the successes fall, halving n;
+    /// the last few trials are drawn one by one (Knuth, TAOCP vol. 2, 3.4.1). O(log n) draws in place of n.
+    public static func binomial<G: RandomNumberGenerator>(count n: Double, probability p: Double, using generator: inout G) -> Double {
+        precondition(n >= 0 && n <= 0x1p53 && n == n.rounded(), "Random.binomial: count must be an integer in 0…2^53, got \(n)")
+        precondition(p >= 0 && p <= 1, "Random.binomial: probability must be in [0, 1], got \(p)")
+        var (n, p, successes) = (n, p, 0.0)
+        while n > 64 {
+            let a = 1 + (n / 2).rounded(.down)
+            let b = n + 1 - a
+            let x = gamma(shape: a, using: &generator)
+            let order = x / (x + gamma(shape: b, using: &generator))
+            if order >= p {
+                n = a - 1
+                p = order > 0 ? p / order : 0
+            } else {
+                successes += a
+                n = b - 1
+                p = order < 1 ? (p - order) / (1 - order) : 1
+            }
+            p = Swift.min(1, Swift.max(0, p))
+        }
+        for _ in 0..<Int(n) where bernoulli(probability: p, using: &generator) { successes += 1 }
+        return successes
+    }
+
     /// True with probability p.
     @inlinable
     public static func bernoulli<G: RandomNumberGenerator>(probability p: Double, using generator: inout G) -> Bool {

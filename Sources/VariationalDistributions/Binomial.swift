@@ -10,8 +10,8 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
     @noDerivative public let batchShape: [Int]
 
     public init(totalCount: Tensor<Scalar>, logits: Tensor<Scalar>) throws {
-        if let i = totalCount.scalars.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && $0.isFinite) }) {
-            throw DistributionError("Binomial: totalCount must be a non-negative integer, got \(totalCount.scalars[i])\(Check.at(i, totalCount))")
+        if let i = totalCount.scalars.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && Double($0) <= 0x1p53) }) {
+            throw DistributionError("Binomial: totalCount must be an integer from 0 to 2^53, got \(totalCount.scalars[i])\(Check.at(i, totalCount))")
         }
         if let i = logits.scalars.firstIndex(where: \.isNaN) {
             throw DistributionError("Binomial: logits must not be NaN\(Check.at(i, logits))")
@@ -57,11 +57,7 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
         let n = totalCount.broadcasted(to: shape)
         let p = logits.sigmoid().broadcasted(to: shape)
         return Tensor(shape: shape, scalars: n.scalars.indices.map { i in
-            var successes = 0
-            for _ in 0..<Int(n.scalars[i]) where Random.bernoulli(probability: Double(p.scalars[i]), using: &generator) {
-                successes += 1
-            }
-            return Scalar(successes)
+            Scalar(Random.binomial(count: Double(n.scalars[i]), probability: Double(p.scalars[i]), using: &generator))
         })
     }
 

@@ -30,7 +30,7 @@ struct KL: ParsableCommand {
     var json = false
 
     func validate() throws {
-        guard samples >= 2 else { throw CommandError("--samples must be at least 2, got \(samples)") }
+        guard (2...10_000_000).contains(samples) else { throw CommandError("--samples must be between 2 and 10,000,000, got \(samples)") }
     }
 
     func run() throws {

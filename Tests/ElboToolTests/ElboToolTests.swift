@@ -93,6 +93,22 @@ final class ElboToolTests: XCTestCase {
         XCTAssertEqual(object["kl"] as! Double, exact, accuracy: 5 * error)
     }
 
+    /// A huge binomial count is sampled in O(log n) draws or refused in one line; a sample count beyond memory is
+    /// refused (they trapped converting to Int, and crashed allocating).
+    func testKLAtExtremeCounts() throws {
+        let large = try run(["kl", "Binomial(1e12, 0.5)", "Binomial(1e12, 0.5)", "--samples", "2000", "--json"])
+        XCTAssertEqual(large.status, 0, large.error)
+        let huge = try run(["kl", "Binomial(1e19, 0.5)", "Binomial(10, 0.5)"])
+        XCTAssertNotEqual(huge.status, 0)
+        XCTAssertTrue(huge.error.contains("totalCount must be an integer from 0 to 2^53, got 1e+19"), huge.error)
+        let samples = try run(["kl", "Normal(0, 1)", "Laplace(0, 1)", "--samples", "9223372036854775807"])
+        XCTAssertNotEqual(samples.status, 0)
+        XCTAssertTrue(samples.error.contains("--samples must be between 2 and 10,000,000"), samples.error)
+        for result in [huge, samples] {
+            XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
+        }
+    }
+
     func testKLTextOutputAndVectors() throws {
         let result = try run(["kl", "Dirichlet([1, 2, 3])", "Dirichlet([1,1,1])"])
         XCTAssertEqual(result.status, 0, result.error)

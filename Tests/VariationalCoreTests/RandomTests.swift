@@ -39,6 +39,17 @@ final class RandomTests: XCTestCase {
         assertMoments(t.scalars, mean: 2, variance: 9, "normal(2, 3)")
     }
 
+    /// Binomial draws by halving (Knuth) have the binomial's mean and variance for small counts, where the last
+    /// trials are drawn one by one, and for counts far too large to draw trial by trial.
+    func testBinomial() {
+        var generator = SeededGenerator(seed: 12)
+        for (count, p) in [(10.0, 0.3), (1000.0, 0.02), (1e9, 0.5), (1e15, 0.001)] {
+            let draws = (0..<20_000).map { _ in Random.binomial(count: count, probability: p, using: &generator) }
+            XCTAssertTrue(draws.allSatisfy { $0 >= 0 && $0 <= count && $0 == $0.rounded() })
+            assertMoments(draws, mean: count * p, variance: count * p * (1 - p), "binomial(\(count), \(p))")
+        }
+    }
+
     func testGamma() {
         var generator = SeededGenerator(seed: 2)
         for shape in [0.3, 1, 3.7] {

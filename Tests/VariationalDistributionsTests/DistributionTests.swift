@@ -199,7 +199,7 @@ final class InvalidParameterTests: XCTestCase {
         assertError("Dirichlet: concentration needs a last axis of at least 2 categories, got shape [1]") {
             _ = try Dirichlet(concentration: T([1]))
         }
-        assertError("Binomial: totalCount must be a non-negative integer, got 2.5") { _ = try Binomial(totalCount: scalar(2.5), logits: scalar(0)) }
+        assertError("Binomial: totalCount must be an integer from 0 to 2^53, got 2.5") { _ = try Binomial(totalCount: scalar(2.5), logits: scalar(0)) }
         assertError("RelaxedBernoulli: temperature must be positive and finite, got 0.0") { _ = try RelaxedBernoulli(temperature: 0, logits: scalar(0)) }
     }
 }
