@@ -61,13 +61,11 @@ struct VAEEval: ParsableCommand {
         let train: ImageDataset
 
         func visit<D: ObservationModel, E: ELBOEstimator>(
-            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight: WritableKeyPath<E, Double>?
         ) throws -> VAEEvaluation where D.Scalar == Float {
-            var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam())
-            let structure = trainer.parameterStructure(batch: train.batch([0][...]))
-            try trainer.loadCheckpoint(from: (directory as NSString).appendingPathComponent("checkpoint.safetensors"), structure: structure)
+            let trained = try VAECheckpoint.trained(vae, estimator, directory: directory, train: train)
             var generator = SeededGenerator(seed: configuration.seed &+ 0x7E57)
-            return trainer.problem.evaluate(on: test, ks: ks, binarization: configuration.evaluationBinarization, using: &generator)
+            return trained.evaluate(on: test, ks: ks, binarization: configuration.evaluationBinarization, using: &generator)
         }
     }
 }

@@ -25,12 +25,7 @@ struct VAESample: ParsableCommand {
     func run() throws {
         try AtomicFile.checkFolder(of: png)
         let (count, seed) = (self.count, self.seed)
-        let images = try VAEImages.withTrainedModel(directory) { vae, data in
-            var generator = SeededGenerator(seed: seed)
-            let z = Tensor<Float>(randomNormal: [count, vae.latentDimension], using: &generator)
-            let means = vae.decoder.mean(given: z)
-            return (0..<count).map { Array(means.scalars[($0 * data.dimension)..<(($0 + 1) * data.dimension)]) }
-        }
+        let images = try VAEImages.withTrainedModel(directory) { vae, _ in VAEImages.samples(vae, count: count, seed: seed) }
         try VAEImages.write(images.images, rows: images.rows, columns: images.columns, across: 8, to: png)
     }
 }
@@ -56,24 +51,31 @@ struct VAEReconstruct: ParsableCommand {
     func run() throws {
         try AtomicFile.checkFolder(of: png)
         let count = self.count
-        let images = try VAEImages.withTrainedModel(directory) { vae, data in
-            let n = Swift.min(count, data.count)
-            let x: Tensor<Float> = data.batch(Array(0..<n)[...])
-            let means = vae.decoder.mean(given: vae.encoder.posterior(given: x).mean)
-            let d = data.dimension
-            var images: [[Float]] = []
-            for i in 0..<n {
-                let range = (i * d)..<((i + 1) * d)
-                images.append(Array(x.scalars[range]))
-                images.append(Array(means.scalars[range]))
-            }
-            return images
-        }
+        let images = try VAEImages.withTrainedModel(directory) { vae, test in VAEImages.reconstructionPairs(vae, test, count: count) }
         try VAEImages.write(images.images, rows: images.rows, columns: images.columns, across: 16, to: png)
     }
 }
 
 enum VAEImages {
+    /// Decoder means at `count` draws z ~ N(0, I), one image a row.
+    static func samples(_ vae: any ImageMaker, count: Int, seed: UInt64) -> [[Float]] {
+        var generator = SeededGenerator(seed: seed)
+        return rows(of: vae.decoder.mean(given: Tensor<Float>(randomNormal: [count, vae.latentDimension], using: &generator)))
+    }
+
+    /// The first `count` test images, each followed by its reconstruction from E[z | x].
+    static func reconstructionPairs(_ vae: any ImageMaker, _ test: ImageDataset, count: Int) -> [[Float]] {
+        let x: Tensor<Float> = test.batch(Array(0..<Swift.min(count, test.count))[...])
+        let reconstructions = rows(of: vae.decoder.mean(given: vae.encoder.posterior(given: x).mean))
+        return zip(rows(of: x), reconstructions).flatMap { [$0, $1] }
+    }
+
+    /// The rows of a matrix, as arrays.
+    static func rows(of matrix: Tensor<Float>) -> [[Float]] {
+        let width = matrix.shape[1]
+        return (0..<matrix.shape[0]).map { Array(matrix.scalars[($0 * width)..<(($0 + 1) * width)]) }
+    }
+
     /// Loads the run in `directory` and calls `body` with its VAE and test images.
     static func withTrainedModel(
         _ directory: String, _ body: @escaping (any ImageMaker, ImageDataset) -> [[Float]]
@@ -95,12 +97,10 @@ enum VAEImages {
         let body: (any ImageMaker, ImageDataset) -> [[Float]]
 
         func visit<D: ObservationModel, E: ELBOEstimator>(
-            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight: WritableKeyPath<E, Double>?
         ) throws -> [[Float]] where D.Scalar == Float {
-            var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam())
-            let structure = trainer.parameterStructure(batch: data.train.batch([0][...]))
-            try trainer.loadCheckpoint(from: (directory as NSString).appendingPathComponent("checkpoint.safetensors"), structure: structure)
-            return body(TrainedVAE(vae: trainer.problem), data.test)
+            let trained = try VAECheckpoint.trained(vae, estimator, directory: directory, train: data.train)
+            return body(TrainedVAE(vae: trained), data.test)
         }
     }
 }

@@ -17,19 +17,7 @@ struct VAEReportCommand: ParsableCommand {
         try AtomicFile.checkFolder(of: html)
         let record = try VAERunRecord.read(from: directory)
         let grids = try VAEImages.withTrainedModel(directory) { vae, test in
-            var generator = SeededGenerator(seed: 0)
-            let z = Tensor<Float>(randomNormal: [64, vae.latentDimension], using: &generator)
-            let samples = vae.decoder.mean(given: z)
-            let n = Swift.min(32, test.count)
-            let x: Tensor<Float> = test.batch(Array(0..<n)[...])
-            let reconstructions = vae.decoder.mean(given: vae.encoder.posterior(given: x).mean)
-            let d = test.dimension
-            var images: [[Float]] = (0..<64).map { Array(samples.scalars[($0 * d)..<(($0 + 1) * d)]) }
-            for i in 0..<n {
-                images.append(Array(x.scalars[(i * d)..<((i + 1) * d)]))
-                images.append(Array(reconstructions.scalars[(i * d)..<((i + 1) * d)]))
-            }
-            return images
+            VAEImages.samples(vae, count: 64, seed: 0) + VAEImages.reconstructionPairs(vae, test, count: 32)
         }
         let samples = Array(grids.images.prefix(64)), pairs = Array(grids.images.dropFirst(64))
         func png(_ images: [[Float]], across: Int) -> String {

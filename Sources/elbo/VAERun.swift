@@ -180,11 +180,35 @@ enum VAEFactory {
 }
 
 /// Runs `body` with the run's VAE (fresh, from the configuration's seed) and its estimator, whatever their types.
+/// `klWeight` reaches the estimator's KL weight where it has one (for a warm-up).
 protocol VAEVisitor {
     associatedtype Result
     func visit<D: ObservationModel, E: ELBOEstimator>(
-        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight: WritableKeyPath<E, Double>?
     ) throws -> Result where D.Scalar == Float
+}
+
+/// Where a run keeps its checkpoint, and how the generator's state is written in its metadata.
+enum VAECheckpoint {
+    static func path(in directory: String) -> String { (directory as NSString).appendingPathComponent("checkpoint.safetensors") }
+
+    static func encode(_ generator: SeededGenerator) -> String {
+        generator.stateWords.map { String($0, radix: 16) }.joined(separator: ",")
+    }
+
+    static func generator(from metadata: [String: String]) -> SeededGenerator? {
+        metadata["generator"].flatMap { text in SeededGenerator(stateWords: text.split(separator: ",").compactMap { UInt64($0, radix: 16) }) }
+    }
+
+    /// The VAE with the parameters of the checkpoint in `directory`.
+    static func trained<D: ObservationModel, E: ELBOEstimator>(
+        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, directory: String, train: ImageDataset
+    ) throws -> VariationalAutoencoder<VAEFactory.Encoder, D> where D.Scalar == Float {
+        var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam())
+        let structure = trainer.parameterStructure(batch: train.batch([0][...]))
+        try trainer.loadCheckpoint(from: path(in: directory), structure: structure)
+        return trainer.problem
+    }
 }
 
 extension VAERunConfiguration {
@@ -209,11 +233,11 @@ extension VAERunConfiguration {
     ) throws -> V.Result where D.Scalar == Float {
         switch model {
         case .vae:
-            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, freeBits: freeBits))
+            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, freeBits: freeBits), klWeight: \.klWeight)
         case .betaVAE:
-            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits))
+            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits), klWeight: \.klWeight)
         case .iwae:
-            return try visitor.visit(vae, ImportanceWeightedELBO(particleCount: k, doublyReparameterized: dreg))
+            return try visitor.visit(vae, ImportanceWeightedELBO(particleCount: k, doublyReparameterized: dreg), klWeight: nil)
         }
     }
 

@@ -164,7 +164,6 @@ struct VAETrain: ParsableCommand {
         if c.model == .iwae && (c.freeBits > 0 || c.warmupEpochs > 0 || c.beta != 1) {
             throw CommandError("--beta, --free-bits and --warmup apply to vae and beta-vae, not iwae")
         }
-        if c.decoder == .bernoulli && c.binarize == .none && c.data == nil {}  // grey levels as probabilities
     }
 
     func run() throws {
@@ -200,10 +199,10 @@ struct VAETrainingRun: VAEVisitor {
     let resuming: Bool
     let quiet: Bool
 
-    var checkpointPath: String { (directory as NSString).appendingPathComponent("checkpoint.safetensors") }
+    var checkpointPath: String { VAECheckpoint.path(in: directory) }
 
     func visit<D: ObservationModel, E: ELBOEstimator>(
-        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E
+        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight klWeightPath: WritableKeyPath<E, Double>?
     ) throws -> VAERunRecord where D.Scalar == Float {
         var record = self.record
         let c = record.configuration
@@ -215,8 +214,7 @@ struct VAETrainingRun: VAEVisitor {
         if resuming {
             let metadata = try trainer.loadCheckpoint(from: checkpointPath, structure: structure)
             guard let saved = metadata["epoch"].flatMap(Int.init),
-                  let words = metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }),
-                  let restored = SeededGenerator(stateWords: words),
+                  let restored = VAECheckpoint.generator(from: metadata),
                   let rate = metadata["learning_rate"].flatMap(Double.init)
             else { throw CommandError("\(checkpointPath): the metadata lacks the epoch, generator or learning rate") }
             (epoch, generator) = (saved, restored)
@@ -238,9 +236,8 @@ struct VAETrainingRun: VAEVisitor {
             let summary = trainer.trainEpoch(
                 on: stream, using: &generator,
                 beforeStep: { estimator, step in
-                    guard warmupSteps > 0, var analytic = estimator as? AnalyticKLELBO else { return }
-                    analytic.klWeight = klWeight * Swift.min(1, Double(step + 1) / warmupSteps)
-                    estimator = analytic as! E
+                    guard warmupSteps > 0, let klWeightPath else { return }
+                    estimator[keyPath: klWeightPath] = klWeight * Swift.min(1, Double(step + 1) / warmupSteps)
                 },
                 progress: progress.update)
             progress.finish()
@@ -265,8 +262,7 @@ struct VAETrainingRun: VAEVisitor {
                 }
                 guard retries <= 5 else { throw CommandError("\(message); giving up after 5 tries") }
                 let metadata = try trainer.loadCheckpoint(from: checkpointPath, structure: structure)
-                if let words = metadata["generator"]?.split(separator: ",").compactMap({ UInt64($0, radix: 16) }),
-                   let restored = SeededGenerator(stateWords: words) { generator = restored }
+                if let restored = VAECheckpoint.generator(from: metadata) { generator = restored }
                 continue
             }
             retries = 0
@@ -290,7 +286,7 @@ struct VAETrainingRun: VAEVisitor {
     ) throws {
         let metadata = [
             "format": "variational-vae-checkpoint-1", "epoch": "\(epoch)",
-            "generator": generator.stateWords.map { String($0, radix: 16) }.joined(separator: ","),
+            "generator": VAECheckpoint.encode(generator),
             "learning_rate": "\(trainer.optimizer.learningRate)",
         ]
         try trainer.saveCheckpoint(to: checkpointPath, structure: structure, metadata: metadata)

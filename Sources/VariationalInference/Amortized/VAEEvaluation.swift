@@ -107,9 +107,13 @@ extension VariationalAutoencoder {
     public func evaluate<G: RandomNumberGenerator>(
         on data: ImageDataset, ks: [Int], binarization: Binarization, using generator: inout G
     ) -> VAEEvaluation {
-        let elbo = meanImportanceWeightedBound(on: data, particles: 1, binarization: binarization, using: &generator)
+        // The bound with k = 1 is the ELBO: computed once, whether or not it was asked for among the ks.
         var bounds: [Int: Double] = [:]
-        for k in ks { bounds[k] = meanImportanceWeightedBound(on: data, particles: k, binarization: binarization, using: &generator) }
+        for k in Set(ks + [1]).sorted() {
+            bounds[k] = meanImportanceWeightedBound(on: data, particles: k, binarization: binarization, using: &generator)
+        }
+        let elbo = bounds[1]!
+        if !ks.contains(1) { bounds[1] = nil }
         let usage = latentUsage(on: data, binarization: binarization, using: &generator)
         return VAEEvaluation(
             elbo: elbo, importanceWeightedBounds: bounds, negativeLogLikelihood: ks.max().flatMap { bounds[$0].map { -$0 } },
