@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(
             name: "VariationalDistributionsTests",
             dependencies: ["VariationalDistributions", "VariationalBijectors", "VariationalTestSupport"],
-            exclude: ["Reference"]  // the SciPy script that generated ReferenceValues.swift
+            exclude: ["Reference"]  // the scripts that generated the reference values, and extreme_values.txt (read by path)
         ),
         .testTarget(
             name: "VariationalInferenceTests",

@@ -126,4 +126,89 @@ public enum SpecialFunctions {
         }
         return sum
     }
+    // Stirling's decomposition, for sums of log Γ and ψ whose large parts cancel (KL divergences and log
+    // densities at concentrations of 1e15 and beyond): log Γ(x) = (x − ½) log x − x + ½ log 2π + r(x) and
+    // ψ(x) = log x − 1/(2x) − s(x). Written this way, the large parts cancel algebraically instead of in
+    // floating point. Below x = 12 the remainders come from log Γ and ψ themselves; above, from their series
+    // (the first omitted term is below 3e−15 · r(x)).
+
+    /// r(x) = log Γ(x) − (x − ½) log x + x − ½ log 2π, the remainder of Stirling's series (≈ 1/(12x)).
+    public static func logGammaRemainder(_ x: Double) -> Double {
+        if x < 12 { return lgamma(x) - ((x - 0.5) * log(x) - x + halfLogTwoPi) }
+        let f = 1 / (x * x)
+        return (1.0 / 12 - f * (1.0 / 360 - f * (1.0 / 1260 - f * (1.0 / 1680 - f / 1188)))) / x
+    }
+
+    /// s(x) = log x − 1/(2x) − ψ(x), the remainder of the digamma series (≈ 1/(12x²)); r′(x) = −s(x).
+    public static func digammaRemainder(_ x: Double) -> Double {
+        if x < 12 { return log(x) - 0.5 / x - digamma(x) }
+        let f = 1 / (x * x)
+        return f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+    }
+
+    /// s′(x) = 1/x + 1/(2x²) − ψ′(x) (≈ −1/(6x³)).
+    public static func digammaRemainderDerivative(_ x: Double) -> Double {
+        if x < 12 { return 1 / x + 0.5 / (x * x) - trigamma(x) }
+        let f = 1 / (x * x)
+        return -f / x * (1.0 / 6 - f * (1.0 / 30 - f * (1.0 / 42 - f * (1.0 / 30 - f * 5.0 / 66))))
+    }
+
+    /// log(a / b) for positive a and b without overflow, and to full relative precision when a ≈ b.
+    public static func logRatio(_ a: Double, _ b: Double) -> Double {
+        let ratio = a / b
+        if ratio > 0.5 && ratio < 2 { return log1p((a - b) / b) }
+        return log(a) - log(b)
+    }
+
+    /// log(b/a) for positive a and b given also their difference d = b − a, for a caller who knows d more precisely
+    /// than b − a would give it (a sum of the differences of parameters when one parameter is 10⁸⁰ times another).
+    public static func logRatio(_ b: Double, _ a: Double, difference d: Double) -> Double {
+        abs(d) < 0.5 * a ? log1p(d / a) : log(b) - log(a)
+    }
+
+    /// a log(a/b) − a + b for positive a and b (the Poisson KL divergence, ≥ 0), given also d = b − a: with t = d/a it
+    /// is a (t − log(1 + t)), summed as a series when |t| < ¼ so that it keeps full relative precision as b → a.
+    public static func generalizedKL(_ a: Double, _ b: Double, difference d: Double) -> Double {
+        let t = d / a
+        guard abs(t) < 0.25 else { return a * (log(a) - log(b)) + d }
+        // t − log(1 + t) = t²/2 − t³/3 + t⁴/4 − …
+        var power = t * t
+        var sum = 0.0
+        var n = 2.0
+        while true {
+            let term = power / n
+            sum += term
+            if abs(term) <= 1e-17 * abs(sum) { break }
+            power *= -t
+            n += 1
+        }
+        return a * sum
+    }
+
+    /// rᵖ − 1 − p log r with r = a/b, for positive a and b (the Itakura–Saito divergence for p = 1): never negative,
+    /// to full relative precision when r ≈ 1 (a series, where the plain form cancels), without overflow in the
+    /// logarithm at extreme ratios.
+    public static func ratioDivergence(_ a: Double, _ b: Double, power p: Double) -> Double {
+        let r = a / b
+        if r > 0.5 && r < 2 { return expm1MinusIdentity(p * log1p((a - b) / b)) }
+        if r.isNormal { return pow(r, p) - 1 - p * log(r) }
+        return expm1MinusIdentity(p * (log(a) - log(b)))
+    }
+
+    /// eˣ − 1 − x, by its series near 0 (where the plain form cancels).
+    public static func expm1MinusIdentity(_ x: Double) -> Double {
+        if abs(x) >= 0.25 { return expm1(x) - x }
+        var term = x * x / 2
+        var sum = term
+        var n = 2.0
+        while abs(term) > 1e-17 * abs(sum) {
+            n += 1
+            term *= x / n
+            sum += term
+        }
+        return sum
+    }
+
+    /// ½ log 2π.
+    public static let halfLogTwoPi = 0.5 * log(2 * Double.pi)
 }

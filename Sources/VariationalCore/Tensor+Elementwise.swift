@@ -305,6 +305,115 @@ extension Tensor {
         })
     }
 
+    /// r(x) = log Γ(x) − (x − ½) log x + x − ½ log 2π (see `SpecialFunctions.logGammaRemainder`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @differentiable(reverse)
+    public func logGammaRemainder() -> Tensor { map { Scalar(SpecialFunctions.logGammaRemainder(Double($0))) } }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: logGammaRemainder)
+    @usableFromInline
+    func vjpLogGammaRemainder() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (logGammaRemainder(), { v in v.isSymbolicZero ? .zero : v.multiplying(self.digammaRemainder().map { -$0 }) })
+    }
+
+    /// s(x) = log x − 1/(2x) − ψ(x) (see `SpecialFunctions.digammaRemainder`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @differentiable(reverse)
+    public func digammaRemainder() -> Tensor { map { Scalar(SpecialFunctions.digammaRemainder(Double($0))) } }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: digammaRemainder)
+    @usableFromInline
+    func vjpDigammaRemainder() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (digammaRemainder(), { v in
+            v.isSymbolicZero ? .zero : v.multiplying(self.map { Scalar(SpecialFunctions.digammaRemainderDerivative(Double($0))) })
+        })
+    }
+
+    /// (a/b)ᵖ − 1 − p log(a/b) elementwise, broadcasting, for positive a and b (see
+    /// `SpecialFunctions.ratioDivergence`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @differentiable(reverse, wrt: (a, b))
+    public static func ratioDivergence(_ a: Tensor, _ b: Tensor, power: Scalar = 1) -> Tensor {
+        a.zipWith(b) { Scalar(SpecialFunctions.ratioDivergence(Double($0), Double($1), power: Double(power))) }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: ratioDivergence, wrt: (a, b))
+    @usableFromInline
+    static func vjpRatioDivergence(_ a: Tensor, _ b: Tensor, power: Scalar)
+        -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor))
+    {
+        // With r = a/b: ∂/∂a = p (rᵖ − 1)/a and ∂/∂b = −p (rᵖ − 1)/b.
+        (ratioDivergence(a, b, power: power), { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            let growth = a.zipWith(b) { x, y in power * Scalar(Foundation.pow(Double(x / y), Double(power)) - 1) }
+            return (v.multiplying(growth).dividing(a).unbroadcast(toMatch: a),
+                    v.multiplying(growth).dividing(b).map { -$0 }.unbroadcast(toMatch: b))
+        })
+    }
+
+    /// a log(a/b) − a + b elementwise, broadcasting, for positive a and b (see `SpecialFunctions.generalizedKL`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @differentiable(reverse)
+    public static func generalizedKL(_ a: Tensor, _ b: Tensor) -> Tensor {
+        a.zipWith(b) { x, y in Scalar(SpecialFunctions.generalizedKL(Double(x), Double(y), difference: Double(y) - Double(x))) }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: generalizedKL)
+    @usableFromInline
+    static func vjpGeneralizedKL(_ a: Tensor, _ b: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        // ∂/∂a = log(a/b), ∂/∂b = 1 − a/b.
+        (generalizedKL(a, b), { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            let slope = a.zipWith(b) { 1 - $0 / $1 }
+            return (v.multiplying(Tensor.logRatio(a, b)).unbroadcast(toMatch: a), v.multiplying(slope).unbroadcast(toMatch: b))
+        })
+    }
+
+    /// eˣ − 1 − x, accurate near 0 (see `SpecialFunctions.expm1MinusIdentity`).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @differentiable(reverse)
+    public func expm1MinusIdentity() -> Tensor { map { Scalar(SpecialFunctions.expm1MinusIdentity(Double($0))) } }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: expm1MinusIdentity)
+    @usableFromInline
+    func vjpExpm1MinusIdentity() -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+        (expm1MinusIdentity(), { v in v.isSymbolicZero ? .zero : v.multiplying(self.applying(.expm1)) })
+    }
+
+    /// log(a / b) elementwise, broadcasting, for positive a and b: no overflow, full precision when a ≈ b.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @differentiable(reverse)
+    public static func logRatio(_ a: Tensor, _ b: Tensor) -> Tensor {
+        a.zipWith(b) { Scalar(SpecialFunctions.logRatio(Double($0), Double($1))) }
+    }
+
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @derivative(of: logRatio)
+    @usableFromInline
+    static func vjpLogRatio(_ a: Tensor, _ b: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
+        (logRatio(a, b), { v in
+            if v.isSymbolicZero { return (.zero, .zero) }
+            return (v.dividing(a).unbroadcast(toMatch: a), v.dividing(b).map { -$0 }.unbroadcast(toMatch: b))
+        })
+    }
+
     /// The error function.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

@@ -52,14 +52,16 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
 
     /// softplus(l) − p·l.
     @differentiable(reverse, wrt: self)
-    public func entropy() -> Tensor<Scalar> { logits.softplus() - logits.sigmoid() * logits }
+    public func entropy() -> Tensor<Scalar> { logits.softplus() - zeroWhereWeightIsZero(logits.sigmoid(), logits) }
 
     /// p (log p − log q) + (1 − p)(log(1 − p) − log(1 − q)), from logits.
     @differentiable(reverse)
     public func klDivergence(to other: Bernoulli) -> Tensor<Scalar> {
         let p = logits.sigmoid()
+        let notP = (-logits).sigmoid()
         let logP = logits.logSigmoid()
         let logNotP = (-logits).logSigmoid()
-        return p * (logP - other.logits.logSigmoid()) + (1 - p) * (logNotP - (-other.logits).logSigmoid())
+        return zeroWhereWeightIsZero(p, logP - other.logits.logSigmoid())
+            + zeroWhereWeightIsZero(notP, logNotP - (-other.logits).logSigmoid())
     }
 }

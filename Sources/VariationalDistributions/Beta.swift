@@ -74,19 +74,24 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public static var hasClosedFormEntropy: Bool { true }
 
-    /// log B(a, b) − (a − 1) ψ(a) − (b − 1) ψ(b) + (a + b − 2) ψ(a + b).
+    /// log B(a, b) − (a − 1) ψ(a) − (b − 1) ψ(b) + (a + b − 2) ψ(a + b), written with Stirling's remainders so that
+    /// the terms of size a and b cancel algebraically (with n = a + b):
+    /// ½ log(ab/n³) + ½ log 2πe − 1/(2a) − 1/(2b) + 1/n + r(a) + r(b) − r(n) + (a − 1) s(a) + (b − 1) s(b) − (n − 2) s(n).
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Scalar> {
-        let value = logBeta(alpha, beta) - (alpha - 1) * alpha.digamma() - (beta - 1) * beta.digamma()
-            + (alpha + beta - 2) * (alpha + beta).digamma()
-        return value.broadcasted(to: withoutDerivative(at: batchShape))
+        let (a, b) = (alpha, beta)
+        let n = a + b
+        let logs = (a.log() + b.log()) * 0.5 - n.log() * 1.5 + Scalar(0.5 + SpecialFunctions.halfLogTwoPi)
+        let rational = 1 / n - 0.5 / a - 0.5 / b
+        let remainders = a.logGammaRemainder() + b.logGammaRemainder() - n.logGammaRemainder()
+            + (a - 1) * a.digammaRemainder() + (b - 1) * b.digammaRemainder() - (n - 2) * n.digammaRemainder()
+        return (logs + rational + remainders).broadcasted(to: withoutDerivative(at: batchShape))
     }
 
-    /// log B(a₂, b₂) − log B(a₁, b₁) + (a₁ − a₂) ψ(a₁) + (b₁ − b₂) ψ(b₁) + (a₂ − a₁ + b₂ − b₁) ψ(a₁ + b₁).
+    /// log B(a₂, b₂) − log B(a₁, b₁) + (a₁ − a₂) ψ(a₁) + (b₁ − b₂) ψ(b₁) + (a₂ − a₁ + b₂ − b₁) ψ(a₁ + b₁): the
+    /// Dirichlet divergence with two components (see `Dirichlet.klDivergence(to:)` for the form it is computed in).
     @differentiable(reverse)
     public func klDivergence(to other: Beta) -> Tensor<Scalar> {
-        let (a1, b1, a2, b2) = (alpha, beta, other.alpha, other.beta)
-        return logBeta(a2, b2) - logBeta(a1, b1) + (a1 - a2) * a1.digamma() + (b1 - b2) * b1.digamma()
-            + (a2 - a1 + b2 - b1) * (a1 + b1).digamma()
+        dirichletKL(q: [alpha, beta], p: [other.alpha, other.beta])
     }
 }

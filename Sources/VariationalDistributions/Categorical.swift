@@ -76,13 +76,13 @@ public struct Categorical<Scalar: TensorScalar>: Distribution {
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Scalar> {
         let logP = logits.logSoftmax()
-        return -(logP.exp() * logP).sum(squeezingAxes: -1)
+        return -zeroWhereWeightIsZero(logP.exp(), logP).sum(squeezingAxes: -1)
     }
 
     /// Σ pₖ (log pₖ − log qₖ).
     @differentiable(reverse)
     public func klDivergence(to other: Categorical) -> Tensor<Scalar> {
         let logP = logits.logSoftmax()
-        return (logP.exp() * (logP - other.logits.logSoftmax())).sum(squeezingAxes: -1)
+        return zeroWhereWeightIsZero(logP.exp(), logP - other.logits.logSoftmax()).sum(squeezingAxes: -1)
     }
 }

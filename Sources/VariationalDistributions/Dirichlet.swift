@@ -65,23 +65,38 @@ public struct Dirichlet<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public static var hasClosedFormEntropy: Bool { true }
 
-    /// log B(α) + (α₀ − K) ψ(α₀) − Σ (αₖ − 1) ψ(αₖ).
+    /// log B(α) + (α₀ − K) ψ(α₀) − Σ (αₖ − 1) ψ(αₖ), written with Stirling's remainders r and s so that the terms
+    /// of size α cancel algebraically: ½ Σ log αₖ + (½ − K) log α₀ + (K − 1)(½ log 2π + ½) + K/(2α₀) − Σ 1/(2αₖ)
+    /// + Σ r(αₖ) − r(α₀) − (α₀ − K) s(α₀) + Σ (αₖ − 1) s(αₖ).
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Scalar> {
         let alpha = concentration
         let total = alpha.sum(squeezingAxes: -1)
         let k = Scalar(withoutDerivative(at: alpha.shape[alpha.rank - 1]))
-        let logB = alpha.logGamma().sum(squeezingAxes: -1) - total.logGamma()
-        return logB + (total - k) * total.digamma() - ((alpha - 1) * alpha.digamma()).sum(squeezingAxes: -1)
+        let perComponent = alpha.log() * 0.5 - 0.5 / alpha + alpha.logGammaRemainder() + (alpha - 1) * alpha.digammaRemainder()
+        let constant = (k - 1) * Scalar(SpecialFunctions.halfLogTwoPi + 0.5)
+        let totalTerms = (0.5 - k) * total.log() + k * 0.5 / total - total.logGammaRemainder()
+            - (total - k) * total.digammaRemainder()
+        return perComponent.sum(squeezingAxes: -1) + totalTerms + constant
     }
 
-    /// log Γ(α₀) − Σ log Γ(αₖ) − log Γ(β₀) + Σ log Γ(βₖ) + Σ (αₖ − βₖ)(ψ(αₖ) − ψ(α₀)).
+    /// log Γ(α₀) − Σ log Γ(αₖ) − log Γ(β₀) + Σ log Γ(βₖ) + Σ (αₖ − βₖ)(ψ(αₖ) − ψ(α₀)), computed by
+    /// `DirichletDivergence` in forms where the terms of size α log α cancel algebraically (exact at α = 10²⁰).
     @differentiable(reverse)
     public func klDivergence(to other: Dirichlet) -> Tensor<Scalar> {
-        let (a, b) = (concentration, other.concentration)
-        let a0 = a.sum(alongAxes: -1)
-        let b0 = b.sum(squeezingAxes: -1)
-        return a0.squeezingShape(at: -1).logGamma() - a.logGamma().sum(squeezingAxes: -1) - b0.logGamma()
-            + b.logGamma().sum(squeezingAxes: -1) + ((a - b) * (a.digamma() - a0.digamma())).sum(squeezingAxes: -1)
+        let k = withoutDerivative(at: concentration.shape[concentration.rank - 1])
+        let shape = withoutDerivative(at: broadcastShape(concentration.shape, other.concentration.shape))
+        let (a, b) = (concentration.broadcasted(to: shape), other.concentration.broadcasted(to: shape))
+        return dirichletKL(q: components(of: a, count: k), p: components(of: b, count: k))
     }
+}
+
+/// The K components of a tensor whose last axis has K entries, each without that axis.
+@differentiable(reverse)
+private func components<Scalar: TensorScalar>(of tensor: Tensor<Scalar>, count: Int) -> [Tensor<Scalar>] {
+    var parts: [Tensor<Scalar>] = []
+    for i in 0..<count {
+        parts.append(tensor.slice(axis: -1, range: i..<(i + 1)).squeezingShape(at: -1))
+    }
+    return parts
 }

@@ -223,3 +223,13 @@ extension Tensor {
         Tensor(shape: shape, scalars: zip(scalars, other.scalars).map(combine))
     }
 }
+
+/// weight · term, with 0 wherever the weight is 0 whatever the term (0 · log 0 = 0 in entropies and KL divergences,
+/// where the plain product is NaN). Broadcasts; the gradient is 0 at those entries.
+@differentiable(reverse)
+func zeroWhereWeightIsZero<S: TensorScalar>(_ weight: Tensor<S>, _ term: Tensor<S>) -> Tensor<S> {
+    let shape = withoutDerivative(at: broadcastShape(weight.shape, term.shape))
+    let w = weight.broadcasted(to: shape)
+    let mask = withoutDerivative(at: w.scalars.map { $0 == 0 })
+    return w * term.broadcasted(to: shape).replacing(with: 0, where: mask)
+}

@@ -51,8 +51,6 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     /// log(λ₁/λ₂) + λ₂/λ₁ − 1.
     @differentiable(reverse)
-    public func klDivergence(to other: Exponential) -> Tensor<Scalar> {
-        let ratio = other.rate / rate
-        return ratio - ratio.log() - 1
-    }
+    /// Computed by `Tensor.ratioDivergence`: no overflow or cancellation at extreme ratios.
+    public func klDivergence(to other: Exponential) -> Tensor<Scalar> { Tensor.ratioDivergence(other.rate, rate) }
 }

@@ -59,15 +59,25 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     /// α − log β + log Γ(α) + (1 − α) ψ(α).
     @differentiable(reverse, wrt: self)
+    /// Written with Stirling's remainders (`logGammaRemainder`, `digammaRemainder`) so that the terms of size α cancel
+    /// algebraically: ½ log α + ½ log 2π + ½ − 1/(2α) + r(α) + (α − 1) s(α) − log β.
     public func entropy() -> Tensor<Scalar> {
         let alpha = concentration
-        return (alpha - rate.log() + alpha.logGamma() + (1 - alpha) * alpha.digamma()).broadcasted(to: withoutDerivative(at: batchShape))
+        let value = alpha.log() * 0.5 + Scalar(0.5 + SpecialFunctions.halfLogTwoPi) - 0.5 / alpha
+            + alpha.logGammaRemainder() + (alpha - 1) * alpha.digammaRemainder() - rate.log()
+        return value.broadcasted(to: withoutDerivative(at: batchShape))
     }
 
     /// (α₁ − α₂) ψ(α₁) − log Γ(α₁) + log Γ(α₂) + α₂ (log β₁ − log β₂) + α₁ (β₂ − β₁) / β₁.
     @differentiable(reverse)
+    /// Computed in the form that Stirling's remainders give, where the terms of size α₁ cancel algebraically (it stays
+    /// exact at α₁ = 10²⁰): with u = α₁β₂/(α₂β₁),
+    /// α₂ (u − 1 − log u) − ½ log(α₂/α₁) − ½ + α₂/(2α₁) + (α₂ − α₁) s(α₁) + r(α₂) − r(α₁).
     public func klDivergence(to other: Gamma) -> Tensor<Scalar> {
         let (a1, b1, a2, b2) = (concentration, rate, other.concentration, other.rate)
-        return (a1 - a2) * a1.digamma() - a1.logGamma() + a2.logGamma() + a2 * (b1.log() - b2.log()) + a1 * (b2 - b1) / b1
+        let logU = Tensor.logRatio(a1, a2) + Tensor.logRatio(b2, b1)
+        let mismatch = a2 * logU.expm1MinusIdentity()
+        let rest = a2 / (a1 * 2) - Tensor.logRatio(a2, a1) * 0.5 - 0.5 + (a2 - a1) * a1.digammaRemainder()
+        return mismatch + rest + a2.logGammaRemainder() - a1.logGammaRemainder()
     }
 }

@@ -56,13 +56,16 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     /// 1 + log(2b).
     @differentiable(reverse, wrt: self)
-    public func entropy() -> Tensor<Scalar> { ((scale * 2).log() + 1).broadcasted(to: withoutDerivative(at: batchShape)) }
+    public func entropy() -> Tensor<Scalar> {
+        (scale.log() + Scalar(1 + Foundation.log(2.0))).broadcasted(to: withoutDerivative(at: batchShape))
+    }
 
     /// log(b₂/b₁) + |μ₁ − μ₂| / b₂ + (b₁/b₂) exp(−|μ₁ − μ₂| / b₁) − 1.
     @differentiable(reverse)
     public func klDivergence(to other: Laplace) -> Tensor<Scalar> {
         let distance = (location - other.location).abs()
-        let ratio = scale / other.scale
-        return -ratio.log() + distance / other.scale + ratio * (-distance / scale).exp() - 1
+        // With ρ = log(b₁/b₂): expm1(ρ − |μ₁ − μ₂|/b₁) − ρ + |μ₁ − μ₂|/b₂, exact at extreme ratios of scales.
+        let logRatio = Tensor.logRatio(scale, other.scale)
+        return (logRatio - distance / scale).expm1() - logRatio + distance / other.scale
     }
 }

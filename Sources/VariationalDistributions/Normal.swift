@@ -67,9 +67,10 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     /// log(σ₂/σ₁) + (σ₁² + (μ₁ − μ₂)²) / (2σ₂²) − ½.
     @differentiable(reverse)
+    /// Computed as ½ (r² − 1 − 2 log r + ((μ₁ − μ₂)/σ₂)²) with r = σ₁/σ₂ by `Tensor.ratioDivergence`, so that
+    /// neither a tiny nor a huge ratio of scales overflows or cancels.
     public func klDivergence(to other: Normal) -> Tensor<Scalar> {
-        let ratio = (scale / other.scale).squared()
         let meanTerm = ((location - other.location) / other.scale).squared()
-        return (ratio + meanTerm - ratio.log() - 1) * 0.5
+        return (Tensor.ratioDivergence(scale, other.scale, power: 2) + meanTerm) * 0.5
     }
 }

@@ -40,7 +40,7 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
     /// λ₁ log(λ₁/λ₂) − λ₁ + λ₂.
     @differentiable(reverse)
     public func klDivergence(to other: Poisson) -> Tensor<Scalar> {
-        rate * (rate.log() - other.rate.log()) - rate + other.rate
+        Tensor.generalizedKL(rate, other.rate)
     }
 }
 

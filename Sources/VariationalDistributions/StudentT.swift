@@ -36,7 +36,11 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
         checkValueShape(value)
         let nu = degreesOfFreedom
         let z = (value - location) / scale
-        let normalizer = ((nu + 1) * 0.5).logGamma() - (nu * 0.5).logGamma() - (nu * Scalar.pi).log() * 0.5 - scale.log()
+        // log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ), with the half-step difference of log Γ written so that the parts
+        // of size ν cancel algebraically (at ν = 1e17 the plain difference loses everything).
+        let half = nu * 0.5
+        let normalizer = half * (0.5 / half).log1p() - Scalar(0.5 + SpecialFunctions.halfLogTwoPi)
+            + (half + 0.5).logGammaRemainder() - half.logGammaRemainder() - scale.log()
         return normalizer - (nu + 1) * 0.5 * (z.squared() / nu).log1p()
     }
 
@@ -75,13 +79,17 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public static var hasClosedFormEntropy: Bool { true }
 
-    /// (ν+1)/2 (ψ((ν+1)/2) − ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ.
+    /// (ν+1)/2 (ψ((ν+1)/2) − ψ(ν/2)) + ½ log ν + log B(ν/2, ½) + log σ, computed with Stirling's remainders r and s
+    /// (x = ν/2) so that it tends to the normal's ½ log 2πe + log σ as ν grows, instead of cancelling:
+    /// (x + ½) D − x log(1 + 1/(2x)) + ½ + ½ log 2π + r(x) − r(x + ½) + log σ,
+    /// D = ψ(x + ½) − ψ(x) = log(1 + 1/(2x)) + 1/(2x(2x + 1)) + s(x) − s(x + ½).
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Scalar> {
-        let nu = degreesOfFreedom
-        let half = nu * 0.5
-        let logBeta = half.logGamma() + Scalar(0.5 * Foundation.log(Double.pi)) - (half + 0.5).logGamma()
-        let value = (nu + 1) * 0.5 * ((half + 0.5).digamma() - half.digamma()) + nu.log() * 0.5 + logBeta + scale.log()
+        let half = degreesOfFreedom * 0.5
+        let logStep = (0.5 / half).log1p()
+        let digammaStep = logStep + 0.5 / (half * (half * 2 + 1)) + half.digammaRemainder() - (half + 0.5).digammaRemainder()
+        let value = (half + 0.5) * digammaStep - half * logStep + Scalar(0.5 + SpecialFunctions.halfLogTwoPi)
+            + half.logGammaRemainder() - (half + 0.5).logGammaRemainder() + scale.log()
         return value.broadcasted(to: withoutDerivative(at: batchShape))
     }
 }

@@ -45,7 +45,7 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
         let l = withoutDerivative(at: low.broadcasted(to: value.shape))
         let h = withoutDerivative(at: high.broadcasted(to: value.shape))
         let mask = withoutDerivative(at: value.scalars.indices.map { !(value.scalars[$0] >= l.scalars[$0] && value.scalars[$0] <= h.scalars[$0]) })
-        return (value * 0 - (high - low).log()).replacing(with: -.infinity, where: mask)
+        return (value * 0 - logWidth(low, high)).replacing(with: -.infinity, where: mask)
     }
 
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
@@ -53,7 +53,7 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     @differentiable(reverse, wrt: self)
-    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { low + (high - low) * noise }
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { low * (1 - noise) + high * noise }
 
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
@@ -64,16 +64,24 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
     public static var hasClosedFormEntropy: Bool { true }
 
     @differentiable(reverse, wrt: self)
-    public func entropy() -> Tensor<Scalar> { (high - low).log().broadcasted(to: withoutDerivative(at: batchShape)) }
+    public func entropy() -> Tensor<Scalar> { logWidth(low, high).broadcasted(to: withoutDerivative(at: batchShape)) }
 
     /// log((h₂ − l₂) / (h₁ − l₁)) when (l₁, h₁) ⊂ (l₂, h₂), +∞ otherwise.
     @differentiable(reverse)
     public func klDivergence(to other: Uniform) -> Tensor<Scalar> {
-        let value = (other.high - other.low).log() - (high - low).log()
+        let value = logWidth(other.low, other.high) - logWidth(low, high)
         let shape = withoutDerivative(at: value.shape)
         let (l1, h1) = (withoutDerivative(at: low.broadcasted(to: shape)), withoutDerivative(at: high.broadcasted(to: shape)))
         let (l2, h2) = (withoutDerivative(at: other.low.broadcasted(to: shape)), withoutDerivative(at: other.high.broadcasted(to: shape)))
         let mask = withoutDerivative(at: l1.scalars.indices.map { !(l2.scalars[$0] <= l1.scalars[$0] && h1.scalars[$0] <= h2.scalars[$0]) })
         return value.replacing(with: .infinity, where: mask)
     }
+}
+
+/// log(high − low) without overflow when the width exceeds the largest Double (low = −1e308, high = 1e308).
+@differentiable(reverse)
+func logWidth<S: TensorScalar>(_ low: Tensor<S>, _ high: Tensor<S>) -> Tensor<S> {
+    let width = high - low
+    if withoutDerivative(at: width.scalars.allSatisfy { $0.isFinite }) { return width.log() }
+    return (high * 0.5 - low * 0.5).log() + S(Foundation.log(2.0))
 }

@@ -143,6 +143,18 @@ final class GradientTests: XCTestCase {
         check("digamma", [positive([3, 4], low: 0.2, high: 8)]) { $0[0].digamma() }
         check("trigamma", [positive([3, 4], low: 0.3, high: 8)]) { $0[0].trigamma() }
         check("erf", [x]) { $0[0].erf() }
+        // Stirling's remainders and the ratio functions behind the closed-form KL divergences, on both sides of their
+        // branch points (x = 12 for the remainders, a/b in (½, 2) and |t| < ¼ for the ratios, |x| < ¼ for the series).
+        check("logGammaRemainder", [positive([3, 4], low: 0.2, high: 30)]) { $0[0].logGammaRemainder() }
+        check("digammaRemainder", [positive([3, 4], low: 0.2, high: 30)]) { $0[0].digammaRemainder() }
+        check("logRatio", [positive([3, 4], low: 0.1, high: 8), positive([4], low: 0.1, high: 8)]) { T.logRatio($0[0], $0[1]) }
+        check("ratioDivergence", [positive([3, 4], low: 0.1, high: 8), positive([3, 4], low: 0.1, high: 8)]) {
+            T.ratioDivergence($0[0], $0[1], power: 2)
+        }
+        check("generalizedKL", [positive([3, 4], low: 0.1, high: 8), positive([4], low: 0.1, high: 8)]) {
+            T.generalizedKL($0[0], $0[1])
+        }
+        check("expm1MinusIdentity", [x]) { $0[0].expm1MinusIdentity() }
     }
 
     func testLinearAlgebra() {
