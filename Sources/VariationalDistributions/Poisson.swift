@@ -46,7 +46,8 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
 
 /// Poisson draws: multiplication of uniforms for small rates, Hörmann's transformed rejection (PTRS) above 10.
 enum PoissonSampler {
-    static func draw<G: RandomNumberGenerator>(rate: Double, using generator: inout G) -> Int {
+    /// A draw as a Double: rates beyond Int's range (1e20) have draws beyond it too.
+    static func draw<G: RandomNumberGenerator>(rate: Double, using generator: inout G) -> Double {
         if rate < 10 {
             let limit = exp(-rate)
             var product = Random.openUnit(using: &generator)
@@ -55,7 +56,7 @@ enum PoissonSampler {
                 product *= Random.openUnit(using: &generator)
                 count += 1
             }
-            return count
+            return Double(count)
         }
         let root = rate.squareRoot()
         let logRate = log(rate)
@@ -68,10 +69,10 @@ enum PoissonSampler {
             let v = Random.openUnit(using: &generator)
             let us = 0.5 - abs(u)
             let k = floor((2 * a / us + b) * u + rate + 0.43)
-            if us >= 0.07 && v <= vr { return Int(k) }
+            if us >= 0.07 && v <= vr { return k }
             if k < 0 || (us < 0.013 && v > us) { continue }
             if log(v) + log(inverseAlpha) - log(a / (us * us) + b) <= -rate + k * logRate - lgamma(k + 1) {
-                return Int(k)
+                return k
             }
         }
     }

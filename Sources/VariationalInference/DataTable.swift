@@ -65,7 +65,7 @@ public struct DataTable: Equatable {
             }
             var values: [Double] = []
             for (column, cell) in cells.enumerated() {
-                guard let value = Double(cell) else {
+                guard let value = decimalNumber(cell) else {
                     throw DataError("\(source), row \(row), column '\(names[column])': '\(cell)' is not a number")
                 }
                 guard value.isFinite else {
@@ -77,6 +77,35 @@ public struct DataTable: Equatable {
         }
         guard !rows.isEmpty else { throw DataError("\(source): no data rows after the header") }
         return DataTable(columnNames: names, rows: rows, source: source)
+    }
+
+    /// A decimal number as people write one in a table — optional sign, digits with an optional point, an optional
+    /// exponent — or inf/infinity/nan (which the caller refuses by name). Nothing else: `Double(_:)` would also take
+    /// hexadecimal ("0x10" as 16) and stop at a NUL ("1\02" as 1).
+    static func decimalNumber(_ cell: String) -> Double? {
+        var scalars = Substring(cell).unicodeScalars[...]
+        if scalars.first == "+" || scalars.first == "-" { scalars = scalars.dropFirst() }
+        let word = String(String.UnicodeScalarView(scalars)).lowercased()
+        if word == "inf" || word == "infinity" || word == "nan" { return Double(cell) }
+        func isDigit(_ s: Unicode.Scalar) -> Bool { ("0"..."9").contains(s) }
+        let integer = scalars.prefix(while: isDigit)
+        scalars = scalars.dropFirst(integer.count)
+        var fraction = 0
+        if scalars.first == "." {
+            scalars = scalars.dropFirst()
+            fraction = scalars.prefix(while: isDigit).count
+            scalars = scalars.dropFirst(fraction)
+        }
+        guard integer.count + fraction > 0 else { return nil }
+        if scalars.first == "e" || scalars.first == "E" {
+            scalars = scalars.dropFirst()
+            if scalars.first == "+" || scalars.first == "-" { scalars = scalars.dropFirst() }
+            let exponent = scalars.prefix(while: isDigit).count
+            guard exponent > 0 else { return nil }
+            scalars = scalars.dropFirst(exponent)
+        }
+        guard scalars.isEmpty else { return nil }
+        return Double(cell)
     }
 
     static func fields(_ line: String) -> [String] {

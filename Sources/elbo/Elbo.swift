@@ -33,7 +33,7 @@ struct Elbo: ParsableCommand {
     static func oneLine(_ message: String) -> String {
         var sentences: [String] = []
         var items: [String] = []
-        for line in message.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) where !line.isEmpty {
+        for line in message.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) }) where !line.isEmpty {
             if line.hasPrefix("- ") {
                 items.append(String(line.dropFirst(2)))
             } else {
@@ -43,6 +43,6 @@ struct Elbo: ParsableCommand {
             }
         }
         if !items.isEmpty { sentences.append(items.joined(separator: ", ")) }
-        return sentences.joined(separator: " ")
+        return escapingControlCharacters(sentences.joined(separator: " "))
     }
 }

@@ -79,6 +79,13 @@ private struct ExplainVisitor: ModelVisitor {
         var generator = SeededGenerator(seed: command.seed)
         let start = try command.qMean.map { try model.q(mean: $0, standardDeviation: command.qSD!) } ?? model.poorQ()
         let e = model.explain(startingFrom: start, iterations: command.iterations, using: &generator)
+        // The identity is only worth showing with numbers that hold: refuse, naming them, rather than print ∞ or NaN.
+        let shown = [("log p(x) in closed form", e.logEvidence), ("log p(x) computed numerically", e.logEvidenceQuadrature),
+                     ("the ELBO", e.elbo), ("KL(q ‖ p(z | x))", e.klToPosterior)]
+        if let (name, value) = shown.first(where: { !$0.1.isFinite }) {
+            throw CommandError("\(name) is \(value) for this model and data (\(model.dataSummary); \(model.priorDescription)): "
+                + "beyond double precision; rescale the data or the prior")
+        }
         let importance = command.json ? [] : ImportanceTable.rows(model, start, using: &generator)
         let intractability = command.json ? [] : Intractability.rows(maxDimension: command.maxDimension)
         let text = ExplainText.render(model, table, e, importance, intractability)

@@ -41,7 +41,7 @@ enum ExplainReport {
         ])
         body += "<h2>The numbers</h2>\n" + HTMLPage.table(["quantity", "value"], [
             ["log p(x), closed form", n(e.logEvidence)],
-            ["log p(x), quadrature (\(e.quadraturePoints) points)", n(e.logEvidenceQuadrature)],
+            ["log p(x), \(e.evidenceCheck.description)", n(e.logEvidenceQuadrature)],
             ["q", e.initialQ],
             ["E_q[log p(x | z)]", n(e.expectedLogLikelihood)], ["KL(q ‖ p(z))", n(e.klToPrior)], ["ELBO", n(e.elbo)],
             ["ELBO by Monte Carlo", "\(n(e.elboMonteCarlo.estimate)) ± \(String(format: "%.2g", e.elboMonteCarlo.standardError))"],

@@ -3,7 +3,8 @@ import Variational
 
 /// The terminal text and the JSON of `elbo explain`.
 enum ExplainText {
-    static func number(_ x: Double) -> String { String(format: "%.9f", x) }
+    /// Nine decimals, or nine significant digits in exponent form beyond 1e12.
+    static func number(_ x: Double) -> String { String(format: abs(x) < 1e12 ? "%.9f" : "%.9e", x) }
 
     static func render<M: ExactExplanation>(
         _ model: M, _ table: DataTable, _ e: Explanation, _ importance: [ImportanceTable.Row], _ intractability: [Intractability.Row]
@@ -19,7 +20,7 @@ enum ExplainText {
         out.append("")
         out.append("2. The evidence log p(x) = log ∫ p(x | z) p(z) dz")
         line("closed form", number(e.logEvidence))
-        line("numerical quadrature (\(e.quadraturePoints) points)", number(e.logEvidenceQuadrature))
+        line(e.evidenceCheck.description, number(e.logEvidenceQuadrature))
         line("difference", String(format: "%.1e", e.logEvidenceQuadrature - e.logEvidence))
         out.append("")
         out.append("3. The exact posterior")
@@ -78,7 +79,7 @@ enum ExplainText {
     static func json(_ e: Explanation) -> String {
         let object: [String: Any] = [
             "logEvidence": e.logEvidence, "logEvidenceQuadrature": e.logEvidenceQuadrature,
-            "quadraturePoints": e.quadraturePoints,
+            "quadraturePoints": e.quadraturePoints, "evidenceCheck": e.evidenceCheck.description,
             "expectedLogLikelihood": e.expectedLogLikelihood, "klToPrior": e.klToPrior, "elbo": e.elbo,
             "elboMonteCarlo": ["estimate": e.elboMonteCarlo.estimate, "standardError": e.elboMonteCarlo.standardError],
             "klToPosterior": e.klToPosterior, "identityResidual": e.identityResidual,

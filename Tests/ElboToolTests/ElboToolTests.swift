@@ -135,6 +135,28 @@ final class ElboToolTests: XCTestCase {
         }
     }
 
+    /// Extreme values: an exact answer where one exists, a one-line error naming the value otherwise.
+    func testExtremeValuesGiveAnAnswerOrOneLine() throws {
+        let kl = try run(["kl", "Beta(1e20,1e20)", "Beta(1,1)", "--json"])
+        XCTAssertEqual(kl.status, 0, kl.error)
+        let value = try JSONSerialization.jsonObject(with: Data(kl.output.utf8)) as! [String: Any]
+        XCTAssertEqual(value["kl"] as! Double, 22.64663316757569, accuracy: 1e-12, kl.output)  // mpmath: Reference/extreme_values.txt
+        let cases: [([String], String)] = [
+            (["explain", "--model", "gamma-poisson", "--prior-alpha", "1e300"], "log p(x) computed numerically is -inf"),
+            (["explain", "--model", "gamma-poisson", "--q-mean", "1e300", "--q-sd", "1"], "outside double precision"),
+            (["explain", "--model", "linear-regression", "--prior-sd", "1e-300"], "cannot be formed in double precision"),
+            (["fit", "gamma-poisson", "--data", try temporaryFile("counts.csv", "x\n1e20\n2\n")], "above 2^53"),
+            (["fit", "normal-normal", "--data", try temporaryFile("hex.csv", "x\n0x10\n2\n")], "'0x10' is not a number"),
+            (["fit", "normal-normal", "--data", try temporaryFile("crlf.csv", "x\r\n1\r\n1\u{0}2\r\n")], "'1\\02' is not a number"),
+        ]
+        for (arguments, message) in cases {
+            let result = try run(arguments)
+            XCTAssertEqual(result.status, 1, arguments.joined(separator: " "))
+            XCTAssertTrue(result.error.contains(message), "\(arguments): \(result.error)")
+            XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
+        }
+    }
+
     func temporaryFile(_ name: String, _ contents: String) throws -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("elbo-tests-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

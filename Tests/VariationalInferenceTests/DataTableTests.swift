@@ -1,5 +1,6 @@
 import Foundation
 import VariationalCore
+import VariationalData
 import VariationalInference
 import XCTest
 
@@ -25,6 +26,19 @@ final class DataTableTests: XCTestCase {
         assertError("x\n1\nnan\n", "data.csv, row 3, column 'x': nan is not allowed (values must be finite)")
         assertError("x\n1\n\n2\n", "data.csv, row 3: empty line")
         assertError("x,x\n1,2\n", "data.csv, row 1: column 'x' appears twice in the header")
+        // Only decimal numbers: no hexadecimal, nothing after a NUL, no bare signs, points or exponents.
+        assertError("x\n1\n0x10\n", "data.csv, row 3, column 'x': '0x10' is not a number")
+        assertError("x\n1\u{0}2\n", "data.csv, row 2, column 'x': '1\\02' is not a number")
+        for bad in ["1e", ".", "-", "1.5.2", "1e+", "e5", "1 2", "0b1", "1_000", "١"] {
+            XCTAssertThrowsError(try DataTable.parseCSV("x\n\(bad)\n", source: "data.csv"), bad) { error in
+                XCTAssertTrue("\(error)".hasSuffix("is not a number"), "\(bad): \(error)")
+            }
+        }
+        let good = try! DataTable.parseCSV("x\n-1.5e+3\n.25\n7.\n+2E-2\n", source: "data.csv")
+        XCTAssertEqual(try! good.column("x"), [-1500, 0.25, 7, 0.02])
+        assertError("x\n-Infinity\n", "data.csv, row 2, column 'x': -Infinity is not allowed (values must be finite)")
+        // Control characters quoted from the data are escaped: one line, whatever the file holds.
+        XCTAssertEqual(DataError("a\r\nb\u{1B}").message, "a\\r\\nb\\u{1B}")
         XCTAssertThrowsError(try DataTable.parseCSV("x\n1\n", source: "data.csv").column("y")) { error in
             XCTAssertEqual("\(error)", "data.csv: no column 'y' (columns: x)")
         }
@@ -89,6 +103,7 @@ final class DataTableTests: XCTestCase {
             ("(4611686018427387904, 4)", "has more values than can be counted"),
             ("(0, 9223372036854775807)", "holds no values"),
             ("(2, 2, 2)", "expected 1 or 2 dimensions"),
+            ("(3,\r\n)", "is not a tuple of non-negative integers"),
         ]
         for (index, (shape, message)) in cases.enumerated() {
             let file = directory.appendingPathComponent("s\(index).npy")

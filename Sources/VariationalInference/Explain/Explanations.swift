@@ -199,14 +199,22 @@ extension GammaPoissonModel: ExactExplanation {
     public func poorQ() -> GammaQ {
         let (a, b) = posteriorParameters
         let sd = a.squareRoot() / b
-        return GammaQ(shape: pow(a / b + 2 * sd, 2) / (4 * sd * sd), rate: (a / b + 2 * sd) / (4 * sd * sd))
+        // Mean m = a/b + 2 sd and sd 2 sd: shape (m / 2sd)², rate (m / 2sd) / 2sd, written so that nothing
+        // overflows at a = 1e300 (m / 2sd = √a / 2 + 1).
+        let ratio = a.squareRoot() / 2 + 1
+        return GammaQ(shape: ratio * ratio, rate: ratio / (2 * sd))
     }
 
     /// Moment matching: shape m²/s², rate m/s².
     public func q(mean: Double, standardDeviation s: Double) throws -> GammaQ {
         guard mean > 0, mean.isFinite else { throw ModelError("--q-mean must be positive for gamma-poisson, got \(mean)") }
         guard s > 0, s.isFinite else { throw ModelError("--q-sd must be positive, got \(s)") }
-        return GammaQ(shape: mean * mean / (s * s), rate: mean / (s * s))
+        let ratio = mean / s
+        let (shape, rate) = (ratio * ratio, ratio / s)
+        guard shape.isFinite, rate.isFinite, shape > 0, rate > 0 else {
+            throw ModelError("--q-mean \(mean) with --q-sd \(s) gives a Gamma q of shape \(shape) and rate \(rate), outside double precision")
+        }
+        return GammaQ(shape: shape, rate: rate)
     }
 
     public func describe(_ q: GammaQ) -> String {
@@ -335,6 +343,12 @@ extension LinearRegressionModel: ExactExplanation {
     public var unconstrainedPosteriorCenter: (mean: [Double], standardDeviation: [Double]) {
         let p = exactPosterior["w"]!
         return (p.mean, p.standardDeviation)
+    }
+
+    public var unconstrainedPosteriorCholesky: [[Double]]? {
+        guard let l = exactGaussianPosterior?.scaleTril else { return nil }
+        let d = featureCount
+        return (0..<d).map { i in (0..<d).map { l.scalars[i * d + $0] } }
     }
 }
 

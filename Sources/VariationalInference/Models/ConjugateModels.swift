@@ -161,6 +161,10 @@ public struct GammaPoissonModel: ConjugateModel {
         if let i = observations.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && $0.isFinite) }) {
             throw ModelError("gamma-poisson: x must be a non-negative integer count, got \(observations[i]) in row \(i + 1)")
         }
+        // Above 2^53 not every integer is a Double: a count there is not known exactly.
+        if let i = observations.firstIndex(where: { $0 > 0x1p53 }) {
+            throw ModelError("gamma-poisson: count \(observations[i]) in row \(i + 1) is above 2^53 = 9007199254740992, where counts are not exact in double precision")
+        }
         try ModelError.checkPositive(priorAlpha, "gamma-poisson", "prior-alpha")
         try ModelError.checkPositive(priorBeta, "gamma-poisson", "prior-beta")
         self.observations = observations

@@ -40,6 +40,13 @@ public struct LinearRegressionModel: ConjugateModel {
         self.priorMean = priorMean
         self.priorStandardDeviation = priorStandardDeviation
         self.noiseStandardDeviation = noiseStandardDeviation
+        guard let p = posterior, p.mean.scalars.allSatisfy(\.isFinite), p.covariance.scalars.allSatisfy(\.isFinite),
+              p.logDetPrecision.isFinite, exactLogEvidence.isFinite else {
+            throw ModelError(
+                "linear-regression: the posterior precision XᵀX/σ² + I/s₀² cannot be formed in double precision with "
+                    + "prior-sd \(priorStandardDeviation), noise-sd \(noiseStandardDeviation) and features up to "
+                    + "\(features.scalars.map(abs).max() ?? 0) (an overflow, or collinear features); rescale the data or the prior")
+        }
     }
 
     public var featureCount: Int { features.shape[1] }
