@@ -113,7 +113,9 @@ public func importanceSampledLogEvidence(_ logWeights: [Double]) -> (estimate: D
 /// The Pareto shape k̂ of the upper tail of importance weights (PSIS, Vehtari et al. 2017/2024): a generalised
 /// Pareto distribution is fitted to the M = min(S/5, 3√S) largest weights above the next one, by the empirical
 /// Bayes method of Zhang & Stephens (2009), with the weakly informative adjustment toward 0.5 of Vehtari et al.
-/// Returns −∞ when the weights are equal to machine precision, and NaN for fewer than 10 finite weights.
+/// Agrees with ArviZ's `psislw` (tested on committed log weights), except that it returns −∞ when the weights are
+/// equal to machine precision (importance sampling is then exact), and NaN for fewer than 10 finite weights or
+/// fewer than 5 weights above the cutoff (ArviZ: ∞).
 public func paretoShape(_ logWeights: [Double]) -> Double {
     let finite = logWeights.filter(\.isFinite)
     let s = finite.count
@@ -123,10 +125,14 @@ public func paretoShape(_ logWeights: [Double]) -> Double {
     guard tailLength >= 5 else { return .nan }
     // Exceedances over the cutoff weight, up to a common scale (the shape does not depend on it):
     // w − w_cutoff ∝ expm1(log w − log w_cutoff), exact even when the weights nearly tie.
+    // The tail is the weights strictly above the cutoff, as in ArviZ's psislw: weights tied with the cutoff are
+    // not exceedances.
     let cutoff = sorted[s - tailLength - 1]
-    let exceedances = sorted[(s - tailLength)...].map { Foundation.expm1($0 - cutoff) }
+    let exceedances = sorted[(s - tailLength)...].filter { $0 > cutoff }.map { Foundation.expm1($0 - cutoff) }
     // Weights equal to machine precision (q is the posterior): there is no tail at all.
-    if exceedances.last! <= 1e-12 { return -.infinity }
+    if exceedances.isEmpty || exceedances.last! <= 1e-12 { return -.infinity }
+    // Too few distinct values above the cutoff to fit a tail (ArviZ reports ∞ here; the shape is unknown).
+    guard exceedances.count >= 5 else { return .nan }
     return generalizedParetoShape(exceedances)
 }
 

@@ -23,6 +23,22 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(FitDiagnostics.verdict(0.9), "unreliable")
     }
 
+    /// k̂ against ArviZ's psislw on the same log weights (Reference/psis_log_weights.txt, with the script that wrote
+    /// it): heavy and light tails, weights bounded above, ties, and nearly constant weights from a fit.
+    func testParetoShapeMatchesArviZ() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Reference/psis_log_weights.txt")
+        let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").filter { !$0.hasPrefix("#") }
+        XCTAssertEqual(lines.count, 8)
+        for line in lines {
+            let fields = line.split(separator: " ")
+            let name = String(fields[0])
+            let reference = Double(fields[1])!
+            let logWeights = fields.dropFirst(2).map { Double($0)! }
+            XCTAssertEqual(logWeights.count, 1000, name)
+            XCTAssertEqual(paretoShape(logWeights), reference, accuracy: 1e-9, name)
+        }
+    }
+
     func testImportanceSampledEvidence() {
         // Weights all equal to e^−3: the estimate is −3 with no error.
         let (estimate, error) = importanceSampledLogEvidence([Double](repeating: -3, count: 100))
