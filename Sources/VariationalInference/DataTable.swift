@@ -114,6 +114,11 @@ public struct DataTable: Equatable {
         }
     }
 
+    /// The table as CSV text with a header, every value written so that it reads back exactly.
+    public var csv: String {
+        ([columnNames.joined(separator: ",")] + rows.map { $0.map { "\($0)" }.joined(separator: ",") }).joined(separator: "\n") + "\n"
+    }
+
     /// The values of a named column.
     public func column(_ name: String) throws -> [Double] {
         guard let index = columnNames.firstIndex(of: name) else {

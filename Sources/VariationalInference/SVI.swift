@@ -4,18 +4,32 @@ import VariationalCore
 import VariationalOptimizers
 
 /// Settings of stochastic variational inference.
+///
+/// The stopping rule. The run goes in stages of a constant learning rate. At the end of every `window` iterations
+/// the parameters averaged over that window are scored with a fixed set of `checkParticles` draws of noise (common
+/// random numbers, on a fixed subset of the observations when minibatching), so that the difference between two
+/// consecutive scores measures how far q moved up the ELBO, free of most of the Monte-Carlo noise of the training
+/// estimates. A stage ends when that rise is below two of its standard errors (taken over the shared draws) or
+/// below `tolerance` relative to the ELBO. Then the learning rate is halved and a new stage begins, of at least two
+/// windows; after `annealingSteps` halvings the run has converged, and the parameters are averaged over the last
+/// stage. What "converged" guarantees: at the smallest learning rate, a whole window of steps raised the ELBO of
+/// the averaged parameters by less than `tolerance` relative or by an amount indistinguishable from zero. It does
+/// not guarantee the global optimum (compare seeds), nor that q fits p well (see k̂). A run that reaches
+/// `maxIterations` first reports converged = false and says at which stage it was.
 public struct SVIConfiguration: Sendable {
-    /// The most iterations of the main run (adaptation not counted).
+    /// The most gradient steps in all, the learning-rate trials included.
     public var maxIterations = 10_000
     /// Adam's learning rate; nil chooses one among `candidateLearningRates` by a short trial of each.
     public var learningRate: Double? = nil
     public var candidateLearningRates: [Double] = [0.3, 0.1, 0.03, 0.01]
     /// Iterations of each trial when choosing the learning rate.
     public var adaptationIterations = 100
-    /// Stop when the relative change between means of consecutive windows of ELBO estimates is below this.
+    /// A stage also ends when the window means differ by less than this relative change (noise-free estimates).
     public var tolerance = 1e-4
     /// The window of iterations for the stopping rule (and for iterate averaging).
     public var window = 100
+    /// Draws of noise, fixed for the whole run, that score the parameters at the end of each window.
+    public var checkParticles = 32
     /// After the stopping rule first holds, halve the learning rate this many times, waiting for it again each time.
     public var annealingSteps = 5
     /// Average the parameters over the last stage of the annealing (Polyak–Ruppert), which removes most of
@@ -141,21 +155,31 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         return v.unconstrainedSize > 1 ? "\(v.name)[\(index - space.unconstrainedOffsets[i])]" : v.name
     }
 
-    /// Runs to the stopping rule or the iteration cap, after choosing a learning rate if none was given.
+    /// Runs to the stopping rule or the iteration cap, after choosing a learning rate if none was given (see
+    /// `SVIConfiguration` for the rule and what it guarantees).
     public mutating func run<G: RandomNumberGenerator>(
         using generator: inout G, progress: ((Int, Double) -> Void)? = nil
     ) -> SVIResult<Family> {
+        var budget = configuration.maxIterations
         if configuration.learningRate == nil {
-            trainer.optimizer = Adam(learningRate: chooseLearningRate(using: &generator))
+            let (rate, used) = chooseLearningRate(budget: budget, using: &generator)
+            trainer.optimizer = Adam(learningRate: rate)
+            budget -= used
         }
         let chosenRate = optimizer.learningRate
         let window = Swift.max(configuration.window, 1)
-        var previousMean: Double?
         var annealingLeft = configuration.annealingSteps
+        var windowsInStage = 0
         var converged = false
         let average = ParameterAverage<Family>()
-        var structure: Family.TangentVector?
-        while iteration < configuration.maxIterations {
+        let windowAverage = ParameterAverage<Family>()
+        let structure = zeroTangent()
+        var checkGenerator = SeededGenerator(seed: generator.next())
+        let checkNoise = family.sampleNoise(count: Swift.max(configuration.checkParticles, 2), using: &checkGenerator)
+        let checkObservations = checkSubset(using: &checkGenerator)
+        var previousScores: [Double]?
+        let firstIteration = iteration
+        while iteration - firstIteration < budget {
             if step(using: &generator) == nil {
                 if consecutiveFailures >= configuration.maxConsecutiveFailures {
                     messages.append("stopped after \(consecutiveFailures) consecutive rejected steps; returning the last good state")
@@ -163,16 +187,18 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 }
                 continue
             }
-            if configuration.averageLastWindow {
-                if structure == nil { structure = zeroTangent() }
-                average.add(family, structure: structure!)
-            }
+            if configuration.averageLastWindow { average.add(family, structure: structure) }
+            windowAverage.add(family, structure: structure)
             if let progress, iteration % 50 == 0 { progress(iteration, trace.last!) }
-            guard iteration % window == 0 else { continue }
-            let mean = trace.suffix(window).reduce(0, +) / Double(window)
-            defer { previousMean = mean }
-            if let previous = previousMean,
-               Swift.abs(mean - previous) / Swift.max(1, Swift.abs(previous)) < configuration.tolerance {
+            guard windowAverage.count == window else { continue }
+            var averaged = family
+            windowAverage.write(into: &averaged, structure: structure)
+            windowAverage.reset()
+            let scores = perParticleELBO(model: model, family: averaged, noise: checkNoise, observations: checkObservations).scalars
+            defer { previousScores = scores }
+            windowsInStage += 1
+            guard windowsInStage >= 2, let previous = previousScores else { continue }
+            if Self.hasLevelled(from: previous, to: scores, tolerance: configuration.tolerance) {
                 if annealingLeft == 0 {
                     converged = true
                     break
@@ -180,19 +206,50 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 annealingLeft -= 1
                 optimizer.schedule = ConstantRate(optimizer.learningRate / 2)
                 // Each learning rate is a stage; the average covers the latest stage only.
+                windowsInStage = 0
                 average.reset()
             } else if annealingLeft == configuration.annealingSteps {
                 // Before the first stage ends the iterates still travel: keep only the latest window.
                 average.reset()
             }
         }
+        if !converged && consecutiveFailures < configuration.maxConsecutiveFailures {
+            let stage = configuration.annealingSteps - annealingLeft
+            messages.append(
+                "reached the iteration cap (\(configuration.maxIterations)) before the stopping rule held: at stage \(stage + 1) of "
+                    + "\(configuration.annealingSteps + 1), learning rate \(optimizer.learningRate), the ELBO was still rising "
+                    + "detectably; raise --max-iterations or the learning rate")
+        }
         var result = family
-        if configuration.averageLastWindow, let structure, average.count > 0 {
+        if configuration.averageLastWindow, average.count > 0 {
             average.write(into: &result, structure: structure)
         }
         return SVIResult(
             family: result, iterations: iteration, converged: converged, learningRate: chosenRate, trace: trace,
             messages: messages)
+    }
+
+    /// The stage's test on two windows' scores under the same draws: their mean difference (the rise) is below two
+    /// of its standard errors or below `tolerance` relative. Draws where either score is not finite are left out;
+    /// with none left the test fails.
+    static func hasLevelled(from previous: [Double], to current: [Double], tolerance: Double) -> Bool {
+        let differences = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }.map { $0.1 - $0.0 }
+        guard differences.count >= 2 else { return false }
+        let n = Double(differences.count)
+        let rise = differences.reduce(0, +) / n
+        let variance = differences.reduce(0) { $0 + ($1 - rise) * ($1 - rise) } / (n - 1)
+        let level = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }.reduce(0) { $0 + $1.0 } / n
+        return rise < Swift.max(2 * (variance / n).squareRoot(), tolerance * Swift.max(1, Swift.abs(level)))
+    }
+
+    /// The observations that score the windows: all of them, or a fixed random subset of the minibatch size
+    /// (at least 1,000) when minibatching.
+    func checkSubset<G: RandomNumberGenerator>(using generator: inout G) -> [Int]? {
+        guard let size = configuration.batchSize, Swift.max(size, 1000) < model.observationCount else { return nil }
+        var indices = Array(0..<model.observationCount)
+        let count = Swift.max(size, 1000)
+        for i in 0..<count { indices.swapAt(i, i + Int(generator.next() % UInt64(indices.count - i))) }
+        return Array(indices[0..<count]).sorted()
     }
 
     /// A tangent of the family's type, for walking its tensors in a fixed order (its values do not matter).
@@ -203,15 +260,28 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     }
 
     /// Tries each candidate rate for `adaptationIterations` steps from the initial family and keeps the one whose
-    /// final ELBO (estimated with 200 particles of fixed noise) is highest.
-    mutating func chooseLearningRate<G: RandomNumberGenerator>(using generator: inout G) -> Double {
+    /// final ELBO (estimated with 200 particles of fixed noise) is highest. The trials take at most a quarter of
+    /// `budget` steps; below 10 steps per candidate there are no trials and the second candidate is used. Returns
+    /// the rate and the steps spent.
+    mutating func chooseLearningRate<G: RandomNumberGenerator>(budget: Int, using generator: inout G) -> (rate: Double, steps: Int) {
+        let candidates = configuration.candidateLearningRates
+        let trialSteps = Swift.min(configuration.adaptationIterations, budget / (4 * Swift.max(candidates.count, 1)))
+        guard trialSteps >= 10 else {
+            let rate = candidates.count > 1 ? candidates[1] : (candidates.first ?? 0.01)
+            messages.append("learning rate \(rate) used without trials: the iteration cap leaves too few steps to compare rates")
+            return (rate, 0)
+        }
+        return (chooseLearningRate(trialSteps: trialSteps, using: &generator), trialSteps * candidates.count)
+    }
+
+    mutating func chooseLearningRate<G: RandomNumberGenerator>(trialSteps: Int, using generator: inout G) -> Double {
         var evaluationGenerator = SeededGenerator(seed: generator.next())
         let evaluationNoise = family.sampleNoise(count: 200, using: &evaluationGenerator)
         var best: (rate: Double, elbo: Double)?
         for rate in configuration.candidateLearningRates {
             var trial = SVI(model: model, family: family, estimator: estimator, configuration: configuration, learningRate: rate)
             var trialGenerator = SeededGenerator(seed: generator.next())
-            for _ in 0..<configuration.adaptationIterations { trial.step(using: &trialGenerator) }
+            for _ in 0..<trialSteps { trial.step(using: &trialGenerator) }
             let values = perParticleELBO(model: model, family: trial.family, noise: evaluationNoise, observations: nil)
             let elbo = values.mean().scalar
             if elbo.isFinite && elbo > (best?.elbo ?? -.infinity) { best = (rate, elbo) }

@@ -18,14 +18,14 @@ struct Fit: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Variational family: meanfield, fullrank, lowrank, planar, iaf.")
-    var family: FamilyChoice = .meanfield
+    @Option(help: "Variational family: meanfield, fullrank, lowrank, planar, iaf (default: fullrank up to 50 latent dimensions, meanfield above).")
+    var family: FamilyChoice?
 
     @Option(name: .customLong("flow-layers"), help: "Layers of the planar or iaf flow.")
     var flowLayers: Int = 4
 
-    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi.")
-    var estimator: EstimatorChoice = .reparam
+    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi (default: stl, whose gradient noise vanishes as q reaches the posterior).")
+    var estimator: EstimatorChoice = .stl
 
     @Option(help: "Particles per step (default: 1; 10 for score, iwae and renyi).")
     var particles: Int?
@@ -54,6 +54,9 @@ struct Fit: ParsableCommand {
     @Option(help: "Write a self-contained HTML report to this file.")
     var report: String?
 
+    @Option(name: .customLong("write-data"), help: "Write the data the model fits (the built-in data without --data) to this CSV file.")
+    var writeData: String?
+
     func validate() throws {
         if let particles, particles < 1 { throw CommandError("--particles must be at least 1, got \(particles)") }
         if maxIterations < 1 { throw CommandError("--max-iterations must be at least 1, got \(maxIterations)") }
@@ -62,11 +65,11 @@ struct Fit: ParsableCommand {
         }
         if let batchSize, batchSize < 1 { throw CommandError("--batch-size must be at least 1, got \(batchSize)") }
         if draws < 100 { throw CommandError("--draws must be at least 100, got \(draws)") }
-        if flowLayers < 1 { throw CommandError("--flow-layers must be at least 1, got \(flowLayers)") }
+        if !(1...64).contains(flowLayers) { throw CommandError("--flow-layers must be between 1 and 64, got \(flowLayers)") }
     }
 
     func run() throws {
-        for path in [plot, self.report].compactMap({ $0 }) { try AtomicFile.checkFolder(of: path) }
+        for path in [plot, self.report, writeData].compactMap({ $0 }) { try AtomicFile.checkFolder(of: path) }
         let report = try modelOptions.withModel(model, FitVisitor(command: self))
         if let plot { try AtomicFile.write(FitPlots.traceSVG(report), to: plot) }
         if let path = self.report { try AtomicFile.write(report.html, to: path) }
@@ -90,8 +93,9 @@ private struct FitVisitor: ModelVisitor {
     let command: Fit
 
     func visit<M: ProbabilisticModel>(_ model: M, _ table: DataTable) throws -> FitReport {
+        if let path = command.writeData { try AtomicFile.write(table.csv, to: path) }
         let d = model.latentSpace.dimension
-        switch command.family {
+        switch command.family ?? (d <= 50 ? .fullrank : .meanfield) {
         case .meanfield: return try withFamily(model, table, MeanFieldGaussian(dimension: d))
         case .fullrank: return try withFamily(model, table, FullRankGaussian(dimension: d))
         case .lowrank: return try withFamily(model, table, LowRankGaussian(dimension: d, rank: Swift.min(2, d), seed: command.seed))
