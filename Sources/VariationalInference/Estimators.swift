@@ -42,6 +42,11 @@ public protocol ELBOEstimator {
 
     /// Called after each accepted step with the terms of that step (for baselines).
     mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>)
+
+    /// Called by a training loop with a stopping rule (``SVI``) with true when its first stage ends and the learning
+    /// rate starts to fall (the iterates have reached the neighbourhood of an optimum), with false when it starts
+    /// the annealing again from the first rate.
+    mutating func annealingChanged(isAnnealing: Bool)
 }
 
 extension ELBOEstimator {
@@ -62,6 +67,8 @@ extension ELBOEstimator {
     public var observesTerms: Bool { false }
 
     public mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) {}
+
+    public mutating func annealingChanged(isAnnealing: Bool) {}
 
     /// Why this estimator cannot run on `problem`, or nil when it can.
     public func incompatibility<P: VariationalProblem>(with problem: P) -> String? {
@@ -202,23 +209,45 @@ public struct AnalyticKLELBO: ELBOEstimator {
 
 /// Sticking the landing (Roeder et al. 2017): the reparameterised ELBO with log q evaluated at fixed parameters, so
 /// the score term (zero in expectation) leaves the gradient; its variance vanishes as q → p(z | x).
+///
+/// Far from the posterior the same path term is noisy: its part of the gradient has a spread of about 1/σ for a
+/// Gaussian q of width σ, so a q much narrower than p moves slowly under Adam. With `warmUp` the estimator is the
+/// plain reparameterised one (``ReparameterizedELBO``, closed-form entropy where the family has one) until the
+/// training loop says the annealing began (``SVI`` does, when its first stage ends), and sticks the landing after
+/// (back to the plain gradient if the loop starts the annealing again).
 public struct StickingTheLandingELBO: ELBOEstimator {
     public var particleCount: Int
+    /// Whether the plain reparameterised gradient serves while the training loop is not annealing.
+    public let warmUp: Bool
+    /// True once the stopped-path gradient is in use (from the start without `warmUp`).
+    public private(set) var isStoppingPath: Bool
 
-    public init(particleCount: Int = 1) {
+    public init(particleCount: Int = 1, warmUp: Bool = false) {
         precondition(particleCount >= 1, "StickingTheLandingELBO: particleCount must be at least 1, got \(particleCount)")
         self.particleCount = particleCount
+        self.warmUp = warmUp
+        self.isStoppingPath = !warmUp
     }
 
     public var name: String { "stl" }
 
-    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logJoint, .pathLogQ] }
+    var warmUpEstimator: ReparameterizedELBO { ReparameterizedELBO(particleCount: particleCount) }
+
+    /// During the warm-up the plain estimator's terms, unless the problem cannot give q's density at fixed
+    /// parameters: then the stopped-path terms from the start, so that the incompatibility shows at once.
+    public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet {
+        if !isStoppingPath && available.contains(.pathLogQ) { return warmUpEstimator.requestedTerms(available: available) }
+        return [.logJoint, .pathLogQ]
+    }
 
     public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
         -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
     {
-        { t in -(t.logJoint - t.pathLogQ).mean() }
+        if !requested.contains(.pathLogQ) { return warmUpEstimator.objective(scalar, requested: requested) }
+        return { t in -(t.logJoint - t.pathLogQ).mean() }
     }
+
+    public mutating func annealingChanged(isAnnealing: Bool) { isStoppingPath = !warmUp || isAnnealing }
 }
 
 /// The score-function (REINFORCE) gradient: E_q[(f(z) − b) ∇ log q(z)] with f = log p − log q. With two or more

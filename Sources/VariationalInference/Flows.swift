@@ -12,7 +12,7 @@ public struct PlanarFlow: VariationalFamily {
     public var w: Tensor<Double>
     public var b: Tensor<Double>
 
-    public init(dimension: Int, layers: Int = 4, initialScale: Double = 0.1, seed: UInt64 = 0) {
+    public init(dimension: Int, layers: Int = 4, initialScale: Double = 1, seed: UInt64 = 0) {
         precondition(layers >= 1, "PlanarFlow: needs at least one layer, got \(layers)")
         var generator = SeededGenerator(seed: seed)
         base = MeanFieldGaussian(dimension: dimension, initialScale: initialScale)
@@ -110,7 +110,7 @@ public struct InverseAutoregressiveFlow: VariationalFamily {
     public var base: MeanFieldGaussian
     public var layers: [AutoregressiveLayer]
 
-    public init(dimension: Int, layers count: Int = 2, hidden: Int? = nil, initialScale: Double = 0.1, seed: UInt64 = 0) {
+    public init(dimension: Int, layers count: Int = 2, hidden: Int? = nil, initialScale: Double = 1, seed: UInt64 = 0) {
         precondition(count >= 1, "InverseAutoregressiveFlow: needs at least one layer, got \(count)")
         var generator = SeededGenerator(seed: seed)
         base = MeanFieldGaussian(dimension: dimension, initialScale: initialScale)

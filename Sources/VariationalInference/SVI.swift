@@ -8,12 +8,13 @@ import VariationalOptimizers
 /// The stopping rule. The run goes in stages of a constant learning rate. At the end of every `window` iterations
 /// the parameters averaged over that window are scored with a fixed set of `checkParticles` draws of noise (common
 /// random numbers, on a fixed subset of the observations when minibatching), so that the difference between two
-/// consecutive scores measures how far q moved up the ELBO, free of most of the Monte-Carlo noise of the training
-/// estimates. A stage ends when that rise is below two of its standard errors (taken over the shared draws) or
-/// below `tolerance` relative to the ELBO. Then the learning rate is halved and a new stage begins, of at least two
-/// windows; after `annealingSteps` halvings the run has converged, and the parameters are averaged over the last
-/// stage. What "converged" guarantees: at the smallest learning rate, a whole window of steps raised the ELBO of
-/// the averaged parameters by less than `tolerance` relative or by an amount indistinguishable from zero. It does
+/// scores measures how far q moved up the ELBO, free of most of the Monte-Carlo noise of the training estimates.
+/// A stage ends when the rise from the window three windows back to the latest one is below two of its standard
+/// errors (taken over the shared draws) or below `tolerance` relative to the ELBO. Then the learning rate is halved
+/// and a new stage begins, of at least four windows; after `annealingSteps` halvings the run has converged, and the
+/// parameters are averaged over the last stage. What "converged" guarantees: at the smallest learning rate, three
+/// windows of steps raised the ELBO of the averaged parameters by less than `tolerance` relative or by an amount
+/// indistinguishable from zero. It does
 /// not guarantee the global optimum (compare seeds), nor that q fits p well (see k̂). A run that reaches
 /// `maxIterations` first reports converged = false and says at which stage it was.
 public struct SVIConfiguration: Sendable {
@@ -21,7 +22,7 @@ public struct SVIConfiguration: Sendable {
     public var maxIterations = 10_000
     /// Adam's learning rate; nil chooses one among `candidateLearningRates` by a short trial of each.
     public var learningRate: Double? = nil
-    public var candidateLearningRates: [Double] = [0.3, 0.1, 0.03, 0.01]
+    public var candidateLearningRates: [Double] = [0.1, 0.03, 0.01]
     /// Iterations of each trial when choosing the learning rate.
     public var adaptationIterations = 100
     /// A stage also ends when the window means differ by less than this relative change (noise-free estimates).
@@ -30,6 +31,11 @@ public struct SVIConfiguration: Sendable {
     public var window = 100
     /// Draws of noise, fixed for the whole run, that score the parameters at the end of each window.
     public var checkParticles = 32
+    /// Single-particle gradients that test, when the last stage ends, whether q is at a stationary point.
+    public var stationarityParticles = 256
+    /// The stopping rule holds only if no coordinate of the ELBO's gradient is more than this many standard errors
+    /// from zero; otherwise the annealing starts again.
+    public var stationarityThreshold = 4.0
     /// After the stopping rule first holds, halve the learning rate this many times, waiting for it again each time.
     public var annealingSteps = 5
     /// Average the parameters over the last stage of the annealing (Polyak–Ruppert), which removes most of
@@ -169,7 +175,6 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let chosenRate = optimizer.learningRate
         let window = Swift.max(configuration.window, 1)
         var annealingLeft = configuration.annealingSteps
-        var windowsInStage = 0
         var converged = false
         let average = ParameterAverage<Family>()
         let windowAverage = ParameterAverage<Family>()
@@ -177,8 +182,10 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         var checkGenerator = SeededGenerator(seed: generator.next())
         let checkNoise = family.sampleNoise(count: Swift.max(configuration.checkParticles, 2), using: &checkGenerator)
         let checkObservations = checkSubset(using: &checkGenerator)
-        var previousScores: [Double]?
+        // The scores of this stage's windows, the latest last.
+        var stageScores: [[Double]] = []
         let firstIteration = iteration
+        var failedChecks = 0
         while iteration - firstIteration < budget {
             if step(using: &generator) == nil {
                 if consecutiveFailures >= configuration.maxConsecutiveFailures {
@@ -195,18 +202,37 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             windowAverage.write(into: &averaged, structure: structure)
             windowAverage.reset()
             let scores = perParticleELBO(model: model, family: averaged, noise: checkNoise, observations: checkObservations).scalars
-            defer { previousScores = scores }
-            windowsInStage += 1
-            guard windowsInStage >= 2, let previous = previousScores else { continue }
-            if Self.hasLevelled(from: previous, to: scores, tolerance: configuration.tolerance) {
+            stageScores.append(scores)
+            guard stageScores.count >= Self.stageSpan else { continue }
+            if Self.hasLevelled(from: stageScores[stageScores.count - Self.stageSpan], to: scores, tolerance: configuration.tolerance) {
                 if annealingLeft == 0 {
-                    converged = true
-                    break
+                    var candidate = family
+                    if configuration.averageLastWindow, average.count > 0 { average.write(into: &candidate, structure: structure) }
+                    guard let (index, z) = largestGradientZScore(candidate, structure: structure, observations: checkObservations),
+                          Swift.abs(z) > configuration.stationarityThreshold
+                    else {
+                        converged = true
+                        break
+                    }
+                    // Levelled off but not at a stationary point: progress had become too slow to see. Step back
+                    // up the annealing, one stage more after each failed check (back to the first rate at worst).
+                    failedChecks += 1
+                    annealingLeft = Swift.min(failedChecks, configuration.annealingSteps)
+                    let rate = chosenRate / Foundation.pow(2, Double(configuration.annealingSteps - annealingLeft))
+                    messages.append(
+                        "iteration \(iteration): the ELBO had levelled off but its gradient in \(parameterName(index)) was "
+                            + "\(String(format: "%.1f", z)) standard errors from zero; annealing resumed at learning rate \(rate)")
+                    optimizer.schedule = ConstantRate(rate)
+                    if annealingLeft == configuration.annealingSteps { trainer.estimator.annealingChanged(isAnnealing: false) }
+                    stageScores = []
+                    average.reset()
+                    continue
                 }
+                if annealingLeft == configuration.annealingSteps { trainer.estimator.annealingChanged(isAnnealing: true) }
                 annealingLeft -= 1
                 optimizer.schedule = ConstantRate(optimizer.learningRate / 2)
                 // Each learning rate is a stage; the average covers the latest stage only.
-                windowsInStage = 0
+                stageScores = []
                 average.reset()
             } else if annealingLeft == configuration.annealingSteps {
                 // Before the first stage ends the iterates still travel: keep only the latest window.
@@ -229,6 +255,11 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             messages: messages)
     }
 
+    /// The stage's test compares the latest window with the one `stageSpan − 1` windows before it, so that a slow,
+    /// steady rise adds up over several windows before it is weighed against the noise (consecutive windows alone
+    /// let a fit drifting along a noisy direction stop early); a stage thus lasts at least `stageSpan` windows.
+    static var stageSpan: Int { 4 }
+
     /// The stage's test on two windows' scores under the same draws: their mean difference (the rise) is below two
     /// of its standard errors or below `tolerance` relative. Draws where either score is not finite are left out;
     /// with none left the test fails.
@@ -240,6 +271,82 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let variance = differences.reduce(0) { $0 + ($1 - rise) * ($1 - rise) } / (n - 1)
         let level = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }.reduce(0) { $0 + $1.0 } / n
         return rise < Swift.max(2 * (variance / n).squareRoot(), tolerance * Swift.max(1, Swift.abs(level)))
+    }
+
+    /// The coordinate of the ELBO's gradient at `candidate` farthest from zero in standard errors, estimated from
+    /// independent gradients of the training estimator (as many draws as make `stationarityParticles` particles),
+    /// or nil when no coordinate could be measured. At a stationary point every coordinate's mean is zero; the
+    /// estimator's own gradient is used because sticking the landing measures it far more sharply near p.
+    func largestGradientZScore(_ candidate: Family, structure: Family.TangentVector, observations: [Int]?) -> (index: Int, z: Double)? {
+        var generator = SeededGenerator(seed: 0x5EED)
+        var problem = trainer.problem
+        problem.family = candidate
+        let estimator = trainer.estimator
+        let draws = Swift.max(configuration.stationarityParticles / estimator.particleCount, 16)
+        var sums: [Double] = []
+        var squares: [Double] = []
+        var used = 0
+        var lossSum = 0.0
+        for _ in 0..<draws {
+            let noise = problem.sampleNoise(particles: estimator.particleCount, batch: observations, using: &generator)
+            let (loss, g, _) = estimator.lossAndGradient(problem: problem, noise: noise, batch: observations)
+            let flat = flattened(g, of: problem)
+            guard loss.isFinite, flat.allSatisfy(\.isFinite) else { continue }
+            if sums.isEmpty { (sums, squares) = (.zeros(count: flat.count), .zeros(count: flat.count)) }
+            for j in flat.indices { sums[j] += flat[j]; squares[j] += flat[j] * flat[j] }
+            used += 1
+            lossSum += loss
+        }
+        guard used >= 2 else { return nil }
+        let n = Double(used)
+        // Gradients below this are rounding (an exact fit's are 1e-16 with a bias of the same size).
+        let negligible = 1e-9 * Swift.max(1, Swift.abs(lossSum / n))
+        var best: (index: Int, z: Double)?
+        for j in sums.indices {
+            let mean = sums[j] / n
+            if Swift.abs(mean) <= negligible { continue }
+            let variance = Swift.max(squares[j] / n - mean * mean, 0) * n / (n - 1)
+            let standardError = (variance / n).squareRoot()
+            // A coordinate whose every draw agrees (no noise at all) is measured exactly.
+            let z = standardError > 0 ? mean / standardError : (mean == 0 ? 0 : mean > 0 ? .infinity : -.infinity)
+            if Swift.abs(z) > Swift.abs(best?.z ?? -1) { best = (j, z) }
+        }
+        return best
+    }
+
+    /// A parameter of q by its place in the flat gradient: the mean, scale or a factor entry of a named latent
+    /// coordinate when the tensor's shape says so (the Gaussian families), otherwise its number.
+    func parameterName(_ index: Int) -> String {
+        let collector = TangentCollector()
+        var copy = trainer.problem
+        visitTensors(of: &copy, along: zeroProblemTangent(), with: collector)
+        let d = model.latentSpace.dimension
+        var start = 0
+        for (t, shape) in collector.shapes.enumerated() {
+            let size = shape.reduce(1, *)
+            defer { start += size }
+            guard index < start + size else { continue }
+            let k = index - start
+            if shape == [d] { return t == 0 ? "the mean of \(coordinateName(k))" : "the scale of \(coordinateName(k))" }
+            if shape.count == 2, shape[0] == d { return "q's factor entry (\(coordinateName(k / shape[1])), \(k % shape[1]))" }
+            break
+        }
+        return "parameter \(index) of q"
+    }
+
+    /// A zero tangent of the problem, for walking its tensors.
+    func zeroProblemTangent() -> GlobalLatentProblem<Model, Family>.TangentVector {
+        var generator = SeededGenerator(seed: 0)
+        let noise = trainer.problem.sampleNoise(particles: 1, batch: nil, using: &generator)
+        return ReparameterizedELBO(particleCount: 1).lossAndGradient(problem: trainer.problem, noise: noise, batch: nil).gradient
+    }
+
+    /// A tangent's tensors in the problem's order, one flat array.
+    func flattened<Value: Differentiable>(_ tangent: Value.TangentVector, of value: Value) -> [Double] {
+        let collector = TangentCollector()
+        var copy = value
+        visitTensors(of: &copy, along: tangent, with: collector)
+        return collector.values
     }
 
     /// The observations that score the windows: all of them, or a fixed random subset of the minibatch size
@@ -291,5 +398,19 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             return configuration.candidateLearningRates.min() ?? 0.01
         }
         return chosen.rate
+    }
+}
+
+/// Collects the offsets (a tangent's tensors) of a walk over a value's tensors.
+private final class TangentCollector: TensorVisitor, @unchecked Sendable {
+    var values: [Double] = []
+    var shapes: [[Int]] = []
+    func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
+        values += offset.scalars.map(Double.init)
+        shapes.append(parameter.shape)
+    }
+    func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
+        values += offset.scalars
+        shapes.append(parameter.shape)
     }
 }

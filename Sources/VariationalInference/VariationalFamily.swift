@@ -86,8 +86,10 @@ public struct MeanFieldGaussian: VariationalFamily {
     /// ρ, with σ = softplus(ρ).
     public var rawScale: Tensor<Double>
 
-    /// Mean `mean` (zeros by default) and every σ equal to `initialScale` (small by default, as ADVI).
-    public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 0.1) {
+    /// Mean `mean` (zeros by default) and every σ equal to `initialScale`: 1 by default, the standard normal in the
+    /// unconstrained space, about the width of a weakly informative prior (a small start slows sticking the landing,
+    /// whose gradient noise grows as 1/σ).
+    public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 1) {
         precondition(initialScale > 0, "MeanFieldGaussian: initialScale must be positive, got \(initialScale)")
         self.mean = mean ?? Tensor(zeros: [dimension])
         self.rawScale = Tensor(repeating: Softplus<Double>().inverse(Tensor(initialScale)).scalar, shape: [dimension])
@@ -185,7 +187,7 @@ public struct FullRankGaussian: VariationalFamily {
     /// ρ, with Lᵢᵢ = softplus(ρᵢ).
     public var rawDiagonal: Tensor<Double>
 
-    public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 0.1) {
+    public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 1) {
         precondition(initialScale > 0, "FullRankGaussian: initialScale must be positive, got \(initialScale)")
         self.mean = mean ?? Tensor(zeros: [dimension])
         self.lowerFactor = Tensor(zeros: [dimension, dimension])
@@ -237,7 +239,7 @@ public struct LowRankGaussian: VariationalFamily {
     public var rawDiagonal: Tensor<Double>
 
     /// F starts small and deterministic (a seeded draw of scale 0.01) so that its columns can separate.
-    public init(dimension: Int, rank: Int = 2, mean: Tensor<Double>? = nil, initialScale: Double = 0.1, seed: UInt64 = 0) {
+    public init(dimension: Int, rank: Int = 2, mean: Tensor<Double>? = nil, initialScale: Double = 1, seed: UInt64 = 0) {
         precondition(rank >= 1, "LowRankGaussian: rank must be at least 1, got \(rank)")
         precondition(initialScale > 0, "LowRankGaussian: initialScale must be positive, got \(initialScale)")
         var generator = SeededGenerator(seed: seed)

@@ -24,7 +24,7 @@ struct Fit: ParsableCommand {
     @Option(name: .customLong("flow-layers"), help: "Layers of the planar or iaf flow.")
     var flowLayers: Int = 4
 
-    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi (default: stl, whose gradient noise vanishes as q reaches the posterior).")
+    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi (default: reparam, with the Gaussian families' entropy in closed form).")
     var estimator: EstimatorChoice = .stl
 
     @Option(help: "Particles per step (default: 1; 10 for score, iwae and renyi).")
@@ -109,7 +109,7 @@ private struct FitVisitor: ModelVisitor {
         switch command.estimator {
         case .reparam: return try fit(model, table, family, ReparameterizedELBO(particleCount: p ?? 1))
         case .analyticKL: return try fit(model, table, family, AnalyticKLELBO(particleCount: p ?? 1))
-        case .stl: return try fit(model, table, family, StickingTheLandingELBO(particleCount: p ?? 1))
+        case .stl: return try fit(model, table, family, StickingTheLandingELBO(particleCount: p ?? 1, warmUp: true))
         case .score: return try fit(model, table, family, ScoreFunctionELBO(particleCount: p ?? 10))
         case .iwae: return try fit(model, table, family, ImportanceWeightedELBO(particleCount: p ?? 10))
         case .renyi: return try fit(model, table, family, RenyiELBO(particleCount: p ?? 10, alpha: 0.5))

@@ -33,6 +33,19 @@ final class ReparameterizationTests: XCTestCase {
         }, at: [T([0.3, -1, 2, 0, 1, 1])])
     }
 
+    /// The full-rank Gaussian's log density in the value, the location and the factor (the path that sticking the
+    /// landing differentiates through), including an off-diagonal factor and several rows of values.
+    func testMultivariateNormalLogDensityGradient() {
+        let values = T(randomNormal: [3, 3], using: &generator)
+        assertGradientMatchesFiniteDifferences("MultivariateNormal log density", { xs in
+            MultivariateNormal(uncheckedLocation: xs[1], scaleTril: xs[2]).logProbability(of: xs[0]).sum()
+        }, at: [values, T([0.3, -1, 0.2]), T([[1.1, 0, 0], [0.5, 2, 0], [-0.7, 0.4, 0.6]])])
+        // Each row separately weighted, so that a row mixed up with another would show.
+        assertGradientMatchesFiniteDifferences("MultivariateNormal log density per row", { xs in
+            (MultivariateNormal(uncheckedLocation: xs[1], scaleTril: xs[2]).logProbability(of: xs[0]) * T([1, -2, 3])).sum()
+        }, at: [values, T([0.3, -1, 0.2]), T([[1.1, 0, 0], [0.5, 2, 0], [-0.7, 0.4, 0.6]])])
+    }
+
     /// The CDF-based definition of the implicit gradient: for u = F(z; α), z(α) = F⁻¹(u; α). Differentiate that
     /// by central differences (solving F(z; α ± h) = u by bisection) and compare with the implicit gradient.
     func testImplicitGammaGradientAgainstTheInverseCDF() {
