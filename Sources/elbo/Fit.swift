@@ -151,9 +151,9 @@ private struct FitVisitor: ModelVisitor {
         let evidence = model.exactLogEvidence
         if let posterior = model.exactGaussianPosterior, family.isGaussian {
             let kl = family.gaussian().klDivergence(to: posterior).scalar
-            return .init(logEvidence: evidence, posterior: model.exactPosterior, klToPosterior: kl, klMethod: "closed-form")
+            return .init(logEvidence: evidence, posterior: model.exactPosterior, klToPosterior: Swift.max(kl, 0), klMethod: "closed-form")
         }
-        return .init(logEvidence: evidence, posterior: model.exactPosterior, klToPosterior: evidence - diagnostics.elbo,
-                     klMethod: "log p(x) − ELBO")
+        return .init(logEvidence: evidence, posterior: model.exactPosterior, klToPosterior: Swift.max(evidence - diagnostics.elbo, 0),
+                     klMethod: "log p(x) − ELBO, Monte Carlo", klStandardError: diagnostics.elboStandardError)
     }
 }

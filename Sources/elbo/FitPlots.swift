@@ -71,7 +71,7 @@ enum FitPlots {
                        ["log p(x), importance sampling", "\(f(d.logEvidence)) ± \(f(d.logEvidenceStandardError))"]]
         if let exact = report.exact {
             numbers.append(["exact log p(x)", f(exact.logEvidence)])
-            numbers.append(["KL(q ‖ p(z|x)) (\(exact.klMethod))", f(exact.klToPosterior)])
+            numbers.append(["KL(q ‖ p(z|x)) (\(exact.klMethod))", exact.klText(f)])
         }
         body += HTMLPage.table(["quantity", "value"], numbers)
         body += "<h2>ELBO trace</h2>\n" + traceSVG(report)

@@ -6,8 +6,16 @@ struct FitReport {
     struct Exact {
         var logEvidence: Double
         var posterior: [String: (mean: [Double], standardDeviation: [Double])]
+        /// In closed form, or log p(x) minus the Monte-Carlo ELBO (never below 0: a negative estimate is noise).
         var klToPosterior: Double
         var klMethod: String
+        /// The Monte-Carlo estimate's standard error; nil in closed form.
+        var klStandardError: Double? = nil
+
+        /// The KL as printed: with its standard error when it is an estimate.
+        func klText(_ f: (Double) -> String) -> String {
+            klStandardError.map { "\(f(klToPosterior)) ± \(f($0))" } ?? f(klToPosterior)
+        }
     }
 
     var model: String
@@ -63,7 +71,7 @@ struct FitReport {
         lines.append("PSIS k̂                           \(String(format: "%.2f", diagnostics.paretoK)) (\(diagnostics.paretoVerdict))")
         if let exact {
             lines.append("exact log p(x)                   \(f(exact.logEvidence))")
-            lines.append("KL(q ‖ p(z|x))                   \(f(exact.klToPosterior)) (\(exact.klMethod))")
+            lines.append("KL(q ‖ p(z|x))                   \(exact.klText(f)) (\(exact.klMethod))")
         }
         lines.append("")
         lines.append("posterior (\(diagnostics.drawCount) draws from q, constrained space)")
@@ -122,7 +130,7 @@ struct FitReport {
             }
             object["exact"] = [
                 "logEvidence": exact.logEvidence, "posterior": exactPosterior, "klToPosterior": exact.klToPosterior,
-                "klToPosteriorMethod": exact.klMethod,
+                "klToPosteriorMethod": exact.klMethod, "klToPosteriorStandardError": exact.klStandardError as Any,
             ]
         }
         return JSONText.serialize(object)
