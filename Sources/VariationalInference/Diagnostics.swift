@@ -67,7 +67,7 @@ public func diagnose<M: ProbabilisticModel, F: VariationalFamily, G: RandomNumbe
 ) -> FitDiagnostics {
     let noise = family.sampleNoise(count: drawCount, using: &generator)
     let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-    let logJoint = model.logJointUnconstrained(theta)
+    let logJoint = logJointInChunks(model, theta, observations: nil)
     let logWeights = (logJoint - logQ).scalars
     let (elbo, elboError) = meanAndStandardErrorOf(logWeights)
     let (logZ, logZError) = importanceSampledLogEvidence(logWeights)
@@ -84,7 +84,9 @@ public func diagnose<M: ProbabilisticModel, F: VariationalFamily, G: RandomNumbe
         draws[v.name] = columns
         posterior[v.name] = columns.map(PosteriorSummary.init)
     }
-    let predictiveParticles = model.latents(atUnconstrained: theta.slice(axis: 0, range: 0..<Swift.min(predictiveDraws, drawCount)))
+    // Predictive draws hold draws × rows numbers: as many as the evaluation budget allows, at least one.
+    let predictiveCount = Swift.max(1, Swift.min(predictiveDraws, drawCount, evaluationEntryBudget / Swift.max(model.observationCount, 1)))
+    let predictiveParticles = model.latents(atUnconstrained: theta.slice(axis: 0, range: 0..<predictiveCount))
     let predictive = model.posteriorPredictive(predictiveParticles, using: &generator)
     return FitDiagnostics(
         elbo: elbo, elboStandardError: elboError, paretoK: k, logEvidence: logZ, logEvidenceStandardError: logZError,

@@ -155,7 +155,26 @@ func perParticleELBO<M: ProbabilisticModel, F: VariationalFamily>(
     model: M, family: F, noise: Tensor<Double>, observations: [Int]?
 ) -> Tensor<Double> {
     let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
-    return model.logJointUnconstrained(theta, observations: observations) - logQ
+    return logJointInChunks(model, theta, observations: observations) - logQ
+}
+
+/// The most particle × observation entries one evaluation of the log joint may hold outside of training: beyond
+/// it the particles go in chunks, so that memory stays the data plus a bounded amount however many rows there are.
+let evaluationEntryBudget = 1 << 22
+
+/// log p(x, z(θ)) + log|J| for particles θ [S, D], evaluated a chunk of particles at a time (no gradient).
+func logJointInChunks<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>, observations: [Int]?) -> Tensor<Double> {
+    let s = theta.shape[0]
+    let rows = Swift.max(observations?.count ?? model.observationCount, 1)
+    let chunk = Swift.max(1, evaluationEntryBudget / rows)
+    if chunk >= s { return model.logJointUnconstrained(theta, observations: observations) }
+    var values: [Double] = []
+    values.reserveCapacity(s)
+    for start in stride(from: 0, to: s, by: chunk) {
+        let part = theta.slice(axis: 0, range: start..<Swift.min(start + chunk, s))
+        values += model.logJointUnconstrained(part, observations: observations).scalars
+    }
+    return Tensor(shape: [s], scalars: values)
 }
 
 extension ProbabilisticModel {

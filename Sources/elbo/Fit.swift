@@ -95,9 +95,12 @@ private struct FitVisitor: ModelVisitor {
     func visit<M: ProbabilisticModel>(_ model: M, _ table: DataTable) throws -> FitReport {
         if let path = command.writeData { try AtomicFile.write(table.csv, to: path) }
         let d = model.latentSpace.dimension
+        // Gaussian families of up to 50 dimensions start at the Laplace approximation (its Hessian costs 2D
+        // gradients), so that the data's units do not matter; without a mode, at the standard normal.
+        let laplace = d <= 50 ? LaplaceApproximation(model: model) : nil
         switch command.family ?? (d <= 50 ? .fullrank : .meanfield) {
-        case .meanfield: return try withFamily(model, table, MeanFieldGaussian(dimension: d))
-        case .fullrank: return try withFamily(model, table, FullRankGaussian(dimension: d))
+        case .meanfield: return try withFamily(model, table, laplace.map(MeanFieldGaussian.init(laplace:)) ?? MeanFieldGaussian(dimension: d))
+        case .fullrank: return try withFamily(model, table, laplace.map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: d))
         case .lowrank: return try withFamily(model, table, LowRankGaussian(dimension: d, rank: Swift.min(2, d), seed: command.seed))
         case .planar: return try withFamily(model, table, PlanarFlow(dimension: d, layers: command.flowLayers, seed: command.seed))
         case .iaf: return try withFamily(model, table, InverseAutoregressiveFlow(dimension: d, layers: command.flowLayers, seed: command.seed))

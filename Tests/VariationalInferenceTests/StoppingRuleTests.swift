@@ -1,6 +1,7 @@
 import _Differentiation
 import Foundation
 import VariationalCore
+import VariationalDistributions
 @testable import VariationalInference
 import VariationalTestSupport
 import XCTest
@@ -77,5 +78,28 @@ final class StoppingRuleTests: XCTestCase {
         XCTAssertTrue(plain.isStoppingPath)
         // A problem that cannot give q's density at fixed parameters hears of it at once, warm-up or not.
         XCTAssertEqual(StickingTheLandingELBO(warmUp: true).requestedTerms(available: [.logJoint, .entropy]), [.logJoint, .pathLogQ])
+    }
+}
+
+/// The Laplace start: exact where the posterior is Gaussian, and found whatever the data's units.
+final class LaplaceTests: XCTestCase {
+    func testLaplaceIsExactOnLinearRegression() throws {
+        var generator = SeededGenerator(seed: 3)
+        let x = Tensor<Double>(randomNormal: [40, 3], using: &generator)
+        let y = (0..<40).map { i in 1.5 * x[i, 0] - 0.7 * x[i, 1] + 0.2 + Random.standardNormal(using: &generator) }
+        let model = try LinearRegressionModel(features: x, responses: y, priorStandardDeviation: 2)
+        let laplace = try XCTUnwrap(LaplaceApproximation(model: model))
+        let exact = try XCTUnwrap(model.posterior)
+        for i in 0..<3 { XCTAssertEqual(laplace.mode.scalars[i], exact.mean.scalars[i], accuracy: 1e-8) }
+        let covariance = matmul(laplace.scaleTril, laplace.scaleTril.transposed())
+        for (a, b) in zip(covariance.scalars, exact.covariance.scalars) { XCTAssertEqual(a, b, accuracy: 1e-6 * exact.covariance.scalars.map(abs).max()!) }
+    }
+
+    func testLaplaceFindsAPosteriorFarFromTheOrigin() throws {
+        let model = try NormalNormalModel(observations: [1e9, 1], priorMean: 0, priorStandardDeviation: 1e10)
+        let laplace = try XCTUnwrap(LaplaceApproximation(model: model))
+        let exact = model.posteriorMeanAndStandardDeviation
+        XCTAssertEqual(laplace.mode.scalars[0], exact.mean, accuracy: 1e-6 * exact.standardDeviation + 1e-6 * abs(exact.mean) * 1e-6)
+        XCTAssertEqual(laplace.scaleTril[0, 0], exact.standardDeviation, accuracy: 1e-4 * exact.standardDeviation)
     }
 }
