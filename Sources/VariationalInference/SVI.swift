@@ -12,11 +12,14 @@ import VariationalOptimizers
 /// A stage ends when the rise from the window three windows back to the latest one is below two of its standard
 /// errors (taken over the shared draws) or below `tolerance` relative to the ELBO. Then the learning rate is halved
 /// and a new stage begins, of at least four windows; after `annealingSteps` halvings the run has converged, and the
-/// parameters are averaged over the last stage. What "converged" guarantees: at the smallest learning rate, three
-/// windows of steps raised the ELBO of the averaged parameters by less than `tolerance` relative or by an amount
-/// indistinguishable from zero. It does
-/// not guarantee the global optimum (compare seeds), nor that q fits p well (see k̂). A run that reaches
-/// `maxIterations` first reports converged = false and says at which stage it was.
+/// parameters are averaged over the last stage. That last stage counts only if the averaged q is at a stationary
+/// point: no coordinate of the estimator's gradient, from `stationarityParticles` fresh draws, is more than
+/// `stationarityThreshold` standard errors from zero; otherwise the annealing steps back up (one stage more after
+/// each failed check) and goes on. What "converged" guarantees: at the smallest learning rate, three windows of
+/// steps raised the ELBO of the averaged parameters by less than `tolerance` relative or by an amount
+/// indistinguishable from zero, and its gradient there is indistinguishable from zero. It does not guarantee the
+/// global optimum (compare seeds), nor that q fits p well (see k̂). A run that reaches `maxIterations` first reports
+/// converged = false and says at which stage it was.
 public struct SVIConfiguration: Sendable {
     /// The most gradient steps in all, the learning-rate trials included.
     public var maxIterations = 10_000
@@ -34,7 +37,7 @@ public struct SVIConfiguration: Sendable {
     /// Single-particle gradients that test, when the last stage ends, whether q is at a stationary point.
     public var stationarityParticles = 256
     /// The stopping rule holds only if no coordinate of the ELBO's gradient is more than this many standard errors
-    /// from zero; otherwise the annealing starts again.
+    /// from zero; otherwise the annealing steps back up.
     public var stationarityThreshold = 4.0
     /// After the stopping rule first holds, halve the learning rate this many times, waiting for it again each time.
     public var annealingSteps = 5
@@ -119,12 +122,17 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
 
     func minibatch<G: RandomNumberGenerator>(using generator: inout G) -> [Int]? {
         guard let size = configuration.batchSize, size < model.observationCount else { return nil }
+        return randomObservations(size, using: &generator)
+    }
+
+    /// `count` distinct observation indices drawn uniformly (a partial Fisher–Yates shuffle), sorted.
+    func randomObservations<G: RandomNumberGenerator>(_ count: Int, using generator: inout G) -> [Int] {
         var indices = Array(0..<model.observationCount)
-        for i in 0..<size {
+        for i in 0..<count {
             let j = i + Int(generator.next() % UInt64(indices.count - i))
             indices.swapAt(i, j)
         }
-        return Array(indices[0..<size]).sorted()
+        return Array(indices[0..<count]).sorted()
     }
 
     /// Names what went non-finite: a latent variable out of range, or a term of the ELBO.
@@ -208,7 +216,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 if annealingLeft == 0 {
                     var candidate = family
                     if configuration.averageLastWindow, average.count > 0 { average.write(into: &candidate, structure: structure) }
-                    guard let (index, z) = largestGradientZScore(candidate, structure: structure, observations: checkObservations),
+                    guard let (index, z, shapes) = largestGradientZScore(candidate, observations: checkObservations),
                           Swift.abs(z) > configuration.stationarityThreshold
                     else {
                         converged = true
@@ -220,7 +228,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                     annealingLeft = Swift.min(failedChecks, configuration.annealingSteps)
                     let rate = chosenRate / Foundation.pow(2, Double(configuration.annealingSteps - annealingLeft))
                     messages.append(
-                        "iteration \(iteration): the ELBO had levelled off but its gradient in \(parameterName(index)) was "
+                        "iteration \(iteration): the ELBO had levelled off but its gradient in \(parameterName(index, shapes: shapes)) was "
                             + "\(String(format: "%.1f", z)) standard errors from zero; annealing resumed at learning rate \(rate)")
                     optimizer.schedule = ConstantRate(rate)
                     if annealingLeft == configuration.annealingSteps { trainer.estimator.annealingChanged(isAnnealing: false) }
@@ -264,20 +272,22 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// of its standard errors or below `tolerance` relative. Draws where either score is not finite are left out;
     /// with none left the test fails.
     static func hasLevelled(from previous: [Double], to current: [Double], tolerance: Double) -> Bool {
-        let differences = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }.map { $0.1 - $0.0 }
+        let pairs = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }
+        let differences = pairs.map { $0.1 - $0.0 }
         guard differences.count >= 2 else { return false }
         let n = Double(differences.count)
         let rise = differences.reduce(0, +) / n
         let variance = differences.reduce(0) { $0 + ($1 - rise) * ($1 - rise) } / (n - 1)
-        let level = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }.reduce(0) { $0 + $1.0 } / n
+        let level = pairs.reduce(0) { $0 + $1.0 } / n
         return rise < Swift.max(2 * (variance / n).squareRoot(), tolerance * Swift.max(1, Swift.abs(level)))
     }
 
     /// The coordinate of the ELBO's gradient at `candidate` farthest from zero in standard errors, estimated from
     /// independent gradients of the training estimator (as many draws as make `stationarityParticles` particles),
-    /// or nil when no coordinate could be measured. At a stationary point every coordinate's mean is zero; the
-    /// estimator's own gradient is used because sticking the landing measures it far more sharply near p.
-    func largestGradientZScore(_ candidate: Family, structure: Family.TangentVector, observations: [Int]?) -> (index: Int, z: Double)? {
+    /// or nil when no coordinate could be measured, with the shapes of the tensors the flat index runs over. At a
+    /// stationary point every coordinate's mean is zero; the estimator's own gradient is used because sticking the
+    /// landing measures it far more sharply near p.
+    func largestGradientZScore(_ candidate: Family, observations: [Int]?) -> (index: Int, z: Double, shapes: [[Int]])? {
         var generator = SeededGenerator(seed: 0x5EED)
         var problem = trainer.problem
         problem.family = candidate
@@ -285,12 +295,14 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let draws = Swift.max(configuration.stationarityParticles / estimator.particleCount, 16)
         var sums: [Double] = []
         var squares: [Double] = []
+        var shapes: [[Int]] = []
         var used = 0
         var lossSum = 0.0
         for _ in 0..<draws {
             let noise = problem.sampleNoise(particles: estimator.particleCount, batch: observations, using: &generator)
             let (loss, g, _) = estimator.lossAndGradient(problem: problem, noise: noise, batch: observations)
-            let flat = flattened(g, of: problem)
+            let flat: [Double]
+            (flat, shapes) = flattened(g, of: problem)
             guard loss.isFinite, flat.allSatisfy(\.isFinite) else { continue }
             if sums.isEmpty { (sums, squares) = (.zeros(count: flat.count), .zeros(count: flat.count)) }
             for j in flat.indices { sums[j] += flat[j]; squares[j] += flat[j] * flat[j] }
@@ -301,7 +313,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let n = Double(used)
         // Gradients below this are rounding (an exact fit's are 1e-16 with a bias of the same size).
         let negligible = 1e-9 * Swift.max(1, Swift.abs(lossSum / n))
-        var best: (index: Int, z: Double)?
+        var best: (index: Int, z: Double, shapes: [[Int]])?
         for j in sums.indices {
             let mean = sums[j] / n
             if Swift.abs(mean) <= negligible { continue }
@@ -309,20 +321,17 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             let standardError = (variance / n).squareRoot()
             // A coordinate whose every draw agrees (no noise at all) is measured exactly.
             let z = standardError > 0 ? mean / standardError : (mean == 0 ? 0 : mean > 0 ? .infinity : -.infinity)
-            if Swift.abs(z) > Swift.abs(best?.z ?? -1) { best = (j, z) }
+            if Swift.abs(z) > Swift.abs(best?.z ?? -1) { best = (j, z, shapes) }
         }
         return best
     }
 
     /// A parameter of q by its place in the flat gradient: the mean, scale or a factor entry of a named latent
     /// coordinate when the tensor's shape says so (the Gaussian families), otherwise its number.
-    func parameterName(_ index: Int) -> String {
-        let collector = TangentCollector()
-        var copy = trainer.problem
-        visitTensors(of: &copy, along: zeroProblemTangent(), with: collector)
+    func parameterName(_ index: Int, shapes: [[Int]]) -> String {
         let d = model.latentSpace.dimension
         var start = 0
-        for (t, shape) in collector.shapes.enumerated() {
+        for (t, shape) in shapes.enumerated() {
             let size = shape.reduce(1, *)
             defer { start += size }
             guard index < start + size else { continue }
@@ -334,29 +343,19 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         return "parameter \(index) of q"
     }
 
-    /// A zero tangent of the problem, for walking its tensors.
-    func zeroProblemTangent() -> GlobalLatentProblem<Model, Family>.TangentVector {
-        var generator = SeededGenerator(seed: 0)
-        let noise = trainer.problem.sampleNoise(particles: 1, batch: nil, using: &generator)
-        return ReparameterizedELBO(particleCount: 1).lossAndGradient(problem: trainer.problem, noise: noise, batch: nil).gradient
-    }
-
-    /// A tangent's tensors in the problem's order, one flat array.
-    func flattened<Value: Differentiable>(_ tangent: Value.TangentVector, of value: Value) -> [Double] {
+    /// A tangent's tensors in the value's order, one flat array, and their shapes.
+    func flattened<Value: Differentiable>(_ tangent: Value.TangentVector, of value: Value) -> (values: [Double], shapes: [[Int]]) {
         let collector = TangentCollector()
         var copy = value
         visitTensors(of: &copy, along: tangent, with: collector)
-        return collector.values
+        return (collector.values, collector.shapes)
     }
 
     /// The observations that score the windows: all of them, or a fixed random subset of the minibatch size
     /// (at least 1,000) when minibatching.
     func checkSubset<G: RandomNumberGenerator>(using generator: inout G) -> [Int]? {
         guard let size = configuration.batchSize, Swift.max(size, 1000) < model.observationCount else { return nil }
-        var indices = Array(0..<model.observationCount)
-        let count = Swift.max(size, 1000)
-        for i in 0..<count { indices.swapAt(i, i + Int(generator.next() % UInt64(indices.count - i))) }
-        return Array(indices[0..<count]).sorted()
+        return randomObservations(Swift.max(size, 1000), using: &generator)
     }
 
     /// A tangent of the family's type, for walking its tensors in a fixed order (its values do not matter).

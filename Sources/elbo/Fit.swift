@@ -24,7 +24,7 @@ struct Fit: ParsableCommand {
     @Option(name: .customLong("flow-layers"), help: "Layers of the planar or iaf flow.")
     var flowLayers: Int = 4
 
-    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi (default: reparam, with the Gaussian families' entropy in closed form).")
+    @Option(help: "ELBO estimator: reparam, analytic-kl, stl, score, iwae, renyi (default: stl, after a first stage on the plain reparameterised gradient).")
     var estimator: EstimatorChoice = .stl
 
     @Option(help: "Particles per step (default: 1; 10 for score, iwae and renyi).")
@@ -97,10 +97,10 @@ private struct FitVisitor: ModelVisitor {
         let d = model.latentSpace.dimension
         // Gaussian families of up to 50 dimensions start at the Laplace approximation (its Hessian costs 2D
         // gradients), so that the data's units do not matter; without a mode, at the standard normal.
-        let laplace = d <= 50 ? LaplaceApproximation(model: model) : nil
+        func laplace() -> LaplaceApproximation? { d <= 50 ? LaplaceApproximation(model: model) : nil }
         switch command.family ?? (d <= 50 ? .fullrank : .meanfield) {
-        case .meanfield: return try withFamily(model, table, laplace.map(MeanFieldGaussian.init(laplace:)) ?? MeanFieldGaussian(dimension: d))
-        case .fullrank: return try withFamily(model, table, laplace.map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: d))
+        case .meanfield: return try withFamily(model, table, laplace().map(MeanFieldGaussian.init(laplace:)) ?? MeanFieldGaussian(dimension: d))
+        case .fullrank: return try withFamily(model, table, laplace().map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: d))
         case .lowrank: return try withFamily(model, table, LowRankGaussian(dimension: d, rank: Swift.min(2, d), seed: command.seed))
         case .planar: return try withFamily(model, table, PlanarFlow(dimension: d, layers: command.flowLayers, seed: command.seed))
         case .iaf: return try withFamily(model, table, InverseAutoregressiveFlow(dimension: d, layers: command.flowLayers, seed: command.seed))
