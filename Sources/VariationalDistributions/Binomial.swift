@@ -48,7 +48,13 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
         })
         let k = value.replacing(with: 0, where: mask)
         let choose = (n + 1).logGamma() - (k + 1).logGamma() - (n - k + 1).logGamma()
-        let result = choose + k * logits.logSigmoid() + (n - k) * (-logits).logSigmoid()
+        // 0 · log 0 = 0: with a probability of exactly 0 or 1 (infinite logits), the term of the outcome that did
+        // not occur is dropped rather than turned into NaN.
+        let noSuccess = withoutDerivative(at: k.scalars.map { $0 == 0 })
+        let noFailure = withoutDerivative(at: (n - k).scalars.map { $0 == 0 })
+        let successes = (k * logits.logSigmoid()).replacing(with: 0, where: noSuccess)
+        let failures = ((n - k) * (-logits).logSigmoid()).replacing(with: 0, where: noFailure)
+        let result = choose + successes + failures
         return result.replacing(with: -.infinity, where: mask)
     }
 

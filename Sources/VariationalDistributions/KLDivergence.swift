@@ -60,6 +60,8 @@ public func monteCarloKL<Q: Distribution, P: Distribution, G: RandomNumberGenera
     let x = q.sample(sampleShape: [sampleCount], using: &generator)
     let ratios = q.logProbability(of: x) - p.logProbability(of: x)
     let perSample = ratios.reshaped(to: [sampleCount, -1]).sum(squeezingAxes: 1).scalars.map(Double.init)
+    // A draw of q where p has no mass proves the divergence infinite; no standard error qualifies that.
+    if perSample.contains(.infinity) { return (.infinity, 0) }
     return meanAndStandardError(perSample)
 }
 

@@ -140,7 +140,7 @@ public struct DataTable: Equatable {
 
     // MARK: NumPy
 
-    static func parseNumPy(_ data: Data, source: String, columnNames: (Int) -> [String]) throws -> DataTable {
+    public static func parseNumPy(_ data: Data, source: String, columnNames: (Int) -> [String]) throws -> DataTable {
         let bytes = [UInt8](data)
         guard bytes.count >= 10, bytes[0] == 0x93, Array(bytes[1..<6]) == Array("NUMPY".utf8) else {
             throw DataError("\(source): not a NumPy .npy file (bad magic string)")

@@ -32,14 +32,23 @@ public struct FitDiagnostics {
     }
 }
 
-/// Mean, standard deviation and quantiles of one constrained coordinate.
+/// Mean, standard deviation and quantiles of one constrained coordinate under q.
+///
+/// Where q is Gaussian and the coordinate is not transformed (a latent on the whole real line), these are q's exact
+/// moments and normal quantiles (`isExact`); otherwise they are computed from the draws, and `meanStandardError`
+/// is the Monte-Carlo standard error of the mean (sd / √draws).
 public struct PosteriorSummary: Equatable {
     public var mean: Double
     public var standardDeviation: Double
     public var q05: Double
     public var q50: Double
     public var q95: Double
+    /// True for q's exact moments and quantiles; false for Monte-Carlo summaries of draws.
+    public var isExact: Bool
+    /// The Monte-Carlo standard error of `mean`; 0 when the summary is exact.
+    public var meanStandardError: Double
 
+    /// Summaries of draws.
     init(_ values: [Double]) {
         let sorted = values.sorted()
         let m = values.reduce(0, +) / Double(values.count)
@@ -48,6 +57,20 @@ public struct PosteriorSummary: Equatable {
         q05 = quantile(sorted, 0.05)
         q50 = quantile(sorted, 0.5)
         q95 = quantile(sorted, 0.95)
+        isExact = false
+        meanStandardError = standardDeviation / Double(Swift.max(values.count, 1)).squareRoot()
+    }
+
+    /// The exact summaries of a normal distribution.
+    init(normalMean: Double, standardDeviation sd: Double) {
+        let z95 = 1.6448536269514722  // Φ⁻¹(0.95)
+        mean = normalMean
+        standardDeviation = sd
+        q05 = normalMean - z95 * sd
+        q50 = normalMean
+        q95 = normalMean + z95 * sd
+        isExact = true
+        meanStandardError = 0
     }
 }
 
@@ -78,11 +101,22 @@ public func diagnose<M: ProbabilisticModel, F: VariationalFamily, G: RandomNumbe
     var draws: [String: [[Double]]] = [:]
     let space = model.latentSpace
     let width = space.constrainedDimension
+    // A Gaussian q gives its exact marginals for every coordinate that is not transformed.
+    let gaussian = family.isGaussian ? family.gaussian() : nil
+    let gaussianMean = gaussian?.mean.scalars
+    let gaussianVariance = gaussian?.variance.scalars
     for (i, v) in space.variables.enumerated() {
         let start = space.constrainedOffsets[i]
         let columns = (0..<v.size).map { j in (0..<drawCount).map { z.values.scalars[$0 * width + start + j] } }
         draws[v.name] = columns
-        posterior[v.name] = columns.map(PosteriorSummary.init)
+        if let mean = gaussianMean, let variance = gaussianVariance, v.support == .real || v.support == .realVector {
+            let offset = space.unconstrainedOffsets[i]
+            posterior[v.name] = (0..<v.size).map { j in
+                PosteriorSummary(normalMean: mean[offset + j], standardDeviation: variance[offset + j].squareRoot())
+            }
+        } else {
+            posterior[v.name] = columns.map(PosteriorSummary.init)
+        }
     }
     // Predictive draws hold draws × rows numbers: as many as the evaluation budget allows, at least one.
     let predictiveCount = Swift.max(1, Swift.min(predictiveDraws, drawCount, evaluationEntryBudget / Swift.max(model.observationCount, 1)))

@@ -74,16 +74,23 @@ struct FitReport {
             lines.append("KL(q ‖ p(z|x))                   \(exact.klText(f)) (\(exact.klMethod))")
         }
         lines.append("")
-        lines.append("posterior (\(diagnostics.drawCount) draws from q, constrained space)")
+        let allExact = variables.allSatisfy { v in diagnostics.posterior[v.name]!.allSatisfy(\.isExact) }
+        let anyExact = variables.contains { v in diagnostics.posterior[v.name]!.contains(where: \.isExact) }
+        lines.append(allExact ? "posterior under q (q's exact Gaussian marginals), constrained space"
+            : anyExact ? "posterior under q, constrained space (exact Gaussian marginals for untransformed latents; "
+                + "the others from \(diagnostics.drawCount) draws, ± the mean's Monte-Carlo standard error)"
+            : "posterior under q (\(diagnostics.drawCount) draws; ± the mean's Monte-Carlo standard error), constrained space")
         var header = "  " + "name".padding(toLength: 16, withPad: " ", startingAt: 0)
-        header += ["mean", "sd", "5%", "50%", "95%"].map { $0.leftPadded(10) }.joined()
+        header += ["mean", "±", "sd", "5%", "50%", "95%"].map { $0.leftPadded(10) }.joined()
         if exact != nil { header += ["exact mean", "exact sd"].map { $0.leftPadded(12) }.joined() }
         lines.append(header)
         for v in variables {
             for (i, name) in elementNames(v).enumerated() {
                 let s = diagnostics.posterior[v.name]![i]
                 var line = "  " + name.padding(toLength: 16, withPad: " ", startingAt: 0)
-                line += [s.mean, s.standardDeviation, s.q05, s.q50, s.q95].map { String(format: "%.4f", $0).leftPadded(10) }.joined()
+                line += String(format: "%.4f", s.mean).leftPadded(10)
+                line += (s.isExact ? "exact" : String(format: "%.4f", s.meanStandardError)).leftPadded(10)
+                line += [s.standardDeviation, s.q05, s.q50, s.q95].map { String(format: "%.4f", $0).leftPadded(10) }.joined()
                 if let e = exact?.posterior[v.name] {
                     line += [e.mean[i], e.standardDeviation[i]].map { String(format: "%.4f", $0).leftPadded(12) }.joined()
                 }
@@ -105,7 +112,10 @@ struct FitReport {
         for v in variables {
             for (i, name) in elementNames(v).enumerated() {
                 let s = diagnostics.posterior[v.name]![i]
-                posterior[name] = ["mean": s.mean, "sd": s.standardDeviation, "q05": s.q05, "q50": s.q50, "q95": s.q95]
+                posterior[name] = [
+                    "mean": s.mean, "sd": s.standardDeviation, "q05": s.q05, "q50": s.q50, "q95": s.q95,
+                    "exact": s.isExact, "meanStandardError": s.meanStandardError,
+                ]
             }
         }
         var object: [String: Any] = [

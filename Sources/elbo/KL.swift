@@ -39,7 +39,7 @@ struct KL: ParsableCommand {
         guard first.eventShape == second.eventShape else {
             throw SpecificationError("'\(q)' has event shape \(first.eventShape) but '\(p)' has \(second.eventShape): KL needs the same space")
         }
-        let estimate = first.open(OpenFirst(second: second, samples: samples, seed: seed)) as! KLEstimate
+        let estimate = try first.klDivergence(to: second, sampleCount: samples, seed: seed)
         if json {
             print(Self.json(estimate))
         } else {
@@ -62,26 +62,5 @@ struct KL: ParsableCommand {
         ]
         if estimate.value.isInfinite { fields.append("\"infinite\": true") }
         return "{" + fields.joined(separator: ", ") + "}"
-    }
-}
-
-private struct OpenFirst: DistributionVisitor {
-    let second: AnyDistribution
-    let samples: Int
-    let seed: UInt64
-
-    func visit<Q: Distribution>(_ q: Q) -> Any where Q.Scalar == Double {
-        second.open(OpenSecond(q: q, samples: samples, seed: seed))
-    }
-}
-
-private struct OpenSecond<Q: Distribution>: DistributionVisitor where Q.Scalar == Double {
-    let q: Q
-    let samples: Int
-    let seed: UInt64
-
-    func visit<P: Distribution>(_ p: P) -> Any where P.Scalar == Double {
-        var generator = SeededGenerator(seed: seed)
-        return klDivergence(from: q, to: p, sampleCount: samples, using: &generator)
     }
 }

@@ -126,6 +126,9 @@ final class ElboToolTests: XCTestCase {
             (["kl", "Normal(0, x)", "Normal(1,2)"], "'x' is not a finite number"),
             (["kl", "Dirichlet([1,2])", "Normal(1,2)"], "has event shape [2] but 'Normal(1,2)' has []"),
             (["kl", "Categorical([0.5, 0.6])", "Categorical([0.5, 0.5])"], "Categorical probabilities must sum to 1"),
+            // Found by Fuzz/run.sh: a form feed (a newline to Swift) quoted from the text split the message.
+            (["kl", "Normal(1\u{0C}2, 1)", "Normal(1,2)"], "'Normal(1\\u{C}2, 1)'"),
+            (["kl", "Categorical([0.2, 0, 0.8])", "Categorical([0.5, 0.5])"], "over 3 and over 2 categories"),
         ]
         for (arguments, message) in cases {
             let result = try run(arguments)

@@ -121,4 +121,21 @@ final class KLDivergenceTests: XCTestCase {
                 .klDivergence(to: MultivariateNormal(uncheckedLocation: xs[2], scaleDiagonal: xs[3]))
         }, at: [T([0.5, -1]), T([[0.3, 0], [0.4, -0.2]]), T([0, 1]), T([1, 0.5])])
     }
+
+    /// Found by Fuzz/run.sh: a binomial with probability 0 had a NaN log density at 0 successes (0 · log 0), so the
+    /// Monte-Carlo KL from it was NaN; and draws of q outside p's support gave "∞ ± NaN".
+    func testMonteCarloKLAtTheEdgesOfTheSupport() throws {
+        var generator = SeededGenerator(seed: 1)
+        let pointMass = try Binomial(totalCount: Tensor(26), probabilities: Tensor(0))
+        XCTAssertEqual(pointMass.logProbability(of: Tensor(0)).scalar, 0)
+        XCTAssertEqual(try Binomial(totalCount: Tensor(4), probabilities: Tensor(1)).logProbability(of: Tensor(4)).scalar, 0, accuracy: 1e-12)
+        let p = try Binomial(totalCount: Tensor(10), probabilities: Tensor(0.2))
+        let toP = klDivergence(from: pointMass, to: p, sampleCount: 100, using: &generator)
+        XCTAssertEqual(toP.value, -10 * Foundation.log(0.8), accuracy: 1e-12)  // −log p(0)
+        XCTAssertEqual(toP.standardError, 0, accuracy: 1e-12)
+        let wider = try Binomial(totalCount: Tensor(26), probabilities: Tensor(0.5))
+        let outside = klDivergence(from: wider, to: p, sampleCount: 100, using: &generator)
+        XCTAssertEqual(outside.value, .infinity)
+        XCTAssertEqual(outside.standardError, 0)
+    }
 }

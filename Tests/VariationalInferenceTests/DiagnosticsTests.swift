@@ -75,11 +75,32 @@ final class DiagnosticsTests: XCTestCase {
         q.mean = Tensor([exact.mean])
         var generator = SeededGenerator(seed: 3)
         let d = diagnose(model: model, family: q, drawCount: 40_000, using: &generator)
+        // mu lives on the whole real line and q is Gaussian: its summaries are q's exact moments and quantiles.
         let summary = d.posterior["mu"]![0]
-        XCTAssertEqual(summary.mean, exact.mean, accuracy: 5 * exact.standardDeviation / 200)
-        XCTAssertEqual(summary.q50, exact.mean, accuracy: 0.02)
-        XCTAssertEqual(summary.q95 - summary.q05, 2 * 1.6449 * exact.standardDeviation, accuracy: 0.02)
+        XCTAssertTrue(summary.isExact)
+        XCTAssertEqual(summary.meanStandardError, 0)
+        XCTAssertEqual(summary.mean, exact.mean, accuracy: 1e-12)
+        XCTAssertEqual(summary.standardDeviation, exact.standardDeviation, accuracy: 1e-12)
+        XCTAssertEqual(summary.q05, exact.mean - 1.6448536269514722 * exact.standardDeviation, accuracy: 1e-12)
+        XCTAssertEqual(summary.q95, exact.mean + 1.6448536269514722 * exact.standardDeviation, accuracy: 1e-12)
+        // The draws agree with them (the mean within 4 Monte-Carlo standard errors).
+        let draws = d.draws["mu"]![0]
+        XCTAssertEqual(draws.reduce(0, +) / Double(draws.count), exact.mean, accuracy: 4 * exact.standardDeviation / 200)
         XCTAssertEqual(d.elbo, model.exactLogEvidence, accuracy: 1e-9)
         XCTAssertEqual(d.predictive?.shape, [100])
+    }
+
+    /// A latent on (0, 1) is a transformed Gaussian: its summaries come from the draws, with the mean's standard error.
+    func testTransformedLatentsAreSummarisedFromDraws() throws {
+        let model = try BetaBernoulliModel(observations: [1, 0, 0, 1, 1, 0, 1, 1])
+        let q = MeanFieldGaussian(dimension: 1, initialScale: 0.7)
+        var generator = SeededGenerator(seed: 4)
+        let d = diagnose(model: model, family: q, drawCount: 10_000, using: &generator)
+        let summary = d.posterior["theta"]![0]
+        let draws = d.draws["theta"]![0]
+        XCTAssertFalse(summary.isExact)
+        XCTAssertEqual(summary.mean, draws.reduce(0, +) / 10_000, accuracy: 1e-12)
+        XCTAssertEqual(summary.meanStandardError, summary.standardDeviation / 100, accuracy: 1e-12)
+        XCTAssertEqual(summary.q50, 0.5, accuracy: 0.02)  // the logistic of a normal centred at 0 has median 1/2
     }
 }

@@ -1,22 +1,25 @@
 import Foundation
-import Variational
+import VariationalCore
 
 /// A distribution written on the command line, such as `Normal(0, 1)`, `Gamma(2, 0.5)`, `Dirichlet([1, 2, 3])`
 /// or `MultivariateNormal([0, 0], [[1, 0.5], [0.5, 2]])`.
-struct DistributionSpecification {
+///
+/// Parsing and checking never trap: text that is not a specification, a wrong number or kind of arguments, and
+/// invalid parameters each throw a `SpecificationError` of one line that quotes the text.
+public struct DistributionSpecification {
     /// One argument: a number, a vector or a matrix.
-    enum Argument {
+    public enum Argument {
         case number(Double)
         case vector([Double])
         case matrix([[Double]])
     }
 
-    var name: String
-    var arguments: [Argument]
-    var text: String
+    public var name: String
+    public var arguments: [Argument]
+    public var text: String
 
     /// The families the tool knows, with their arguments in order.
-    static let families: [(name: String, arguments: String)] = [
+    public static let families: [(name: String, arguments: String)] = [
         ("Normal", "location, scale"), ("LogNormal", "location, scale"), ("Laplace", "location, scale"),
         ("Cauchy", "location, scale"), ("StudentT", "degreesOfFreedom, location, scale"), ("HalfNormal", "scale"),
         ("HalfCauchy", "scale"), ("Exponential", "rate"), ("Gamma", "concentration, rate"),
@@ -26,7 +29,7 @@ struct DistributionSpecification {
         ("MultivariateNormal", "[location], [[covariance]]"),
     ]
 
-    init(parsing text: String) throws {
+    public init(parsing text: String) throws {
         self.text = text
         var parser = Parser(text: text)
         name = try parser.identifier()
@@ -43,7 +46,7 @@ struct DistributionSpecification {
     }
 
     /// The distribution, with its parameters checked.
-    func distribution() throws -> AnyDistribution {
+    public func distribution() throws -> AnyDistribution {
         guard let family = Self.families.first(where: { $0.name.lowercased() == name.lowercased() }) else {
             let known = Self.families.map(\.name).joined(separator: ", ")
             throw SpecificationError("'\(text)': unknown distribution '\(name)'; known: \(known)")
@@ -107,27 +110,31 @@ struct DistributionSpecification {
     }
 }
 
-/// A malformed or invalid distribution on the command line.
-struct SpecificationError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+/// A malformed or invalid distribution specification. One line: control characters quoted from the text are shown
+/// escaped.
+public struct SpecificationError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = escapingControlCharacters(description) }
 }
 
 /// A parsed distribution of any family, opened for generic code through a visitor.
-struct AnyDistribution {
-    let open: (any DistributionVisitor) -> Any
-    let eventShape: [Int]
-    let familyName: String
+public struct AnyDistribution {
+    public let open: (any DistributionVisitor) -> Any
+    public let eventShape: [Int]
+    public let familyName: String
+    /// The number of categories of a categorical distribution (its values are 0 ..< count); nil for other families.
+    public let categoryCount: Int?
 
-    init<D: Distribution>(_ distribution: D) where D.Scalar == Double {
+    public init<D: Distribution>(_ distribution: D) where D.Scalar == Double {
         open = { visitor in visitor.visit(distribution) }
         eventShape = distribution.eventShape
         familyName = String(describing: D.self)
+        categoryCount = (distribution as? Categorical<Double>)?.logits.shape.last
     }
 }
 
 /// Generic code over a distribution whose concrete type is known only at run time.
-protocol DistributionVisitor {
+public protocol DistributionVisitor {
     func visit<D: Distribution>(_ distribution: D) -> Any where D.Scalar == Double
 }
 
@@ -216,5 +223,40 @@ private struct Parser {
         repeat { rows.append(try vector()) } while consume(",")
         try expect("]")
         return .matrix(rows)
+    }
+}
+
+extension AnyDistribution {
+    /// KL(self ‖ other): the closed form when the pair has one, otherwise a Monte-Carlo estimate from `sampleCount`
+    /// seeded draws of `self`. Throws when the two live on spaces of different shapes.
+    public func klDivergence(to other: AnyDistribution, sampleCount: Int = 100_000, seed: UInt64 = 0) throws -> KLEstimate {
+        guard eventShape == other.eventShape else {
+            throw SpecificationError("\(familyName) has event shape \(eventShape) but \(other.familyName) has \(other.eventShape): KL needs the same space")
+        }
+        if let count = categoryCount, let otherCount = other.categoryCount, count != otherCount {
+            throw SpecificationError("categorical distributions over \(count) and over \(otherCount) categories: KL needs the same categories")
+        }
+        return open(OpenFirst(second: other, sampleCount: sampleCount, seed: seed)) as! KLEstimate
+    }
+}
+
+private struct OpenFirst: DistributionVisitor {
+    let second: AnyDistribution
+    let sampleCount: Int
+    let seed: UInt64
+
+    func visit<Q: Distribution>(_ q: Q) -> Any where Q.Scalar == Double {
+        second.open(OpenSecond(q: q, sampleCount: sampleCount, seed: seed))
+    }
+}
+
+private struct OpenSecond<Q: Distribution>: DistributionVisitor where Q.Scalar == Double {
+    let q: Q
+    let sampleCount: Int
+    let seed: UInt64
+
+    func visit<P: Distribution>(_ p: P) -> Any where P.Scalar == Double {
+        var generator = SeededGenerator(seed: seed)
+        return VariationalDistributions.klDivergence(from: q, to: p, sampleCount: sampleCount, using: &generator)
     }
 }

@@ -1,0 +1,1 @@
+// The module exists for its header; libFuzzer itself is linked by -sanitize=fuzzer.
