@@ -107,10 +107,12 @@ enum ImportanceTable {
     }
 
     static func rows<M: ExactExplanation, G: RandomNumberGenerator>(_ model: M, _ q: M.Q, using generator: inout G) -> [Row] {
-        [1, 10, 100, 1000].map { k in
-            let single = importanceSampledLogEvidence(model.logWeights(q, count: k, using: &generator))
-            let repeats = Swift.max(20, 20_000 / k)
-            let bounds = (0..<repeats).map { _ in logSumExp(model.logWeights(q, count: k, using: &generator)) - Foundation.log(Double(k)) }
+        // k up to 1,000, but only as far as 20 repeats of k draws fit the work a large data set allows.
+        [1, 10, 100, 1000].filter { $0 == 1 || 20 * $0 <= model.affordableDraws(20_000) }.map { k in
+            let single = importanceSampledLogEvidence(model.logWeightsInChunks(q, count: k, using: &generator))
+            // 20,000 draws for the repeated bounds, fewer for large data (at least 20 repeats).
+            let repeats = Swift.max(20, model.affordableDraws(20_000) / k)
+            let bounds = (0..<repeats).map { _ in logSumExp(model.logWeightsInChunks(q, count: k, using: &generator)) - Foundation.log(Double(k)) }
             let (mean, error) = meanAndStandardError(bounds)
             return Row(k: k, estimate: single.estimate, standardError: single.standardError, bound: mean, boundStandardError: error)
         }

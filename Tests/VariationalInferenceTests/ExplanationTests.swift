@@ -27,6 +27,22 @@ final class ExplanationTests: XCTestCase {
         check("normal-normal", try NormalNormalModel(observations: [1.2, 0.4, 2.5, 1.9, 0.7, 3.1], priorMean: 0, priorStandardDeviation: 2, noiseStandardDeviation: 1.3), gaussianPosterior: true)
     }
 
+    /// Log weights for a large data set are evaluated a chunk of draws at a time (100,000 rows: 41 draws per chunk),
+    /// and their mean is still the closed-form ELBO; `affordableDraws` keeps draws × rows within 10⁹.
+    func testLogWeightsForLargeDataComeInChunks() throws {
+        var generator = SeededGenerator(seed: 5)
+        let data = (0..<100_000).map { _ in 2 + Random.standardNormal(using: &generator) }
+        let model = try NormalNormalModel(observations: data)
+        let q = try model.q(mean: 2.001, standardDeviation: 0.004)
+        let weights = model.logWeightsInChunks(q, count: 500, using: &generator)
+        XCTAssertEqual(weights.count, 500)
+        let (mean, error) = meanAndStandardError(weights)
+        XCTAssertEqual(mean, model.elbo(q).scalar, accuracy: 4 * error)
+        XCTAssertEqual(model.affordableDraws(10_000), 10_000)
+        let huge = try NormalNormalModel(observations: [Double](repeating: 1, count: 2_000_000))
+        XCTAssertEqual(huge.affordableDraws(10_000), 500)
+    }
+
     func testBetaBernoulli() throws {
         check("beta-bernoulli", try BetaBernoulliModel(observations: [1, 0, 0, 1, 0, 0, 0, 1, 0, 0], priorAlpha: 2, priorBeta: 2), gaussianPosterior: false)
     }

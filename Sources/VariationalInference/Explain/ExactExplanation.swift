@@ -37,6 +37,8 @@ public protocol ExactExplanation {
 
     /// The number of latent dimensions.
     var dimension: Int { get }
+    /// The number of data rows (each draw's log weight costs that many likelihood terms).
+    var observationCount: Int { get }
     /// log p(x, z(u)) + log |dz/du| in unconstrained coordinates u, for quadrature.
     func logJointUnconstrained(_ u: [Double]) -> Double
     /// The exact posterior's mean and standard deviations in unconstrained coordinates (where the quadrature
@@ -49,6 +51,24 @@ public protocol ExactExplanation {
 
 extension ExactExplanation {
     public var unconstrainedPosteriorCholesky: [[Double]]? { nil }
+
+    /// `logWeights` for `count` draws, evaluated a chunk of draws at a time so that memory stays bounded however
+    /// many rows the data has.
+    public func logWeightsInChunks<G: RandomNumberGenerator>(_ q: Q, count: Int, using generator: inout G) -> [Double] {
+        let chunk = Swift.max(1, evaluationEntryBudget / Swift.max(observationCount, 1))
+        if chunk >= count { return logWeights(q, count: count, using: &generator) }
+        var weights: [Double] = []
+        weights.reserveCapacity(count)
+        while weights.count < count {
+            weights += logWeights(q, count: Swift.min(chunk, count - weights.count), using: &generator)
+        }
+        return weights
+    }
+
+    /// `wanted` draws, fewer when the data is large: at most 10⁹ likelihood terms in all, and at least 100 draws.
+    public func affordableDraws(_ wanted: Int) -> Int {
+        Swift.min(wanted, Swift.max(100, 1_000_000_000 / Swift.max(observationCount, 1)))
+    }
 }
 
 /// How `Explanation.logEvidenceQuadrature` was computed.
@@ -109,7 +129,7 @@ extension ExactExplanation {
         let kl = klToPrior(start).scalar
         let elboValue = expected - kl
         let klPosterior = klToPosterior(start)
-        let weights = logWeights(start, count: monteCarloDraws, using: &generator)
+        let weights = logWeightsInChunks(start, count: affordableDraws(monteCarloDraws), using: &generator)
         let mc = meanAndStandardErrorOf(weights)
         let (quadrature, check) = numericalLogEvidence(using: &generator)
         var q = start
