@@ -22,7 +22,7 @@ import VariationalOptimizers
 /// converged = false and says at which stage it was.
 public struct SVIConfiguration: Sendable {
     /// The most gradient steps in all, the learning-rate trials included.
-    public var maxIterations = 10_000
+    public var maxIterations = 20_000
     /// Adam's learning rate; nil chooses one among `candidateLearningRates` by a short trial of each.
     public var learningRate: Double? = nil
     public var candidateLearningRates: [Double] = [0.1, 0.03, 0.01]

@@ -34,7 +34,7 @@ struct Fit: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(name: .customLong("max-iterations"), help: "The iteration cap.")
-    var maxIterations: Int = 10_000
+    var maxIterations: Int = 20_000
 
     @Option(name: .customLong("learning-rate"), help: "Adam's learning rate (default: chosen by short trials).")
     var learningRate: Double?
