@@ -165,16 +165,22 @@ let evaluationEntryBudget = 1 << 22
 /// log p(x, z(θ)) + log|J| for particles θ [S, D], evaluated a chunk of particles at a time (no gradient).
 func logJointInChunks<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>, observations: [Int]?) -> Tensor<Double> {
     let s = theta.shape[0]
-    let rows = Swift.max(observations?.count ?? model.observationCount, 1)
-    let chunk = Swift.max(1, evaluationEntryBudget / rows)
-    if chunk >= s { return model.logJointUnconstrained(theta, observations: observations) }
-    var values: [Double] = []
-    values.reserveCapacity(s)
-    for start in stride(from: 0, to: s, by: chunk) {
-        let part = theta.slice(axis: 0, range: start..<Swift.min(start + chunk, s))
-        values += model.logJointUnconstrained(part, observations: observations).scalars
+    let rows = observations?.count ?? model.observationCount
+    let values = evaluatedInChunks(count: s, rows: rows) { range in
+        model.logJointUnconstrained(range.count == s ? theta : theta.slice(axis: 0, range: range), observations: observations).scalars
     }
     return Tensor(shape: [s], scalars: values)
+}
+
+/// `evaluate` over 0 ..< count in consecutive ranges of at most `evaluationEntryBudget / rows` items (at least one),
+/// each item costing `rows` entries; the results joined in order. One range when everything fits.
+func evaluatedInChunks(count: Int, rows: Int, _ evaluate: (Range<Int>) -> [Double]) -> [Double] {
+    let chunk = Swift.max(1, evaluationEntryBudget / Swift.max(rows, 1))
+    if chunk >= count { return evaluate(0..<count) }
+    var values: [Double] = []
+    values.reserveCapacity(count)
+    for start in stride(from: 0, to: count, by: chunk) { values += evaluate(start..<Swift.min(start + chunk, count)) }
+    return values
 }
 
 extension ProbabilisticModel {

@@ -55,14 +55,7 @@ extension ExactExplanation {
     /// `logWeights` for `count` draws, evaluated a chunk of draws at a time so that memory stays bounded however
     /// many rows the data has.
     public func logWeightsInChunks<G: RandomNumberGenerator>(_ q: Q, count: Int, using generator: inout G) -> [Double] {
-        let chunk = Swift.max(1, evaluationEntryBudget / Swift.max(observationCount, 1))
-        if chunk >= count { return logWeights(q, count: count, using: &generator) }
-        var weights: [Double] = []
-        weights.reserveCapacity(count)
-        while weights.count < count {
-            weights += logWeights(q, count: Swift.min(chunk, count - weights.count), using: &generator)
-        }
-        return weights
+        evaluatedInChunks(count: count, rows: observationCount) { range in logWeights(q, count: range.count, using: &generator) }
     }
 
     /// `wanted` draws, fewer when the data is large: at most 10⁹ likelihood terms in all, and at least 100 draws.
