@@ -91,7 +91,7 @@ public struct CorrCholesky<Scalar: TensorScalar>: Bijector {
     static func dimension(forLength length: Int) -> Int {
         var k = 1
         while k * (k - 1) / 2 < length { k += 1 }
-        precondition(k * (k - 1) / 2 == length, "CorrCholesky: length \(length) is not K(K−1)/2 for any K")
+        require(k * (k - 1) / 2 == length, "CorrCholesky: length \(length) is not K(K−1)/2 for any K")
         return k
     }
 
@@ -103,7 +103,7 @@ public struct CorrCholesky<Scalar: TensorScalar>: Bijector {
 
     @differentiable(reverse)
     func build(_ x: Tensor<Scalar>) -> (l: Tensor<Scalar>, logDet: Tensor<Scalar>) {
-        precondition(x.rank == 1, "CorrCholesky: needs a single vector, got shape \(x.shape)")
+        require(x.rank == 1, "CorrCholesky: needs a single vector, got shape \(x.shape)")
         let k = withoutDerivative(at: CorrCholesky.dimension(forLength: x.shape[0]))
         let z = x.tanh()
         var logDet = Tanh<Scalar>().forwardLogDetJacobian(x).sum()
@@ -130,7 +130,7 @@ public struct CorrCholesky<Scalar: TensorScalar>: Bijector {
 
     @differentiable(reverse)
     public func inverse(_ y: Tensor<Scalar>) -> Tensor<Scalar> {
-        precondition(y.rank == 2 && y.shape[0] == y.shape[1], "CorrCholesky.inverse: needs a square matrix, got \(y.shape)")
+        require(y.rank == 2 && y.shape[0] == y.shape[1], "CorrCholesky.inverse: needs a square matrix, got \(y.shape)")
         let k = withoutDerivative(at: y.shape[0])
         var pieces: [Tensor<Scalar>] = []
         for i in 1..<Swift.max(k, 1) {

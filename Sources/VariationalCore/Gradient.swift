@@ -6,7 +6,7 @@ public func valueWithGradient<T: Differentiable, Scalar: TensorScalar>(
     at x: T, of f: @differentiable(reverse) (T) -> Tensor<Scalar>
 ) -> (value: Tensor<Scalar>, gradient: T.TangentVector) {
     let (value, pullback) = valueWithPullback(at: x, of: f)
-    precondition(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
+    require(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
     return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
 }
 
@@ -24,7 +24,7 @@ public func valueWithGradient<T: Differentiable, U: Differentiable, Scalar: Tens
     at x: T, _ y: U, of f: @differentiable(reverse) (T, U) -> Tensor<Scalar>
 ) -> (value: Tensor<Scalar>, gradient: (T.TangentVector, U.TangentVector)) {
     let (value, pullback) = valueWithPullback(at: x, y, of: f)
-    precondition(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
+    require(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
     return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
 }
 

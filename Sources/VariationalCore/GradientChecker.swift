@@ -34,7 +34,7 @@ public enum GradientChecker {
         var result = GradientCheckResult(maximumError: 0, worstArgument: 0, worstIndex: 0, analytic: 0, numerical: 0)
         for argument in inputs.indices {
             let grad = analytic.base[argument].materialized(shape: inputs[argument].shape)
-            precondition(grad.shape == inputs[argument].shape, "gradient shape \(grad.shape) ≠ input shape \(inputs[argument].shape)")
+            require(grad.shape == inputs[argument].shape, "gradient shape \(grad.shape) ≠ input shape \(inputs[argument].shape)")
             for index in 0..<inputs[argument].scalarCount {
                 var plus = inputs
                 var minus = inputs

@@ -54,7 +54,7 @@ public enum Random {
     /// A Gamma(shape, 1) draw by Marsaglia and Tsang's method; shapes below 1 use Gamma(shape + 1) · U^(1/shape).
     @inlinable
     public static func gamma<G: RandomNumberGenerator>(shape: Double, using generator: inout G) -> Double {
-        precondition(shape > 0 && shape.isFinite, "Random.gamma: shape must be positive and finite, got \(shape)")
+        require(shape > 0 && shape.isFinite, "Random.gamma: shape must be positive and finite, got \(shape)")
         if shape < 1 {
             let boosted = gamma(shape: shape + 1, using: &generator)
             // Work in logs so tiny shapes underflow gracefully to the smallest positive value.
@@ -81,8 +81,8 @@ public enum Random {
     /// a = 1 + ⌊n/2⌋ (the a-th smallest of n uniforms) decides on which side of it the successes fall, halving n;
     /// the last few trials are drawn one by one (Knuth, TAOCP vol. 2, 3.4.1). O(log n) draws in place of n.
     public static func binomial<G: RandomNumberGenerator>(count n: Double, probability p: Double, using generator: inout G) -> Double {
-        precondition(n >= 0 && n <= 0x1p53 && n == n.rounded(), "Random.binomial: count must be an integer in 0…2^53, got \(n)")
-        precondition(p >= 0 && p <= 1, "Random.binomial: probability must be in [0, 1], got \(p)")
+        require(n >= 0 && n <= 0x1p53 && n == n.rounded(), "Random.binomial: count must be an integer in 0…2^53, got \(n)")
+        require(p >= 0 && p <= 1, "Random.binomial: probability must be in [0, 1], got \(p)")
         var (n, p, successes) = (n, p, 0.0)
         while n > 64 {
             let a = 1 + (n / 2).rounded(.down)
@@ -106,7 +106,7 @@ public enum Random {
     /// True with probability p.
     @inlinable
     public static func bernoulli<G: RandomNumberGenerator>(probability p: Double, using generator: inout G) -> Bool {
-        precondition(p >= 0 && p <= 1, "Random.bernoulli: probability must be in [0, 1], got \(p)")
+        require(p >= 0 && p <= 1, "Random.bernoulli: probability must be in [0, 1], got \(p)")
         return Double(generator.next() >> 11) * 0x1.0p-53 < p
     }
 
@@ -114,7 +114,7 @@ public enum Random {
     @inlinable
     public static func categorical<G: RandomNumberGenerator>(weights: [Double], using generator: inout G) -> Int {
         let total = weights.reduce(0, +)
-        precondition(
+        require(
             total > 0 && total.isFinite && weights.allSatisfy { $0 >= 0 },
             "Random.categorical: weights must be non-negative with a positive finite sum")
         var target = uniform(0, total, using: &generator)
@@ -128,7 +128,7 @@ public enum Random {
     /// An index drawn with probability softmax(logits), by the Gumbel-max trick.
     @inlinable
     public static func categorical<G: RandomNumberGenerator>(logits: [Double], using generator: inout G) -> Int {
-        precondition(!logits.isEmpty, "Random.categorical: no logits")
+        require(!logits.isEmpty, "Random.categorical: no logits")
         var best = 0
         var bestValue = -Double.infinity
         for (i, logit) in logits.enumerated() {

@@ -68,7 +68,7 @@ public enum SpecialFunctions {
     /// P(a, x) = γ(a, x) / Γ(a), the regularised lower incomplete gamma function (the Gamma(a, 1) CDF).
     /// The power series below x < a + 1, Lentz's continued fraction for Q = 1 − P above.
     public static func regularizedLowerIncompleteGamma(_ a: Double, _ x: Double) -> Double {
-        precondition(a > 0, "regularizedLowerIncompleteGamma: a must be positive, got \(a)")
+        require(a > 0, "regularizedLowerIncompleteGamma: a must be positive, got \(a)")
         if x <= 0 { return 0 }
         if x.isInfinite { return 1 }
         let logPrefix = a * log(x) - x - lgamma(a)
@@ -108,7 +108,7 @@ public enum SpecialFunctions {
     /// ∂P(a, x)/∂a, from the series P = Σₙ x^(a+n) e^(−x) / Γ(a+n+1) differentiated term by term:
     /// each term gains a factor log x − ψ(a+n+1). Terms are summed in log space so large x and a stay finite.
     public static func regularizedLowerIncompleteGammaDerivativeWithRespectToShape(_ a: Double, _ x: Double) -> Double {
-        precondition(a > 0, "regularizedLowerIncompleteGamma derivative: a must be positive, got \(a)")
+        require(a > 0, "regularizedLowerIncompleteGamma derivative: a must be positive, got \(a)")
         if x <= 0 || x.isInfinite { return 0 }
         let logX = log(x)
         var logTerm = a * logX - x - lgamma(a + 1)

@@ -25,7 +25,7 @@ public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
     do {
         return try checkedBroadcastShape(a, b)
     } catch {
-        preconditionFailure("Tensor: \(error)")
+        usageFailure("Tensor: \(error)")
     }
 }
 
@@ -195,7 +195,7 @@ extension Tensor {
     func unbroadcast(to target: [Int]) -> Tensor {
         if shape == target { return self }
         let offset = shape.count - target.count
-        precondition(offset >= 0, "Tensor: cannot reduce shape \(shape) to \(target)")
+        require(offset >= 0, "Tensor: cannot reduce shape \(shape) to \(target)")
         var axes: [Int] = Array(0..<offset)
         for i in 0..<target.count where target[i] == 1 && shape[i + offset] != 1 {
             axes.append(i + offset)

@@ -438,7 +438,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func replacing(with value: Scalar, where mask: [Bool]) -> Tensor {
-        precondition(mask.count == scalarCount, "replacing(with:where:): \(mask.count) mask entries for shape \(shape)")
+        require(mask.count == scalarCount, "replacing(with:where:): \(mask.count) mask entries for shape \(shape)")
         if !mask.contains(true) { return self }
         var values = scalars
         for i in values.indices where mask[i] { values[i] = value }

@@ -10,7 +10,7 @@ extension Tensor {
         _ a: Tensor, _ b: Tensor, _ name: String,
         _ body: (Int, UnsafePointer<Scalar>, UnsafePointer<Scalar>, UnsafeMutablePointer<Scalar>) -> Void
     ) -> Tensor {
-        precondition(a.shape == b.shape, "\(name): shapes \(a.shape) and \(b.shape) differ")
+        require(a.shape == b.shape, "\(name): shapes \(a.shape) and \(b.shape) differ")
         let count = a.scalarCount
         let result = a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
@@ -87,7 +87,7 @@ public func linear<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<S
 @_specialize(where Scalar == Double)
 @usableFromInline
 func linearRaw<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>) -> Tensor<Scalar> {
-    precondition(
+    require(
         x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[0] && bias.shape == [weight.shape[1]],
         "linear: input \(x.shape), weight \(weight.shape) and bias \(bias.shape) do not fit [b, n]·[n, m] + [m]")
     let (rows, inner, columns) = (x.shape[0], x.shape[1], weight.shape[1])
@@ -153,7 +153,7 @@ public func logisticLogLikelihood(weights: Tensor<Double>, featuresTransposed: T
 public func logisticLogLikelihoodWithGradient(weights: Tensor<Double>, featuresTransposed: Tensor<Double>, labels: Tensor<Double>)
     -> (value: Tensor<Double>, gradient: Tensor<Double>)
 {
-    precondition(
+    require(
         weights.rank == 2 && featuresTransposed.rank == 2 && labels.rank == 1
             && weights.shape[1] == featuresTransposed.shape[0] && featuresTransposed.shape[1] == labels.shape[0],
         "logisticLogLikelihood: weights \(weights.shape), transposed features \(featuresTransposed.shape) and labels \(labels.shape) do not fit [S, D], [D, n], [n]")

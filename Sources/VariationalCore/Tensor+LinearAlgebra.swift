@@ -8,7 +8,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     func requireSquare(_ name: String) -> Int {
-        precondition(rank == 2 && shape[0] == shape[1], "\(name): needs a square matrix, got shape \(shape)")
+        require(rank == 2 && shape[0] == shape[1], "\(name): needs a square matrix, got shape \(shape)")
         return shape[0]
     }
 
@@ -79,7 +79,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func lowerTriangular() -> Tensor {
-        precondition(rank == 2, "lowerTriangular: needs a matrix, got shape \(shape)")
+        require(rank == 2, "lowerTriangular: needs a matrix, got shape \(shape)")
         return lowerTriangularRaw()
     }
 
@@ -97,7 +97,7 @@ extension Tensor {
     @usableFromInline
     static func solveTriangularRaw(_ l: Tensor, _ b: Tensor, transposed: Bool) -> Tensor {
         let n = l.requireSquare("triangularSolve")
-        precondition(
+        require(
             (b.rank == 1 || b.rank == 2) && b.shape[0] == n,
             "triangularSolve: right-hand side of shape \(b.shape) does not match matrix of shape \(l.shape)")
         let columns = b.rank == 2 ? b.shape[1] : 1
@@ -175,7 +175,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func diagonalMatrix() -> Tensor {
-        precondition(rank == 1, "diagonalMatrix: needs a vector, got shape \(shape)")
+        require(rank == 1, "diagonalMatrix: needs a vector, got shape \(shape)")
         let n = shape[0]
         var values = [Scalar](repeating: 0, count: n * n)
         for i in 0..<n { values[i * n + i] = scalars[i] }

@@ -9,17 +9,17 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     static func matmulRaw(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-        precondition(
+        require(
             (a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3),
             "matmul: needs rank-2 or rank-3 operands, got shapes \(a.shape) and \(b.shape)")
         let (ar, ac) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
         let (br, bc) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
         let (m, k) = transposeA ? (ac, ar) : (ar, ac)
         let (k2, n) = transposeB ? (bc, br) : (br, bc)
-        precondition(k == k2, "matmul: inner dimensions differ for shapes \(a.shape) and \(b.shape)")
+        require(k == k2, "matmul: inner dimensions differ for shapes \(a.shape) and \(b.shape)")
         let batchA = a.rank == 3 ? a.shape[0] : 1
         let batchB = b.rank == 3 ? b.shape[0] : 1
-        precondition(
+        require(
             batchA == batchB || a.rank == 2 || b.rank == 2,
             "matmul: batch sizes differ for shapes \(a.shape) and \(b.shape)")
         let batch = Swift.max(batchA, batchB)

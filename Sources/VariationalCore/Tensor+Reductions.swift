@@ -13,7 +13,7 @@ extension Tensor {
         result.reserveCapacity(axes.count)
         for axis in axes {
             let a = axis < 0 ? axis + rank : axis
-            precondition(a >= 0 && a < rank, "Tensor: axis \(axis) out of range for shape \(shape)")
+            require(a >= 0 && a < rank, "Tensor: axis \(axis) out of range for shape \(shape)")
             if !result.contains(a) { result.append(a) }
         }
         if result.count > 1 { result.sort() }
@@ -99,7 +99,7 @@ extension Tensor {
     func maxRaw(alongAxes axes: [Int]) -> Tensor {
         var result = self
         for axis in normalizedAxes(axes) {
-            precondition(shape[axis] > 0, "Tensor.max: empty axis \(axis) in shape \(shape)")
+            require(shape[axis] > 0, "Tensor.max: empty axis \(axis) in shape \(shape)")
             result = result.reduceRaw(axis: axis, initial: -.infinity) { Swift.max($0, $1) }
         }
         return result

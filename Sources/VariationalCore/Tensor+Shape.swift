@@ -16,10 +16,10 @@ extension Tensor {
         var target = newShape
         if let unknown = newShape.firstIndex(of: -1) {
             let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
-            precondition(known > 0 && scalarCount % known == 0, "Tensor.reshaped: cannot reshape \(shape) to \(newShape)")
+            require(known > 0 && scalarCount % known == 0, "Tensor.reshaped: cannot reshape \(shape) to \(newShape)")
             target[unknown] = scalarCount / known
         }
-        precondition(
+        require(
             target.allSatisfy { $0 >= 0 } && target.reduce(1, *) == scalarCount,
             "Tensor.reshaped: cannot reshape \(shape) to \(newShape)")
         return target
@@ -49,7 +49,7 @@ extension Tensor {
     public func squeezingShape(at axes: Int...) -> Tensor {
         let removed = withoutDerivative(at: normalizedAxes(axes))
         for axis in removed {
-            precondition(shape[axis] == 1, "Tensor.squeezingShape: dimension \(axis) of \(shape) is not 1")
+            require(shape[axis] == 1, "Tensor.squeezingShape: dimension \(axis) of \(shape) is not 1")
         }
         return reshaped(to: withoutDerivative(at: squeezedShape(removing: removed)))
     }
@@ -59,7 +59,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func broadcasted(to target: [Int]) -> Tensor {
-        precondition(broadcastShape(shape, target) == target, "Tensor.broadcasted: cannot broadcast \(shape) to \(target)")
+        require(broadcastShape(shape, target) == target, "Tensor.broadcasted: cannot broadcast \(shape) to \(target)")
         return broadcastRaw(to: target)
     }
 
@@ -78,7 +78,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     func permutedRaw(_ permutation: [Int]) -> Tensor {
-        precondition(
+        require(
             permutation.sorted() == Array(0..<rank),
             "Tensor.permuted: \(permutation) is not a permutation of the axes of \(shape)")
         if permutation == Array(0..<rank) { return self }
@@ -145,7 +145,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     func lastAxesSwapped() -> [Int] {
-        precondition(rank >= 2, "Tensor.transposed: needs rank ≥ 2, got shape \(shape)")
+        require(rank >= 2, "Tensor.transposed: needs rank ≥ 2, got shape \(shape)")
         var permutation = Array(0..<rank)
         permutation.swapAt(rank - 1, rank - 2)
         return permutation
@@ -188,7 +188,7 @@ extension Tensor {
     @differentiable(reverse)
     public func slice(axis: Int, range: Range<Int>) -> Tensor {
         let a = withoutDerivative(at: normalizedAxes([axis])[0])
-        precondition(
+        require(
             range.lowerBound >= 0 && range.upperBound <= shape[a],
             "Tensor.slice: range \(range) out of bounds for axis \(axis) of shape \(shape)")
         return sliceRaw(axis: a, range: range)
@@ -225,10 +225,10 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     static func concatenateRaw(_ parts: [Tensor], axis: Int) -> Tensor {
-        precondition(!parts.isEmpty, "Tensor.concatenated: no tensors")
+        require(!parts.isEmpty, "Tensor.concatenated: no tensors")
         let first = parts[0].shape
         for part in parts {
-            precondition(
+            require(
                 part.rank == first.count
                     && part.shape.enumerated().allSatisfy { $0.offset == axis || $0.element == first[$0.offset] },
                 "Tensor.concatenated: shapes \(first) and \(part.shape) differ outside axis \(axis)")
@@ -305,7 +305,7 @@ extension Tensor {
         let n = shape[axis]
         let inner = shape[(axis + 1)...].reduce(1, *)
         for i in indices {
-            precondition(i >= 0 && i < n, "Tensor.gathering: index \(i) out of range 0..<\(n) for axis \(axis) of shape \(shape)")
+            require(i >= 0 && i < n, "Tensor.gathering: index \(i) out of range 0..<\(n) for axis \(axis) of shape \(shape)")
         }
         var outShape = shape
         outShape[axis] = indices.count
@@ -361,7 +361,7 @@ extension Tensor {
     public init(oneHotAtIndices indices: [Int], depth: Int) {
         var values = [Scalar](repeating: 0, count: indices.count * depth)
         for (row, index) in indices.enumerated() {
-            precondition(index >= 0 && index < depth, "Tensor(oneHot:): index \(index) out of range 0..<\(depth)")
+            require(index >= 0 && index < depth, "Tensor(oneHot:): index \(index) out of range 0..<\(depth)")
             values[row * depth + index] = 1
         }
         self.init(shape: [indices.count, depth], scalars: values)

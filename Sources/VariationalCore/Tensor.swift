@@ -17,8 +17,8 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// A tensor of the given shape holding `scalars` in row-major order.
     public init(shape: [Int], scalars: [Scalar]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        precondition(
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        require(
             shape.reduce(1, *) == scalars.count,
             "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
         self.shape = shape
@@ -47,7 +47,7 @@ public struct Tensor<Scalar: TensorScalar> {
     /// A rank-2 tensor from rows of equal length.
     public init(_ rows: [[Scalar]]) {
         let width = rows.first?.count ?? 0
-        precondition(rows.allSatisfy { $0.count == width }, "Tensor: rows of unequal length")
+        require(rows.allSatisfy { $0.count == width }, "Tensor: rows of unequal length")
         self.init(shape: [rows.count, width], scalars: rows.flatMap { $0 })
     }
 
@@ -80,16 +80,16 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// The value of a tensor with exactly one element.
     public var scalar: Scalar {
-        precondition(scalars.count == 1, "Tensor.scalar: tensor of shape \(shape) has \(scalars.count) elements")
+        require(scalars.count == 1, "Tensor.scalar: tensor of shape \(shape) has \(scalars.count) elements")
         return scalars[0]
     }
 
     /// The element at a multi-index.
     public subscript(index: Int...) -> Scalar {
-        precondition(index.count == rank, "Tensor subscript: \(index.count) indices for shape \(shape)")
+        require(index.count == rank, "Tensor subscript: \(index.count) indices for shape \(shape)")
         var offset = 0
         for (i, dim) in zip(index, shape) {
-            precondition(i >= 0 && i < dim, "Tensor subscript: index \(index) out of range for shape \(shape)")
+            require(i >= 0 && i < dim, "Tensor subscript: index \(index) out of range for shape \(shape)")
             offset = offset * dim + i
         }
         return scalars[offset]

@@ -19,3 +19,23 @@ public func escapingControlCharacters(_ text: String) -> String {
     }
     return result
 }
+
+/// Stops the program with `message`, which names what was wrong and where.
+///
+/// Swift drops the message of a failed `precondition` in optimised builds (`-c release`), leaving only
+/// "precondition failure"; the library's checks that a user's code can trip (shapes that do not broadcast,
+/// a latent without a usable prior, a value outside a support) stop through here instead, and the message is
+/// printed in every build.
+@inline(never)
+public func usageFailure(_ message: String, file: StaticString = #fileID, line: UInt = #line) -> Never {
+    fatalError(message, file: file, line: line)
+}
+
+/// Stops with `message` when `condition` is false; unlike `precondition`, the message survives `-c release`.
+@inline(__always)
+public func require(
+    _ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+    file: StaticString = #fileID, line: UInt = #line
+) {
+    if !condition() { usageFailure(message(), file: file, line: line) }
+}

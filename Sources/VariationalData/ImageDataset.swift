@@ -11,8 +11,8 @@ public struct ImageDataset: Sendable {
     public let labels: [UInt8]?
 
     public init(pixels: [Float], count: Int, rows: Int, columns: Int, labels: [UInt8]? = nil) {
-        precondition(pixels.count == count * rows * columns, "ImageDataset: \(pixels.count) pixels for \(count) images of \(rows)×\(columns)")
-        precondition(labels == nil || labels!.count == count, "ImageDataset: \(labels!.count) labels for \(count) images")
+        require(pixels.count == count * rows * columns, "ImageDataset: \(pixels.count) pixels for \(count) images of \(rows)×\(columns)")
+        require(labels == nil || labels!.count == count, "ImageDataset: \(labels!.count) labels for \(count) images")
         self.pixels = pixels
         self.count = count
         self.rows = rows
@@ -28,7 +28,7 @@ public struct ImageDataset: Sendable {
 
     /// The images at `range` as a data set of their own.
     public func subset(_ range: Range<Int>) -> ImageDataset {
-        precondition(range.lowerBound >= 0 && range.upperBound <= count, "ImageDataset: range \(range) outside 0..<\(count)")
+        require(range.lowerBound >= 0 && range.upperBound <= count, "ImageDataset: range \(range) outside 0..<\(count)")
         return ImageDataset(
             pixels: Array(pixels[(range.lowerBound * dimension)..<(range.upperBound * dimension)]), count: range.count,
             rows: rows, columns: columns, labels: labels.map { Array($0[range]) })
@@ -66,7 +66,7 @@ public struct MinibatchStream {
     public let binarization: Binarization
 
     public init(dataset: ImageDataset, batchSize: Int, binarization: Binarization) {
-        precondition(batchSize >= 1, "MinibatchStream: batch size must be at least 1")
+        require(batchSize >= 1, "MinibatchStream: batch size must be at least 1")
         self.dataset = dataset
         self.batchSize = batchSize
         self.binarization = binarization

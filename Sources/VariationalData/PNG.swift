@@ -1,10 +1,11 @@
+import VariationalCore
 import CZlib
 
 /// PNG files of grey images, compressed through zlib.
 public enum PNG {
     /// An 8-bit greyscale PNG of `width` × `height` intensities in [0, 1] (clamped), row-major.
     public static func greyscale(width: Int, height: Int, intensities: [Float]) -> [UInt8] {
-        precondition(width > 0 && height > 0 && intensities.count == width * height, "PNG: \(intensities.count) values for \(width)×\(height)")
+        require(width > 0 && height > 0 && intensities.count == width * height, "PNG: \(intensities.count) values for \(width)×\(height)")
         var scanlines: [UInt8] = []
         scanlines.reserveCapacity(height * (width + 1))
         for row in 0..<height {
@@ -17,7 +18,7 @@ public enum PNG {
         var compressedSize = compressBound(UInt(scanlines.count))
         var compressed = [UInt8](repeating: 0, count: Int(compressedSize))
         let status = compress2(&compressed, &compressedSize, scanlines, UInt(scanlines.count), 9)
-        precondition(status == Z_OK, "PNG: zlib failed with \(status)")
+        require(status == Z_OK, "PNG: zlib failed with \(status)")
         var header: [UInt8] = []
         header += bigEndian(width) + bigEndian(height)
         header += [8, 0, 0, 0, 0]  // 8 bits, greyscale, deflate, adaptive filtering, no interlace

@@ -84,7 +84,7 @@ extension Distribution {
 
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Scalar> {
-        precondition(false, "\(Self.self) has no closed-form entropy; check hasClosedFormEntropy first")
+        require(false, "\(Self.self) has no closed-form entropy; check hasClosedFormEntropy first")
         return withoutDerivative(at: Tensor(0))
     }
 
@@ -94,7 +94,7 @@ extension Distribution {
     /// Stops with a message naming the shapes when `value` does not end in `batchShape + eventShape`.
     public func checkValueShape(_ value: Tensor<Scalar>) {
         let expected = batchShape + eventShape
-        precondition(
+        require(
             value.rank >= expected.count && Array(value.shape.suffix(expected.count)) == expected,
             "\(Self.self).logProbability: value of shape \(value.shape) does not end in batch shape \(batchShape) + event shape \(eventShape)")
     }
@@ -103,7 +103,7 @@ extension Distribution {
 extension Distribution where KLPartner == NoClosedForm<Scalar> {
     @differentiable(reverse)
     public func klDivergence(to other: NoClosedForm<Scalar>) -> Tensor<Scalar> {
-        precondition(false, "\(Self.self) has no closed-form KL divergence")
+        require(false, "\(Self.self) has no closed-form KL divergence")
         return withoutDerivative(at: Tensor(0))
     }
 }

@@ -16,7 +16,7 @@ public struct Independent<Base: Distribution>: Distribution {
 
     @differentiable(reverse)
     public init(_ base: Base, reinterpretedBatchDimensions: Int) {
-        precondition(
+        require(
             reinterpretedBatchDimensions >= 0 && reinterpretedBatchDimensions <= base.batchShape.count,
             "Independent: cannot reinterpret \(reinterpretedBatchDimensions) of the batch dimensions \(base.batchShape)")
         self.base = base

@@ -11,7 +11,7 @@ public func hasClosedFormKL<Q: Distribution, P: Distribution>(from _: Q.Type, to
 /// differentiably in both q and p. Check `hasClosedFormKL(from:to:)` first; other pairs stop with a message.
 @differentiable(reverse)
 public func closedFormKL<Q: Distribution, P: Distribution>(from q: Q, to p: P) -> Tensor<Q.Scalar> {
-    precondition(hasClosedFormKL(from: Q.self, to: P.self), "closedFormKL: no closed form from \(Q.self) to \(P.self)")
+    require(hasClosedFormKL(from: Q.self, to: P.self), "closedFormKL: no closed form from \(Q.self) to \(P.self)")
     return q.klDivergence(to: reinterpret(p, as: Q.KLPartner.self))
 }
 
@@ -19,7 +19,7 @@ public func closedFormKL<Q: Distribution, P: Distribution>(from q: Q, to p: P) -
 /// established P == Q.KLPartner dynamically). Tangents are reinterpreted the same way.
 @differentiable(reverse)
 func reinterpret<A: Differentiable, B: Differentiable>(_ a: A, as _: B.Type) -> B {
-    precondition(A.self == B.self, "reinterpret: \(A.self) is not \(B.self)")
+    require(A.self == B.self, "reinterpret: \(A.self) is not \(B.self)")
     return unsafeBitCast(a, to: B.self)
 }
 
@@ -56,7 +56,7 @@ public func klDivergence<Q: Distribution, P: Distribution, G: RandomNumberGenera
 public func monteCarloKL<Q: Distribution, P: Distribution, G: RandomNumberGenerator>(
     from q: Q, to p: P, sampleCount: Int, using generator: inout G
 ) -> (estimate: Double, standardError: Double) where Q.Scalar == P.Scalar {
-    precondition(sampleCount >= 2, "monteCarloKL: needs at least 2 samples, got \(sampleCount)")
+    require(sampleCount >= 2, "monteCarloKL: needs at least 2 samples, got \(sampleCount)")
     let x = q.sample(sampleShape: [sampleCount], using: &generator)
     let ratios = q.logProbability(of: x) - p.logProbability(of: x)
     let perSample = ratios.reshaped(to: [sampleCount, -1]).sum(squeezingAxes: 1).scalars.map(Double.init)

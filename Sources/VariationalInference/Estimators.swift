@@ -135,7 +135,7 @@ public struct ReparameterizedELBO: ELBOEstimator {
     public var useClosedFormEntropy: Bool
 
     public init(particleCount: Int = 1, useClosedFormEntropy: Bool = true) {
-        precondition(particleCount >= 1, "ReparameterizedELBO: particleCount must be at least 1, got \(particleCount)")
+        require(particleCount >= 1, "ReparameterizedELBO: particleCount must be at least 1, got \(particleCount)")
         self.particleCount = particleCount
         self.useClosedFormEntropy = useClosedFormEntropy
     }
@@ -178,9 +178,9 @@ public struct AnalyticKLELBO: ELBOEstimator {
     public var freeBits: Double
 
     public init(particleCount: Int = 1, klWeight: Double = 1, freeBits: Double = 0) {
-        precondition(particleCount >= 1, "AnalyticKLELBO: particleCount must be at least 1, got \(particleCount)")
-        precondition(klWeight >= 0 && klWeight.isFinite, "AnalyticKLELBO: klWeight must be finite and non-negative, got \(klWeight)")
-        precondition(freeBits >= 0 && freeBits.isFinite, "AnalyticKLELBO: freeBits must be finite and non-negative, got \(freeBits)")
+        require(particleCount >= 1, "AnalyticKLELBO: particleCount must be at least 1, got \(particleCount)")
+        require(klWeight >= 0 && klWeight.isFinite, "AnalyticKLELBO: klWeight must be finite and non-negative, got \(klWeight)")
+        require(freeBits >= 0 && freeBits.isFinite, "AnalyticKLELBO: freeBits must be finite and non-negative, got \(freeBits)")
         self.particleCount = particleCount
         self.klWeight = klWeight
         self.freeBits = freeBits
@@ -223,7 +223,7 @@ public struct StickingTheLandingELBO: ELBOEstimator {
     public private(set) var isStoppingPath: Bool
 
     public init(particleCount: Int = 1, warmUp: Bool = false) {
-        precondition(particleCount >= 1, "StickingTheLandingELBO: particleCount must be at least 1, got \(particleCount)")
+        require(particleCount >= 1, "StickingTheLandingELBO: particleCount must be at least 1, got \(particleCount)")
         self.particleCount = particleCount
         self.warmUp = warmUp
         self.isStoppingPath = !warmUp
@@ -262,8 +262,8 @@ public struct ScoreFunctionELBO: ELBOEstimator {
     public private(set) var baseline: Double?
 
     public init(particleCount: Int = 10, baselineDecay: Double = 0.9) {
-        precondition(particleCount >= 1, "ScoreFunctionELBO: particleCount must be at least 1, got \(particleCount)")
-        precondition(baselineDecay >= 0 && baselineDecay < 1, "ScoreFunctionELBO: baselineDecay must be in [0, 1), got \(baselineDecay)")
+        require(particleCount >= 1, "ScoreFunctionELBO: particleCount must be at least 1, got \(particleCount)")
+        require(baselineDecay >= 0 && baselineDecay < 1, "ScoreFunctionELBO: baselineDecay must be in [0, 1), got \(baselineDecay)")
         self.particleCount = particleCount
         self.baselineDecay = baselineDecay
     }
@@ -312,7 +312,7 @@ public struct ImportanceWeightedELBO: ELBOEstimator {
     public var doublyReparameterized: Bool
 
     public init(particleCount: Int = 10, doublyReparameterized: Bool = false) {
-        precondition(particleCount >= 1, "ImportanceWeightedELBO: particleCount must be at least 1, got \(particleCount)")
+        require(particleCount >= 1, "ImportanceWeightedELBO: particleCount must be at least 1, got \(particleCount)")
         self.particleCount = particleCount
         self.doublyReparameterized = doublyReparameterized
     }
@@ -357,8 +357,8 @@ public struct RenyiELBO: ELBOEstimator {
     public var alpha: Double
 
     public init(particleCount: Int = 10, alpha: Double = 0.5) {
-        precondition(particleCount >= 1, "RenyiELBO: particleCount must be at least 1, got \(particleCount)")
-        precondition(alpha != 1 && alpha.isFinite, "RenyiELBO: alpha must be finite and not 1 (use the ELBO), got \(alpha)")
+        require(particleCount >= 1, "RenyiELBO: particleCount must be at least 1, got \(particleCount)")
+        require(alpha != 1 && alpha.isFinite, "RenyiELBO: alpha must be finite and not 1 (use the ELBO), got \(alpha)")
         self.particleCount = particleCount
         self.alpha = alpha
     }

@@ -13,7 +13,7 @@ public struct PlanarFlow: VariationalFamily {
     public var b: Tensor<Double>
 
     public init(dimension: Int, layers: Int = 4, initialScale: Double = 1, seed: UInt64 = 0) {
-        precondition(layers >= 1, "PlanarFlow: needs at least one layer, got \(layers)")
+        require(layers >= 1, "PlanarFlow: needs at least one layer, got \(layers)")
         var generator = SeededGenerator(seed: seed)
         base = MeanFieldGaussian(dimension: dimension, initialScale: initialScale)
         u = Tensor(randomNormal: [layers, dimension], standardDeviation: 0.01, using: &generator)
@@ -62,7 +62,7 @@ public struct PlanarFlow: VariationalFamily {
 
     @differentiable(reverse)
     public func logDensity(_ theta: Tensor<Double>) -> Tensor<Double> {
-        precondition(false, "PlanarFlow cannot evaluate its density at arbitrary points (the flow has no closed-form inverse)")
+        require(false, "PlanarFlow cannot evaluate its density at arbitrary points (the flow has no closed-form inverse)")
         return theta.sum(squeezingAxes: 1) * 0
     }
 }
@@ -111,7 +111,7 @@ public struct InverseAutoregressiveFlow: VariationalFamily {
     public var layers: [AutoregressiveLayer]
 
     public init(dimension: Int, layers count: Int = 2, hidden: Int? = nil, initialScale: Double = 1, seed: UInt64 = 0) {
-        precondition(count >= 1, "InverseAutoregressiveFlow: needs at least one layer, got \(count)")
+        require(count >= 1, "InverseAutoregressiveFlow: needs at least one layer, got \(count)")
         var generator = SeededGenerator(seed: seed)
         base = MeanFieldGaussian(dimension: dimension, initialScale: initialScale)
         let h = hidden ?? Swift.max(4, 2 * dimension)
@@ -154,7 +154,7 @@ public struct InverseAutoregressiveFlow: VariationalFamily {
 
     @differentiable(reverse)
     public func logDensity(_ theta: Tensor<Double>) -> Tensor<Double> {
-        precondition(false, "InverseAutoregressiveFlow evaluates its density only at its own samples")
+        require(false, "InverseAutoregressiveFlow evaluates its density only at its own samples")
         return theta.sum(squeezingAxes: 1) * 0
     }
 }

@@ -16,8 +16,8 @@ public struct LatentVariable: Sendable, Equatable {
 
     /// A latent variable with the given shape and support.
     public init(_ name: String, shape: [Int] = [], support: Support = .real) {
-        precondition(!name.isEmpty, "LatentVariable: empty name")
-        precondition(shape.allSatisfy { $0 > 0 }, "LatentVariable \(name): dimensions must be positive, got \(shape)")
+        require(!name.isEmpty, "LatentVariable: empty name")
+        require(shape.allSatisfy { $0 > 0 }, "LatentVariable \(name): dimensions must be positive, got \(shape)")
         self.name = name
         self.shape = shape
         self.support = support
@@ -51,7 +51,7 @@ public struct LatentSpace: Sendable, Equatable {
     public let constrainedDimension: Int
 
     public init(_ variables: [LatentVariable]) {
-        precondition(Set(variables.map(\.name)).count == variables.count, "LatentSpace: latent variable names must be unique")
+        require(Set(variables.map(\.name)).count == variables.count, "LatentSpace: latent variable names must be unique")
         self.variables = variables
         var u = 0
         var c = 0
@@ -72,7 +72,7 @@ public struct LatentSpace: Sendable, Equatable {
     /// The index of a variable by name.
     public func index(of name: String) -> Int {
         guard let i = variables.firstIndex(where: { $0.name == name }) else {
-            preconditionFailure("no latent variable named '\(name)'; the model has \(variables.map(\.name))")
+            usageFailure("no latent variable named '\(name)'; the model has \(variables.map(\.name))")
         }
         return i
     }

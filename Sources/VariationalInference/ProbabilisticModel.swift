@@ -110,7 +110,7 @@ public struct LogJointModel: ProbabilisticModel {
 
     @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
-        precondition(observations == nil, "LogJointModel: a plain log joint cannot be subsampled")
+        require(observations == nil, "LogJointModel: a plain log joint cannot be subsampled")
         return z.values.sum(squeezingAxes: 1) * 0
     }
 }

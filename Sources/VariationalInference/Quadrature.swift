@@ -1,9 +1,10 @@
+import VariationalCore
 import Foundation
 
 /// Gauss–Legendre quadrature: nodes and weights on [−1, 1], by Newton's method on the Legendre polynomial.
 public enum GaussLegendre {
     public static func rule(points n: Int) -> (nodes: [Double], weights: [Double]) {
-        precondition(n >= 1, "GaussLegendre: needs at least one point")
+        require(n >= 1, "GaussLegendre: needs at least one point")
         var nodes = [Double](repeating: 0, count: n)
         var weights = [Double](repeating: 0, count: n)
         for i in 0..<((n + 1) / 2) {

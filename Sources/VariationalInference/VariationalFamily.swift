@@ -64,13 +64,13 @@ extension VariationalFamily {
 
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Double> {
-        precondition(false, "\(name) has no closed-form entropy")
+        require(false, "\(name) has no closed-form entropy")
         return withoutDerivative(at: Tensor(0))
     }
 
     @differentiable(reverse, wrt: self)
     public func gaussian() -> MultivariateNormal<Double> {
-        precondition(false, "\(name) is not Gaussian")
+        require(false, "\(name) is not Gaussian")
         return withoutDerivative(at: MultivariateNormal(uncheckedLocation: Tensor([0]), scaleTril: Tensor([[1]])))
     }
 
@@ -90,7 +90,7 @@ public struct MeanFieldGaussian: VariationalFamily {
     /// unconstrained space, about the width of a weakly informative prior (a small start slows sticking the landing,
     /// whose gradient noise grows as 1/σ).
     public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 1) {
-        precondition(initialScale > 0, "MeanFieldGaussian: initialScale must be positive, got \(initialScale)")
+        require(initialScale > 0, "MeanFieldGaussian: initialScale must be positive, got \(initialScale)")
         self.mean = mean ?? Tensor(zeros: [dimension])
         self.rawScale = Tensor(repeating: Softplus<Double>().inverse(Tensor(initialScale)).scalar, shape: [dimension])
     }
@@ -188,7 +188,7 @@ public struct FullRankGaussian: VariationalFamily {
     public var rawDiagonal: Tensor<Double>
 
     public init(dimension: Int, mean: Tensor<Double>? = nil, initialScale: Double = 1) {
-        precondition(initialScale > 0, "FullRankGaussian: initialScale must be positive, got \(initialScale)")
+        require(initialScale > 0, "FullRankGaussian: initialScale must be positive, got \(initialScale)")
         self.mean = mean ?? Tensor(zeros: [dimension])
         self.lowerFactor = Tensor(zeros: [dimension, dimension])
         self.rawDiagonal = Tensor(repeating: Softplus<Double>().inverse(Tensor(initialScale)).scalar, shape: [dimension])
@@ -240,8 +240,8 @@ public struct LowRankGaussian: VariationalFamily {
 
     /// F starts small and deterministic (a seeded draw of scale 0.01) so that its columns can separate.
     public init(dimension: Int, rank: Int = 2, mean: Tensor<Double>? = nil, initialScale: Double = 1, seed: UInt64 = 0) {
-        precondition(rank >= 1, "LowRankGaussian: rank must be at least 1, got \(rank)")
-        precondition(initialScale > 0, "LowRankGaussian: initialScale must be positive, got \(initialScale)")
+        require(rank >= 1, "LowRankGaussian: rank must be at least 1, got \(rank)")
+        require(initialScale > 0, "LowRankGaussian: initialScale must be positive, got \(initialScale)")
         var generator = SeededGenerator(seed: seed)
         self.mean = mean ?? Tensor(zeros: [dimension])
         self.factor = Tensor(randomNormal: [dimension, rank], standardDeviation: 0.01, using: &generator)

@@ -31,8 +31,8 @@ public struct Dense<Scalar: TensorScalar>: Layer {
     /// A layer with given parameters.
     @differentiable(reverse, wrt: (weight, bias))
     public init(weight: Tensor<Scalar>, bias: Tensor<Scalar>, activation: Activation = .identity) {
-        precondition(weight.rank == 2, "Dense: weight must be a matrix, got shape \(weight.shape)")
-        precondition(
+        require(weight.rank == 2, "Dense: weight must be a matrix, got shape \(weight.shape)")
+        require(
             bias.shape == [weight.shape[1]],
             "Dense: bias of shape \(bias.shape) does not match weight of shape \(weight.shape)")
         self.weight = weight
@@ -44,7 +44,7 @@ public struct Dense<Scalar: TensorScalar>: Layer {
     public init<G: RandomNumberGenerator>(
         inputSize: Int, outputSize: Int, activation: Activation = .identity, using generator: inout G
     ) {
-        precondition(inputSize > 0 && outputSize > 0, "Dense: sizes must be positive, got \(inputSize)→\(outputSize)")
+        require(inputSize > 0 && outputSize > 0, "Dense: sizes must be positive, got \(inputSize)→\(outputSize)")
         let limit = Scalar(Foundation.sqrt(6 / Double(inputSize + outputSize)))
         self.init(
             weight: Tensor(randomUniform: [inputSize, outputSize], low: -limit, high: limit, using: &generator),
@@ -54,7 +54,7 @@ public struct Dense<Scalar: TensorScalar>: Layer {
     @differentiable(reverse)
     @differentiable(reverse, wrt: self)
     public func callAsFunction(_ input: Tensor<Scalar>) -> Tensor<Scalar> {
-        precondition(
+        require(
             input.rank == 2 && input.shape[1] == weight.shape[0],
             "Dense: input of shape \(input.shape) does not match weight of shape \(weight.shape)")
         return activation(linear(input, weight, bias))

@@ -6,9 +6,9 @@ public struct DenseStack<Scalar: TensorScalar>: Layer {
     public var layers: [Dense<Scalar>]
 
     public init(_ layers: [Dense<Scalar>]) {
-        precondition(!layers.isEmpty, "DenseStack: at least one layer")
+        require(!layers.isEmpty, "DenseStack: at least one layer")
         for i in 1..<layers.count where layers[i - 1].weight.shape[1] != layers[i].weight.shape[0] {
-            preconditionFailure("DenseStack: layer \(i - 1) gives \(layers[i - 1].weight.shape[1]) outputs, layer \(i) takes \(layers[i].weight.shape[0])")
+            usageFailure("DenseStack: layer \(i - 1) gives \(layers[i - 1].weight.shape[1]) outputs, layer \(i) takes \(layers[i].weight.shape[0])")
         }
         self.layers = layers
     }
@@ -18,7 +18,7 @@ public struct DenseStack<Scalar: TensorScalar>: Layer {
     public init<G: RandomNumberGenerator>(
         sizes: [Int], activation: Activation, finalActivation: Activation = .identity, using generator: inout G
     ) {
-        precondition(sizes.count >= 2, "DenseStack: sizes need an input and at least one output, got \(sizes)")
+        require(sizes.count >= 2, "DenseStack: sizes need an input and at least one output, got \(sizes)")
         var layers: [Dense<Scalar>] = []
         for i in 1..<sizes.count {
             let act = i == sizes.count - 1 ? finalActivation : activation

@@ -1,3 +1,4 @@
+import VariationalCore
 import Foundation
 
 /// A learning rate as a function of the step number, counted from 1.
@@ -9,7 +10,7 @@ public protocol LearningRateSchedule: Sendable {
 public struct ConstantRate: LearningRateSchedule {
     public var value: Double
     public init(_ value: Double) {
-        precondition(value > 0 && value.isFinite, "learning rate must be positive and finite, got \(value)")
+        require(value > 0 && value.isFinite, "learning rate must be positive and finite, got \(value)")
         self.value = value
     }
     public func rate(at step: Int) -> Double { value }
@@ -22,7 +23,7 @@ public struct ExponentialDecay: LearningRateSchedule {
     public var decaySteps: Int
     public var staircase: Bool
     public init(initial: Double, decay: Double, decaySteps: Int, staircase: Bool = false) {
-        precondition(decaySteps > 0, "ExponentialDecay: decaySteps must be positive")
+        require(decaySteps > 0, "ExponentialDecay: decaySteps must be positive")
         (self.initial, self.decay, self.decaySteps, self.staircase) = (initial, decay, decaySteps, staircase)
     }
     public func rate(at step: Int) -> Double {
@@ -37,8 +38,8 @@ public struct PiecewiseConstant: LearningRateSchedule {
     public var boundaries: [Int]
     public var rates: [Double]
     public init(boundaries: [Int], rates: [Double]) {
-        precondition(rates.count == boundaries.count + 1, "PiecewiseConstant: needs one more rate than boundaries")
-        precondition(zip(boundaries, boundaries.dropFirst()).allSatisfy { $0 < $1 }, "PiecewiseConstant: boundaries must increase")
+        require(rates.count == boundaries.count + 1, "PiecewiseConstant: needs one more rate than boundaries")
+        require(zip(boundaries, boundaries.dropFirst()).allSatisfy { $0 < $1 }, "PiecewiseConstant: boundaries must increase")
         (self.boundaries, self.rates) = (boundaries, rates)
     }
     public func rate(at step: Int) -> Double {
@@ -52,7 +53,7 @@ public struct CosineDecay: LearningRateSchedule {
     public var final: Double
     public var steps: Int
     public init(initial: Double, final: Double = 0, steps: Int) {
-        precondition(steps > 0, "CosineDecay: steps must be positive")
+        require(steps > 0, "CosineDecay: steps must be positive")
         (self.initial, self.final, self.steps) = (initial, final, steps)
     }
     public func rate(at step: Int) -> Double {
@@ -66,7 +67,7 @@ public struct LinearWarmup<Base: LearningRateSchedule>: LearningRateSchedule {
     public var warmupSteps: Int
     public var base: Base
     public init(warmupSteps: Int, then base: Base) {
-        precondition(warmupSteps >= 0, "LinearWarmup: warmupSteps must be non-negative")
+        require(warmupSteps >= 0, "LinearWarmup: warmupSteps must be non-negative")
         (self.warmupSteps, self.base) = (warmupSteps, base)
     }
     public func rate(at step: Int) -> Double {

@@ -24,7 +24,7 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
 
     public init(schedule: any LearningRateSchedule, gradientClipNorm: Double? = nil) {
         if let clip = gradientClipNorm {
-            precondition(clip > 0, "gradientClipNorm must be positive, got \(clip)")
+            require(clip > 0, "gradientClipNorm must be positive, got \(clip)")
         }
         self.schedule = schedule
         self.gradientClipNorm = gradientClipNorm
@@ -69,14 +69,14 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
 
     private func update<Scalar: TensorScalar>(_ parameter: inout Tensor<Scalar>, _ gradient: Tensor<Scalar>, id: Int) {
         if gradient.isSymbolicZero { return }
-        precondition(
+        require(
             gradient.shape == parameter.shape,
             "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
         let slots: Slots<Scalar>
         if let existing = states[id] {
             // A parameter's identity belongs to one tensor, whose scalar type never changes.
             slots = unsafeDowncast(existing, to: Slots<Scalar>.self)
-            precondition(
+            require(
                 slots.count == parameter.scalarCount,
                 "Optimizer: parameter \(id) changed size from \(slots.count) to \(parameter.scalarCount)")
         } else {

@@ -11,8 +11,8 @@ public final class SGD: Optimizer, @unchecked Sendable {
         learningRate: Double = 0.01, momentum: Double = 0, nesterov: Bool = false, weightDecay: Double = 0,
         schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
     ) {
-        precondition(momentum >= 0 && momentum < 1, "SGD: momentum must be in [0, 1), got \(momentum)")
-        precondition(!nesterov || momentum > 0, "SGD: Nesterov needs a positive momentum")
+        require(momentum >= 0 && momentum < 1, "SGD: momentum must be in [0, 1), got \(momentum)")
+        require(!nesterov || momentum > 0, "SGD: Nesterov needs a positive momentum")
         self.momentum = momentum
         self.nesterov = nesterov
         self.weightDecay = weightDecay
@@ -58,8 +58,8 @@ public class Adam: Optimizer, @unchecked Sendable {
         learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
         schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
     ) {
-        precondition(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam: betas must be in [0, 1)")
-        precondition(epsilon > 0, "Adam: epsilon must be positive, got \(epsilon)")
+        require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "Adam: betas must be in [0, 1)")
+        require(epsilon > 0, "Adam: epsilon must be positive, got \(epsilon)")
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
@@ -102,7 +102,7 @@ public final class AdamW: Adam, @unchecked Sendable {
         learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
         weightDecay: Double = 0.01, schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
     ) {
-        precondition(weightDecay >= 0, "AdamW: weight decay must be non-negative, got \(weightDecay)")
+        require(weightDecay >= 0, "AdamW: weight decay must be non-negative, got \(weightDecay)")
         super.init(
             learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, schedule: schedule,
             gradientClipNorm: gradientClipNorm)
@@ -119,7 +119,7 @@ public final class RMSProp: Optimizer, @unchecked Sendable {
         learningRate: Double = 1e-3, decay: Double = 0.9, epsilon: Double = 1e-8,
         schedule: (any LearningRateSchedule)? = nil, gradientClipNorm: Double? = nil
     ) {
-        precondition(decay >= 0 && decay < 1, "RMSProp: decay must be in [0, 1), got \(decay)")
+        require(decay >= 0 && decay < 1, "RMSProp: decay must be in [0, 1), got \(decay)")
         self.decay = decay
         self.epsilon = epsilon
         super.init(schedule: schedule ?? ConstantRate(learningRate), gradientClipNorm: gradientClipNorm)

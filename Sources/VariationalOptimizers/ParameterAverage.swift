@@ -19,7 +19,7 @@ public final class ParameterAverage<Value: Differentiable>: @unchecked Sendable 
         if sums.isEmpty {
             sums = collector.values
         } else {
-            precondition(sums.count == collector.values.count, "ParameterAverage: the value's structure changed")
+            require(sums.count == collector.values.count, "ParameterAverage: the value's structure changed")
             for i in sums.indices {
                 for j in sums[i].indices { sums[i][j] += collector.values[i][j] }
             }
@@ -35,7 +35,7 @@ public final class ParameterAverage<Value: Differentiable>: @unchecked Sendable 
 
     /// Writes the average into `value`'s parameters.
     public func write(into value: inout Value, structure: Value.TangentVector) {
-        precondition(count > 0, "ParameterAverage: nothing added")
+        require(count > 0, "ParameterAverage: nothing added")
         let writer = Writer(values: sums.map { $0.map { $0 / Double(count) } })
         visitTensors(of: &value, along: structure, with: writer)
     }

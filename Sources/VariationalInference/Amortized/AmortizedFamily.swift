@@ -24,7 +24,7 @@ public struct GaussianEncoder<Body: Layer>: AmortizedFamily {
     public var logVarianceHead: Dense<Scalar>
 
     public init(body: Body, meanHead: Dense<Scalar>, logVarianceHead: Dense<Scalar>) {
-        precondition(meanHead.weight.shape == logVarianceHead.weight.shape,
+        require(meanHead.weight.shape == logVarianceHead.weight.shape,
                      "GaussianEncoder: heads of shapes \(meanHead.weight.shape) and \(logVarianceHead.weight.shape) differ")
         self.body = body
         self.meanHead = meanHead

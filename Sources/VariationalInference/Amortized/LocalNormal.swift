@@ -12,7 +12,7 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
 
     @differentiable(reverse)
     public init(mean: Tensor<Scalar>, logScale: Tensor<Scalar>) {
-        precondition(mean.rank == 2 && mean.shape == logScale.shape,
+        require(mean.rank == 2 && mean.shape == logScale.shape,
                      "LocalNormal: mean \(mean.shape) and log scale \(logScale.shape) must both be [batch, latent]")
         self.mean = mean
         self.logScale = logScale

@@ -20,7 +20,7 @@ public protocol ObservationModel: Differentiable {
 /// The network's input for particles z [S, B, L]: [S·B, L].
 @differentiable(reverse)
 func flattenedParticles<Scalar: TensorScalar>(_ z: Tensor<Scalar>) -> Tensor<Scalar> {
-    precondition(z.rank == 3, "decoder: latents must be [particles, batch, latent], got \(z.shape)")
+    require(z.rank == 3, "decoder: latents must be [particles, batch, latent], got \(z.shape)")
     let shape = withoutDerivative(at: z.shape)
     return z.reshaped(to: [shape[0] * shape[1], shape[2]])
 }

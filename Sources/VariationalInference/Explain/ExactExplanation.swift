@@ -201,7 +201,7 @@ extension ExactExplanation {
     public func quadratureLogEvidence() -> (value: Double, points: Int) {
         let (center, scale) = unconstrainedPosteriorCenter
         let d = dimension
-        precondition(d <= 4, "quadratureLogEvidence: \(d) dimensions; use numericalLogEvidence")
+        require(d <= 4, "quadratureLogEvidence: \(d) dimensions; use numericalLogEvidence")
         let perDimension = d == 1 ? 0 : (d == 2 ? 64 : (d == 3 ? 48 : 16))
         if d == 1 {
             let value = GaussLegendre.logIntegral({ self.logJointUnconstrained([$0]) },
