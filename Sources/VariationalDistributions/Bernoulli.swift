@@ -32,11 +32,13 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
     public var batchShape: [Int] { logits.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .boolean }
+    public static var fixedSupport: Support? { .boolean }
+    public static var isDiscrete: Bool { true }
 
     /// x log p + (1 − x) log(1 − p), from the logits without overflow.
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.boolean, value))
         let broadcastLogits = logits.broadcasted(to: withoutDerivative(at: value.shape))
         return (-sigmoidCrossEntropy(logits: broadcastLogits, labels: value)).replacing(with: -.infinity, where: mask)

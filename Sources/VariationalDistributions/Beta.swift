@@ -33,11 +33,12 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public var eventShape: [Int] { [] }
     public var support: Support { .unitInterval }
+    public static var fixedSupport: Support? { .unitInterval }
     public var supportBijector: Sigmoid<Scalar> { Sigmoid() }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.unitInterval, value))
         let x = value.replacing(with: 0.5, where: mask)
         let result = (alpha - 1) * x.log() + (beta - 1) * (-x).log1p() - logBeta(alpha, beta)

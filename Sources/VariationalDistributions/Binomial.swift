@@ -36,11 +36,12 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
     public var support: Support {
         totalCount.scalarCount == 1 ? .integerInterval(0, Int(totalCount.scalars[0])) : .nonNegativeIntegers
     }
+    public static var isDiscrete: Bool { true }
 
     /// log C(n, k) + k log p + (n − k) log(1 − p).
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let n = withoutDerivative(at: totalCount.broadcasted(to: value.shape))
         let mask = withoutDerivative(at: value.scalars.indices.map { i in
             let k = value.scalars[i]

@@ -34,7 +34,7 @@ public struct Categorical<Scalar: TensorScalar>: Distribution {
     /// log softmax(logits)[value]. (Values are discrete: their gradient is zero.)
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: categoryCount)
         let mask = withoutDerivative(at: outside(.integerInterval(0, k - 1), value))
         let indices = withoutDerivative(at: value.scalars.enumerated().map { mask[$0.offset] ? 0 : Int($0.element) })
@@ -42,6 +42,7 @@ public struct Categorical<Scalar: TensorScalar>: Distribution {
         let selected = (logits.logSoftmax() * oneHot).sum(squeezingAxes: -1) + value * 0
         return selected.replacing(with: -.infinity, where: mask)
     }
+    public static var isDiscrete: Bool { true }
 
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
         let k = categoryCount

@@ -25,10 +25,11 @@ public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
+    public static var fixedSupport: Support? { .real }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let z = (value - location) / scale
         return -z.squared().log1p() - scale.log() - Scalar(Foundation.log(Double.pi))
     }

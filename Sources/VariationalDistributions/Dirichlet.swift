@@ -24,11 +24,12 @@ public struct Dirichlet<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var batchShape: [Int] { Array(concentration.shape.dropLast()) }
     public var eventShape: [Int] { [concentration.shape.last!] }
     public var support: Support { .simplex }
+    public static var fixedSupport: Support? { .simplex }
     public var supportBijector: StickBreaking<Scalar> { StickBreaking() }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: eventShape[0])
         // Outside the simplex: a negative or non-finite coordinate, or coordinates not summing to 1.
         let sums = withoutDerivative(at: value.sum(squeezingAxes: -1))

@@ -7,8 +7,10 @@ import VariationalCore
 /// A value has shape `sampleShape + batchShape + eventShape`. `logProbability(of:)` returns one log density per
 /// event: shape `sampleShape + batchShape`. A batch of 128 diagonal Gaussians over 20 dimensions is
 /// `Independent(Normal(...), reinterpretedBatchDimensions: 1)` with batch shape [128] and event shape [20].
-/// Values whose trailing dimensions are not exactly `batchShape + eventShape` stop with a message naming the
-/// shapes: they are never broadcast silently into a wrong sum.
+/// A value is broadcast against `batchShape + eventShape` as tensor arithmetic broadcasts, so that one call gives
+/// the log densities of every (particle, observation) pair: `Normal(location: mu, scale: sigma)` with `mu` of shape
+/// [S, 1] and observations `y` of shape [n] gives [S, n]. Shapes that do not broadcast stop with a message naming
+/// both, in release builds too.
 ///
 /// Distributions are `Differentiable` in their parameters, so gradients of log densities, samples and KL
 /// divergences flow into whatever produced the parameters.
@@ -26,6 +28,11 @@ public protocol Distribution: Differentiable {
     var eventShape: [Int] { get }
     /// Where the density is positive.
     var support: Support { get }
+    /// The support when it is the same for every value of the parameters (`Normal`: the real line; `Uniform`:
+    /// nil, its interval is a parameter), so that it is known before the parameters are.
+    static var fixedSupport: Support? { get }
+    /// True for distributions over integers or one-hot vectors (probability masses rather than densities).
+    static var isDiscrete: Bool { get }
 
     /// log p(value), one per event; −∞ outside the support.
     @differentiable(reverse)
@@ -81,6 +88,8 @@ extension Distribution {
     }
 
     public static var hasClosedFormEntropy: Bool { false }
+    public static var fixedSupport: Support? { nil }
+    public static var isDiscrete: Bool { false }
 
     @differentiable(reverse, wrt: self)
     public func entropy() -> Tensor<Scalar> {
@@ -90,14 +99,27 @@ extension Distribution {
 
     /// The standard deviation, √variance.
     public var standardDeviation: Tensor<Scalar> { variance.sqrt() }
+}
 
-    /// Stops with a message naming the shapes when `value` does not end in `batchShape + eventShape`.
-    public func checkValueShape(_ value: Tensor<Scalar>) {
-        let expected = batchShape + eventShape
-        require(
-            value.rank >= expected.count && Array(value.shape.suffix(expected.count)) == expected,
-            "\(Self.self).logProbability: value of shape \(value.shape) does not end in batch shape \(batchShape) + event shape \(eventShape)")
+/// A value for `logProbability(of:)`, broadcast against the distribution's `batchShape + eventShape` as tensor
+/// arithmetic broadcasts (aligned from the right, dimensions of 1 stretched): `Normal` with parameters of shape
+/// [S, 8] takes observations of shape [8] and gives [S, 8] log densities, one per particle and observation.
+/// A value that already ends in `batchShape + eventShape` is returned as it is. Shapes that do not broadcast stop
+/// with a message naming both, in every build.
+@differentiable(reverse, wrt: value)
+public func broadcastValue<Scalar: TensorScalar>(
+    _ value: Tensor<Scalar>, _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type
+) -> Tensor<Scalar> {
+    let shape = withoutDerivative(at: value.shape)
+    let expected = batchShape + eventShape
+    if shape.count >= expected.count && shape.suffix(expected.count).elementsEqual(expected) { return value }
+    guard let target = try? checkedBroadcastShape(shape, expected),
+          Array(target.suffix(eventShape.count)) == eventShape
+    else {
+        usageFailure(
+            "\(distribution).logProbability: a value of shape \(shape) does not broadcast against batch shape \(batchShape) + event shape \(eventShape)")
     }
+    return value.broadcasted(to: target)
 }
 
 extension Distribution where KLPartner == NoClosedForm<Scalar> {

@@ -19,11 +19,12 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var batchShape: [Int] { rate.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .nonNegative }
+    public static var fixedSupport: Support? { .nonNegative }
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.nonNegative, value))
         return (rate.log() - rate * value).replacing(with: -.infinity, where: mask)
     }

@@ -18,14 +18,15 @@ public struct HalfNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var batchShape: [Int] { scale.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .nonNegative }
+    public static var fixedSupport: Support? { .nonNegative }
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.nonNegative, value))
-        let value = (value / scale).squared() * -0.5 - scale.log() + Scalar(0.5 * Foundation.log(2 / Double.pi))
-        return value.replacing(with: -.infinity, where: mask)
+        let density = (value / scale).squared() * -0.5 - scale.log() + Scalar(0.5 * Foundation.log(2 / Double.pi))
+        return density.replacing(with: -.infinity, where: mask)
     }
 
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

@@ -26,6 +26,8 @@ public struct Independent<Base: Distribution>: Distribution {
     public var batchShape: [Int] { Array(base.batchShape.dropLast(reinterpretedBatchDimensions)) }
     public var eventShape: [Int] { Array(base.batchShape.suffix(reinterpretedBatchDimensions)) + base.eventShape }
     public var support: Support { base.support }
+    public static var fixedSupport: Support? { Base.fixedSupport }
+    public static var isDiscrete: Bool { Base.isDiscrete }
     public var supportBijector: Base.SupportBijector { base.supportBijector }
 
     @differentiable(reverse)

@@ -25,11 +25,12 @@ public struct InverseGamma<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public var eventShape: [Int] { [] }
     public var support: Support { .positive }
+    public static var fixedSupport: Support? { .positive }
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.positive, value))
         let x = value.replacing(with: 1, where: mask)
         let alpha = concentration

@@ -26,10 +26,11 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
+    public static var fixedSupport: Support? { .real }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         return -(value - location).abs() / scale - (scale * 2).log()
     }
 

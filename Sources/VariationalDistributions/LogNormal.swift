@@ -25,10 +25,12 @@ public struct LogNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var batchShape: [Int] { base.batchShape }
     public var eventShape: [Int] { [] }
     public var support: Support { .positive }
+    public static var fixedSupport: Support? { .positive }
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.positive, value))
         let safe = value.replacing(with: 1, where: mask)
         let logX = safe.log()

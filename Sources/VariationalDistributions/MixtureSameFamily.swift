@@ -31,7 +31,7 @@ public struct MixtureSameFamily<Components: Distribution>: Distribution {
     /// log Σₖ exp(log πₖ + log pₖ(x)).
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let eventRank = withoutDerivative(at: eventShape.count)
         let k = withoutDerivative(at: mixture.categoryCount)
         var expandedShape = withoutDerivative(at: value.shape)

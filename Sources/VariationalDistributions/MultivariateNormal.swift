@@ -99,13 +99,14 @@ public struct MultivariateNormal<Scalar: TensorScalar>: ReparameterizedDistribut
     public var batchShape: [Int] { [] }
     public var eventShape: [Int] { [dimension] }
     public var support: Support { .realVector }
+    public static var fixedSupport: Support? { .realVector }
 
     /// The covariance L Lᵀ.
     public var covariance: Tensor<Scalar> { matmul(scaleTril, scaleTril.transposed()) }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let d = withoutDerivative(at: dimension)
         let sampleShape = withoutDerivative(at: Array(value.shape.dropLast()))
         let centered = (value - location).reshaped(to: [-1, d])

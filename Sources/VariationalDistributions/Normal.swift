@@ -35,10 +35,11 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
+    public static var fixedSupport: Support? { .real }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let z = (value - location) / scale
         return z.squared() * -0.5 - scale.log() - Scalar(0.5 * Foundation.log(2 * Double.pi))
     }

@@ -18,11 +18,13 @@ public struct OneHotCategorical<Scalar: TensorScalar>: Distribution {
     public var batchShape: [Int] { Array(logits.shape.dropLast()) }
     public var eventShape: [Int] { [logits.shape.last!] }
     public var support: Support { .simplex }
+    public static var fixedSupport: Support? { .simplex }
+    public static var isDiscrete: Bool { true }
 
     /// Σ xₖ log softmax(logits)ₖ, −∞ unless x is one-hot.
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: eventShape[0])
         let mask = withoutDerivative(at: (0..<(value.scalarCount / k)).map { row -> Bool in
             let entries = value.scalars[(row * k)..<((row + 1) * k)]

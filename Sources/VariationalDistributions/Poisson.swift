@@ -18,10 +18,12 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
     public var batchShape: [Int] { rate.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .nonNegativeIntegers }
+    public static var fixedSupport: Support? { .nonNegativeIntegers }
+    public static var isDiscrete: Bool { true }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.nonNegativeIntegers, value))
         let k = value.replacing(with: 0, where: mask)
         return (k * rate.log() - rate - (k + 1).logGamma()).replacing(with: -.infinity, where: mask)

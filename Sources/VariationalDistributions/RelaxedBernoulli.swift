@@ -27,12 +27,13 @@ public struct RelaxedBernoulli<Scalar: TensorScalar>: ReparameterizedDistributio
     public var batchShape: [Int] { logits.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .unitInterval }
+    public static var fixedSupport: Support? { .unitInterval }
     public var supportBijector: Sigmoid<Scalar> { Sigmoid() }
 
     /// log τ + l − (τ + 1)(log y + log(1 − y)) − 2 log(e^l y^(−τ) + (1 − y)^(−τ)).
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.unitInterval, value))
         let y = value.replacing(with: 0.5, where: mask)
         let logY = y.log()

@@ -30,13 +30,14 @@ public struct RelaxedOneHotCategorical<Scalar: TensorScalar>: ReparameterizedDis
     public var batchShape: [Int] { Array(logits.shape.dropLast()) }
     public var eventShape: [Int] { [logits.shape.last!] }
     public var support: Support { .simplex }
+    public static var fixedSupport: Support? { .simplex }
     public var supportBijector: StickBreaking<Scalar> { StickBreaking() }
 
     /// log Γ(K) + (K − 1) log τ + Σₖ (lₖ − (τ + 1) log yₖ) − K log Σₖ exp(lₖ − τ log yₖ),
     /// the density of the first K − 1 coordinates.
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: eventShape[0])
         let mask = withoutDerivative(at: (0..<(value.scalarCount / k)).map { row -> Bool in
             let entries = value.scalars[(row * k)..<((row + 1) * k)]

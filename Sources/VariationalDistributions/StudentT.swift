@@ -30,10 +30,11 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
+    public static var fixedSupport: Support? { .real }
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let nu = degreesOfFreedom
         let z = (value - location) / scale
         // log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ), with the half-step difference of log Γ written so that the parts

@@ -23,6 +23,7 @@ where Base.Scalar == Transform.Scalar {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let x = bijector.inverse(value)
         let logDet = bijector.inverseLogDetJacobian(value)
         // An elementwise bijector on vector events: its log-determinants add up over each event.

@@ -41,7 +41,7 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        checkValueShape(value)
+        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let l = withoutDerivative(at: low.broadcasted(to: value.shape))
         let h = withoutDerivative(at: high.broadcasted(to: value.shape))
         let mask = withoutDerivative(at: value.scalars.indices.map { !(value.scalars[$0] >= l.scalars[$0] && value.scalars[$0] <= h.scalars[$0]) })
