@@ -322,6 +322,12 @@ extension Tensor {
         return Tensor(shape: outShape, scalars: result)
     }
 
+    /// The rows `indices` of the first axis, a minibatch of observations; the whole tensor when `indices` is nil.
+    public func rows(_ indices: [Int]?) -> Tensor {
+        guard let indices else { return self }
+        return gathering(atIndices: indices)
+    }
+
     /// The slices at integer `indices` along `axis` (indices may repeat; their gradients add up).
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

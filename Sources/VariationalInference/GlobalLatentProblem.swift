@@ -189,7 +189,7 @@ extension ProbabilisticModel {
     public func logLikelihoodUnconstrained(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
         let space = withoutDerivative(at: latentSpace)
         let z = Latents(values: space.constrain(theta).values, space: space)
-        let likelihood = logLikelihood(z, observations: observations)
+        let likelihood = logLikelihoodPerParticle(z, observations: observations)
         guard let batch = observations else { return likelihood }
         return likelihood * (Double(withoutDerivative(at: observationCount)) / Double(batch.count))
     }

@@ -4,7 +4,8 @@ import VariationalBijectors
 import VariationalCore
 import VariationalDistributions
 
-/// A named latent variable: its shape and the set its values live in.
+/// Where a latent variable sits in the flat parameter vector: its name, shape and the set its values live in.
+/// A model declares its latents as `Latent`s, with their priors; this is the layout they give.
 ///
 /// Inference runs in unconstrained space (all of ℝⁿ); each variable is mapped onto its support by the bijector
 /// its support names, and the log-Jacobian of that map is counted (automatic differentiation variational
@@ -146,17 +147,30 @@ public struct Latents: Differentiable {
     /// The number of particles.
     public var particleCount: Int { values.shape[0] }
 
-    /// A variable's values, shape [S] + its shape.
+    /// A variable's values: shape [S] + its shape, except that a scalar variable reads as a column [S, 1], so that
+    /// it broadcasts against a row of observations ([S, 1] with [n] gives [S, n]) and against vector variables
+    /// ([S, 1] with [S, 8]) the way plates broadcast in other probabilistic languages.
     @differentiable(reverse, wrt: self)
     public subscript(name: String) -> Tensor<Double> {
         let i = withoutDerivative(at: space.index(of: name))
         let v = withoutDerivative(at: space.variables[i])
         let start = withoutDerivative(at: space.constrainedOffsets[i])
-        let shape = withoutDerivative(at: [values.shape[0]] + v.shape)
+        let s = withoutDerivative(at: values.shape[0])
+        let flat = withoutDerivative(at: v.shape.count <= 1)
         // One variable filling the whole vector needs no slice.
         if start == 0 && v.size == withoutDerivative(at: values.shape[1]) {
-            return v.shape.count == 1 ? values : values.reshaped(to: shape)
+            return flat ? values : values.reshaped(to: [s] + v.shape)
         }
-        return values.slice(axis: 1, range: start..<(start + v.size)).reshaped(to: shape)
+        let block = values.slice(axis: 1, range: start..<(start + v.size))
+        return flat ? block : block.reshaped(to: [s] + v.shape)
     }
+}
+
+/// Sums a tensor of shape [S, …] over every axis but the first: one value per particle, [S].
+@differentiable(reverse)
+public func sumPerParticle(_ x: Tensor<Double>) -> Tensor<Double> {
+    let shape = withoutDerivative(at: x.shape)
+    if shape.count == 1 { return x }
+    if shape.count == 2 { return x.sum(squeezingAxes: 1) }
+    return x.reshaped(to: [shape[0], shape.dropFirst().reduce(1, *)]).sum(squeezingAxes: 1)
 }

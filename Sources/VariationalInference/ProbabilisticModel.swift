@@ -2,50 +2,93 @@ import _Differentiation
 import VariationalCore
 import VariationalDistributions
 
-/// A Bayesian model written as Swift code: latent variables with their supports, a log prior and a log
-/// likelihood over observations, both for a batch of particles.
+/// A Bayesian model written as Swift code: its latent variables, each declared once with its prior, and the log
+/// likelihood of the observations for a batch of particles.
 ///
-/// `logLikelihood(_:observations:)` receives the indices of a minibatch (or nil for all observations); the
-/// inference engine scales it by N/B. See `Examples/CustomModel.swift` in the repository for a model to copy.
+/// ```swift
+/// struct EightSchools: ProbabilisticModel {
+///     let y: Tensor<Double>, sigma: Tensor<Double>
+///     var latents: [Latent] {
+///         [Latent("mu", Normal(0, 5)), Latent("tau", HalfCauchy(5)), Latent("theta", Normal(0, 1), shape: [8])]
+///     }
+///     @differentiable(reverse)
+///     func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
+///         Normal(z["mu"] + z["tau"] * z["theta"], sigma).logProbability(of: y)
+///     }
+/// }
+/// ```
+///
+/// `Model` writes the same without a type of its own. The inference engine works in the unconstrained space that
+/// the priors' supports give, counts the log-Jacobians, sums the likelihood over every axis but the particles',
+/// and scales a minibatch's likelihood by N/B. `Examples/` in the repository holds complete models to copy.
 public protocol ProbabilisticModel {
-    /// The latent variables, in the order of the flat parameter vector.
-    var latentSpace: LatentSpace { get }
-    /// N, the number of observations (minibatches are drawn from 0..<N).
+    /// The latent variables with their priors, in the order of the flat parameter vector. A prior may depend on
+    /// latents declared before it.
+    var latents: [Latent] { get }
+    /// N, the number of observations that minibatches are drawn from (0..<N); 0 (the default) for a model that is
+    /// not subsampled.
     var observationCount: Int { get }
 
-    /// log p(z), one value per particle: shape [S].
-    @differentiable(reverse)
-    func logPrior(_ z: Latents) -> Tensor<Double>
-
-    /// log p(x_B | z) summed over the observations in `observations` (all when nil), shape [S].
+    /// log p(x_B | z) for the observations `observations` (all of them when nil): shape [S] or [S, …], one row per
+    /// particle; the engine sums it over every axis but the first.
     @differentiable(reverse)
     func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double>
-
-    /// The prior as independent normals over the unconstrained coordinates, when it is one (for the
-    /// analytic-KL estimator); nil otherwise.
-    var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? { get }
 
     /// Draws of new data from p(x̃ | z) for each particle, shape [S, …], if the model can simulate.
     func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>?
 
-    /// The prior's marginal log density of one element of a latent variable, where it is known (for plots).
-    func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double?
-
     /// A hand-written log joint with its gradient, for models that want to spare the step the cost of automatic
     /// differentiation: at unconstrained particles θ [S, D], the value of `logJointUnconstrained(_:observations:)`
     /// ([S]: log prior + N/B-scaled log likelihood + log-Jacobian) and its gradient in θ ([S, D]). Nil (the
-    /// default) lets automatic differentiation derive the gradient from `logPrior` and `logLikelihood`.
+    /// default) lets automatic differentiation derive the gradient from the priors and `logLikelihood`.
     func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
 }
 
 extension ProbabilisticModel {
-    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? { nil }
+    public var observationCount: Int { 0 }
 
+    /// The layout of the latents in the flat unconstrained vector.
+    public var latentSpace: LatentSpace { LatentSpace(latents) }
+
+    /// log p(z), the sum of the latents' priors, one value per particle: shape [S].
+    @differentiable(reverse)
+    public func logPrior(_ z: Latents) -> Tensor<Double> {
+        let latents = withoutDerivative(at: self.latents)
+        var total = latents[0].logPrior(z)
+        for i in 1..<withoutDerivative(at: latents.count) { total = total + latents[i].logPrior(z) }
+        return total
+    }
+
+    /// The log likelihood summed to one value per particle, [S].
+    @differentiable(reverse)
+    public func logLikelihoodPerParticle(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
+        sumPerParticle(logLikelihood(z, observations: observations))
+    }
+
+    /// The prior as independent normals over the unconstrained coordinates, when every latent has a fixed normal
+    /// prior (the analytic-KL estimator uses it); nil otherwise.
+    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
+        var mean: [Double] = []
+        var standardDeviation: [Double] = []
+        for latent in latents {
+            guard let gaussian = latent.fixed?.gaussian else { return nil }
+            mean += gaussian.mean
+            standardDeviation += gaussian.standardDeviation
+        }
+        return (Tensor(mean), Tensor(standardDeviation))
+    }
+
+    /// The prior's marginal log density of one element of a latent variable at a value, where it is known (an
+    /// elementwise prior with fixed parameters; for plots).
+    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
+        latents.first { $0.name == variable }?.fixed?.marginal(element, value)
+    }
+}
+
+extension ProbabilisticModel {
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
         nil
     }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? { nil }
 
     public func logJointUnconstrainedWithGradient(_ theta: Tensor<Double>, observations: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)? {
         nil
@@ -58,14 +101,14 @@ extension ProbabilisticModel {
         logJointOfModel(self, theta, observations)
     }
 
-    /// `logJointUnconstrained` as automatic differentiation sees it, composed from `logPrior`, `logLikelihood`
+    /// `logJointUnconstrained` as automatic differentiation sees it, composed from the priors, `logLikelihood`
     /// and the latent space's log-Jacobian (what a hand-written gradient is tested against).
     @differentiable(reverse)
     public func logJointUnconstrainedByDifferentiation(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
         let space = withoutDerivative(at: latentSpace)
         let (values, logJacobian) = space.constrain(theta)
         let z = Latents(values: values, space: space)
-        var likelihood = logLikelihood(z, observations: observations)
+        var likelihood = logLikelihoodPerParticle(z, observations: observations)
         if let batch = observations {
             likelihood = likelihood * (Double(withoutDerivative(at: observationCount)) / Double(batch.count))
         }
@@ -93,25 +136,41 @@ func vjpLogJointOfModel<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Doubl
     return (value, { v in v.isSymbolicZero ? .zero : gradient * v.expandingShape(at: 1) })
 }
 
-/// A model given as a plain log-joint function of the constrained latents (no minibatching).
-public struct LogJointModel: ProbabilisticModel {
-    public let latentSpace: LatentSpace
-    public let logJoint: @differentiable(reverse) (Latents) -> Tensor<Double>
+/// A model written as a value rather than a type: its latents and a closure for the log likelihood.
+///
+/// ```swift
+/// let model = Model([Latent("mu", Normal(0, 10)), Latent("sigma", HalfNormal(5))]) { z in
+///     Normal(z["mu"], z["sigma"]).logProbability(of: y)
+/// }
+/// ```
+///
+/// For minibatches, give `observationCount` and a closure that also receives the indices of the batch (nil for
+/// all observations): `Model(latents, observationCount: n) { z, batch in … y.rows(batch) … }`.
+public struct Model: ProbabilisticModel {
+    public let latents: [Latent]
+    public let observationCount: Int
+    let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
 
-    public init(latents: [LatentVariable], logJoint: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>) {
-        self.latentSpace = LatentSpace(latents)
-        self.logJoint = logJoint
+    /// A model whose likelihood is evaluated on all observations at every step.
+    public init(_ latents: [Latent], likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>) {
+        self.latents = latents
+        self.observationCount = 0
+        self.likelihood = { z, _ in likelihood(z) }
     }
 
-    public var observationCount: Int { 0 }
-
-    @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> { logJoint(z) }
+    /// A model that can be subsampled: the closure receives the minibatch's indices into 0..<observationCount.
+    public init(
+        _ latents: [Latent], observationCount: Int,
+        likelihood: @escaping @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
+    ) {
+        self.latents = latents
+        self.observationCount = observationCount
+        self.likelihood = likelihood
+    }
 
     @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
-        require(observations == nil, "LogJointModel: a plain log joint cannot be subsampled")
-        return z.values.sum(squeezingAxes: 1) * 0
+        likelihood(z, observations)
     }
 }
 

@@ -152,8 +152,16 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             }
         }
         let z = Latents(values: values, space: space)
+        for latent in model.latents {
+            let prior = latent.logPrior(z)
+            if let s = prior.scalars.firstIndex(where: { !$0.isFinite }) {
+                let value = z[latent.name].reshaped(to: [values.shape[0], -1])
+                let shown = (0..<value.shape[1]).prefix(4).map { "\(value[s, $0])" }.joined(separator: ", ")
+                return "the log prior of latent '\(latent.name)' (support \(latent.support)) is \(prior.scalars[s]) at \(latent.name) = \(shown)"
+            }
+        }
         let terms: [(String, Tensor<Double>)] = [
-            ("the log prior", model.logPrior(z)), ("the log likelihood", model.logLikelihood(z, observations: observations)),
+            ("the log likelihood", model.logLikelihoodPerParticle(z, observations: observations)),
             ("the log-Jacobian", logJacobian), ("log q", logQ),
         ]
         for (name, value) in terms where value.scalars.contains(where: { !$0.isFinite }) {

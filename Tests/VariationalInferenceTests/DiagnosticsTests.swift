@@ -50,8 +50,23 @@ final class DiagnosticsTests: XCTestCase {
 
     /// A non-finite loss rejects the step, halves the learning rate, names the term, and after repeated failures
     /// stops with the last good state.
+    /// A prior that is −∞ where the step took a latent is named, with the latent's value and support.
+    func testNonFinitePriorNamesTheLatent() {
+        let model = Model([Latent("lambda", Gamma(2, 1))]) { z in z["lambda"] * 0 }
+        var family = MeanFieldGaussian(dimension: 1, initialScale: 0.1)
+        family.mean = Tensor([-800])  // λ = e^−800 underflows to 0, where (α − 1) log λ = −∞
+        var configuration = SVIConfiguration()
+        configuration.learningRate = 0.1
+        configuration.maxConsecutiveFailures = 2
+        var svi = SVI(model: model, family: family, estimator: ReparameterizedELBO(), configuration: configuration)
+        var generator = SeededGenerator(seed: 2)
+        let result = svi.run(using: &generator)
+        XCTAssertFalse(result.converged)
+        XCTAssertTrue(result.messages.first!.contains("the log prior of latent 'lambda' (support positive) is -inf at lambda = 0.0"), "\(result.messages)")
+    }
+
     func testNonFiniteStepsAreRejectedAndNamed() {
-        let model = LogJointModel(latents: [LatentVariable("z")]) { z in -z["z"].exp().exp() }
+        let model = Model([Latent("z", Normal(0, 1))]) { z in -z["z"].exp().exp() }
         var family = MeanFieldGaussian(dimension: 1, initialScale: 0.1)
         family.mean = Tensor([800])
         var configuration = SVIConfiguration()
@@ -63,7 +78,7 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertFalse(result.converged)
         XCTAssertEqual(result.iterations, 0)
         XCTAssertEqual(result.family.mean, family.mean)
-        XCTAssertTrue(result.messages.first!.contains("the log prior is -inf"), "\(result.messages)")
+        XCTAssertTrue(result.messages.first!.contains("the log likelihood is -inf"), "\(result.messages)")
         XCTAssertTrue(result.messages.first!.contains("learning rate halved to 0.05"), "\(result.messages)")
         XCTAssertTrue(result.messages.last!.contains("5 consecutive rejected steps"), "\(result.messages)")
     }

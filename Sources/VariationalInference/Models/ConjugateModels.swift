@@ -25,34 +25,16 @@ public struct NormalNormalModel: ConjugateModel {
         self.data = Tensor(observations)
     }
 
-    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("mu")]) }
+    public var latents: [Latent] { [Latent("mu", Normal(priorMean, priorStandardDeviation))] }
     public var observationCount: Int { observations.count }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        Normal(uncheckedLocation: Tensor(priorMean), scale: Tensor(priorStandardDeviation)).logProbability(of: z["mu"])
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { data.gathering(atIndices: $0) } ?? data)
-        let mu = z["mu"].expandingShape(at: 1)
-        let n = Double(withoutDerivative(at: x.scalarCount))
-        let sigma = noiseStandardDeviation
-        let squares = ((x.expandingShape(at: 0) - mu) / sigma).squared().sum(squeezingAxes: 1)
-        return squares * -0.5 - n * (Foundation.log(sigma) + 0.5 * Foundation.log(2 * Double.pi))
-    }
-
-    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
-        (Tensor([priorMean]), Tensor([priorStandardDeviation]))
+        Normal(z["mu"], Tensor(noiseStandardDeviation)).logProbability(of: data.rows(indices))
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
-        z["mu"] + Tensor(randomNormal: [z.particleCount], standardDeviation: noiseStandardDeviation, using: &generator)
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        variable == "mu" ? normalLogDensity(value, priorMean, priorStandardDeviation) : nil
+        Normal(z["mu"], Tensor(noiseStandardDeviation)).sample(using: &generator).reshaped(to: [z.particleCount])
     }
 
     /// The posterior N(μₙ, sₙ²): 1/sₙ² = 1/s₀² + n/σ², μₙ = sₙ² (m₀/s₀² + Σx/σ²).
@@ -106,18 +88,13 @@ public struct BetaBernoulliModel: ConjugateModel {
         self.data = Tensor(observations)
     }
 
-    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("theta", support: .unitInterval)]) }
+    public var latents: [Latent] { [Latent("theta", Beta(priorAlpha, priorBeta))] }
     public var observationCount: Int { observations.count }
     var successes: Double { observations.reduce(0, +) }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        Beta(uncheckedAlpha: Tensor(priorAlpha), beta: Tensor(priorBeta)).logProbability(of: z["theta"])
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { data.gathering(atIndices: $0) } ?? data)
+        let x = withoutDerivative(at: data.rows(indices))
         let k = withoutDerivative(at: x.sum())
         let n = Double(withoutDerivative(at: x.scalarCount))
         let theta = z["theta"]
@@ -125,12 +102,7 @@ public struct BetaBernoulliModel: ConjugateModel {
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
-        Tensor(randomBernoulliWithProbabilities: z["theta"], using: &generator)
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        guard variable == "theta", value > 0, value < 1 else { return nil }
-        return (priorAlpha - 1) * Foundation.log(value) + (priorBeta - 1) * Foundation.log1p(-value) - logBetaFunction(priorAlpha, priorBeta)
+        Tensor(randomBernoulliWithProbabilities: z["theta"], using: &generator).reshaped(to: [z.particleCount])
     }
 
     public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {
@@ -173,17 +145,12 @@ public struct GammaPoissonModel: ConjugateModel {
         self.data = Tensor(observations)
     }
 
-    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("lambda", support: .positive)]) }
+    public var latents: [Latent] { [Latent("lambda", Gamma(priorAlpha, priorBeta))] }
     public var observationCount: Int { observations.count }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        Gamma(uncheckedConcentration: Tensor(priorAlpha), rate: Tensor(priorBeta)).logProbability(of: z["lambda"])
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { data.gathering(atIndices: $0) } ?? data)
+        let x = withoutDerivative(at: data.rows(indices))
         let total = withoutDerivative(at: x.sum())
         let n = Double(withoutDerivative(at: x.scalarCount))
         let logFactorials = withoutDerivative(at: (x + 1).logGamma().sum())
@@ -192,12 +159,7 @@ public struct GammaPoissonModel: ConjugateModel {
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
-        Poisson(uncheckedRate: z["lambda"]).sample(using: &generator)
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        guard variable == "lambda", value > 0 else { return nil }
-        return priorAlpha * Foundation.log(priorBeta) - lgamma(priorAlpha) + (priorAlpha - 1) * Foundation.log(value) - priorBeta * value
+        Poisson(z["lambda"]).sample(using: &generator).reshaped(to: [z.particleCount])
     }
 
     public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {

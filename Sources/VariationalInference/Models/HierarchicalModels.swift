@@ -26,46 +26,21 @@ public struct EightSchoolsModel: ProbabilisticModel {
     }
 
     public var schoolCount: Int { effects.scalarCount }
-    public var latentSpace: LatentSpace {
-        LatentSpace([
-            LatentVariable("mu"), LatentVariable("tau", support: .positive),
-            LatentVariable("theta_tilde", shape: [schoolCount]),
-        ])
+    public var latents: [Latent] {
+        [Latent("mu", Normal(0, 5)), Latent("tau", HalfCauchy(5)), Latent("theta_tilde", Normal(0, 1), shape: [schoolCount])]
     }
     public var observationCount: Int { schoolCount }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        let mu = Normal(uncheckedLocation: Tensor(0.0), scale: Tensor(5.0)).logProbability(of: z["mu"])
-        let tau = HalfCauchy(uncheckedScale: Tensor(5.0)).logProbability(of: z["tau"])
-        let j = Double(withoutDerivative(at: schoolCount))
-        let standard = z["theta_tilde"].squared().sum(squeezingAxes: 1) * -0.5 - j * 0.5 * Foundation.log(2 * Double.pi)
-        return mu + tau + standard
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let all = withoutDerivative(at: Array(0..<schoolCount))
-        let chosen = withoutDerivative(at: indices ?? all)
-        let theta = z["mu"].expandingShape(at: 1) + z["tau"].expandingShape(at: 1) * z["theta_tilde"]
-        let selected = theta.gathering(atIndices: chosen, alongAxis: 1)
-        let y = withoutDerivative(at: effects.gathering(atIndices: chosen))
-        let sigma = withoutDerivative(at: standardErrors.gathering(atIndices: chosen))
-        let constant = withoutDerivative(at: (sigma.log() + 0.5 * Foundation.log(2 * Double.pi)).sum())
-        return ((selected - y) / sigma).squared().sum(squeezingAxes: 1) * -0.5 - constant
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        switch variable {
-        case "mu": return normalLogDensity(value, 0, 5)
-        case "tau": return value >= 0 ? Foundation.log(2 / (Double.pi * 5)) - Foundation.log1p(value * value / 25) : nil
-        case "theta_tilde": return normalLogDensity(value, 0, 1)
-        default: return nil
-        }
+        let theta = z["mu"] + z["tau"] * z["theta_tilde"]
+        guard let indices else { return Normal(theta, standardErrors).logProbability(of: effects) }
+        let selected = theta.gathering(atIndices: indices, alongAxis: 1)
+        return Normal(selected, standardErrors.rows(indices)).logProbability(of: effects.rows(indices))
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
-        let theta = z["mu"].expandingShape(at: 1) + z["tau"].expandingShape(at: 1) * z["theta_tilde"]
+        let theta = z["mu"] + z["tau"] * z["theta_tilde"]
         return theta + Tensor(randomNormal: theta.shape, using: &generator) * standardErrors
     }
 }
@@ -89,39 +64,22 @@ public struct GaussianMixtureModel: ProbabilisticModel {
         self.noiseStandardDeviation = noiseStandardDeviation
     }
 
-    public var latentSpace: LatentSpace {
-        LatentSpace([LatentVariable("weight", support: .unitInterval), LatentVariable("mu", shape: [2])])
+    public var latents: [Latent] {
+        [Latent("weight", Beta(1, 1)), Latent("mu", Normal(priorMean, priorStandardDeviation), shape: [2])]
     }
     public var observationCount: Int { observations.scalarCount }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        // The Beta(1, 1) prior on the weight is uniform: its log density is 0 on (0, 1).
-        let s0 = priorStandardDeviation
-        let constant: Double = 2 * (Foundation.log(s0) + 0.5 * Foundation.log(2 * Double.pi))
-        let means: Tensor<Double> = ((z["mu"] - priorMean) / s0).squared().sum(squeezingAxes: 1) * -0.5
-        return means - constant
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { observations.gathering(atIndices: $0) } ?? observations)
+        let x = withoutDerivative(at: observations.rows(indices))
         let sigma = noiseStandardDeviation
-        let w = z["weight"].expandingShape(at: 1)  // [S, 1]
+        let w = z["weight"]  // [S, 1]
         let mu = z["mu"]  // [S, 2]
         let xs = x.expandingShape(at: 0)  // [1, n]
         let constant = Foundation.log(sigma) + 0.5 * Foundation.log(2 * Double.pi)
         let first = ((xs - mu.slice(axis: 1, range: 0..<1)) / sigma).squared() * -0.5 - constant + w.log()
         let second = ((xs - mu.slice(axis: 1, range: 1..<2)) / sigma).squared() * -0.5 - constant + (-w).log1p()
         return Tensor.stacking([first, second], alongAxis: 2).logSumExp(squeezingAxes: 2).sum(squeezingAxes: 1)
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        switch variable {
-        case "weight": return value > 0 && value < 1 ? 0 : nil
-        case "mu": return normalLogDensity(value, priorMean, priorStandardDeviation)
-        default: return nil
-        }
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {

@@ -50,34 +50,13 @@ public struct LinearRegressionModel: ConjugateModel {
     }
 
     public var featureCount: Int { features.shape[1] }
-    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("w", shape: [featureCount])]) }
+    public var latents: [Latent] { [Latent("w", Normal(priorMean, priorStandardDeviation), shape: [featureCount])] }
     public var observationCount: Int { responses.scalarCount }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        let d = Double(withoutDerivative(at: featureCount))
-        let s0 = priorStandardDeviation
-        return ((z["w"] - priorMean) / s0).squared().sum(squeezingAxes: 1) * -0.5
-            - d * (Foundation.log(s0) + 0.5 * Foundation.log(2 * Double.pi))
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { features.gathering(atIndices: $0) } ?? features)
-        let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
-        let n = Double(withoutDerivative(at: y.scalarCount))
-        let sigma = noiseStandardDeviation
-        let predictions = matmul(z["w"], x.transposed())  // [S, n]
-        return ((predictions - y) / sigma).squared().sum(squeezingAxes: 1) * -0.5
-            - n * (Foundation.log(sigma) + 0.5 * Foundation.log(2 * Double.pi))
-    }
-
-    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
-        (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        variable == "w" ? normalLogDensity(value, priorMean, priorStandardDeviation) : nil
+        let x = withoutDerivative(at: features.rows(indices))
+        return Normal(matmul(z["w"], x.transposed()), Tensor(noiseStandardDeviation)).logProbability(of: responses.rows(indices))
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
@@ -148,41 +127,25 @@ public struct LinearRegressionUnknownNoiseModel: ConjugateModel {
     }
 
     public var featureCount: Int { features.shape[1] }
-    public var latentSpace: LatentSpace {
-        LatentSpace([LatentVariable("w", shape: [featureCount]), LatentVariable("sigma2", support: .positive)])
+    /// w's prior depends on σ², so its marginal (a Student t) is not drawn in plots.
+    public var latents: [Latent] {
+        let (mean, s0) = (Tensor(priorMean), priorStandardDeviation)
+        return [
+            Latent("w", shape: [featureCount]) { z in Normal(mean, z["sigma2"].sqrt() * s0) },
+            Latent("sigma2", InverseGamma(priorAlpha, priorBeta)),
+        ]
     }
     public var observationCount: Int { responses.scalarCount }
 
     @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        let d = Double(withoutDerivative(at: featureCount))
-        let sigma2 = z["sigma2"]
-        let scale2 = sigma2 * (priorStandardDeviation * priorStandardDeviation)
-        let weights = ((z["w"] - priorMean).squared().sum(squeezingAxes: 1) / scale2) * -0.5
-            - scale2.log() * (d / 2) - d * 0.5 * Foundation.log(2 * Double.pi)
-        let noise = InverseGamma(uncheckedConcentration: Tensor(priorAlpha), scale: Tensor(priorBeta)).logProbability(of: sigma2)
-        return weights + noise
-    }
-
-    @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations indices: [Int]?) -> Tensor<Double> {
-        let x = withoutDerivative(at: indices.map { features.gathering(atIndices: $0) } ?? features)
-        let y = withoutDerivative(at: indices.map { responses.gathering(atIndices: $0) } ?? responses)
-        let n = Double(withoutDerivative(at: y.scalarCount))
-        let sigma2 = z["sigma2"]
-        let residuals = (matmul(z["w"], x.transposed()) - y).squared().sum(squeezingAxes: 1)
-        return residuals / sigma2 * -0.5 - sigma2.log() * (n / 2) - n * 0.5 * Foundation.log(2 * Double.pi)
+        let x = withoutDerivative(at: features.rows(indices))
+        return Normal(matmul(z["w"], x.transposed()), z["sigma2"].sqrt()).logProbability(of: responses.rows(indices))
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {
         let mean = matmul(z["w"], features.transposed())
-        return mean + Tensor(randomNormal: mean.shape, using: &generator) * z["sigma2"].sqrt().expandingShape(at: 1)
-    }
-
-    /// The inverse-gamma prior of σ² (the weights' marginal prior is a Student t, not drawn).
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        guard variable == "sigma2", value > 0 else { return nil }
-        return priorAlpha * Foundation.log(priorBeta) - lgamma(priorAlpha) - (priorAlpha + 1) * Foundation.log(value) - priorBeta / value
+        return mean + Tensor(randomNormal: mean.shape, using: &generator) * z["sigma2"].sqrt()
     }
 
     /// Vₙ = (XᵀX + I/s₀²)⁻¹, mₙ = Vₙ (m₀/s₀² + Xᵀy), aₙ = a₀ + n/2, bₙ = b₀ + ½ (yᵀy + m₀ᵀm₀/s₀² − mₙᵀ Vₙ⁻¹ mₙ).
@@ -245,16 +208,8 @@ public struct LogisticRegressionModel: ProbabilisticModel {
     }
 
     public var featureCount: Int { features.shape[1] }
-    public var latentSpace: LatentSpace { LatentSpace([LatentVariable("w", shape: [featureCount])]) }
+    public var latents: [Latent] { [Latent("w", Normal(priorMean, priorStandardDeviation), shape: [featureCount])] }
     public var observationCount: Int { responses.scalarCount }
-
-    @differentiable(reverse)
-    public func logPrior(_ z: Latents) -> Tensor<Double> {
-        let d = Double(withoutDerivative(at: featureCount))
-        let s0 = priorStandardDeviation
-        return ((z["w"] - priorMean) / s0).squared().sum(squeezingAxes: 1) * -0.5
-            - d * (Foundation.log(s0) + 0.5 * Foundation.log(2 * Double.pi))
-    }
 
     /// Xᵀ [D, B] and y [B] for a minibatch, or all of them.
     func data(_ indices: [Int]?) -> (featuresTransposed: Tensor<Double>, responses: Tensor<Double>) {
@@ -293,14 +248,6 @@ public struct LogisticRegressionModel: ProbabilisticModel {
             }
         }
         return (value, gradient)
-    }
-
-    public var unconstrainedGaussianPrior: (mean: Tensor<Double>, standardDeviation: Tensor<Double>)? {
-        (Tensor(repeating: priorMean, shape: [featureCount]), Tensor(repeating: priorStandardDeviation, shape: [featureCount]))
-    }
-
-    public func priorMarginalLogDensity(_ variable: String, element: Int, at value: Double) -> Double? {
-        variable == "w" ? normalLogDensity(value, priorMean, priorStandardDeviation) : nil
     }
 
     public func posteriorPredictive<G: RandomNumberGenerator>(_ z: Latents, using generator: inout G) -> Tensor<Double>? {

@@ -1,0 +1,100 @@
+import _Differentiation
+import VariationalCore
+import VariationalDistributions
+
+/// A latent variable of a model, declared once with its prior: `Latent("tau", HalfCauchy(5))`.
+///
+/// The prior decides everything else about the variable: its shape (the prior's, or `shape:` for independent
+/// copies, `Latent("theta", Normal(0, 1), shape: [8])`), its support, and so the bijector from the unconstrained
+/// space where inference runs and the log-Jacobian of that map. A prior may depend on latents declared before it
+/// (`Latent("theta", shape: [8]) { z in Normal(z["mu"], z["tau"]) }`, a centred hierarchy); its distribution then
+/// has to be one whose support does not depend on its parameters.
+///
+/// Declarations that cannot work stop at once with a message naming the latent and the line of the declaration, in
+/// release builds too: a discrete prior (sum the variable out in the likelihood instead), a prior whose parameters
+/// are invalid, a shape the prior does not broadcast to.
+public struct Latent {
+    /// The variable's name, shape and support.
+    public let variable: LatentVariable
+    /// log p(z_name | the latents declared before it), one value per particle: [S].
+    public let logPrior: @differentiable(reverse) (Latents) -> Tensor<Double>
+    /// What is known about a prior whose parameters are fixed; nil for a prior that depends on other latents.
+    let fixed: FixedPrior?
+
+    struct FixedPrior {
+        /// The prior's mean and standard deviation of each element, when it is a normal distribution.
+        let gaussian: (mean: [Double], standardDeviation: [Double])?
+        /// The marginal log density of one element at a value, for elementwise priors.
+        let marginal: (Int, Double) -> Double?
+    }
+
+    public var name: String { variable.name }
+    public var shape: [Int] { variable.shape }
+    public var support: Support { variable.support }
+    /// True when the prior's parameters are constants rather than functions of other latents.
+    public var hasFixedPrior: Bool { fixed != nil }
+
+    /// A latent variable with a prior whose parameters are fixed. Its shape is the prior's
+    /// (`batchShape + eventShape`) unless `shape` asks for independent copies that the prior broadcasts to.
+    public init<D: Distribution>(
+        _ name: String, _ prior: D, shape: [Int]? = nil, file: StaticString = #fileID, line: UInt = #line
+    ) where D.Scalar == Double {
+        let priorShape = prior.batchShape + prior.eventShape
+        let shape = shape ?? priorShape
+        guard (try? checkedBroadcastShape(priorShape, shape)) == shape else {
+            usageFailure("latent '\(name)': its prior \(D.self) has shape \(priorShape), which does not broadcast to the latent's shape \(shape)", file: file, line: line)
+        }
+        Latent.refuseUnusable(name, D.self, prior.support, file, line)
+        variable = LatentVariable(name, shape: shape, support: prior.support)
+        logPrior = { z in sumPerParticle(prior.logProbability(of: z[name])) }
+        var gaussian: (mean: [Double], standardDeviation: [Double])?
+        if let normal = prior as? Normal<Double> {
+            gaussian = (normal.location.broadcasted(to: shape).scalars, normal.scale.broadcasted(to: shape).scalars)
+        }
+        let elementwise = prior.eventShape.isEmpty
+        fixed = FixedPrior(gaussian: gaussian) { element, value in
+            guard elementwise else { return nil }
+            let density = prior.logProbability(of: Tensor(repeating: value, shape: shape)).scalars[element]
+            return density.isFinite ? density : nil
+        }
+    }
+
+    /// A latent variable whose prior depends on latents declared before it: `prior` receives their values for a
+    /// batch of particles (scalars as columns [S, 1]) and returns the distribution of this one, which must
+    /// broadcast to [S] + `shape`.
+    public init<D: Distribution>(
+        _ name: String, shape: [Int] = [], file: StaticString = #fileID, line: UInt = #line,
+        prior: @escaping @differentiable(reverse) (Latents) -> D
+    ) where D.Scalar == Double {
+        guard let support = D.fixedSupport else {
+            let kind = D.isDiscrete ? "is discrete" : "has a support that depends on its parameters"
+            usageFailure("latent '\(name)': its prior \(D.self) \(kind), and its parameters here depend on other latents; a prior that depends on other latents needs a continuous distribution with a fixed support", file: file, line: line)
+        }
+        Latent.refuseUnusable(name, D.self, support, file, line)
+        variable = LatentVariable(name, shape: shape, support: support)
+        logPrior = { z in sumPerParticle(prior(z).logProbability(of: z[name])) }
+        fixed = nil
+    }
+
+    /// Stops on priors that variational inference over a continuous unconstrained space cannot use.
+    static func refuseUnusable<D: Distribution>(_ name: String, _ type: D.Type, _ support: Support, _ file: StaticString, _ line: UInt) {
+        let discrete: Bool
+        switch support {
+        case .boolean, .nonNegativeIntegers, .integerInterval: discrete = true
+        default: discrete = D.isDiscrete
+        }
+        if discrete {
+            usageFailure("latent '\(name)': its prior \(D.self) is discrete (support \(support)); the variational families here are continuous, so sum the variable out in the likelihood instead (enumerate its values with logSumExp, as the built-in Gaussian mixture does with its assignments)", file: file, line: line)
+        }
+        if support == .positiveDefinite {
+            usageFailure("latent '\(name)': its prior \(D.self) is over positive-definite matrices, for which there is no bijector yet; put a prior on a Cholesky factor's entries instead", file: file, line: line)
+        }
+    }
+}
+
+extension LatentSpace {
+    /// The layout of a model's latents, in the order they were declared.
+    public init(_ latents: [Latent]) {
+        self.init(latents.map(\.variable))
+    }
+}
