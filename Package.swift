@@ -53,7 +53,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "custom-model-example", dependencies: ["Variational"], path: "Examples/CustomModel"),
+        .executableTarget(name: "eight-schools-example", dependencies: ["Variational"], path: "Examples/EightSchools"),
+        .executableTarget(name: "poisson-regression-example", dependencies: ["Variational"], path: "Examples/PoissonRegression"),
+        .executableTarget(name: "robust-regression-example", dependencies: ["Variational"], path: "Examples/RobustRegression"),
+        // Triggers each error a user's code can cause in the library, for the tests of their messages (in release too).
+        .executableTarget(name: "usage-errors", dependencies: ["Variational"], path: "Tests/UsageErrors"),
         .target(
             name: "VariationalTestSupport",
             dependencies: ["VariationalCore", "VariationalBijectors", "VariationalDistributions"]
@@ -78,7 +82,8 @@ let package = Package(
         ),
         .testTarget(name: "VariationalDataTests", dependencies: ["VariationalData"]),
         .testTarget(
-            name: "ElboToolTests", dependencies: ["elbo", "custom-model-example"],
+            name: "ElboToolTests",
+            dependencies: ["elbo", "eight-schools-example", "poisson-regression-example", "robust-regression-example", "usage-errors"],
             exclude: ["Reference"]  // posterior means and sds of long NUTS runs (read by path)
         ),
     ],

@@ -200,3 +200,30 @@ func generalizedParetoShape(_ x: [Double]) -> Double {
     // Weakly informative prior: a pseudo-sample of 10 at k = 0.5.
     return (Double(n) * k + 10 * 0.5) / (Double(n) + 10)
 }
+
+extension FitDiagnostics {
+    /// The fit as plain text: a row per element of each latent, in the model's order (name, mean, sd, 5%, 50% and
+    /// 95% quantiles of the posterior q), then the ELBO, the importance-sampled log evidence and PSIS k̂.
+    public func summary<M: ProbabilisticModel>(of model: M) -> String {
+        var lines = ["latent            mean          sd          5%         50%         95%"]
+        for v in model.latentSpace.variables {
+            for (j, s) in (posterior[v.name] ?? []).enumerated() {
+                let name = v.size == 1 && v.shape.isEmpty ? v.name : "\(v.name)[\(j)]"
+                let columns = [s.mean, s.standardDeviation, s.q05, s.q50, s.q95].map { formatColumn($0) }
+                lines.append(name.padding(toLength: Swift.max(14, name.count), withPad: " ", startingAt: 0) + columns.joined())
+            }
+        }
+        lines.append("ELBO \(formatNumber(elbo)) ± \(formatNumber(elboStandardError)), "
+            + "log p(x) ≈ \(formatNumber(logEvidence)) ± \(formatNumber(logEvidenceStandardError)), "
+            + "PSIS k̂ \(formatNumber(paretoK)) (\(paretoVerdict))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A number in a 12-character column, with six significant digits.
+private func formatColumn(_ x: Double) -> String {
+    let text = formatNumber(x)
+    return String(repeating: " ", count: Swift.max(1, 12 - text.count)) + text
+}
+
+private func formatNumber(_ x: Double) -> String { String(format: "%.6g", x) }

@@ -1,0 +1,35 @@
+// Causes, by name, each error that a user's code can trigger inside the library, so that the tests can check the
+// message a user gets — in a release build too, where Swift drops the messages of failed preconditions.
+//
+//     usage-errors CASE
+
+import Variational
+
+let zeros34 = Tensor<Double>(zeros: [3, 4])
+
+/// Evaluates a model's log joint at the origin of its unconstrained space, as the first step of a fit does.
+func evaluate<M: ProbabilisticModel>(_ model: M) {
+    let theta = Tensor<Double>(zeros: [2, model.latentSpace.dimension])
+    print(model.logJointUnconstrained(theta).scalars)
+}
+
+switch CommandLine.arguments.dropFirst().first ?? "" {
+case "value-shape":
+    print(Normal(zeros34, Tensor(1)).logProbability(of: Tensor(zeros: [5])))
+case "tensor-shapes":
+    print(Tensor<Double>(zeros: [3]) + Tensor(zeros: [4]))
+case "matmul-shapes":
+    print(matmul(zeros34, zeros34))
+case "discrete-prior":
+    evaluate(Model([Latent("k", Poisson(3))]) { z in z["k"] })
+case "prior-parameter":
+    evaluate(Model([Latent("tau", HalfCauchy(-5))]) { z in z["tau"] })
+case "prior-shape":
+    evaluate(Model([Latent("beta", Normal(Tensor(zeros: [3]), Tensor(1)), shape: [4])]) { z in z["beta"] })
+case "dependent-support":
+    evaluate(Model([Latent("a", Normal(0, 1)), Latent("b") { z in Uniform(uncheckedLow: z["a"], high: z["a"] + 1) }]) { z in z["b"] })
+case "unknown-latent":
+    evaluate(Model([Latent("mu", Normal(0, 1))]) { z in Normal(z["mu"], z["sigma"]).logProbability(of: Tensor(1)) })
+default:
+    print("usage: usage-errors value-shape|tensor-shapes|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent")
+}

@@ -1,0 +1,67 @@
+import _Differentiation
+import VariationalCore
+import VariationalDistributions
+import VariationalTestSupport
+import XCTest
+
+/// Log densities broadcast their value against the batch shape as tensor arithmetic does: the result is the log
+/// density of the explicitly broadcast value, element for element, and the gradient with respect to the smaller
+/// value sums over the broadcast axes.
+final class BroadcastingTests: XCTestCase {
+    /// Parameters of shape [3, 4] in (0.5, 2.5), different in every entry.
+    func parameter(_ offset: Double) -> T {
+        T(shape: [3, 4], scalars: (0..<12).map { 0.5 + Double(($0 * 7 + Int(offset * 10)) % 12) / 6 + offset / 10 })
+    }
+
+    typealias LogDensity = (T) -> T
+
+    /// (name, log density with [3, 4] parameters, a value of shape [4] inside the support)
+    var cases: [(String, LogDensity, T)] {
+        let a = parameter(0.1), b = parameter(0.3), c = parameter(0.7)
+        let real = T([-1.5, 0.2, 0.9, 3])
+        let positive = T([0.3, 1.2, 2.5, 7])
+        let unit = T([0.1, 0.45, 0.8, 0.99])
+        let counts = T([0, 1, 3, 8])
+        return [
+            ("Normal", { Normal(a, b).logProbability(of: $0) }, real),
+            ("Cauchy", { Cauchy(a, b).logProbability(of: $0) }, real),
+            ("Laplace", { Laplace(a, b).logProbability(of: $0) }, real),
+            ("StudentT", { StudentT(c, a, b).logProbability(of: $0) }, real),
+            ("LogNormal", { LogNormal(a, b).logProbability(of: $0) }, positive),
+            ("HalfNormal", { HalfNormal(b).logProbability(of: $0) }, positive),
+            ("HalfCauchy", { HalfCauchy(b).logProbability(of: $0) }, positive),
+            ("Exponential", { Exponential(b).logProbability(of: $0) }, positive),
+            ("Gamma", { Gamma(a, b).logProbability(of: $0) }, positive),
+            ("InverseGamma", { InverseGamma(a, b).logProbability(of: $0) }, positive),
+            ("Beta", { Beta(a, b).logProbability(of: $0) }, unit),
+            ("Poisson", { Poisson(a).logProbability(of: $0) }, counts),
+            ("Bernoulli", { Bernoulli(uncheckedLogits: a - 1).logProbability(of: $0) }, T([0, 1, 1, 0])),
+            ("Binomial", { Binomial(uncheckedTotalCount: T(repeating: 8, shape: [3, 4]), logits: a - 1).logProbability(of: $0) }, counts),
+            ("Uniform", { Uniform(uncheckedLow: a - 3, high: b + 3).logProbability(of: $0) }, T([-0.5, 0, 0.5, 1])),
+        ]
+    }
+
+    func testSmallerValuesBroadcastLikeArithmetic() {
+        for (name, logDensity, value) in cases {
+            let broadcast = logDensity(value)
+            let explicit = logDensity(value.broadcasted(to: [3, 4]))
+            XCTAssertEqual(broadcast.shape, [3, 4], name)
+            XCTAssertEqual(broadcast.scalars, explicit.scalars, name)
+            XCTAssertTrue(broadcast.scalars.allSatisfy(\.isFinite), "\(name): \(broadcast.scalars)")
+            // A value of shape [2, 1, 4] against the batch [3, 4] gives [2, 3, 4].
+            let stacked = T.stacking([value, value], alongAxis: 0).reshaped(to: [2, 1, 4])
+            XCTAssertEqual(logDensity(stacked).shape, [2, 3, 4], name)
+        }
+    }
+
+    func testGradientWithRespectToABroadcastValue() {
+        let a = parameter(0.1), b = parameter(0.3)
+        assertGradientMatchesFiniteDifferences("Normal", { Normal(a, b).logProbability(of: $0[0]).sum() }, at: [T([-1.5, 0.2, 0.9, 3])])
+        assertGradientMatchesFiniteDifferences("Gamma", { Gamma(a, b).logProbability(of: $0[0]).sum() }, at: [T([0.3, 1.2, 2.5, 7])])
+        // A scalar parameter per particle ([S, 1]) against observations [n]: the likelihood of a model.
+        let y = T([0.5, -1, 2])
+        assertGradientMatchesFiniteDifferences(
+            "Normal([S, 1], [S, 1]) at [n]", { Normal($0[0], $0[1].exp()).logProbability(of: y).sum() },
+            at: [T(shape: [2, 1], scalars: [0.3, -0.2]), T(shape: [2, 1], scalars: [0.1, 0.4])])
+    }
+}
