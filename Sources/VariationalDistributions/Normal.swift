@@ -40,8 +40,7 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let z = (value - location) / scale
-        return z.squared() * -0.5 - scale.log() - Scalar(0.5 * Foundation.log(2 * Double.pi))
+        return normalLogDensity(value, location, scale)
     }
 
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

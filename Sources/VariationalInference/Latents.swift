@@ -82,12 +82,13 @@ public struct LatentSpace: Sendable, Equatable {
     public var isUnconstrained: Bool { variables.allSatisfy { $0.support == .real || $0.support == .realVector } }
 
     /// Maps unconstrained particles [S, D] to constrained values [S, C] and the log-Jacobian of the map, [S].
-
+    /// (A struct rather than a tuple: differentiating a tuple result of which only the second element is used
+    /// handed the first element's pullback the second's cotangent.)
     @differentiable(reverse)
-    public func constrain(_ theta: Tensor<Double>) -> (values: Tensor<Double>, logJacobian: Tensor<Double>) {
+    public func constrain(_ theta: Tensor<Double>) -> ConstrainedValues {
         let s = withoutDerivative(at: theta.shape[0])
         if withoutDerivative(at: isUnconstrained) {
-            return (theta, withoutDerivative(at: Tensor<Double>(zeros: [s])))
+            return ConstrainedValues(values: theta, logJacobian: withoutDerivative(at: Tensor<Double>(zeros: [s])))
         }
         var parts: [Tensor<Double>] = []
         var logJacobian = Tensor<Double>(zeros: [s])
@@ -99,7 +100,7 @@ public struct LatentSpace: Sendable, Equatable {
             parts.append(value)
             logJacobian = logJacobian + logDet
         }
-        return (Tensor.concatenating(parts, alongAxis: 1), logJacobian)
+        return ConstrainedValues(values: Tensor.concatenating(parts, alongAxis: 1), logJacobian: logJacobian)
     }
 
     /// One variable's unconstrained block [S, n] onto its support, flattened [S, size], with log-Jacobians [S].
@@ -128,6 +129,18 @@ public struct LatentSpace: Sendable, Equatable {
         default:
             return (x, x.sum(squeezingAxes: 1) * 0)
         }
+    }
+}
+
+/// Constrained values [S, C] of unconstrained particles and the log-Jacobian of the map, [S].
+public struct ConstrainedValues: Differentiable {
+    public var values: Tensor<Double>
+    public var logJacobian: Tensor<Double>
+
+    @differentiable(reverse)
+    public init(values: Tensor<Double>, logJacobian: Tensor<Double>) {
+        self.values = values
+        self.logJacobian = logJacobian
     }
 }
 

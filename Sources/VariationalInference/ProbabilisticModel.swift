@@ -106,8 +106,9 @@ extension ProbabilisticModel {
     @differentiable(reverse)
     public func logJointUnconstrainedByDifferentiation(_ theta: Tensor<Double>, observations: [Int]? = nil) -> Tensor<Double> {
         let space = withoutDerivative(at: latentSpace)
-        let (values, logJacobian) = space.constrain(theta)
-        let z = Latents(values: values, space: space)
+        let constrained = space.constrain(theta)
+        let z = Latents(values: constrained.values, space: space)
+        let logJacobian = constrained.logJacobian
         var likelihood = logLikelihoodPerParticle(z, observations: observations)
         if let batch = observations {
             likelihood = likelihood * (Double(withoutDerivative(at: observationCount)) / Double(batch.count))

@@ -142,7 +142,8 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             return "the variational parameters give a non-finite value of \(coordinateName(bad % model.latentSpace.dimension))"
         }
         let space = model.latentSpace
-        let (values, logJacobian) = space.constrain(theta)
+        let constrained = space.constrain(theta)
+        let (values, logJacobian) = (constrained.values, constrained.logJacobian)
         for (i, v) in space.variables.enumerated() {
             let start = space.constrainedOffsets[i]
             for s in 0..<values.shape[0] {

@@ -58,6 +58,11 @@ final class BroadcastingTests: XCTestCase {
         let a = parameter(0.1), b = parameter(0.3)
         assertGradientMatchesFiniteDifferences("Normal", { Normal(a, b).logProbability(of: $0[0]).sum() }, at: [T([-1.5, 0.2, 0.9, 3])])
         assertGradientMatchesFiniteDifferences("Gamma", { Gamma(a, b).logProbability(of: $0[0]).sum() }, at: [T([0.3, 1.2, 2.5, 7])])
+        // Parameters of shape [2, 1, 4] against values [3, 4]: a broadcast that is not rows × columns, read from a copy.
+        let y34 = T(shape: [3, 4], scalars: (0..<12).map { Double($0) / 5 - 1 })
+        assertGradientMatchesFiniteDifferences(
+            "Normal([2, 1, 4], [4]) at [3, 4]", { Normal($0[0], $0[1].exp()).logProbability(of: $0[2]).sum() },
+            at: [T(shape: [2, 1, 4], scalars: (0..<8).map { Double($0) / 7 }), T([0.1, -0.2, 0.3, 0]), y34])
         // A scalar parameter per particle ([S, 1]) against observations [n]: the likelihood of a model.
         let y = T([0.5, -1, 2])
         assertGradientMatchesFiniteDifferences(

@@ -108,3 +108,15 @@ final class LatentTests: XCTestCase {
         assertGradientMatchesFiniteDifferences("log joint", { model.logJointUnconstrained($0[0]).sum() }, at: [theta], tolerance: 1e-6)
     }
 }
+
+final class ConstrainGradientTests: XCTestCase {
+    /// The values alone, or the log-Jacobian alone, differentiate (the other's cotangent is a symbolic zero).
+    func testEitherOutputAlone() {
+        let space = LatentSpace([Latent("mu", Normal(0, 5)), Latent("tau", HalfCauchy(5)), Latent("t", Normal(0, 1), shape: [3])])
+        let theta = Tensor<Double>(shape: [2, 5], scalars: [0.1, 0.2, 0.3, 0.4, 0.5, -0.1, -0.2, -0.3, -0.4, -0.5])
+        let values = gradient(at: theta) { th in space.constrain(th).values.sum() }
+        XCTAssertEqual(values.scalars, [1, Foundation.exp(0.2), 1, 1, 1, 1, Foundation.exp(-0.2), 1, 1, 1])
+        let jacobian = gradient(at: theta) { th in space.constrain(th).logJacobian.sum() }
+        XCTAssertEqual(jacobian.scalars, [0, 1, 0, 0, 0, 0, 1, 0, 0, 0])
+    }
+}

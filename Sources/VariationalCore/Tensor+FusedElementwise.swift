@@ -1,0 +1,153 @@
+import _Differentiation
+
+// Fused elementwise operations over broadcast operands: one pass over the output computes a value from up to four
+// operands, and one pass computes the gradients of the first three, summed into each operand's own shape as the
+// pass goes (so a broadcast operand needs no separate reduction). Log densities use them: a likelihood of S
+// particles and n observations is one allocation and one loop instead of a dozen tensors.
+
+/// How an operand is read while the output is walked as [rows, columns] (columns: its last dimension): element
+/// `row * rowStride + column * columnStride`.
+@usableFromInline
+struct WalkStride {
+    @usableFromInline var row: Int
+    @usableFromInline var column: Int
+    @inlinable init(row: Int, column: Int) {
+        self.row = row
+        self.column = column
+    }
+}
+
+extension Tensor {
+    /// The strides that read this tensor broadcast to `shape` along a [rows, columns] walk, or nil when its broadcast
+    /// is not of that form (a dimension of 1 between others); such an operand is materialised first.
+    @usableFromInline
+    func walkStride(in shape: [Int]) -> WalkStride? {
+        let columns = shape.last ?? 1
+        let own = self.shape
+        let columnStride = (own.last ?? 1) == 1 ? 0 : 1
+        let leading = own.isEmpty ? [] : Array(own.dropLast())
+        if leading.reduce(1, *) == 1 { return WalkStride(row: 0, column: columnStride) }
+        let outerLeading = Array(shape.dropLast())
+        guard leading.count <= outerLeading.count, Array(outerLeading.suffix(leading.count)) == leading,
+              outerLeading.dropLast(leading.count).allSatisfy({ $0 == 1 }) else { return nil }
+        return WalkStride(row: columnStride == 1 ? columns : 1, column: columnStride)
+    }
+
+    /// This operand ready for a walk of `shape`: itself with its strides, or its broadcast copy read contiguously.
+    @usableFromInline
+    func walkOperand(in shape: [Int]) -> (Tensor, WalkStride, materialised: Bool) {
+        if isSymbolicZero { return (Tensor(0), WalkStride(row: 0, column: 0), false) }
+        if let stride = walkStride(in: shape) { return (self, stride, false) }
+        return (broadcastRaw(to: shape), WalkStride(row: shape.last ?? 1, column: 1), true)
+    }
+}
+
+/// The broadcast shape of four operands, stopping with a message naming them when they do not broadcast.
+@usableFromInline
+func fusedShape<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, _ name: String) -> [Int] {
+    if a.shape == b.shape && a.shape == c.shape && a.shape == d.shape { return a.shape }
+    var shape = a.shape
+    for other in [b, c, d] {
+        guard let s = try? checkedBroadcastShape(shape, other.shape) else {
+            usageFailure("\(name): shapes \(a.shape), \(b.shape), \(c.shape) and \(d.shape) cannot be broadcast together")
+        }
+        shape = s
+    }
+    return shape
+}
+
+/// `body(a, b, c, d)` for every element of the broadcast of the four operands, in one pass.
+@inlinable
+public func fusedElementwise<Scalar: TensorScalar>(
+    _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, name: String,
+    _ body: (Scalar, Scalar, Scalar, Scalar) -> Scalar
+) -> Tensor<Scalar> {
+    let shape = fusedShape(a, b, c, d, name)
+    let columns = shape.last ?? 1
+    let count = shape.reduce(1, *)
+    let rows = columns == 0 ? 0 : count / columns
+    let (ta, sa, _) = a.walkOperand(in: shape), (tb, sb, _) = b.walkOperand(in: shape)
+    let (tc, sc, _) = c.walkOperand(in: shape), (td, sd, _) = d.walkOperand(in: shape)
+    let result = ta.scalars.withUnsafeBufferPointer { pa in
+        tb.scalars.withUnsafeBufferPointer { pb in
+            tc.scalars.withUnsafeBufferPointer { pc in
+                td.scalars.withUnsafeBufferPointer { pd in
+                    [Scalar].filled(count: count) { out in
+                        var o = 0
+                        for r in 0..<rows {
+                            var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
+                            for _ in 0..<columns {
+                                out[o] = body(pa[ia], pb[ib], pc[ic], pd[id])
+                                o += 1
+                                ia += sa.column
+                                ib += sb.column
+                                ic += sc.column
+                                id += sd.column
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(shape: shape, scalars: result)
+}
+
+/// The gradients of a fused elementwise operation with respect to its first three operands: each element of the
+/// upstream gradient `v` (the output's shape) times the partial derivatives `partials(a, b, c, d)`, summed into the
+/// operand's own shape. A symbolic-zero `v` gives symbolic zeros.
+@inlinable
+public func fusedElementwiseGradient<Scalar: TensorScalar>(
+    _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, upstream v: Tensor<Scalar>,
+    name: String, _ partials: (Scalar, Scalar, Scalar, Scalar) -> (Scalar, Scalar, Scalar)
+) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>) {
+    if v.isSymbolicZero { return (.zero, .zero, .zero) }
+    let shape = fusedShape(a, b, c, d, name)
+    let columns = shape.last ?? 1
+    let count = shape.reduce(1, *)
+    let rows = columns == 0 ? 0 : count / columns
+    let upstream = v.broadcastRaw(to: shape)
+    let (ta, sa, ma) = a.walkOperand(in: shape), (tb, sb, mb) = b.walkOperand(in: shape)
+    let (tc, sc, mc) = c.walkOperand(in: shape), (td, sd, _) = d.walkOperand(in: shape)
+    var ga = [Scalar].zeros(count: ta.scalarCount)
+    var gb = [Scalar].zeros(count: tb.scalarCount)
+    var gc = [Scalar].zeros(count: tc.scalarCount)
+    ta.scalars.withUnsafeBufferPointer { pa in
+        tb.scalars.withUnsafeBufferPointer { pb in
+            tc.scalars.withUnsafeBufferPointer { pc in
+                td.scalars.withUnsafeBufferPointer { pd in
+                    upstream.scalars.withUnsafeBufferPointer { pv in
+                        ga.withUnsafeMutableBufferPointer { qa in
+                            gb.withUnsafeMutableBufferPointer { qb in
+                                gc.withUnsafeMutableBufferPointer { qc in
+                                    var o = 0
+                                    for r in 0..<rows {
+                                        var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
+                                        for _ in 0..<columns {
+                                            let (da, db, dc) = partials(pa[ia], pb[ib], pc[ic], pd[id])
+                                            let g = pv[o]
+                                            qa[ia] += g * da
+                                            qb[ib] += g * db
+                                            qc[ic] += g * dc
+                                            o += 1
+                                            ia += sa.column
+                                            ib += sb.column
+                                            ic += sc.column
+                                            id += sd.column
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    func back(_ g: [Scalar], _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
+        if original.isSymbolicZero { return .zero }
+        let gradient = Tensor(shape: walked.shape, scalars: g)
+        return materialised ? gradient.unbroadcast(to: original.shape) : gradient
+    }
+    return (back(ga, ta, ma, a), back(gb, tb, mb, b), back(gc, tc, mc, c))
+}
