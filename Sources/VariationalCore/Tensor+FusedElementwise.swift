@@ -23,6 +23,8 @@ extension Tensor {
     @usableFromInline
     func walkStride(in shape: [Int]) -> WalkStride? {
         let columns = shape.last ?? 1
+        if scalars.count == 1 { return WalkStride(row: 0, column: 0) }
+        if self.shape == shape { return WalkStride(row: columns, column: 1) }
         let own = self.shape
         let columnStride = (own.last ?? 1) == 1 ? 0 : 1
         let leading = own.isEmpty ? [] : Array(own.dropLast())

@@ -111,6 +111,7 @@ public func broadcastValue<Scalar: TensorScalar>(
     _ value: Tensor<Scalar>, _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type
 ) -> Tensor<Scalar> {
     let shape = withoutDerivative(at: value.shape)
+    if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return value }
     let expected = batchShape + eventShape
     if shape.count >= expected.count && shape.suffix(expected.count).elementsEqual(expected) { return value }
     guard let target = try? checkedBroadcastShape(shape, expected),
@@ -119,6 +120,8 @@ public func broadcastValue<Scalar: TensorScalar>(
         usageFailure(
             "\(distribution).logProbability: a value of shape \(shape) does not broadcast against batch shape \(batchShape) + event shape \(eventShape)")
     }
+    // Only leading dimensions of 1 added (observations [n] for one particle's [1, n]): the same elements, reshaped.
+    if target.reduce(1, *) == withoutDerivative(at: value.scalarCount) { return value.reshaped(to: target) }
     return value.broadcasted(to: target)
 }
 

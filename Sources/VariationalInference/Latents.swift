@@ -81,6 +81,26 @@ public struct LatentSpace: Sendable, Equatable {
     /// True when every variable is real-valued: constrained and unconstrained values coincide.
     public var isUnconstrained: Bool { variables.allSatisfy { $0.support == .real || $0.support == .realVector } }
 
+    /// The map of each unconstrained coordinate onto its support, when every variable's map is elementwise (no
+    /// simplex); nil otherwise.
+    var coordinateMaps: [CoordinateMap]? {
+        var maps: [CoordinateMap] = []
+        maps.reserveCapacity(dimension)
+        for v in variables {
+            let map: CoordinateMap
+            switch v.support {
+            case .positive, .nonNegative: map = .exp(low: 0)
+            case .greaterThan(let low): map = .exp(low: low)
+            case .unitInterval: map = .sigmoid(low: 0, width: 1)
+            case .interval(let low, let high): map = .sigmoid(low: low, width: high - low)
+            case .simplex: return nil
+            default: map = .identity
+            }
+            maps += Array(repeating: map, count: v.unconstrainedSize)
+        }
+        return maps
+    }
+
     /// Maps unconstrained particles [S, D] to constrained values [S, C] and the log-Jacobian of the map, [S].
     /// (A struct rather than a tuple: differentiating a tuple result of which only the second element is used
     /// handed the first element's pullback the second's cotangent.)
@@ -90,6 +110,7 @@ public struct LatentSpace: Sendable, Equatable {
         if withoutDerivative(at: isUnconstrained) {
             return ConstrainedValues(values: theta, logJacobian: withoutDerivative(at: Tensor<Double>(zeros: [s])))
         }
+        if let maps = withoutDerivative(at: coordinateMaps) { return constrainElementwise(theta, maps) }
         var parts: [Tensor<Double>] = []
         var logJacobian = Tensor<Double>(zeros: [s])
         for i in 0..<withoutDerivative(at: variables.count) {
@@ -130,6 +151,82 @@ public struct LatentSpace: Sendable, Equatable {
             return (x, x.sum(squeezingAxes: 1) * 0)
         }
     }
+}
+
+/// How one unconstrained coordinate x maps onto its support: y = x, y = low + eˣ, or y = low + width σ(x).
+enum CoordinateMap {
+    case identity
+    case exp(low: Double)
+    case sigmoid(low: Double, width: Double)
+
+    /// y, log |dy/dx|, dy/dx and d log|dy/dx| / dx at x.
+    @inline(__always)
+    func apply(_ x: Double) -> (value: Double, logDerivative: Double, derivative: Double, logDerivativeSlope: Double) {
+        switch self {
+        case .identity:
+            return (x, 0, 1, 0)
+        case .exp(let low):
+            let e = Foundation.exp(x)
+            return (low + e, x, e, 1)
+        case .sigmoid(let low, let width):
+            // σ(x) and log σ(x) + log σ(−x) = −|x| − 2 log(1 + e^−|x|), without overflow either way.
+            let t = Foundation.exp(-Swift.abs(x))
+            let sigma = x >= 0 ? 1 / (1 + t) : t / (1 + t)
+            let logDerivative = Foundation.log(width) - Swift.abs(x) - 2 * Foundation.log1p(t)
+            return (low + width * sigma, logDerivative, width * sigma * (1 - sigma), 1 - 2 * sigma)
+        }
+    }
+}
+
+/// Elementwise maps of particles θ [S, D] onto their supports and the log-Jacobian [S], in one pass; the
+/// gradient in one more.
+@differentiable(reverse, wrt: theta)
+func constrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap]) -> ConstrainedValues {
+    constrainElementwiseValue(theta, maps).0
+}
+
+func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap]) -> (ConstrainedValues, derivatives: [Double], slopes: [Double]) {
+    let (s, d) = (theta.shape[0], theta.shape[1])
+    var values = [Double](repeating: 0, count: s * d)
+    var logJacobian = [Double](repeating: 0, count: s)
+    var derivatives = [Double](repeating: 0, count: s * d)
+    var slopes = [Double](repeating: 0, count: s * d)
+    theta.scalars.withUnsafeBufferPointer { x in
+        for p in 0..<s {
+            var total = 0.0
+            for j in 0..<d {
+                let (y, logDerivative, derivative, slope) = maps[j].apply(x[p * d + j])
+                values[p * d + j] = y
+                derivatives[p * d + j] = derivative
+                slopes[p * d + j] = slope
+                total += logDerivative
+            }
+            logJacobian[p] = total
+        }
+    }
+    let result = ConstrainedValues(values: Tensor(shape: [s, d], scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
+    return (result, derivatives, slopes)
+}
+
+@derivative(of: constrainElementwise, wrt: theta)
+func vjpConstrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
+    -> (value: ConstrainedValues, pullback: (ConstrainedValues.TangentVector) -> Tensor<Double>)
+{
+    let (value, derivatives, slopes) = constrainElementwiseValue(theta, maps)
+    let (s, d) = (theta.shape[0], theta.shape[1])
+    return (value, { v in
+        let (vy, vl) = (v.values, v.logJacobian)
+        if vy.isSymbolicZero && vl.isSymbolicZero { return .zero }
+        var gradient = [Double](repeating: 0, count: s * d)
+        for p in 0..<s {
+            let l = vl.isSymbolicZero ? 0 : vl.scalars[p]
+            for j in 0..<d {
+                let i = p * d + j
+                gradient[i] = (vy.isSymbolicZero ? 0 : vy.scalars[i] * derivatives[i]) + l * slopes[i]
+            }
+        }
+        return Tensor(shape: [s, d], scalars: gradient)
+    })
 }
 
 /// Constrained values [S, C] of unconstrained particles and the log-Jacobian of the map, [S].
@@ -179,11 +276,40 @@ public struct Latents: Differentiable {
     }
 }
 
-/// Sums a tensor of shape [S, …] over every axis but the first: one value per particle, [S].
+/// Sums a tensor of shape [S, …] over every axis but the first: one value per particle, [S]. One operation with
+/// its own derivative (a likelihood, and each latent's prior, pass through it at every step).
 @differentiable(reverse)
 public func sumPerParticle(_ x: Tensor<Double>) -> Tensor<Double> {
-    let shape = withoutDerivative(at: x.shape)
-    if shape.count == 1 { return x }
-    if shape.count == 2 { return x.sum(squeezingAxes: 1) }
-    return x.reshaped(to: [shape[0], shape.dropFirst().reduce(1, *)]).sum(squeezingAxes: 1)
+    particleSums(x)
+}
+
+func particleSums(_ x: Tensor<Double>) -> Tensor<Double> {
+    if x.rank <= 1 { return x }
+    let s = x.shape[0]
+    let k = s == 0 ? 0 : x.scalarCount / s
+    let sums = x.scalars.withUnsafeBufferPointer { values in
+        (0..<s).map { p in
+            var total = 0.0
+            for j in 0..<k { total += values[p * k + j] }
+            return total
+        }
+    }
+    return Tensor(shape: [s], scalars: sums)
+}
+
+@derivative(of: sumPerParticle)
+@usableFromInline
+func vjpSumPerParticle(_ x: Tensor<Double>) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>) {
+    let shape = x.shape
+    return (particleSums(x), { v in
+        if v.isSymbolicZero || shape.count <= 1 { return v }
+        let s = shape[0]
+        let k = s == 0 ? 0 : x.scalarCount / s
+        var gradient = [Double](repeating: 0, count: s * k)
+        for p in 0..<s {
+            let g = v.scalars[p]
+            for j in 0..<k { gradient[p * k + j] = g }
+        }
+        return Tensor(shape: shape, scalars: gradient)
+    })
 }

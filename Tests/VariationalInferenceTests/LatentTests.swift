@@ -119,4 +119,28 @@ final class ConstrainGradientTests: XCTestCase {
         let jacobian = gradient(at: theta) { th in space.constrain(th).logJacobian.sum() }
         XCTAssertEqual(jacobian.scalars, [0, 1, 0, 0, 0, 0, 1, 0, 0, 0])
     }
+
+    /// Every elementwise support, in the one-pass map: values and log-Jacobians against the formulas, gradients of
+    /// both against finite differences.
+    func testElementwiseSupports() {
+        let space = LatentSpace([
+            LatentVariable("a"), LatentVariable("b", shape: [2], support: .positive), LatentVariable("c", support: .unitInterval),
+            LatentVariable("d", support: .interval(-1, 3)), LatentVariable("e", support: .greaterThan(2)),
+        ])
+        let theta = Tensor<Double>(shape: [2, 6], scalars: [0.3, -40, 1.5, 0.7, -2, 0.4, -0.6, 2, -1, -30, 35, -1.2])
+        let constrained = space.constrain(theta)
+        for p in 0..<2 {
+            let x = (0..<6).map { theta[p, $0] }
+            let sigma = { (t: Double) in 1 / (1 + Foundation.exp(-t)) }
+            let expected = [x[0], Foundation.exp(x[1]), Foundation.exp(x[2]), sigma(x[3]), -1 + 4 * sigma(x[4]), 2 + Foundation.exp(x[5])]
+            for j in 0..<6 { assertClose(constrained.values[p, j], expected[j], relativeTolerance: 1e-14) }
+            let logJacobian = x[1] + x[2] + Foundation.log(sigma(x[3]) * sigma(-x[3]))
+                + Foundation.log(4 * sigma(x[4]) * sigma(-x[4])) + x[5]
+            assertClose(constrained.logJacobian.scalars[p], logJacobian, relativeTolerance: 1e-13)
+        }
+        assertGradientMatchesFiniteDifferences("values and log-Jacobian", { t in
+            let c = space.constrain(t[0])
+            return (c.values * c.values).sum() * 0.1 + c.logJacobian.sum()
+        }, at: [Tensor<Double>(shape: [2, 6], scalars: [0.3, -1, 1.5, 0.7, -2, 0.4, -0.6, 2, -1, -3, 3.5, -1.2])])
+    }
 }
