@@ -27,7 +27,7 @@ for round in $(seq "$rounds"); do
         name="${names[$i]}"
         if [ "$i" = 3 ]; then
             p="$(echo "$numpyro_logistic" | awk '/fori_loop/ { print $(NF - 1) }')"
-            o="$(echo "$swift_output" | awk '/automatic differentiation/ { print $(NF - 1) }')"
+            o="$(echo "$swift_output" | awk '/same model through automatic differentiation/ { print $(NF - 1) }')"
         else
             p="$(echo "$numpyro_models" | grep "$name" | awk '{ print $(NF - 1) }')"
             o="$(echo "$swift_output" | grep "$name" | awk '{ print $(NF - 1) }')"

@@ -95,25 +95,27 @@ public func fusedElementwise<Scalar: TensorScalar>(
     return Tensor(shape: shape, scalars: result)
 }
 
-/// The gradients of a fused elementwise operation with respect to its first three operands: each element of the
+/// The gradients of a fused elementwise operation with respect to its four operands: each element of the
 /// upstream gradient `v` (the output's shape) times the partial derivatives `partials(a, b, c, d)`, summed into the
-/// operand's own shape. A symbolic-zero `v` gives symbolic zeros.
+/// operand's own shape. A symbolic-zero `v` gives symbolic zeros. (The fourth operand is usually a term computed
+/// from the parameters alone; its gradient goes back to them by the chain rule, once per parameter element.)
 @inlinable
 public func fusedElementwiseGradient<Scalar: TensorScalar>(
     _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, upstream v: Tensor<Scalar>,
-    name: String, _ partials: (Scalar, Scalar, Scalar, Scalar) -> (Scalar, Scalar, Scalar)
-) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>) {
-    if v.isSymbolicZero { return (.zero, .zero, .zero) }
+    name: String, _ partials: (Scalar, Scalar, Scalar, Scalar) -> (Scalar, Scalar, Scalar, Scalar)
+) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>) {
+    if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
     let shape = fusedShape(a, b, c, d, name)
     let columns = shape.last ?? 1
     let count = shape.reduce(1, *)
     let rows = columns == 0 ? 0 : count / columns
     let upstream = v.broadcastRaw(to: shape)
     let (ta, sa, ma) = a.walkOperand(in: shape), (tb, sb, mb) = b.walkOperand(in: shape)
-    let (tc, sc, mc) = c.walkOperand(in: shape), (td, sd, _) = d.walkOperand(in: shape)
+    let (tc, sc, mc) = c.walkOperand(in: shape), (td, sd, md) = d.walkOperand(in: shape)
     var ga = [Scalar].zeros(count: ta.scalarCount)
     var gb = [Scalar].zeros(count: tb.scalarCount)
     var gc = [Scalar].zeros(count: tc.scalarCount)
+    var gd = [Scalar].zeros(count: td.scalarCount)
     ta.scalars.withUnsafeBufferPointer { pa in
         tb.scalars.withUnsafeBufferPointer { pb in
             tc.scalars.withUnsafeBufferPointer { pc in
@@ -122,15 +124,17 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
                         ga.withUnsafeMutableBufferPointer { qa in
                             gb.withUnsafeMutableBufferPointer { qb in
                                 gc.withUnsafeMutableBufferPointer { qc in
+                                  gd.withUnsafeMutableBufferPointer { qd in
                                     var o = 0
                                     for r in 0..<rows {
                                         var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
                                         for _ in 0..<columns {
-                                            let (da, db, dc) = partials(pa[ia], pb[ib], pc[ic], pd[id])
+                                            let (da, db, dc, dd) = partials(pa[ia], pb[ib], pc[ic], pd[id])
                                             let g = pv[o]
                                             qa[ia] += g * da
                                             qb[ib] += g * db
                                             qc[ic] += g * dc
+                                            qd[id] += g * dd
                                             o += 1
                                             ia += sa.column
                                             ib += sb.column
@@ -138,6 +142,7 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
                                             id += sd.column
                                         }
                                     }
+                                  }
                                 }
                             }
                         }
@@ -151,5 +156,11 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
         let gradient = Tensor(shape: walked.shape, scalars: g)
         return materialised ? gradient.unbroadcast(to: original.shape) : gradient
     }
-    return (back(ga, ta, ma, a), back(gb, tb, mb, b), back(gc, tc, mc, c))
+    return (back(ga, ta, ma, a), back(gb, tb, mb, b), back(gc, tc, mc, c), back(gd, td, md, d))
+}
+
+extension Tensor {
+    /// A gradient of a broadcast shape summed back to `shape`, the shape of the operand that was broadcast (no
+    /// derivative): for the chain rule through terms that fused operations compute from parameters.
+    public func summed(toShape shape: [Int]) -> Tensor { isSymbolicZero ? self : unbroadcast(to: shape) }
 }

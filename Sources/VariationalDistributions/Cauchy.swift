@@ -29,9 +29,8 @@ public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let z = (value - location) / scale
-        return -z.squared().log1p() - scale.log() - Scalar(Foundation.log(Double.pi))
+        checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
+        return cauchyLogDensity(value, location, scale, half: false)
     }
 
     /// Standard Cauchy noise, tan(π(u − ½)).

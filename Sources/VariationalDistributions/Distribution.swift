@@ -106,6 +106,18 @@ extension Distribution {
 /// [S, 8] takes observations of shape [8] and gives [S, 8] log densities, one per particle and observation.
 /// A value that already ends in `batchShape + eventShape` is returned as it is. Shapes that do not broadcast stop
 /// with a message naming both, in every build.
+/// Stops with the message of `broadcastValue` when a value of shape `shape` does not broadcast against the
+/// distribution's shapes; for log densities that broadcast inside one fused pass and need no copy of the value.
+public func checkValueBroadcasts(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type) {
+    if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return }
+    guard let target = try? checkedBroadcastShape(shape, batchShape + eventShape),
+          Array(target.suffix(eventShape.count)) == eventShape
+    else {
+        usageFailure(
+            "\(distribution).logProbability: a value of shape \(shape) does not broadcast against batch shape \(batchShape) + event shape \(eventShape)")
+    }
+}
+
 @differentiable(reverse, wrt: value)
 public func broadcastValue<Scalar: TensorScalar>(
     _ value: Tensor<Scalar>, _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type

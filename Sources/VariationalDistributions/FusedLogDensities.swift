@@ -30,10 +30,193 @@ func vjpNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>,
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
 {
     (normalLogDensityValue(x, location, scale), { v in
-        fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Normal.logProbability") { x, m, s, _ in
+        let gradients = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Normal.logProbability") { x, m, s, _ in
             let z = (x - m) / s
             let dz = z / s
-            return (-dz, dz, (z * z - 1) / s)
+            return (-dz, dz, (z * z - 1) / s, 0)
         }
+        return (gradients.0, gradients.1, gradients.2)
+    })
+}
+
+/// log of a half-normal density, 2/(σ √(2π)) e^(−x²/2σ²) for x ≥ 0.
+@differentiable(reverse)
+func halfNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<S>) -> Tensor<S> {
+    halfNormalLogDensityValue(x, scale)
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func halfNormalLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<S>) -> Tensor<S> {
+    let constant = S(0.5 * Foundation.log(2 / Double.pi))
+    return fusedElementwise(x, scale, scale.map { .log($0) - constant }, scale, name: "HalfNormal.logProbability") { x, s, h, _ in
+        guard x >= 0 && x.isFinite else { return -.infinity }
+        let u = x / s
+        return -0.5 * u * u - h
+    }
+}
+
+@derivative(of: halfNormalLogDensity)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpHalfNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
+    (halfNormalLogDensityValue(x, scale), { v in
+        let g = fusedElementwiseGradient(x, scale, scale, scale, upstream: v, name: "HalfNormal.logProbability") { x, s, _, _ in
+            guard x >= 0 && x.isFinite else { return (0, 0, 0, 0) }
+            let u = x / s
+            return (-u / s, (u * u - 1) / s, 0, 0)
+        }
+        return (g.0, g.1)
+    })
+}
+
+/// log of a Cauchy density 1 / (π σ (1 + z²)), z = (x − μ)/σ; with `half`, the half-Cauchy 2 / (π σ (1 + (x/σ)²))
+/// for x ≥ 0 (μ = 0).
+@differentiable(reverse, wrt: (x, location, scale))
+func cauchyLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, half: Bool) -> Tensor<S> {
+    cauchyLogDensityValue(x, location, scale, half: half)
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func cauchyLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, half: Bool) -> Tensor<S> {
+    let constant = S(Foundation.log(half ? Double.pi / 2 : Double.pi))
+    let name = half ? "HalfCauchy.logProbability" : "Cauchy.logProbability"
+    return fusedElementwise(x, location, scale, scale.map { .log($0) + constant }, name: name) { x, m, s, h in
+        if half && !(x >= 0) { return -.infinity }
+        let z = (x - m) / s
+        return -S.log(onePlus: z * z) - h
+    }
+}
+
+@derivative(of: cauchyLogDensity, wrt: (x, location, scale))
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpCauchyLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, half: Bool)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
+{
+    (cauchyLogDensityValue(x, location, scale, half: half), { v in
+        let g = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Cauchy.logProbability") { x, m, s, _ in
+            if half && !(x >= 0) { return (0, 0, 0, 0) }
+            let z = (x - m) / s
+            let w = 2 * z / (s * (1 + z * z))
+            return (-w, w, w * z - 1 / s, 0)
+        }
+        return (g.0, g.1, g.2)
+    })
+}
+
+/// The part of a Student t log density that depends on the value: −(ν + 1)/2 · log(1 + z²/ν), z = (x − μ)/σ
+/// (the normaliser, a function of ν and σ alone, is added by the caller).
+@differentiable(reverse)
+func studentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>) -> Tensor<S> {
+    studentTKernelValue(x, location, scale, nu)
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func studentTKernelValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>) -> Tensor<S> {
+    fusedElementwise(x, location, scale, nu, name: "StudentT.logProbability") { x, m, s, nu in
+        let z = (x - m) / s
+        return -(nu + 1) / 2 * S.log(onePlus: z * z / nu)
+    }
+}
+
+@derivative(of: studentTKernel)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpStudentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>, Tensor<S>))
+{
+    (studentTKernelValue(x, location, scale, nu), { v in
+        fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability") { x, m, s, nu in
+            let z = (x - m) / s
+            let r = z * z / nu
+            let q = 1 + r
+            let w = (nu + 1) * z / (s * nu * q)
+            return (-w, w, (nu + 1) * r / (s * q), -S.log(onePlus: r) / 2 + (nu + 1) * r / (2 * nu * q))
+        }
+    })
+}
+
+/// log of a gamma density βᵅ xᵅ⁻¹ e^(−βx) / Γ(α) for x > 0 (shape α, rate β).
+@differentiable(reverse)
+func gammaLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ concentration: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
+    gammaLogDensityValue(x, concentration, rate, gammaNormalizer(concentration, rate))
+}
+
+/// α log β − log Γ(α), over the broadcast of the parameters.
+func gammaNormalizer<S: TensorScalar>(_ alpha: Tensor<S>, _ beta: Tensor<S>) -> Tensor<S> {
+    alpha * beta.map { .log($0) } - alpha.map { .logGamma($0) }
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func gammaLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ alpha: Tensor<S>, _ beta: Tensor<S>, _ normalizer: Tensor<S>) -> Tensor<S> {
+    fusedElementwise(x, alpha, beta, normalizer, name: "Gamma.logProbability") { x, a, b, h in
+        guard x > 0 && x.isFinite else { return -.infinity }
+        return h + (a - 1) * S.log(x) - b * x
+    }
+}
+
+@derivative(of: gammaLogDensity)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpGammaLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ alpha: Tensor<S>, _ beta: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
+{
+    let normalizer = gammaNormalizer(alpha, beta)
+    return (gammaLogDensityValue(x, alpha, beta, normalizer), { v in
+        let g = fusedElementwiseGradient(x, alpha, beta, normalizer, upstream: v, name: "Gamma.logProbability") { x, a, b, _ in
+            guard x > 0 && x.isFinite else { return (0, 0, 0, 0) }
+            return ((a - 1) / x - b, S.log(x), -x, 1)
+        }
+        if g.3.isSymbolicZero { return (g.0, g.1, g.2) }
+        // The normaliser's gradient, once per parameter element: ∂/∂α = log β − ψ(α), ∂/∂β = α/β.
+        let digamma = alpha.map { S(SpecialFunctions.digamma(Double($0))) }
+        let throughAlpha = (g.3 * (beta.map { .log($0) } - digamma)).summed(toShape: alpha.shape)
+        let throughBeta = (g.3 * alpha / beta).summed(toShape: beta.shape)
+        return (g.0, g.1 + throughAlpha, g.2 + throughBeta)
+    })
+}
+
+/// log of a Poisson probability λᵏ e^(−λ) / k! for k ∈ {0, 1, 2, …}.
+@differentiable(reverse)
+func poissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
+    poissonLogDensityValue(k, rate)
+}
+
+/// log k! for k < 1024, computed once.
+let logFactorials: [Double] = {
+    var table = [0.0]
+    for k in 1..<1024 { table.append(table[k - 1] + Foundation.log(Double(k))) }
+    return table
+}()
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
+    fusedElementwise(k, rate, rate, rate, name: "Poisson.logProbability") { k, rate, _, _ in
+        guard k >= 0 && k == k.rounded() && k.isFinite else { return -.infinity }
+        let logFactorial = k < 1024 ? S(logFactorials[Int(k)]) : S.logGamma(k + 1)
+        // 0 · log 0 = 0: a rate of 0 gives probability 1 to k = 0.
+        return (k == 0 ? 0 : k * S.log(rate)) - rate - logFactorial
+    }
+}
+
+@derivative(of: poissonLogDensity)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
+    (poissonLogDensityValue(k, rate), { v in
+        let g = fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
+            guard k >= 0 && k == k.rounded() && k.isFinite else { return (0, 0, 0, 0) }
+            return (S.log(rate), k == 0 ? -1 : k / rate - 1, 0, 0)
+        }
+        return (g.0, g.1)
     })
 }

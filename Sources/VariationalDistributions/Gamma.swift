@@ -32,12 +32,8 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let mask = withoutDerivative(at: outside(.positive, value))
-        let x = value.replacing(with: 1, where: mask)
-        let alpha = concentration
-        let result = alpha * rate.log() - alpha.logGamma() + (alpha - 1) * x.log() - rate * x
-        return result.replacing(with: -.infinity, where: mask)
+        checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
+        return gammaLogDensity(value, concentration, rate)
     }
 
     /// Standard Gamma(α, 1) draws with this α.

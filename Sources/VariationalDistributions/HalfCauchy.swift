@@ -23,10 +23,8 @@ public struct HalfCauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let mask = withoutDerivative(at: outside(.nonNegative, value))
-        let density = -(value / scale).squared().log1p() - scale.log() + Scalar(Foundation.log(2 / Double.pi))
-        return density.replacing(with: -.infinity, where: mask)
+        checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
+        return cauchyLogDensity(value, Tensor(0), scale, half: true)
     }
 
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

@@ -23,10 +23,8 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let mask = withoutDerivative(at: outside(.nonNegativeIntegers, value))
-        let k = value.replacing(with: 0, where: mask)
-        return (k * rate.log() - rate - (k + 1).logGamma()).replacing(with: -.infinity, where: mask)
+        checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
+        return poissonLogDensity(value, rate)
     }
 
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

@@ -34,15 +34,14 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
-        let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
+        checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let nu = degreesOfFreedom
-        let z = (value - location) / scale
         // log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ), with the half-step difference of log Γ written so that the parts
         // of size ν cancel algebraically (at ν = 1e17 the plain difference loses everything).
         let half = nu * 0.5
         let normalizer = half * (0.5 / half).log1p() - Scalar(0.5 + SpecialFunctions.halfLogTwoPi)
             + (half + 0.5).logGammaRemainder() - half.logGammaRemainder() - scale.log()
-        return normalizer - (nu + 1) * 0.5 * (z.squared() / nu).log1p()
+        return normalizer + studentTKernel(value, location, scale, nu)
     }
 
     /// Standard t noise with this ν: N(0, 1) / √(χ²_ν / ν), χ²_ν = 2 Gamma(ν/2).

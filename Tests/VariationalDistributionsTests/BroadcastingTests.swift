@@ -69,4 +69,24 @@ final class BroadcastingTests: XCTestCase {
             "Normal([S, 1], [S, 1]) at [n]", { Normal($0[0], $0[1].exp()).logProbability(of: y).sum() },
             at: [T(shape: [2, 1], scalars: [0.3, -0.2]), T(shape: [2, 1], scalars: [0.1, 0.4])])
     }
+
+    /// Every fused log density: gradients in the parameters (one per particle, [2, 1], against values [3]) and in
+    /// the value, against finite differences.
+    func testFusedDensityGradients() {
+        let column = { (a: Double, b: Double) in T(shape: [2, 1], scalars: [a, b]) }
+        let real = T([-0.7, 0.4, 1.9]), positive = T([0.3, 1.4, 2.2]), counts = T([0, 2, 5])
+        let cases: [(String, @differentiable(reverse) ([T]) -> T, [T])] = [
+            ("Normal", { Normal($0[0], $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.2, -0.5), column(0.1, -0.3), real]),
+            ("HalfNormal", { HalfNormal($0[0].exp()).logProbability(of: $0[1]).sum() }, [column(0.2, -0.5), positive]),
+            ("HalfCauchy", { HalfCauchy($0[0].exp()).logProbability(of: $0[1]).sum() }, [column(0.2, -0.5), positive]),
+            ("Cauchy", { Cauchy($0[0], $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.2, -0.5), column(0.1, -0.3), real]),
+            ("StudentT", { StudentT($0[0].exp(), $0[1], $0[2].exp()).logProbability(of: $0[3]).sum() },
+             [column(0.5, 2), column(0.2, -0.5), column(0.1, -0.3), real]),
+            ("Gamma", { Gamma($0[0].exp(), $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.5, -0.2), column(0.1, 0.7), positive]),
+            ("Poisson", { Poisson(logRate: $0[0]).logProbability(of: counts).sum() }, [column(0.5, 1.7)]),
+        ]
+        for (name, f, inputs) in cases {
+            assertGradientMatchesFiniteDifferences(name, f, at: inputs, tolerance: 1e-6)
+        }
+    }
 }
