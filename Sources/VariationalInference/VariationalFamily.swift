@@ -211,8 +211,11 @@ public struct FullRankGaussian: VariationalFamily {
         Tensor(randomNormal: [count, dimension], using: &generator)
     }
 
+    /// θ = μ + ε Lᵀ, one operation with its own derivative (L is never formed as a tensor).
     @differentiable(reverse, wrt: self)
-    public func sample(fromNoise noise: Tensor<Double>) -> Tensor<Double> { gaussian().sample(fromNoise: noise) }
+    public func sample(fromNoise noise: Tensor<Double>) -> Tensor<Double> {
+        fullRankSample(mean, lowerFactor, rawDiagonal, noise)
+    }
 
     @differentiable(reverse, wrt: self)
     public func sampleWithLogDensity(fromNoise noise: Tensor<Double>) -> (theta: Tensor<Double>, logDensity: Tensor<Double>) {
@@ -223,8 +226,9 @@ public struct FullRankGaussian: VariationalFamily {
     @differentiable(reverse)
     public func logDensity(_ theta: Tensor<Double>) -> Tensor<Double> { gaussian().logProbability(of: theta) }
 
+    /// Σ log Lᵢᵢ + D/2 (1 + log 2π), one operation on ρ.
     @differentiable(reverse, wrt: self)
-    public func entropy() -> Tensor<Double> { gaussian().entropy() }
+    public func entropy() -> Tensor<Double> { gaussianEntropy(rawDiagonal) }
 
     @differentiable(reverse, wrt: self)
     public func gaussian() -> MultivariateNormal<Double> {
@@ -285,3 +289,90 @@ public struct LowRankGaussian: VariationalFamily {
         MultivariateNormal(uncheckedLocation: mean, covarianceFactor: factor, covarianceDiagonal: rawDiagonal.softplus().squared())
     }
 }
+
+/// softplus(ρ) = log(1 + e^ρ) and its derivative σ(ρ), without overflow.
+@inline(__always)
+func softplusAndSlope(_ rho: Double) -> (value: Double, slope: Double) {
+    let t = Foundation.exp(-Swift.abs(rho))
+    let value = Swift.max(rho, 0) + Foundation.log1p(t)
+    return (value, rho >= 0 ? 1 / (1 + t) : t / (1 + t))
+}
+
+/// θ = μ + ε Lᵀ for particles ε [S, D], with L the strict lower part of `lower` plus diag(softplus(ρ)).
+@differentiable(reverse, wrt: (mean, lower, raw))
+func fullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
+    fullRankSampleValue(mean, lower, raw, noise)
+}
+
+func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
+    let (s, d) = (noise.shape[0], mean.scalarCount)
+    var theta = [Double](repeating: 0, count: s * d)
+    mean.scalars.withUnsafeBufferPointer { m in
+        lower.scalars.withUnsafeBufferPointer { f in
+            raw.scalars.withUnsafeBufferPointer { r in
+                noise.scalars.withUnsafeBufferPointer { e in
+                    let diagonal = (0..<d).map { softplusAndSlope(r[$0]).value }
+                    for p in 0..<s {
+                        for i in 0..<d {
+                            var total = m[i] + diagonal[i] * e[p * d + i]
+                            for j in 0..<i { total += f[i * d + j] * e[p * d + j] }
+                            theta[p * d + i] = total
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(shape: [s, d], scalars: theta)
+}
+
+@derivative(of: fullRankSample, wrt: (mean, lower, raw))
+func vjpFullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>)
+    -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> (Tensor<Double>, Tensor<Double>, Tensor<Double>))
+{
+    (fullRankSampleValue(mean, lower, raw, noise), { v in
+        if v.isSymbolicZero { return (.zero, .zero, .zero) }
+        let (s, d) = (noise.shape[0], mean.scalarCount)
+        var gMean = [Double](repeating: 0, count: d)
+        var gLower = [Double](repeating: 0, count: d * d)
+        var gRaw = [Double](repeating: 0, count: d)
+        v.scalars.withUnsafeBufferPointer { g in
+            noise.scalars.withUnsafeBufferPointer { e in
+                for p in 0..<s {
+                    for i in 0..<d {
+                        let gi = g[p * d + i]
+                        gMean[i] += gi
+                        gRaw[i] += gi * e[p * d + i]
+                        for j in 0..<i { gLower[i * d + j] += gi * e[p * d + j] }
+                    }
+                }
+            }
+        }
+        for i in 0..<d { gRaw[i] *= softplusAndSlope(raw.scalars[i]).slope }
+        return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: raw.shape, scalars: gRaw))
+    })
+}
+
+/// The entropy of a Gaussian whose Cholesky factor has diagonal softplus(ρ): Σ log softplus(ρᵢ) + D/2 (1 + log 2π).
+@differentiable(reverse)
+func gaussianEntropy(_ raw: Tensor<Double>) -> Tensor<Double> {
+    gaussianEntropyValue(raw)
+}
+
+func gaussianEntropyValue(_ raw: Tensor<Double>) -> Tensor<Double> {
+    let d = Double(raw.scalarCount)
+    return Tensor(raw.scalars.reduce(0) { $0 + Foundation.log(softplusAndSlope($1).value) } + d * 0.5 * (1 + Foundation.log(2 * Double.pi)))
+}
+
+@derivative(of: gaussianEntropy)
+func vjpGaussianEntropy(_ raw: Tensor<Double>) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>) {
+    (gaussianEntropyValue(raw), { v in
+        if v.isSymbolicZero { return .zero }
+        let g = v.scalar
+        return Tensor(shape: raw.shape, scalars: raw.scalars.map { rho in
+            let (value, slope) = softplusAndSlope(rho)
+            return g * slope / value
+        })
+    })
+}
+
