@@ -39,9 +39,7 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
     @differentiable(reverse)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let mask = withoutDerivative(at: outside(.boolean, value))
-        let broadcastLogits = logits.broadcasted(to: withoutDerivative(at: value.shape))
-        return (-sigmoidCrossEntropy(logits: broadcastLogits, labels: value)).replacing(with: -.infinity, where: mask)
+        return bernoulliLogDensity(value, logits.broadcasted(to: withoutDerivative(at: value.shape)))
     }
 
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

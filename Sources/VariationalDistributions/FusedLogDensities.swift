@@ -220,3 +220,36 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
         return (g.0, g.1)
     })
 }
+
+/// log of a Bernoulli probability, x l − softplus(l) for x ∈ {0, 1} (−∞ elsewhere), for value and logits of one
+/// shape: one vectorised pass gives the value and the gradient σ(l) − x together.
+@differentiable(reverse)
+func bernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -> Tensor<S> {
+    bernoulliLogDensityWithGradient(x, logits).value
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func bernoulliLogDensityWithGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
+    -> (value: Tensor<S>, logitGradient: Tensor<S>, mask: [Bool])
+{
+    let (crossEntropy, gradient) = sigmoidCrossEntropyWithGradient(logits: logits, labels: x)
+    let mask = outside(.boolean, x)
+    // log p = −cross-entropy; its gradient in the logits is x − σ(l), the negative of the cross-entropy's.
+    let value = crossEntropy.map { -$0 }.replacing(with: -.infinity, where: mask)
+    return (value, gradient.map { -$0 }.replacing(with: 0, where: mask), mask)
+}
+
+@derivative(of: bernoulliLogDensity)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpBernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
+    let (value, logitGradient, mask) = bernoulliLogDensityWithGradient(x, logits)
+    return (value, { v in
+        if v.isSymbolicZero { return (.zero, .zero) }
+        let upstream = v.broadcasted(to: value.shape)
+        return ((upstream * logits).replacing(with: 0, where: mask), upstream * logitGradient)
+    })
+}

@@ -84,6 +84,9 @@ final class BroadcastingTests: XCTestCase {
              [column(0.5, 2), column(0.2, -0.5), column(0.1, -0.3), real]),
             ("Gamma", { Gamma($0[0].exp(), $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.5, -0.2), column(0.1, 0.7), positive]),
             ("Poisson", { Poisson(logRate: $0[0]).logProbability(of: counts).sum() }, [column(0.5, 1.7)]),
+            ("Bernoulli", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [column(0.5, -1.7)]),
+            ("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() },
+             [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])]),
         ]
         for (name, f, inputs) in cases {
             assertGradientMatchesFiniteDifferences(name, f, at: inputs, tolerance: 1e-6)
