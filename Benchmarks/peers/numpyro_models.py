@@ -12,32 +12,12 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_platform_name", "cpu")
 import jax.numpy as jnp
 import numpyro
-import numpyro.distributions as dist
 from numpyro.infer import SVI, Trace_ELBO
 from numpyro.infer.autoguide import AutoMultivariateNormal
 from numpyro.optim import Adam
 
 
-def eight_schools(sigma, y):
-    mu = numpyro.sample("mu", dist.Normal(0, 5))
-    tau = numpyro.sample("tau", dist.HalfCauchy(5))
-    with numpyro.plate("schools", len(sigma)):
-        theta_tilde = numpyro.sample("theta_tilde", dist.Normal(0, 1))
-        numpyro.sample("y", dist.Normal(mu + tau * theta_tilde, sigma), obs=y)
-
-
-def poisson_regression(X, y):
-    alpha = numpyro.sample("alpha", dist.Normal(0, 5))
-    beta = numpyro.sample("beta", dist.Normal(0, 1).expand([X.shape[1]]).to_event(1))
-    numpyro.sample("y", dist.Poisson(jnp.exp(alpha + X @ beta)), obs=y)
-
-
-def robust_regression(X, y):
-    alpha = numpyro.sample("alpha", dist.Normal(0, 10))
-    beta = numpyro.sample("beta", dist.Normal(0, 10).expand([X.shape[1]]).to_event(1))
-    sigma = numpyro.sample("sigma", dist.HalfNormal(2))
-    nu = numpyro.sample("nu", dist.Gamma(2, 0.1))
-    numpyro.sample("y", dist.StudentT(nu, alpha + X @ beta, sigma), obs=y)
+from example_models import eight_schools, poisson_regression, robust_regression
 
 
 def median(values):

@@ -64,10 +64,11 @@ def run(name, model, seed, *arguments):
                   f"{float(split_gelman_rubin(chains)):.4f}")
 
 
-logistic_data, logistic_header = read(sys.argv[1])
-features = np.stack([logistic_data[c] for c in logistic_header if c != "y"], axis=1)
-schools, _ = read(sys.argv[2])
-print(f"# NumPyro {numpyro.__version__}, JAX {jax.__version__}, NUTS, 4 chains x 50000 draws after 5000 warm-up")
-print("# model latent mean sd mcse ess rhat")
-run("logistic-regression", logistic, 1, jnp.asarray(features), jnp.asarray(logistic_data["y"]))
-run("eight-schools", eight_schools, 2, jnp.asarray(schools["sigma"]), jnp.asarray(schools["y"]))
+if __name__ == "__main__":
+    logistic_data, logistic_header = read(sys.argv[1])
+    features = np.stack([logistic_data[c] for c in logistic_header if c != "y"], axis=1)
+    schools, _ = read(sys.argv[2])
+    print(f"# NumPyro {numpyro.__version__}, JAX {jax.__version__}, NUTS, 4 chains x 50000 draws after 5000 warm-up")
+    print("# model latent mean sd mcse ess rhat")
+    run("logistic-regression", logistic, 1, jnp.asarray(features), jnp.asarray(logistic_data["y"]))
+    run("eight-schools", eight_schools, 2, jnp.asarray(schools["sigma"]), jnp.asarray(schools["y"]))
