@@ -125,14 +125,17 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         return randomObservations(size, using: &generator)
     }
 
-    /// `count` distinct observation indices drawn uniformly (a partial Fisher–Yates shuffle), sorted.
+    /// `count` distinct observation indices drawn uniformly, sorted. Floyd's algorithm: time and memory in
+    /// proportion to `count` whatever N is, so that a step's cost does not grow with the data set (a shuffle of all
+    /// N indices cost 8 MB and a pass over them per step at N = 10⁶).
     func randomObservations<G: RandomNumberGenerator>(_ count: Int, using generator: inout G) -> [Int] {
-        var indices = Array(0..<model.observationCount)
-        for i in 0..<count {
-            let j = i + Int(generator.next() % UInt64(indices.count - i))
-            indices.swapAt(i, j)
+        let n = model.observationCount
+        var chosen = Set<Int>(minimumCapacity: count)
+        for j in (n - count)..<n {
+            let t = Int(generator.next() % UInt64(j + 1))
+            if !chosen.insert(t).inserted { chosen.insert(j) }
         }
-        return Array(indices[0..<count]).sorted()
+        return chosen.sorted()
     }
 
     /// Names what went non-finite: a latent variable out of range, or a term of the ELBO.
