@@ -312,6 +312,13 @@ extension Tensor {
         var result = [Scalar]()
         result.reserveCapacity(outer * indices.count * inner)
         scalars.withUnsafeBufferPointer { x in
+            if inner == 1 {
+                // Single elements (a column of a matrix, a vector's entries): a plain loop, not a copy call each.
+                for o in 0..<outer {
+                    for i in indices { result.append(x[o * n + i]) }
+                }
+                return
+            }
             for o in 0..<outer {
                 for i in indices {
                     let start = (o * n + i) * inner

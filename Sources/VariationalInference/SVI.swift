@@ -125,17 +125,11 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         return randomObservations(size, using: &generator)
     }
 
-    /// `count` distinct observation indices drawn uniformly, sorted. Floyd's algorithm: time and memory in
-    /// proportion to `count` whatever N is, so that a step's cost does not grow with the data set (a shuffle of all
-    /// N indices cost 8 MB and a pass over them per step at N = 10⁶).
+    /// `count` distinct observation indices drawn uniformly, sorted, in time and memory in proportion to `count`
+    /// whatever N is (a shuffle of all N indices cost 8 MB and a pass over them per step at N = 10⁶).
     func randomObservations<G: RandomNumberGenerator>(_ count: Int, using generator: inout G) -> [Int] {
-        let n = model.observationCount
-        var chosen = Set<Int>(minimumCapacity: count)
-        for j in (n - count)..<n {
-            let t = Int(generator.next() % UInt64(j + 1))
-            if !chosen.insert(t).inserted { chosen.insert(j) }
-        }
-        return chosen.sorted()
+        let words = (0..<count).map { _ in generator.next() }
+        return distinctSortedIndices(count, below: model.observationCount, words: words)
     }
 
     /// Names what went non-finite: a latent variable out of range, or a term of the ELBO.
@@ -425,3 +419,52 @@ private final class TangentCollector: TensorVisitor, @unchecked Sendable {
         shapes.append(parameter.shape)
     }
 }
+
+/// `count` distinct indices below `n`, uniform over the subsets of that size, sorted, from `count` random words:
+/// Floyd's algorithm over an open-addressing table, then a bucket sort (the indices are uniform, so buckets hold
+/// one on average) finished by an insertion sort over the few inversions left inside buckets.
+func distinctSortedIndices(_ count: Int, below n: Int, words: [UInt64]) -> [Int] {
+    var capacity = 1
+    while capacity < 2 * count { capacity <<= 1 }
+    let mask = capacity - 1
+    var table = [Int](repeating: -1, count: capacity)
+    var chosen = [Int](repeating: 0, count: count)
+    var filled = 0
+    for (k, j) in ((n - count)..<n).enumerated() {
+        var value = Int(words[k] % UInt64(j + 1))
+        var slot = Int(truncatingIfNeeded: (UInt64(value) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+        while table[slot] >= 0 {
+            if table[slot] == value {
+                // Taken already: j itself is new (every earlier draw was below j).
+                value = j
+                slot = Int(truncatingIfNeeded: (UInt64(value) &* 0x9E37_79B9_7F4A_7C15) >> 32) & mask
+                continue
+            }
+            slot = (slot + 1) & mask
+        }
+        table[slot] = value
+        chosen[filled] = value
+        filled += 1
+    }
+    var starts = [Int](repeating: 0, count: count + 1)
+    let scale = Double(count) / Double(n)
+    for value in chosen { starts[Swift.min(count - 1, Int(Double(value) * scale)) + 1] += 1 }
+    for b in 0..<count { starts[b + 1] += starts[b] }
+    var sorted = [Int](repeating: 0, count: count)
+    for value in chosen {
+        let b = Swift.min(count - 1, Int(Double(value) * scale))
+        sorted[starts[b]] = value
+        starts[b] += 1
+    }
+    for i in 1..<Swift.max(count, 1) {
+        let value = sorted[i]
+        var k = i
+        while k > 0 && sorted[k - 1] > value {
+            sorted[k] = sorted[k - 1]
+            k -= 1
+        }
+        sorted[k] = value
+    }
+    return sorted
+}
+
