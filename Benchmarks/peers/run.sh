@@ -5,14 +5,8 @@
 # pinned to the same core (CORE, default 0; taskset from util-linux): on this VM the two cores differ in speed by up
 # to 1.6× (another tenant shares the second), and a process that lands on either would otherwise decide the result.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+source "$(dirname "$0")/common.sh"
 rounds="${ROUNDS:-5}"
-pin=()
-command -v taskset >/dev/null && pin=(taskset -c "${CORE:-0}")
-if [ ! -x "$here/.venv/bin/python" ]; then
-    python3 -m venv "$here/.venv"
-    "$here/.venv/bin/pip" install --quiet numpyro jax
-fi
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
 peer=() ours=() differentiated=() ratios=()

@@ -5,14 +5,8 @@
 # times (default 5), both pinned to the same core (CORE, default 0), and prints each round's times and ratios, then
 # the medians.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+source "$(dirname "$0")/common.sh"
 rounds="${ROUNDS:-5}"
-pin=()
-command -v taskset >/dev/null && pin=(taskset -c "${CORE:-0}")
-if [ ! -x "$here/.venv/bin/python" ]; then
-    python3 -m venv "$here/.venv"
-    "$here/.venv/bin/pip" install --quiet numpyro jax
-fi
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
 names=("eight schools" "Poisson regression" "robust regression" "logistic regression")

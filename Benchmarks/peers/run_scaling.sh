@@ -3,10 +3,7 @@
 # user writes it, automatic differentiation) and NumPyro (subsampling plate), each N in its own process under
 # /usr/bin/time -v for its peak resident memory, both pinned to one core (CORE, default 0), in turn.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-pin=()
-command -v taskset >/dev/null && pin=(taskset -c "${CORE:-0}")
-[ -x "$here/.venv/bin/python" ] || { python3 -m venv "$here/.venv"; "$here/.venv/bin/pip" install --quiet numpyro jax; }
+source "$(dirname "$0")/common.sh"
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
 for n in ${SIZES:-10000 100000 1000000}; do

@@ -3,12 +3,8 @@
 # machine, alternating ROUNDS times (default 5) so that a slow spell falls on both. Both use 2 threads (the machine's
 # two cores). Installs JAX (CPU) into Benchmarks/peers/.venv the first time.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+source "$(dirname "$0")/common.sh"  # (its `pin` is not used here: both sides use both cores)
 rounds="${ROUNDS:-5}"
-if [ ! -x "$here/.venv/bin/python" ]; then
-    python3 -m venv "$here/.venv"
-    "$here/.venv/bin/pip" install --quiet numpyro jax
-fi
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
 peer=() ours=() ratios=()

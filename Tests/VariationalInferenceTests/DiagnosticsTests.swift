@@ -48,33 +48,30 @@ final class DiagnosticsTests: XCTestCase {
         XCTAssertEqual(importanceSampledLogEvidence([0, Foundation.log(3)]).estimate, Foundation.log(2), accuracy: 1e-12)
     }
 
-    /// A non-finite loss rejects the step, halves the learning rate, names the term, and after repeated failures
-    /// stops with the last good state.
-    /// A prior that is −∞ where the step took a latent is named, with the latent's value and support.
-    func testNonFinitePriorNamesTheLatent() {
-        let model = Model([Latent("lambda", Gamma(2, 1))]) { z in z["lambda"] * 0 }
+    /// A fit of a one-latent model started at `start` with learning rate 0.1, stopping after `failures` rejected steps.
+    func runFrom(_ start: Double, _ model: Model, failures: Int) -> (SVIResult<MeanFieldGaussian>, start: MeanFieldGaussian) {
         var family = MeanFieldGaussian(dimension: 1, initialScale: 0.1)
-        family.mean = Tensor([-800])  // λ = e^−800 underflows to 0, where (α − 1) log λ = −∞
+        family.mean = Tensor([start])
         var configuration = SVIConfiguration()
         configuration.learningRate = 0.1
-        configuration.maxConsecutiveFailures = 2
+        configuration.maxConsecutiveFailures = failures
         var svi = SVI(model: model, family: family, estimator: ReparameterizedELBO(), configuration: configuration)
         var generator = SeededGenerator(seed: 2)
-        let result = svi.run(using: &generator)
+        return (svi.run(using: &generator), family)
+    }
+
+    /// A prior that is −∞ where the step took a latent is named, with the latent's value and support.
+    func testNonFinitePriorNamesTheLatent() {
+        // λ = e^−800 underflows to 0, where (α − 1) log λ = −∞.
+        let (result, _) = runFrom(-800, Model([Latent("lambda", Gamma(2, 1))]) { z in z["lambda"] * 0 }, failures: 2)
         XCTAssertFalse(result.converged)
         XCTAssertTrue(result.messages.first!.contains("the log prior of latent 'lambda' (support positive) is -inf at lambda = 0.0"), "\(result.messages)")
     }
 
+    /// A non-finite loss rejects the step, halves the learning rate, names the term, and after repeated failures
+    /// stops with the last good state.
     func testNonFiniteStepsAreRejectedAndNamed() {
-        let model = Model([Latent("z", Normal(0, 1))]) { z in -z["z"].exp().exp() }
-        var family = MeanFieldGaussian(dimension: 1, initialScale: 0.1)
-        family.mean = Tensor([800])
-        var configuration = SVIConfiguration()
-        configuration.learningRate = 0.1
-        configuration.maxConsecutiveFailures = 5
-        var svi = SVI(model: model, family: family, estimator: ReparameterizedELBO(), configuration: configuration)
-        var generator = SeededGenerator(seed: 2)
-        let result = svi.run(using: &generator)
+        let (result, family) = runFrom(800, Model([Latent("z", Normal(0, 1))]) { z in -z["z"].exp().exp() }, failures: 5)
         XCTAssertFalse(result.converged)
         XCTAssertEqual(result.iterations, 0)
         XCTAssertEqual(result.family.mean, family.mean)
