@@ -54,6 +54,7 @@ extension ProbabilisticModel {
     @differentiable(reverse)
     public func logPrior(_ z: Latents) -> Tensor<Double> {
         let latents = withoutDerivative(at: self.latents)
+        if latents.isEmpty { return withoutDerivative(at: Tensor(zeros: [z.particleCount])) }
         var total = latents[0].logPrior(z)
         for i in 1..<withoutDerivative(at: latents.count) { total = total + latents[i].logPrior(z) }
         return total
@@ -153,7 +154,11 @@ public struct Model: ProbabilisticModel {
     let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
 
     /// A model whose likelihood is evaluated on all observations at every step.
-    public init(_ latents: [Latent], likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>) {
+    public init(
+        _ latents: [Latent], file: StaticString = #fileID, line: UInt = #line,
+        likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>
+    ) {
+        Model.requireLatents(latents, file, line)
         self.latents = latents
         self.observationCount = 0
         self.likelihood = { z, _ in likelihood(z) }
@@ -161,9 +166,11 @@ public struct Model: ProbabilisticModel {
 
     /// A model that can be subsampled: the closure receives the minibatch's indices into 0..<observationCount.
     public init(
-        _ latents: [Latent], observationCount: Int,
+        _ latents: [Latent], observationCount: Int, file: StaticString = #fileID, line: UInt = #line,
         likelihood: @escaping @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
     ) {
+        Model.requireLatents(latents, file, line)
+        require(observationCount >= 1, "Model: observationCount must be at least 1, got \(observationCount)", file: file, line: line)
         self.latents = latents
         self.observationCount = observationCount
         self.likelihood = likelihood
@@ -172,6 +179,15 @@ public struct Model: ProbabilisticModel {
     @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
         likelihood(z, observations)
+    }
+
+    /// Stops when there is nothing to infer, or when two latents share a name (`z["name"]` could not tell them apart).
+    static func requireLatents(_ latents: [Latent], _ file: StaticString, _ line: UInt) {
+        require(!latents.isEmpty, "Model: no latent variables; declare at least one Latent with its prior", file: file, line: line)
+        var seen = Set<String>()
+        for latent in latents where !seen.insert(latent.name).inserted {
+            usageFailure("Model: two latents are named '\(latent.name)'", file: file, line: line)
+        }
     }
 }
 

@@ -84,6 +84,9 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         if family.dimension != model.latentSpace.dimension {
             fatalError("SVI: family of dimension \(family.dimension) for a model of dimension \(model.latentSpace.dimension)")
         }
+        if let size = configuration.batchSize, size < 1 {
+            usageFailure("SVI: the minibatch size (SVIConfiguration.batchSize) must be at least 1, got \(size)")
+        }
         self.trainer = Trainer(
             problem: GlobalLatentProblem(model: model, family: family), estimator: estimator,
             optimizer: Adam(learningRate: configuration.learningRate ?? learningRate))

@@ -32,4 +32,12 @@ final class UsageErrorTests: XCTestCase {
             "latent 'b': its prior Uniform<Double> has a support that depends on its parameters"))
         XCTAssertTrue(try stop("unknown-latent").contains("no latent variable named 'sigma'; the model has [\"mu\"]"))
     }
+
+    func testModelAndFitErrors() throws {
+        let none = try stop("no-latents")
+        XCTAssertTrue(none.contains("Model: no latent variables; declare at least one Latent with its prior"), none)
+        XCTAssertTrue(none.contains("usage_errors/main.swift:"), none)
+        XCTAssertTrue(try stop("duplicate-latents").contains("Model: two latents are named 'mu'"))
+        XCTAssertTrue(try stop("batch-size").contains("SVI: the minibatch size (SVIConfiguration.batchSize) must be at least 1, got 0"))
+    }
 }

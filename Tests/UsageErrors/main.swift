@@ -30,6 +30,15 @@ case "dependent-support":
     evaluate(Model([Latent("a", Normal(0, 1)), Latent("b") { z in Uniform(uncheckedLow: z["a"], high: z["a"] + 1) }]) { z in z["b"] })
 case "unknown-latent":
     evaluate(Model([Latent("mu", Normal(0, 1))]) { z in Normal(z["mu"], z["sigma"]).logProbability(of: Tensor(1)) })
+case "no-latents":
+    evaluate(Model([]) { z in z.values })
+case "duplicate-latents":
+    evaluate(Model([Latent("mu", Normal(0, 1)), Latent("mu", Normal(0, 2))]) { z in z["mu"] })
+case "batch-size":
+    var configuration = SVIConfiguration()
+    configuration.batchSize = 0
+    let model = Model([Latent("mu", Normal(0, 1))], observationCount: 10) { z, _ in z["mu"] }
+    _ = SVI(model: model, family: MeanFieldGaussian(dimension: 1), estimator: ReparameterizedELBO(), configuration: configuration)
 default:
-    print("usage: usage-errors value-shape|tensor-shapes|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent")
+    print("usage: usage-errors value-shape|tensor-shapes|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent|no-latents|duplicate-latents|batch-size")
 }
