@@ -101,23 +101,30 @@ extension Distribution {
     public var standardDeviation: Tensor<Scalar> { variance.sqrt() }
 }
 
-/// A value for `logProbability(of:)`, broadcast against the distribution's `batchShape + eventShape` as tensor
-/// arithmetic broadcasts (aligned from the right, dimensions of 1 stretched): `Normal` with parameters of shape
-/// [S, 8] takes observations of shape [8] and gives [S, 8] log densities, one per particle and observation.
-/// A value that already ends in `batchShape + eventShape` is returned as it is. Shapes that do not broadcast stop
-/// with a message naming both, in every build.
-/// Stops with the message of `broadcastValue` when a value of shape `shape` does not broadcast against the
-/// distribution's shapes; for log densities that broadcast inside one fused pass and need no copy of the value.
-public func checkValueBroadcasts(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type) {
-    if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return }
+/// The shape a value of shape `shape` broadcasts to against `batchShape + eventShape` (aligned from the right,
+/// dimensions of 1 stretched, the event dimensions unchanged); stops with a message naming both shapes, in every
+/// build, when they do not broadcast.
+func valueBroadcastShape(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type) -> [Int] {
     guard let target = try? checkedBroadcastShape(shape, batchShape + eventShape),
           Array(target.suffix(eventShape.count)) == eventShape
     else {
         usageFailure(
             "\(distribution).logProbability: a value of shape \(shape) does not broadcast against batch shape \(batchShape) + event shape \(eventShape)")
     }
+    return target
 }
 
+/// Stops with the message of `broadcastValue` when a value of shape `shape` does not broadcast against the
+/// distribution's shapes; for log densities that broadcast inside one fused pass and need no copy of the value.
+public func checkValueBroadcasts(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type) {
+    if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return }
+    _ = valueBroadcastShape(shape, batchShape, eventShape, distribution)
+}
+
+/// A value for `logProbability(of:)`, broadcast against the distribution's `batchShape + eventShape` as tensor
+/// arithmetic broadcasts: `Normal` with parameters of shape [S, 8] takes observations of shape [8] and gives
+/// [S, 8] log densities, one per particle and observation. A value that already ends in `batchShape + eventShape`
+/// is returned as it is. Shapes that do not broadcast stop with a message naming both, in every build.
 @differentiable(reverse, wrt: value)
 public func broadcastValue<Scalar: TensorScalar>(
     _ value: Tensor<Scalar>, _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type
@@ -126,12 +133,7 @@ public func broadcastValue<Scalar: TensorScalar>(
     if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return value }
     let expected = batchShape + eventShape
     if shape.count >= expected.count && shape.suffix(expected.count).elementsEqual(expected) { return value }
-    guard let target = try? checkedBroadcastShape(shape, expected),
-          Array(target.suffix(eventShape.count)) == eventShape
-    else {
-        usageFailure(
-            "\(distribution).logProbability: a value of shape \(shape) does not broadcast against batch shape \(batchShape) + event shape \(eventShape)")
-    }
+    let target = valueBroadcastShape(shape, batchShape, eventShape, distribution)
     // Only leading dimensions of 1 added (observations [n] for one particle's [1, n]): the same elements, reshaped.
     if target.reduce(1, *) == withoutDerivative(at: value.scalarCount) { return value.reshaped(to: target) }
     return value.broadcasted(to: target)

@@ -6,7 +6,7 @@ import VariationalDistributions
 ///
 /// The prior decides everything else about the variable: its shape (the prior's, or `shape:` for independent
 /// copies, `Latent("theta", Normal(0, 1), shape: [8])`), its support, and so the bijector from the unconstrained
-/// space where inference runs and the log-Jacobian of that map. A prior may depend on latents declared before it
+/// space where inference runs and the log-Jacobian of that map. A prior may depend on other latents, declared before or after it
 /// (`Latent("theta", shape: [8]) { z in Normal(z["mu"], z["tau"]) }`, a centred hierarchy); its distribution then
 /// has to be one whose support does not depend on its parameters.
 ///
@@ -16,7 +16,7 @@ import VariationalDistributions
 public struct Latent {
     /// The variable's name, shape and support.
     public let variable: LatentVariable
-    /// log p(z_name | the latents declared before it), one value per particle: [S].
+    /// log p(z_name | the latents it depends on), one value per particle: [S].
     public let logPrior: @differentiable(reverse) (Latents) -> Tensor<Double>
     /// What is known about a prior whose parameters are fixed; nil for a prior that depends on other latents.
     let fixed: FixedPrior?
@@ -59,7 +59,7 @@ public struct Latent {
         }
     }
 
-    /// A latent variable whose prior depends on latents declared before it: `prior` receives their values for a
+    /// A latent variable whose prior depends on other latents: `prior` receives their values for a
     /// batch of particles (scalars as columns [S, 1]) and returns the distribution of this one, which must
     /// broadcast to [S] + `shape`.
     public init<D: Distribution>(

@@ -52,7 +52,9 @@ public struct LatentSpace: Sendable, Equatable {
     public let constrainedDimension: Int
 
     public init(_ variables: [LatentVariable]) {
-        require(Set(variables.map(\.name)).count == variables.count, "LatentSpace: latent variable names must be unique")
+        if let name = LatentSpace.repeatedName(variables.map(\.name)) {
+            usageFailure("LatentSpace: latent variable names must be unique; '\(name)' appears twice")
+        }
         self.variables = variables
         var u = 0
         var c = 0
@@ -68,6 +70,12 @@ public struct LatentSpace: Sendable, Equatable {
         constrainedOffsets = co
         dimension = u
         constrainedDimension = c
+    }
+
+    /// The first name that appears twice, if any.
+    static func repeatedName(_ names: [String]) -> String? {
+        var seen = Set<String>()
+        return names.first { !seen.insert($0).inserted }
     }
 
     /// The index of a variable by name.
@@ -169,10 +177,9 @@ enum CoordinateMap {
             let e = Foundation.exp(x)
             return (low + e, x, e, 1)
         case .sigmoid(let low, let width):
-            // σ(x) and log σ(x) + log σ(−x) = −|x| − 2 log(1 + e^−|x|), without overflow either way.
-            let t = Foundation.exp(-Swift.abs(x))
-            let sigma = x >= 0 ? 1 / (1 + t) : t / (1 + t)
-            let logDerivative = Foundation.log(width) - Swift.abs(x) - 2 * Foundation.log1p(t)
+            // σ(x), and log σ(x) + log σ(−x) = −softplus(−x) − softplus(x) = x − 2 softplus(x).
+            let (softplus, sigma) = softplusAndSlope(x)
+            let logDerivative = Foundation.log(width) + x - 2 * softplus
             return (low + width * sigma, logDerivative, width * sigma * (1 - sigma), 1 - 2 * sigma)
         }
     }

@@ -23,7 +23,7 @@ import VariationalDistributions
 /// and scales a minibatch's likelihood by N/B. `Examples/` in the repository holds complete models to copy.
 public protocol ProbabilisticModel {
     /// The latent variables with their priors, in the order of the flat parameter vector. A prior may depend on
-    /// latents declared before it.
+    /// other latents, in any order.
     var latents: [Latent] { get }
     /// N, the number of observations that minibatches are drawn from (0..<N); 0 (the default) for a model that is
     /// not subsampled.
@@ -184,9 +184,8 @@ public struct Model: ProbabilisticModel {
     /// Stops when there is nothing to infer, or when two latents share a name (`z["name"]` could not tell them apart).
     static func requireLatents(_ latents: [Latent], _ file: StaticString, _ line: UInt) {
         require(!latents.isEmpty, "Model: no latent variables; declare at least one Latent with its prior", file: file, line: line)
-        var seen = Set<String>()
-        for latent in latents where !seen.insert(latent.name).inserted {
-            usageFailure("Model: two latents are named '\(latent.name)'", file: file, line: line)
+        if let name = LatentSpace.repeatedName(latents.map(\.name)) {
+            usageFailure("Model: two latents are named '\(name)'", file: file, line: line)
         }
     }
 }
