@@ -24,7 +24,8 @@ extension Tensor {
             "matmul: batch sizes differ for shapes \(a.shape) and \(b.shape)")
         let batch = Swift.max(batchA, batchB)
         let outShape = (a.rank == 3 || b.rank == 3) ? [batch, m, n] : [m, n]
-        var result = [Scalar].zeros(count: batch * m * n)
+        // GEMM and GEMV write every element of the result, unless the inner dimension is empty.
+        var result = k == 0 ? [Scalar].zeros(count: batch * m * n) : [Scalar].uninitialized(count: batch * m * n)
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
                 result.withUnsafeMutableBufferPointer { pc in

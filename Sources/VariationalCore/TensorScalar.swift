@@ -24,6 +24,11 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func sigmoidCrossEntropyWithGradient(
         count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>,
         gradient: UnsafeMutablePointer<Self>)
+    /// log Bernoulli(x; σ(l)) = x·l − softplus(l) with its gradient in the logits, x − σ(l); −∞ and 0 where x is
+    /// neither 0 nor 1. Returns how many x are.
+    static func bernoulliLogDensity(
+        count: Int, labels: UnsafePointer<Self>, logits: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>,
+        gradient: UnsafeMutablePointer<Self>) -> Int
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// One fused Adam step over a flat buffer.
@@ -51,6 +56,13 @@ extension Float: TensorScalar {
         gradient: UnsafeMutablePointer<Float>
     ) {
         vk_ssigmoid_cross_entropy_with_gradient(count, logits, labels, result, gradient)
+    }
+
+    public static func bernoulliLogDensity(
+        count: Int, labels: UnsafePointer<Float>, logits: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>,
+        gradient: UnsafeMutablePointer<Float>
+    ) -> Int {
+        vk_sbernoulli_log_density(count, labels, logits, result, gradient)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
@@ -111,6 +123,13 @@ extension Double: TensorScalar {
         gradient: UnsafeMutablePointer<Double>
     ) {
         vk_dsigmoid_cross_entropy_with_gradient(count, logits, labels, result, gradient)
+    }
+
+    public static func bernoulliLogDensity(
+        count: Int, labels: UnsafePointer<Double>, logits: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>,
+        gradient: UnsafeMutablePointer<Double>
+    ) -> Int {
+        vk_dbernoulli_log_density(count, labels, logits, result, gradient)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
@@ -205,6 +224,13 @@ extension Array where Element: TensorScalar {
             return unsafeBitCast(Array<Double>(UnsafeBufferPointer(start: vk_zero_doubles(), count: count)), to: [Element].self)
         }
         return unsafeBitCast(Array<Float>(UnsafeBufferPointer(start: vk_zero_floats(), count: count)), to: [Element].self)
+    }
+
+    /// `count` elements left uninitialised, for a kernel that writes every one of them before anything reads
+    /// them (the elements are plain floating-point numbers, so no clean-up depends on their contents).
+    @inlinable
+    public static func uninitialized(count: Int) -> [Element] {
+        [Element](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     }
 
     /// `count` elements written by `initialize`, which must set every one of them: small arrays start from

@@ -37,6 +37,7 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
 
     /// x log p + (1 − x) log(1 − p), from the logits without overflow.
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         return bernoulliLogDensity(value, logits.broadcasted(to: withoutDerivative(at: value.shape)))

@@ -40,6 +40,7 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
 
     /// log C(n, k) + k log p + (n − k) log(1 − p).
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let n = withoutDerivative(at: totalCount.broadcasted(to: value.shape))

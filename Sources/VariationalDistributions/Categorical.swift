@@ -33,6 +33,7 @@ public struct Categorical<Scalar: TensorScalar>: Distribution {
 
     /// log softmax(logits)[value]. (Values are discrete: their gradient is zero.)
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: categoryCount)

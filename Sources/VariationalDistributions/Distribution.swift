@@ -159,6 +159,7 @@ public struct NoClosedForm<Scalar: TensorScalar>: Distribution {
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> { value }
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
         Tensor(zeros: sampleShape)

@@ -222,7 +222,7 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
 }
 
 /// log of a Bernoulli probability, x l − softplus(l) for x ∈ {0, 1} (−∞ elsewhere), for value and logits of one
-/// shape: one vectorised pass gives the value and the gradient σ(l) − x together.
+/// shape: one vectorised pass gives the value and the gradient x − σ(l) together, and counts the x outside {0, 1}.
 @differentiable(reverse)
 func bernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -> Tensor<S> {
     bernoulliLogDensityWithGradient(x, logits).value
@@ -231,13 +231,36 @@ func bernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func bernoulliLogDensityWithGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
-    -> (value: Tensor<S>, logitGradient: Tensor<S>, mask: [Bool])
+    -> (value: Tensor<S>, logitGradient: Tensor<S>, invalid: Int)
 {
-    let (crossEntropy, gradient) = sigmoidCrossEntropyWithGradient(logits: logits, labels: x)
-    let mask = outside(.boolean, x)
-    // log p = −cross-entropy; its gradient in the logits is x − σ(l), the negative of the cross-entropy's.
-    let value = crossEntropy.map { -$0 }.replacing(with: -.infinity, where: mask)
-    return (value, gradient.map { -$0 }.replacing(with: 0, where: mask), mask)
+    require(x.shape == logits.shape, "Bernoulli.logProbability: shapes \(x.shape) and \(logits.shape) differ")
+    let count = x.scalarCount
+    var invalid = 0
+    var gradient: [S] = []
+    let value = x.scalars.withUnsafeBufferPointer { px in
+        logits.scalars.withUnsafeBufferPointer { pl in
+            [S].filled(count: count) { out in
+                gradient = [S].filled(count: count) { g in
+                    guard count > 0 else { return }
+                    invalid = S.bernoulliLogDensity(
+                        count: count, labels: px.baseAddress!, logits: pl.baseAddress!, result: out.baseAddress!,
+                        gradient: g.baseAddress!)
+                }
+            }
+        }
+    }
+    return (Tensor(shape: x.shape, scalars: value), Tensor(shape: x.shape, scalars: gradient), invalid)
+}
+
+/// The derivative when the values are data: only the logits' gradient.
+@derivative(of: bernoulliLogDensity, wrt: logits)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpBernoulliLogDensityInLogits<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
+{
+    let (value, logitGradient, _) = bernoulliLogDensityWithGradient(x, logits)
+    return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: logitGradient.shape) * logitGradient })
 }
 
 @derivative(of: bernoulliLogDensity)
@@ -246,10 +269,12 @@ func bernoulliLogDensityWithGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: 
 func vjpBernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
 {
-    let (value, logitGradient, mask) = bernoulliLogDensityWithGradient(x, logits)
+    let (value, logitGradient, invalid) = bernoulliLogDensityWithGradient(x, logits)
     return (value, { v in
         if v.isSymbolicZero { return (.zero, .zero) }
         let upstream = v.broadcasted(to: value.shape)
-        return ((upstream * logits).replacing(with: 0, where: mask), upstream * logitGradient)
+        // ∂/∂x of x l − softplus(l) is l, and 0 where x is outside {0, 1}.
+        let valueGradient = upstream * logits
+        return (invalid == 0 ? valueGradient : valueGradient.replacing(with: 0, where: outside(.boolean, x)), upstream * logitGradient)
     })
 }

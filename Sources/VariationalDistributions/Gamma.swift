@@ -31,6 +31,8 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
+
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         return gammaLogDensity(value, concentration, rate)

@@ -30,6 +30,7 @@ public struct MixtureSameFamily<Components: Distribution>: Distribution {
 
     /// log Σₖ exp(log πₖ + log pₖ(x)).
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let eventRank = withoutDerivative(at: eventShape.count)

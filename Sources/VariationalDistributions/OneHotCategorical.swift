@@ -23,6 +23,7 @@ public struct OneHotCategorical<Scalar: TensorScalar>: Distribution {
 
     /// Σ xₖ log softmax(logits)ₖ, −∞ unless x is one-hot.
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: eventShape[0])

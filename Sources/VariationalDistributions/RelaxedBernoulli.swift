@@ -32,6 +32,7 @@ public struct RelaxedBernoulli<Scalar: TensorScalar>: ReparameterizedDistributio
 
     /// log τ + l − (τ + 1)(log y + log(1 − y)) − 2 log(e^l y^(−τ) + (1 − y)^(−τ)).
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let mask = withoutDerivative(at: outside(.unitInterval, value))

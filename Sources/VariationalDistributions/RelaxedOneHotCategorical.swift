@@ -36,6 +36,7 @@ public struct RelaxedOneHotCategorical<Scalar: TensorScalar>: ReparameterizedDis
     /// log Γ(K) + (K − 1) log τ + Σₖ (lₖ − (τ + 1) log yₖ) − K log Σₖ exp(lₖ − τ log yₖ),
     /// the density of the first K − 1 coordinates.
     @differentiable(reverse)
+    @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let k = withoutDerivative(at: eventShape[0])

@@ -295,10 +295,19 @@ func particleSums(_ x: Tensor<Double>) -> Tensor<Double> {
     let s = x.shape[0]
     let k = s == 0 ? 0 : x.scalarCount / s
     let sums = x.scalars.withUnsafeBufferPointer { values in
-        (0..<s).map { p in
-            var total = 0.0
-            for j in 0..<k { total += values[p * k + j] }
-            return total
+        [Double].filled(count: s) { out in
+            for p in 0..<s {
+                // Four running sums, so that the additions pipeline.
+                let row = values.baseAddress! + p * k
+                var (t0, t1, t2, t3) = (0.0, 0.0, 0.0, 0.0)
+                var j = 0
+                while j + 4 <= k {
+                    t0 += row[j]; t1 += row[j + 1]; t2 += row[j + 2]; t3 += row[j + 3]
+                    j += 4
+                }
+                while j < k { t0 += row[j]; j += 1 }
+                out[p] = (t0 + t1) + (t2 + t3)
+            }
         }
     }
     return Tensor(shape: [s], scalars: sums)
@@ -312,10 +321,11 @@ func vjpSumPerParticle(_ x: Tensor<Double>) -> (value: Tensor<Double>, pullback:
         if v.isSymbolicZero || shape.count <= 1 { return v }
         let s = shape[0]
         let k = s == 0 ? 0 : x.scalarCount / s
-        var gradient = [Double](repeating: 0, count: s * k)
-        for p in 0..<s {
-            let g = v.scalars[p]
-            for j in 0..<k { gradient[p * k + j] = g }
+        let upstream = v.broadcasted(to: [s]).scalars
+        let gradient = [Double].filled(count: s * k) { out in
+            for p in 0..<s {
+                (out.baseAddress! + p * k).update(repeating: upstream[p], count: k)
+            }
         }
         return Tensor(shape: shape, scalars: gradient)
     })

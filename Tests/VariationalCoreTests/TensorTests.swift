@@ -112,7 +112,9 @@ final class TensorTests: XCTestCase {
 
     func testProductsAgreeBetweenKernelsAndWithDirectSums() {
         var generator = SeededGenerator(seed: 4)
-        for (m, k, n) in [(1, 7, 5), (6, 7, 1), (17, 33, 9), (64, 130, 70)] {
+        // Matrix-vector shapes with lengths that are not multiples of the vector width, and row counts that are not
+        // multiples of four, reach every tail of the matrix-vector kernels.
+        for (m, k, n) in [(1, 7, 5), (6, 7, 1), (1, 37, 13), (13, 37, 1), (5, 1003, 1), (1, 19, 1003), (17, 33, 9), (64, 130, 70)] {
             let a = T(randomNormal: [m, k], using: &generator)
             let b = T(randomNormal: [k, n], using: &generator)
             let fast = matmul(a, b)

@@ -34,6 +34,20 @@ enum SVIStepBenchmark {
         return seconds
     }
 
+    /// `count` steps of the benchmark's fit, untimed.
+    static func runSteps(_ model: Model, meanField: Bool, particles: Int, count: Int) {
+        let dimension = model.latentSpace.dimension
+        func go<F: VariationalFamily>(_ family: F) {
+            var configuration = SVIConfiguration()
+            configuration.learningRate = 0.01
+            var svi = SVI(model: model, family: family, estimator: ReparameterizedELBO(particleCount: particles), configuration: configuration)
+            var generator = SeededGenerator(seed: 6)
+            for _ in 0..<count { svi.step(using: &generator) }
+            precondition(svi.trace.last!.isFinite, "steps: the fit went wrong")
+        }
+        if meanField { go(MeanFieldGaussian(dimension: dimension)) } else { go(FullRankGaussian(dimension: dimension, initialScale: 0.1)) }
+    }
+
     static func run() {
         let (x, y) = data()
         let model = try! LogisticRegressionModel(features: x, responses: y, priorStandardDeviation: 10)

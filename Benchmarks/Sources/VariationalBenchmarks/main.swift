@@ -14,3 +14,17 @@ if selected.contains("scaling") {
     let sizes = arguments.compactMap { Int($0) }
     for n in sizes.isEmpty ? [10_000, 100_000, 1_000_000] : sizes { ScalingBenchmark.run(n) }
 }
+if selected.contains("steps") {
+    // `steps NAME COUNT`: COUNT SVI steps of one model and nothing else, for a profiler (callgrind counts
+    // instructions, which the machine's drifting speed does not disturb).
+    let count = arguments.compactMap { Int($0) }.first ?? 1000
+    let (x, y) = SVIStepBenchmark.data()
+    let models: [String: (Model, Int)] = [
+        "logistic": (SVIStepBenchmark.userModel(x, y), 1), "eight-schools": (ModelStepBenchmark.eightSchools(), 4),
+        "poisson": (ModelStepBenchmark.poissonRegression(), 1), "robust": (ModelStepBenchmark.robustRegression(), 1),
+    ]
+    guard let name = arguments.first(where: { models[$0] != nil }), let (model, particles) = models[name] else {
+        fatalError("steps: name one of \(models.keys.sorted())")
+    }
+    SVIStepBenchmark.runSteps(model, meanField: name == "logistic", particles: particles, count: count)
+}

@@ -70,6 +70,10 @@ void vk_dsigmoid_cross_entropy(long n, const double *logits, const double *label
 /// The same y with its gradient with respect to the logits, g = σ(l) − x, sharing one exponential per element.
 void vk_ssigmoid_cross_entropy_with_gradient(long n, const float *logits, const float *labels, float *y, float *g);
 void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *logits, const double *labels, double *y, double *g);
+/// log Bernoulli(x; σ(l)) = x·l − softplus(l) into y and its gradient x − σ(l) into g; −∞ and 0 where x ∉ {0, 1}.
+/// Returns the number of such x.
+long vk_sbernoulli_log_density(long n, const float *labels, const float *logits, float *y, float *g);
+long vk_dbernoulli_log_density(long n, const double *labels, const double *logits, double *y, double *g);
 /// Bernoulli GLM: returns Σᵢ yᵢ lᵢ − softplus(lᵢ), lᵢ = Σⱼ w[j] xT[j·ldx + i], and writes g[j] = Σᵢ (yᵢ − σ(lᵢ)) xT[j·ldx + i].
 double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g);
 /// Fills each of `rows` rows of y (length `columns`) with the vector b.
