@@ -155,7 +155,7 @@ extension Tensor {
         randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
     ) {
         let count = shape.reduce(1, *)
-        let scalars = [Scalar].filled(count: count) { buffer in
+        let scalars = TensorElements<Scalar>.filled(count: count) { buffer in
             Random.standardNormals(count: count, using: &generator) { buffer[$0] = mean + standardDeviation * Scalar($1) }
         }
         self.init(shape: shape, scalars: scalars)

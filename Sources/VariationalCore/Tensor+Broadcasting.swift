@@ -61,7 +61,7 @@ extension Tensor {
     public func map(_ transform: (Scalar) -> Scalar) -> Tensor {
         let count = scalars.count
         let result = scalars.withUnsafeBufferPointer { x in
-            [Scalar].filled(count: count) { out in
+            TensorElements<Scalar>.filled(count: count) { out in
                 for i in 0..<count { out[i] = transform(x[i]) }
             }
         }
@@ -75,7 +75,7 @@ extension Tensor {
     func applying(_ function: VectorFunction) -> Tensor {
         let count = scalars.count
         let result = scalars.withUnsafeBufferPointer { x in
-            [Scalar].filled(count: count) { out in
+            TensorElements<Scalar>.filled(count: count) { out in
                 if count > 0 { Scalar.apply(function, count: count, x.baseAddress!, out.baseAddress!) }
             }
         }
@@ -91,7 +91,7 @@ extension Tensor {
             let count = scalars.count
             let result = scalars.withUnsafeBufferPointer { a in
                 other.scalars.withUnsafeBufferPointer { b in
-                    [Scalar].filled(count: count) { out in
+                    TensorElements<Scalar>.filled(count: count) { out in
                         for i in 0..<count { out[i] = combine(a[i], b[i]) }
                     }
                 }
@@ -108,7 +108,7 @@ extension Tensor {
             let a = scalars[0]
             return other.map { combine(a, $0) }
         }
-        var result = [Scalar].zeros(count: count)
+        var result = TensorElements<Scalar>.zeros(count: count)
         // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).
         if shape == outShape, let inner = Self.suffixLength(of: other.shape, in: outShape) {
             result.withUnsafeMutableBufferPointer { out in

@@ -14,7 +14,7 @@ extension Tensor {
         let count = a.scalarCount
         let result = a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
-                [Scalar].filled(count: count) { out in
+                TensorElements<Scalar>.filled(count: count) { out in
                     if count > 0 { body(count, pa.baseAddress!, pb.baseAddress!, out.baseAddress!) }
                 }
             }
@@ -40,9 +40,9 @@ public func sigmoidCrossEntropy<Scalar: TensorScalar>(logits: Tensor<Scalar>, la
 public func sigmoidCrossEntropyWithGradient<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, gradient: Tensor<Scalar>)
 {
-    var gradient: [Scalar] = []
+    var gradient = TensorElements<Scalar>()
     let value = Tensor.withElements(logits, labels, "sigmoidCrossEntropy") { count, l, x, out in
-        gradient = [Scalar].filled(count: count) { g in
+        gradient = TensorElements<Scalar>.filled(count: count) { g in
             Scalar.sigmoidCrossEntropyWithGradient(count: count, logits: l, labels: x, result: out, gradient: g.baseAddress!)
         }
     }
@@ -158,8 +158,8 @@ public func logisticLogLikelihoodWithGradient(weights: Tensor<Double>, featuresT
             && weights.shape[1] == featuresTransposed.shape[0] && featuresTransposed.shape[1] == labels.shape[0],
         "logisticLogLikelihood: weights \(weights.shape), transposed features \(featuresTransposed.shape) and labels \(labels.shape) do not fit [S, D], [D, n], [n]")
     let (s, d, n) = (weights.shape[0], weights.shape[1], labels.shape[0])
-    var values = [Double].zeros(count: s)
-    var gradient = [Double].zeros(count: s * d)
+    var values = TensorElements<Double>.zeros(count: s)
+    var gradient = TensorElements<Double>.zeros(count: s * d)
     featuresTransposed.scalars.withUnsafeBufferPointer { x in
         labels.scalars.withUnsafeBufferPointer { y in
             weights.scalars.withUnsafeBufferPointer { w in
@@ -173,7 +173,7 @@ public func logisticLogLikelihoodWithGradient(weights: Tensor<Double>, featuresT
             }
         }
     }
-    return (Tensor(values), Tensor(shape: [s, d], scalars: gradient))
+    return (Tensor(shape: [s], scalars: values), Tensor(shape: [s, d], scalars: gradient))
 }
 
 @derivative(of: logisticLogLikelihood, wrt: weights)

@@ -74,7 +74,7 @@ public func fusedElementwise<Scalar: TensorScalar>(
         tb.scalars.withUnsafeBufferPointer { pb in
             tc.scalars.withUnsafeBufferPointer { pc in
                 td.scalars.withUnsafeBufferPointer { pd in
-                    [Scalar].filled(count: count) { out in
+                    TensorElements<Scalar>.filled(count: count) { out in
                         var o = 0
                         for r in 0..<rows {
                             var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
@@ -112,10 +112,10 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
     let upstream = v.broadcastRaw(to: shape)
     let (ta, sa, ma) = a.walkOperand(in: shape), (tb, sb, mb) = b.walkOperand(in: shape)
     let (tc, sc, mc) = c.walkOperand(in: shape), (td, sd, md) = d.walkOperand(in: shape)
-    var ga = [Scalar].zeros(count: ta.scalarCount)
-    var gb = [Scalar].zeros(count: tb.scalarCount)
-    var gc = [Scalar].zeros(count: tc.scalarCount)
-    var gd = [Scalar].zeros(count: td.scalarCount)
+    var ga = TensorElements<Scalar>.zeros(count: ta.scalarCount)
+    var gb = TensorElements<Scalar>.zeros(count: tb.scalarCount)
+    var gc = TensorElements<Scalar>.zeros(count: tc.scalarCount)
+    var gd = TensorElements<Scalar>.zeros(count: td.scalarCount)
     ta.scalars.withUnsafeBufferPointer { pa in
         tb.scalars.withUnsafeBufferPointer { pb in
             tc.scalars.withUnsafeBufferPointer { pc in
@@ -151,7 +151,7 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
             }
         }
     }
-    func back(_ g: [Scalar], _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
+    func back(_ g: TensorElements<Scalar>, _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
         if original.isSymbolicZero { return .zero }
         let gradient = Tensor(shape: walked.shape, scalars: g)
         return materialised ? gradient.unbroadcast(to: original.shape) : gradient

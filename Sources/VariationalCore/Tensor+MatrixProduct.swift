@@ -25,7 +25,7 @@ extension Tensor {
         let batch = Swift.max(batchA, batchB)
         let outShape = (a.rank == 3 || b.rank == 3) ? [batch, m, n] : [m, n]
         // GEMM and GEMV write every element of the result, unless the inner dimension is empty.
-        var result = k == 0 ? [Scalar].zeros(count: batch * m * n) : [Scalar].uninitialized(count: batch * m * n)
+        var result = k == 0 ? TensorElements<Scalar>.zeros(count: batch * m * n) : TensorElements<Scalar>.uninitialized(count: batch * m * n)
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
                 result.withUnsafeMutableBufferPointer { pc in

@@ -70,7 +70,7 @@ extension Tensor {
         var outShape = shape
         outShape[axis] = 1
         let result = scalars.withUnsafeBufferPointer { x in
-            [Scalar].filled(count: rows) { out in
+            TensorElements<Scalar>.filled(count: rows) { out in
                 for r in 0..<rows {
                     let base = r * n
                     var (s0, s1, s2, s3) = (Scalar(0), Scalar(0), Scalar(0), Scalar(0))

@@ -86,7 +86,7 @@ extension Tensor {
         let inStrides = contiguousStrides(shape)
         let strides = permutation.map { inStrides[$0] }
         let count = scalarCount
-        var result = [Scalar].zeros(count: count)
+        var result = TensorElements<Scalar>.zeros(count: count)
         if rank == 2 {
             let (rows, cols) = (outShape[0], outShape[1])
             result.withUnsafeMutableBufferPointer { out in

@@ -11,25 +11,50 @@ public struct Tensor<Scalar: TensorScalar> {
     /// The dimensions, outermost first. A scalar tensor has shape `[]`.
     public internal(set) var shape: [Int]
     /// The elements in row-major order.
-    public internal(set) var scalars: [Scalar]
+    public internal(set) var scalars: TensorElements<Scalar>
     /// A stable identity the optimisers use to keep per-parameter state (0 until an optimiser first sees it).
     @usableFromInline internal var parameterID: Int = 0
 
     /// A tensor of the given shape holding `scalars` in row-major order.
     public init(shape: [Int], scalars: [Scalar]) {
-        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        require(
-            shape.reduce(1, *) == scalars.count,
-            "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(scalars.count)")
+        self.init(shape: shape, scalars: TensorElements(scalars))
+    }
+
+    /// A tensor of the given shape holding `scalars` in row-major order (shared, not copied).
+    public init(shape: [Int], scalars: TensorElements<Scalar>) {
+        Self.checkShape(shape, count: scalars.count)
         self.shape = shape
         self.scalars = scalars
+    }
+
+    /// A tensor of the given shape whose elements `initialize` writes, every one of them.
+    @inlinable
+    public init(shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows {
+        var count = 1
+        for dimension in shape { count &*= dimension }
+        if count < 0 || shape.contains(where: { $0 < 0 }) { Self.checkShape(shape, count: 0) }
+        self.init(checkedShape: shape, elements: try TensorElements(uninitializedCount: count, initialize))
+    }
+
+    /// Stores a shape and elements already known to agree.
+    @usableFromInline
+    init(checkedShape shape: [Int], elements: TensorElements<Scalar>) {
+        self.shape = shape
+        self.scalars = elements
+    }
+
+    @usableFromInline
+    static func checkShape(_ shape: [Int], count: Int) {
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        require(
+            shape.reduce(1, *) == count,
+            "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(count)")
     }
 
     /// A tensor filled with one value.
     @inlinable
     public init(repeating value: Scalar, shape: [Int]) {
-        let count = shape.reduce(1, *)
-        self.init(shape: shape, scalars: value == 0 ? [Scalar].zeros(count: count) : Array(repeating: value, count: count))
+        self.init(shape: shape) { $0.initialize(repeating: value) }
     }
 
     /// A scalar (rank-0) tensor.
@@ -52,9 +77,9 @@ public struct Tensor<Scalar: TensorScalar> {
     }
 
     /// The shapeless symbolic zero.
+    @inlinable
     init(symbolicZero: ()) {
-        self.shape = []
-        self.scalars = []
+        self.init(checkedShape: [], elements: TensorElements())
     }
 
     /// A tensor of zeros.
@@ -71,7 +96,7 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// True for the shapeless symbolic zero that `Tensor.zero` returns.
     @inlinable
-    public var isSymbolicZero: Bool { scalars.isEmpty && shape.isEmpty }
+    public var isSymbolicZero: Bool { scalars.buffer == nil && shape.isEmpty }
 
     /// The number of dimensions.
     @inlinable public var rank: Int { shape.count }
@@ -112,7 +137,7 @@ extension Tensor: CustomStringConvertible {
     public var description: String {
         if isSymbolicZero { return "Tensor(zero)" }
         if rank == 0 { return "\(scalars[0])" }
-        return "Tensor(shape: \(shape), \(scalars.count <= 16 ? "\(scalars)" : "\(Array(scalars.prefix(16))) …"))"
+        return "Tensor(shape: \(shape), \(scalars.count <= 16 ? "\(scalars.array)" : "\(Array(scalars.prefix(16))) …"))"
     }
 }
 

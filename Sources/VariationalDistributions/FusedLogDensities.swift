@@ -236,11 +236,11 @@ func bernoulliLogDensityWithGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: 
     require(x.shape == logits.shape, "Bernoulli.logProbability: shapes \(x.shape) and \(logits.shape) differ")
     let count = x.scalarCount
     var invalid = 0
-    var gradient: [S] = []
+    var gradient = TensorElements<S>()
     let value = x.scalars.withUnsafeBufferPointer { px in
         logits.scalars.withUnsafeBufferPointer { pl in
-            [S].filled(count: count) { out in
-                gradient = [S].filled(count: count) { g in
+            TensorElements<S>.filled(count: count) { out in
+                gradient = TensorElements<S>.filled(count: count) { g in
                     guard count > 0 else { return }
                     invalid = S.bernoulliLogDensity(
                         count: count, labels: px.baseAddress!, logits: pl.baseAddress!, result: out.baseAddress!,

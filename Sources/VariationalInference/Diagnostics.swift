@@ -91,7 +91,7 @@ public func diagnose<M: ProbabilisticModel, F: VariationalFamily, G: RandomNumbe
     let noise = family.sampleNoise(count: drawCount, using: &generator)
     let (theta, logQ) = family.sampleWithLogDensity(fromNoise: noise)
     let logJoint = logJointInChunks(model, theta, observations: nil)
-    let logWeights = (logJoint - logQ).scalars
+    let logWeights = (logJoint - logQ).scalars.array
     let (elbo, elboError) = meanAndStandardErrorOf(logWeights)
     let (logZ, logZError) = importanceSampledLogEvidence(logWeights)
     let k = paretoShape(logWeights)

@@ -167,7 +167,7 @@ func logJointInChunks<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>
     let s = theta.shape[0]
     let rows = observations?.count ?? model.observationCount
     let values = evaluatedInChunks(count: s, rows: rows) { range in
-        model.logJointUnconstrained(range.count == s ? theta : theta.slice(axis: 0, range: range), observations: observations).scalars
+        model.logJointUnconstrained(range.count == s ? theta : theta.slice(axis: 0, range: range), observations: observations).scalars.array
     }
     return Tensor(shape: [s], scalars: values)
 }

@@ -23,7 +23,7 @@ public struct LaplaceApproximation {
             model.logJointUnconstrained(Tensor(shape: [1, d], scalars: theta), observations: nil).scalars[0]
         }
         func gradientAt(_ theta: [Double]) -> [Double] {
-            gradient(at: Tensor(shape: [1, d], scalars: theta)) { model.logJointUnconstrained($0, observations: nil).sum() }.scalars
+            gradient(at: Tensor(shape: [1, d], scalars: theta)) { model.logJointUnconstrained($0, observations: nil).sum() }.scalars.array
         }
         func negativeHessian(_ theta: [Double]) -> [Double] {
             var h = [Double](repeating: 0, count: d * d)
@@ -47,7 +47,7 @@ public struct LaplaceApproximation {
                 for i in 0..<d { shifted[i * d + i] += damping }
                 if let l = Tensor(shape: [d, d], scalars: shifted).choleskyFactor(), l.scalars.allSatisfy(\.isFinite) {
                     let y = Tensor.triangularSolve(lower: l, Tensor(shape: [d, 1], scalars: b))
-                    return (Tensor.triangularSolve(lower: l, y, transposed: true).scalars, l, damping)
+                    return (Tensor.triangularSolve(lower: l, y, transposed: true).scalars.array, l, damping)
                 }
                 damping = damping == 0 ? 1e-8 * Swift.max(size, 1) : damping * 10
             }

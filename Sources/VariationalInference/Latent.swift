@@ -49,7 +49,7 @@ public struct Latent {
         logPrior = { z in sumPerParticle(prior.logProbability(of: z[name])) }
         var gaussian: (mean: [Double], standardDeviation: [Double])?
         if let normal = prior as? Normal<Double> {
-            gaussian = (normal.location.broadcasted(to: shape).scalars, normal.scale.broadcasted(to: shape).scalars)
+            gaussian = (normal.location.broadcasted(to: shape).scalars.array, normal.scale.broadcasted(to: shape).scalars.array)
         }
         let elementwise = prior.eventShape.isEmpty
         fixed = FixedPrior(gaussian: gaussian) { element, value in

@@ -295,7 +295,7 @@ func particleSums(_ x: Tensor<Double>) -> Tensor<Double> {
     let s = x.shape[0]
     let k = s == 0 ? 0 : x.scalarCount / s
     let sums = x.scalars.withUnsafeBufferPointer { values in
-        [Double].filled(count: s) { out in
+        TensorElements<Double>.filled(count: s) { out in
             for p in 0..<s {
                 // Four running sums, so that the additions pipeline.
                 let row = values.baseAddress! + p * k
@@ -322,7 +322,7 @@ func vjpSumPerParticle(_ x: Tensor<Double>) -> (value: Tensor<Double>, pullback:
         let s = shape[0]
         let k = s == 0 ? 0 : x.scalarCount / s
         let upstream = v.broadcasted(to: [s]).scalars
-        let gradient = [Double].filled(count: s * k) { out in
+        let gradient = TensorElements<Double>.filled(count: s * k) { out in
             for p in 0..<s {
                 (out.baseAddress! + p * k).update(repeating: upstream[p], count: k)
             }

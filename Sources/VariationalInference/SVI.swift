@@ -218,7 +218,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             var averaged = family
             windowAverage.write(into: &averaged, structure: structure)
             windowAverage.reset()
-            let scores = perParticleELBO(model: model, family: averaged, noise: checkNoise, observations: checkObservations).scalars
+            let scores = perParticleELBO(model: model, family: averaged, noise: checkNoise, observations: checkObservations).scalars.array
             stageScores.append(scores)
             guard stageScores.count >= Self.stageSpan else { continue }
             if Self.hasLevelled(from: stageScores[stageScores.count - Self.stageSpan], to: scores, tolerance: configuration.tolerance) {

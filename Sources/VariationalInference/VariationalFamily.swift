@@ -144,7 +144,7 @@ public struct MeanFieldGaussian: VariationalFamily {
         let rho = rawScale.scalars, mu = mean.scalars, epsilon = noise.scalars
         var entropy = Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
         // σ in the first d places, σ′ in the last d.
-        let scaleAndSlope = [Double].filled(count: 2 * d) { buffer in
+        let scaleAndSlope = TensorElements<Double>.filled(count: 2 * d) { buffer in
             for j in 0..<d {
                 let e = Foundation.exp(-Swift.abs(rho[j]))
                 buffer[j] = Swift.max(rho[j], 0) + Foundation.log1p(e)
@@ -152,15 +152,15 @@ public struct MeanFieldGaussian: VariationalFamily {
                 entropy += Foundation.log(buffer[j])
             }
         }
-        let theta = [Double].filled(count: s * d) { buffer in
+        let theta = TensorElements<Double>.filled(count: s * d) { buffer in
             for p in 0..<s {
                 for j in 0..<d { buffer[p * d + j] = mu[j] + scaleAndSlope[j] * epsilon[p * d + j] }
             }
         }
         guard let (value, g) = logJoint(Tensor(shape: [s, d], scalars: theta)) else { return nil }
         let perParticle = -1 / Double(s)
-        var meanGradient = [Double].zeros(count: d)
-        var scaleGradient = [Double].zeros(count: d)
+        var meanGradient = TensorElements<Double>.zeros(count: d)
+        var scaleGradient = TensorElements<Double>.zeros(count: d)
         g.scalars.withUnsafeBufferPointer { g in
             for p in 0..<s {
                 for j in 0..<d {

@@ -127,11 +127,11 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
             let count = entry.shape.reduce(1, *)
             if entry.isFloat {
                 let slots = Slots<Float>(count: count)
-                slots.imported(buffers.map { if case .float(let t) = $0 { return t.scalars } else { return [] } })
+                slots.imported(buffers.map { if case .float(let t) = $0 { return t.scalars.array } else { return [] } })
                 states[entry.id] = slots
             } else {
                 let slots = Slots<Double>(count: count)
-                slots.imported(buffers.map { if case .double(let t) = $0 { return t.scalars } else { return [] } })
+                slots.imported(buffers.map { if case .double(let t) = $0 { return t.scalars.array } else { return [] } })
                 states[entry.id] = slots
             }
         }
@@ -228,7 +228,7 @@ final class NormVisitor: TensorVisitor, @unchecked Sendable {
     /// Σ x² in Double with four running sums: a single sum would wait on each addition in turn.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
-    static func sumOfSquares<Scalar: TensorScalar>(_ values: [Scalar]) -> Double {
+    static func sumOfSquares<Scalar: TensorScalar>(_ values: TensorElements<Scalar>) -> Double {
         values.withUnsafeBufferPointer { x in
             var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
             var i = 0

@@ -46,7 +46,7 @@ public final class ParameterAverage<Value: Differentiable>: @unchecked Sendable 
             values.append(parameter.scalars.map(Double.init))
         }
         func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
-            values.append(parameter.scalars)
+            values.append(parameter.scalars.array)
         }
     }
 

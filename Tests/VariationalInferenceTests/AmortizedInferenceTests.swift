@@ -107,7 +107,7 @@ final class AmortizedInferenceTests: XCTestCase {
         // Sticking the landing's gradient vanishes for the encoder at the exact posterior.
         let noise = vae.sampleNoise(particles: 2, batch: x, using: &generator)
         let g = StickingTheLandingELBO(particleCount: 2).lossAndGradient(problem: vae, noise: noise, batch: x).gradient
-        for value in g.encoder.meanHead.weight.scalars + g.encoder.logVarianceHead.bias.scalars {
+        for value in g.encoder.meanHead.weight.scalars.array + g.encoder.logVarianceHead.bias.scalars {
             XCTAssertEqual(value, 0, accuracy: 1e-10)
         }
     }
@@ -198,7 +198,7 @@ final class AmortizedInferenceTests: XCTestCase {
         let noise = vae.sampleNoise(particles: 4, batch: x, using: &generator)
         let plain = ImportanceWeightedELBO(particleCount: 4).lossAndGradient(problem: vae, noise: noise, batch: x).gradient
         let dreg = ImportanceWeightedELBO(particleCount: 4, doublyReparameterized: true).lossAndGradient(problem: vae, noise: noise, batch: x).gradient
-        for (a, b) in zip(plain.decoder.network.weight.scalars + plain.decoder.logScale.scalars, dreg.decoder.network.weight.scalars + dreg.decoder.logScale.scalars) {
+        for (a, b) in zip(plain.decoder.network.weight.scalars.array + plain.decoder.logScale.scalars, dreg.decoder.network.weight.scalars.array + dreg.decoder.logScale.scalars) {
             XCTAssertEqual(a, b, accuracy: 1e-12 * Swift.max(1, Swift.abs(a)))
         }
         XCTAssertNotEqual(plain.encoder.meanHead.weight, dreg.encoder.meanHead.weight)

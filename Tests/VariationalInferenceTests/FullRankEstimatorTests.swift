@@ -17,7 +17,7 @@ final class FullRankEstimatorTests: XCTestCase {
         for _ in 0..<draws {
             let noise = family.sampleNoise(count: estimator.particleCount, using: &generator)
             let g = gradient(at: family, of: estimator.objective(model: model, family: family, noise: noise, observations: nil))
-            rows.append(g.mean.scalars + g.lowerFactor.scalars + g.rawDiagonal.scalars)
+            rows.append(g.mean.scalars.array + g.lowerFactor.scalars.array + g.rawDiagonal.scalars)
         }
         let columns = (0..<rows[0].count).map { j in meanAndStandardError(rows.map { $0[j] }) }
         return (columns.map(\.0), columns.map(\.1))

@@ -28,7 +28,7 @@ final class MinibatchTests: XCTestCase {
     /// Normal–normal with 5,000 observations fitted on batches of 100: the exact posterior mean and sd.
     func testMinibatchFitRecoversTheExactPosterior() throws {
         var generator = SeededGenerator(seed: 9)
-        let x = Tensor<Double>(randomNormal: [5000], mean: 2, standardDeviation: 1, using: &generator).scalars
+        let x = Tensor<Double>(randomNormal: [5000], mean: 2, standardDeviation: 1, using: &generator).scalars.array
         let model = try NormalNormalModel(observations: x, priorStandardDeviation: 10)
         var configuration = SVIConfiguration()
         configuration.batchSize = 100

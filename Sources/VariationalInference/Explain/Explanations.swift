@@ -68,7 +68,7 @@ extension NormalNormalModel: ExactExplanation {
         let qd = Normal(uncheckedLocation: q.mean, scale: q.logStandardDeviation.exp())
         let z = qd.sample(sampleShape: [count], using: &generator)
         let latents = Latents(values: z.reshaped(to: [count, 1]), space: latentSpace)
-        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: z)).scalars
+        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: z)).scalars.array
     }
 
     public func logJointUnconstrained(_ u: [Double]) -> Double {
@@ -156,7 +156,7 @@ extension BetaBernoulliModel: ExactExplanation {
         let qd = q.distribution
         let theta = qd.sample(sampleShape: [count], using: &generator)
         let latents = Latents(values: theta.reshaped(to: [count, 1]), space: latentSpace)
-        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: theta)).scalars
+        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: theta)).scalars.array
     }
 
     public func logJointUnconstrained(_ u: [Double]) -> Double {
@@ -245,7 +245,7 @@ extension GammaPoissonModel: ExactExplanation {
         let qd = q.distribution
         let lambda = qd.sample(sampleShape: [count], using: &generator)
         let latents = Latents(values: lambda.reshaped(to: [count, 1]), space: latentSpace)
-        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: lambda)).scalars
+        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: lambda)).scalars.array
     }
 
     public func logJointUnconstrained(_ u: [Double]) -> Double {
@@ -281,7 +281,7 @@ extension LinearRegressionModel: ExactExplanation {
     public var title: String { "linear-regression: weights with known noise" }
     public var priorDescription: String { "w ~ Normal(\(fmt(priorMean)), \(fmt(priorStandardDeviation))² I), \(featureCount) weights" }
     public var likelihoodDescription: String { "y | w ~ Normal(X w, \(fmt(noiseStandardDeviation))² I), \(observationCount) rows" }
-    public var dataSummary: String { "\(observationCount) rows, \(featureCount) features; y: " + summary(responses.scalars) }
+    public var dataSummary: String { "\(observationCount) rows, \(featureCount) features; y: " + summary(responses.scalars.array) }
     public var posteriorDescription: String {
         let p = exactPosterior["w"]!
         return "w | x ~ Normal(mean [\(p.mean.map(fmt).joined(separator: ", "))], sd [\(p.standardDeviation.map(fmt).joined(separator: ", "))], correlated)"
@@ -333,7 +333,7 @@ extension LinearRegressionModel: ExactExplanation {
         let qd = q.distribution
         let w = qd.sample(sampleShape: [count], using: &generator)
         let latents = Latents(values: w, space: latentSpace)
-        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: w)).scalars
+        return (logPrior(latents) + logLikelihoodPerParticle(latents, observations: nil) - qd.logProbability(of: w)).scalars.array
     }
 
     public func logJointUnconstrained(_ u: [Double]) -> Double {

@@ -77,7 +77,7 @@ public struct LinearRegressionModel: ConjugateModel {
 
     public var exactPosterior: [String: (mean: [Double], standardDeviation: [Double])] {
         guard let p = posterior else { return [:] }
-        return ["w": (p.mean.scalars, p.covariance.diagonalPart().scalars.map { $0.squareRoot() })]
+        return ["w": (p.mean.scalars.array, p.covariance.diagonalPart().scalars.array.map { $0.squareRoot() })]
     }
 
     public var exactGaussianPosterior: MultivariateNormal<Double>? {
@@ -169,7 +169,7 @@ public struct LinearRegressionUnknownNoiseModel: ConjugateModel {
         guard let p = posterior else { return [:] }
         let factor = p.beta / (p.alpha - 1)
         return [
-            "w": (p.mean.scalars, p.covariance.diagonalPart().scalars.map { (factor * $0).squareRoot() }),
+            "w": (p.mean.scalars.array, p.covariance.diagonalPart().scalars.array.map { (factor * $0).squareRoot() }),
             "sigma2": ([factor], [(p.beta * p.beta / ((p.alpha - 1) * (p.alpha - 1) * (p.alpha - 2))).squareRoot()]),
         ]
     }

@@ -1,0 +1,188 @@
+// The elements of a tensor in storage of the project's own.
+//
+// A Swift array of Double or Float is allocated through the standard library's unspecialised path, which looks up
+// the array storage's generic metadata at every allocation (about 400 instructions on Linux, more than the
+// arithmetic of a small tensor). A tensor allocates a lot: each operation makes one, its pullback another. The
+// buffer below is a `ManagedBuffer` subclass whose metadata specialised code reaches through a cached accessor, and
+// an empty tensor (the symbolic zero included) holds no buffer at all.
+
+/// The buffer behind `TensorElements`: a header with the element count, then the elements.
+@usableFromInline
+final class TensorBuffer<Scalar: TensorScalar>: ManagedBuffer<Int, Scalar> {
+    /// A buffer of `count` uninitialised elements (plain numbers: nothing needs destroying later).
+    @inlinable
+    static func allocate(count: Int) -> TensorBuffer {
+        let buffer = TensorBuffer.create(minimumCapacity: count) { _ in count }
+        return unsafeDowncast(buffer, to: TensorBuffer.self)
+    }
+}
+
+/// A tensor's elements in row-major order: a random-access, mutable collection with copy-on-write, used as an
+/// array is (`count`, subscripts, `withUnsafeBufferPointer`, `map`, comparison with an array literal).
+public struct TensorElements<Scalar: TensorScalar> {
+    /// nil for no elements.
+    @usableFromInline var buffer: TensorBuffer<Scalar>?
+
+    @inlinable init(buffer: TensorBuffer<Scalar>?) { self.buffer = buffer }
+
+    /// No elements.
+    @inlinable public init() { buffer = nil }
+
+    /// A copy of `array`.
+    @inlinable
+    public init(_ array: [Scalar]) {
+        let count = array.count
+        self.init(uninitializedCount: count) { out in
+            array.withUnsafeBufferPointer { out.baseAddress!.update(from: $0.baseAddress!, count: count) }
+        }
+    }
+
+    /// A copy of any sequence of elements.
+    @inlinable
+    public init<S: Sequence>(_ elements: S) where S.Element == Scalar {
+        self.init(Array(elements))
+    }
+
+    /// `count` elements written by `initialize`, which must set every one of them (it is not called for 0).
+    @inlinable
+    public init(uninitializedCount count: Int, _ initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows {
+        guard count > 0 else {
+            buffer = nil
+            return
+        }
+        let storage = TensorBuffer<Scalar>.allocate(count: count)
+        try storage.withUnsafeMutablePointerToElements { try initialize(UnsafeMutableBufferPointer(start: $0, count: count)) }
+        buffer = storage
+    }
+
+    /// `count` elements written by `initialize`, which must set every one of them.
+    @inlinable
+    public static func filled(count: Int, _ initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows -> TensorElements {
+        try TensorElements(uninitializedCount: count, initialize)
+    }
+
+    /// `count` elements left uninitialised, for a kernel that writes every one of them before anything reads them.
+    @inlinable
+    public static func uninitialized(count: Int) -> TensorElements {
+        TensorElements(uninitializedCount: count) { _ in }
+    }
+
+    /// `count` zeros.
+    @inlinable
+    public static func zeros(count: Int) -> TensorElements { TensorElements(repeating: 0, count: count) }
+
+    /// `count` copies of `value`.
+    @inlinable
+    public init(repeating value: Scalar, count: Int) {
+        self.init(uninitializedCount: count) { $0.initialize(repeating: value) }
+    }
+
+    /// The number of elements.
+    @inlinable public var count: Int { buffer?.header ?? 0 }
+    /// True when there are no elements.
+    @inlinable public var isEmpty: Bool { buffer == nil }
+
+    /// Calls `body` with the elements (an empty buffer without a base address when there are none).
+    @inlinable
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
+        guard let buffer else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try buffer.withUnsafeMutablePointers { header, elements in
+            try body(UnsafeBufferPointer(start: elements, count: header.pointee))
+        }
+    }
+
+    /// Calls `body` with the elements' bytes.
+    @inlinable
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeBufferPointer { try body(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Calls `body` with the elements for mutation, copying them first if another value shares them.
+    @inlinable
+    public mutating func withUnsafeMutableBufferPointer<R>(
+        _ body: (inout UnsafeMutableBufferPointer<Scalar>) throws -> R
+    ) rethrows -> R {
+        guard buffer != nil else {
+            var empty = UnsafeMutableBufferPointer<Scalar>(start: nil, count: 0)
+            return try body(&empty)
+        }
+        makeUnique()
+        return try buffer!.withUnsafeMutablePointers { header, elements in
+            var pointer = UnsafeMutableBufferPointer(start: elements, count: header.pointee)
+            return try body(&pointer)
+        }
+    }
+
+    /// Gives this value its own copy of the elements if it shares them.
+    @inlinable
+    mutating func makeUnique() {
+        if !isKnownUniquelyReferenced(&buffer!) {
+            let old = buffer!
+            let count = old.header
+            let copy = TensorBuffer<Scalar>.allocate(count: count)
+            copy.withUnsafeMutablePointerToElements { target in
+                old.withUnsafeMutablePointerToElements { target.update(from: $0, count: count) }
+            }
+            buffer = copy
+        }
+    }
+
+    /// A plain array of the elements.
+    @inlinable public var array: [Scalar] { withUnsafeBufferPointer { Array($0) } }
+}
+
+extension TensorElements: RandomAccessCollection, MutableCollection {
+    public typealias Index = Int
+    public typealias Indices = Range<Int>
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { count }
+    @inlinable public var indices: Range<Int> { 0..<count }
+    @inlinable public func index(after i: Int) -> Int { i + 1 }
+    @inlinable public func index(before i: Int) -> Int { i - 1 }
+
+    @inlinable
+    public subscript(position: Int) -> Scalar {
+        get {
+            require(position >= 0 && position < count, "Tensor elements: index \(position) out of range for \(count) elements")
+            return buffer!.withUnsafeMutablePointerToElements { $0[position] }
+        }
+        set {
+            require(position >= 0 && position < count, "Tensor elements: index \(position) out of range for \(count) elements")
+            makeUnique()
+            buffer!.withUnsafeMutablePointerToElements { $0[position] = newValue }
+        }
+    }
+
+    @inlinable
+    public func withContiguousStorageIfAvailable<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R? {
+        try withUnsafeBufferPointer(body)
+    }
+}
+
+extension TensorElements: Equatable {
+    @inlinable
+    public static func == (lhs: TensorElements, rhs: TensorElements) -> Bool {
+        lhs.withUnsafeBufferPointer { a in rhs.withUnsafeBufferPointer { b in a.elementsEqual(b) } }
+    }
+}
+
+extension TensorElements: ExpressibleByArrayLiteral {
+    @inlinable public init(arrayLiteral elements: Scalar...) { self.init(elements) }
+}
+
+extension TensorElements: CustomStringConvertible {
+    public var description: String { array.description }
+}
+
+extension TensorElements: @unchecked Sendable {}
+
+/// Elements compared with an array.
+@inlinable
+public func == <Scalar>(lhs: TensorElements<Scalar>, rhs: [Scalar]) -> Bool {
+    lhs.withUnsafeBufferPointer { a in rhs.withUnsafeBufferPointer { b in a.elementsEqual(b) } }
+}
+
+/// An array compared with elements.
+@inlinable
+public func == <Scalar>(lhs: [Scalar], rhs: TensorElements<Scalar>) -> Bool { rhs == lhs }
