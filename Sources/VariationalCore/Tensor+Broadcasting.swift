@@ -7,6 +7,10 @@ public struct TensorShapeError: Error, CustomStringConvertible, Equatable {
 /// Throws when a pair of dimensions differs and neither is 1.
 public func checkedBroadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
     if a == b { return a }
+    // Most often one shape already is the broadcast (a batch against parameters): hand it back rather than build
+    // a new array, whose allocation costs more than the rest of a small operation.
+    if stretches(b, into: a) { return a }
+    if stretches(a, into: b) { return b }
     let rank = max(a.count, b.count)
     var result = [Int](repeating: 1, count: rank)
     for i in 0..<rank {
@@ -18,6 +22,15 @@ public func checkedBroadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
         result[i] = da == 1 ? db : da
     }
     return result
+}
+
+/// True when `small` broadcasts to `large` unchanged: no more dimensions, and each either 1 or equal.
+@inline(__always)
+func stretches(_ small: [Int], into large: [Int]) -> Bool {
+    guard small.count <= large.count else { return false }
+    let offset = large.count - small.count
+    for i in 0..<small.count where small[i] != 1 && small[i] != large[i + offset] { return false }
+    return true
 }
 
 /// The broadcast of two shapes; stops with a message naming both shapes when they are incompatible.

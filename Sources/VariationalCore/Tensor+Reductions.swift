@@ -9,6 +9,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     func normalizedAxes(_ axes: [Int]) -> [Int] {
+        if axes.count == 1 && axes[0] >= 0 && axes[0] < rank { return axes }
         var result: [Int] = []
         result.reserveCapacity(axes.count)
         for axis in axes {

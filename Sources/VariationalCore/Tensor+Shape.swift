@@ -237,15 +237,18 @@ extension Tensor {
         let inner = first[(axis + 1)...].reduce(1, *)
         var outShape = first
         outShape[axis] = parts.reduce(0) { $0 + $1.shape[axis] }
-        var result = [Scalar]()
-        result.reserveCapacity(outShape.reduce(1, *))
-        for o in 0..<outer {
-            for part in parts {
-                let block = part.shape[axis] * inner
-                result.append(contentsOf: part.scalars[(o * block)..<((o + 1) * block)])
+        return Tensor(shape: outShape) { out in
+            var offset = 0
+            for o in 0..<outer {
+                for part in parts {
+                    let block = part.shape[axis] * inner
+                    part.scalars.withUnsafeBufferPointer { source in
+                        if block > 0 { (out.baseAddress! + offset).update(from: source.baseAddress! + o * block, count: block) }
+                    }
+                    offset += block
+                }
             }
         }
-        return Tensor(shape: outShape, scalars: result)
     }
 
     /// Joins tensors along an existing axis; all other dimensions must agree.

@@ -78,7 +78,11 @@ public struct TensorElements<Scalar: TensorScalar> {
     }
 
     /// The number of elements.
-    @inlinable public var count: Int { buffer?.header ?? 0 }
+    @inlinable public var count: Int {
+        // Through the header's pointer: reading the class's `header` property would check exclusive access at run
+        // time on every call.
+        buffer?.withUnsafeMutablePointerToHeader { $0.pointee } ?? 0
+    }
     /// True when there are no elements.
     @inlinable public var isEmpty: Bool { buffer == nil }
 
@@ -118,7 +122,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     mutating func makeUnique() {
         if !isKnownUniquelyReferenced(&buffer!) {
             let old = buffer!
-            let count = old.header
+            let count = old.withUnsafeMutablePointerToHeader { $0.pointee }
             let copy = TensorBuffer<Scalar>.allocate(count: count)
             copy.withUnsafeMutablePointerToElements { target in
                 old.withUnsafeMutablePointerToElements { target.update(from: $0, count: count) }

@@ -50,6 +50,9 @@ public struct LatentSpace: Sendable, Equatable {
     public let dimension: Int
     /// The total constrained dimension.
     public let constrainedDimension: Int
+    /// The map of each unconstrained coordinate onto its support, when every variable's map is elementwise (no
+    /// simplex); nil otherwise. Built once: the fit reads it at every step.
+    let coordinateMaps: [CoordinateMap]?
 
     public init(_ variables: [LatentVariable]) {
         if let name = LatentSpace.repeatedName(variables.map(\.name)) {
@@ -70,6 +73,7 @@ public struct LatentSpace: Sendable, Equatable {
         constrainedOffsets = co
         dimension = u
         constrainedDimension = c
+        coordinateMaps = LatentSpace.coordinateMaps(of: variables, dimension: u)
     }
 
     /// The first name that appears twice, if any.
@@ -89,9 +93,7 @@ public struct LatentSpace: Sendable, Equatable {
     /// True when every variable is real-valued: constrained and unconstrained values coincide.
     public var isUnconstrained: Bool { variables.allSatisfy { $0.support == .real || $0.support == .realVector } }
 
-    /// The map of each unconstrained coordinate onto its support, when every variable's map is elementwise (no
-    /// simplex); nil otherwise.
-    var coordinateMaps: [CoordinateMap]? {
+    static func coordinateMaps(of variables: [LatentVariable], dimension: Int) -> [CoordinateMap]? {
         var maps: [CoordinateMap] = []
         maps.reserveCapacity(dimension)
         for v in variables {
@@ -162,7 +164,7 @@ public struct LatentSpace: Sendable, Equatable {
 }
 
 /// How one unconstrained coordinate x maps onto its support: y = x, y = low + eˣ, or y = low + width σ(x).
-enum CoordinateMap {
+enum CoordinateMap: Equatable {
     case identity
     case exp(low: Double)
     case sigmoid(low: Double, width: Double)

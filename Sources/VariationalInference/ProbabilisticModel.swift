@@ -25,6 +25,9 @@ public protocol ProbabilisticModel {
     /// The latent variables with their priors, in the order of the flat parameter vector. A prior may depend on
     /// other latents, in any order.
     var latents: [Latent] { get }
+    /// The layout of the latents in the flat unconstrained vector (derived from `latents` unless a model keeps its
+    /// own copy, as `Model` does, since a fit reads it at every step).
+    var latentSpace: LatentSpace { get }
     /// N, the number of observations that minibatches are drawn from (0..<N); 0 (the default) for a model that is
     /// not subsampled.
     var observationCount: Int { get }
@@ -150,6 +153,7 @@ func vjpLogJointOfModel<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Doubl
 /// all observations): `Model(latents, observationCount: n) { z, batch in … y.rows(batch) … }`.
 public struct Model: ProbabilisticModel {
     public let latents: [Latent]
+    public let latentSpace: LatentSpace
     public let observationCount: Int
     let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
 
@@ -160,6 +164,7 @@ public struct Model: ProbabilisticModel {
     ) {
         Model.requireLatents(latents, file, line)
         self.latents = latents
+        self.latentSpace = LatentSpace(latents)
         self.observationCount = 0
         self.likelihood = { z, _ in likelihood(z) }
     }
@@ -172,6 +177,7 @@ public struct Model: ProbabilisticModel {
         Model.requireLatents(latents, file, line)
         require(observationCount >= 1, "Model: observationCount must be at least 1, got \(observationCount)", file: file, line: line)
         self.latents = latents
+        self.latentSpace = LatentSpace(latents)
         self.observationCount = observationCount
         self.likelihood = likelihood
     }

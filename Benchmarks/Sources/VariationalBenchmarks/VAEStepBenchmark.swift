@@ -49,7 +49,7 @@ enum VAEStepBenchmark {
     /// The same 14 products the step makes, on buffers of the same shapes.
     static let buffers: [String: [Float]] = {
         var generator = SeededGenerator(seed: 3)
-        func random(_ n: Int) -> [Float] { Tensor<Float>(randomNormal: [n], using: &generator).scalars }
+        func random(_ n: Int) -> [Float] { Tensor<Float>(randomNormal: [n], using: &generator).scalars.array }
         return [
             "x": random(batch * 784), "w1": random(784 * 400), "h": random(batch * 400), "w2": random(400 * 20),
             "z": random(batch * 20), "w4": random(20 * 400), "w5": random(400 * 784), "out": random(batch * 784),
