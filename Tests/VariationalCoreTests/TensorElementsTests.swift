@@ -1,0 +1,46 @@
+import XCTest
+@testable import VariationalCore
+
+/// The tensor's own element storage: copies share a buffer until one of them is written, empty tensors hold none,
+/// and the elements compare with arrays and array literals as an array's would.
+final class TensorElementsTests: XCTestCase {
+    func testCopiesShareUntilWrittenAndThenDiverge() {
+        let original = Tensor<Double>(shape: [2, 2], scalars: [1, 2, 3, 4])
+        var copy = original
+        copy.scalars[1] = 20
+        XCTAssertEqual(original.scalars, [1, 2, 3, 4])
+        XCTAssertEqual(copy.scalars, [1, 20, 3, 4])
+        var other = original
+        other.withUnsafeMutableScalars { $0[3] = 40 }
+        XCTAssertEqual(original.scalars, [1, 2, 3, 4])
+        XCTAssertEqual(other.scalars.array, [1, 2, 3, 40])
+        // A uniquely held buffer is written in place, without a copy.
+        let before = other.scalars.buffer.map(ObjectIdentifier.init)
+        other.withUnsafeMutableScalars { $0[0] = 10 }
+        XCTAssertEqual(other.scalars.buffer.map(ObjectIdentifier.init), before)
+    }
+
+    func testEmptyAndSymbolicZeroHoldNoBuffer() {
+        XCTAssertNil(Tensor<Float>.zero.scalars.buffer)
+        XCTAssertTrue(Tensor<Float>.zero.isSymbolicZero)
+        let empty = Tensor<Float>(shape: [0, 3], scalars: [Float]())
+        XCTAssertNil(empty.scalars.buffer)
+        XCTAssertFalse(empty.isSymbolicZero)
+        XCTAssertEqual(empty.scalars.count, 0)
+        XCTAssertEqual(empty.scalars.withUnsafeBufferPointer { $0.count }, 0)
+    }
+
+    func testElementsBehaveAsACollection() {
+        let t = Tensor<Float>(shape: [5], scalars: [3, 1, 4, 1, 5])
+        XCTAssertEqual(t.scalars.count, 5)
+        XCTAssertEqual(t.scalars.max(), 5)
+        XCTAssertEqual(t.scalars.reduce(0, +), 14)
+        XCTAssertEqual(Array(t.scalars.reversed()), [5, 1, 4, 1, 3])
+        XCTAssertEqual(t.scalars.map { $0 * 2 }, [6, 2, 8, 2, 10])
+        XCTAssertTrue(t.scalars == [3, 1, 4, 1, 5] as [Float])
+        XCTAssertFalse(t.scalars == [3, 1, 4, 1] as [Float])
+        XCTAssertEqual(t, Tensor(shape: [5], scalars: TensorElements([3, 1, 4, 1, 5])))
+        // Elements start 16-byte aligned, as an array's do (the matrix kernels are slower on misaligned rows).
+        t.scalars.withUnsafeBufferPointer { XCTAssertEqual(Int(bitPattern: $0.baseAddress!) % 16, 0) }
+    }
+}
