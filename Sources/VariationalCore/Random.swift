@@ -150,6 +150,10 @@ public enum Random {
 
 extension Tensor {
     /// Independent normal draws with the given mean and standard deviation.
+    // Specialised for the library's generator: a fit draws its noise here at every step from generic code, where
+    // the generic conversion from Double and the generator's witness calls cost ten times the arithmetic.
+    @_specialize(where Scalar == Double, G == SeededGenerator)
+    @_specialize(where Scalar == Float, G == SeededGenerator)
     @inlinable
     public init<G: RandomNumberGenerator>(
         randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G

@@ -203,19 +203,21 @@ extension Tensor {
         let inputShape = shape
         return (slice(axis: axis, range: range), { v in
             if v.isSymbolicZero { return .zero }
-            var parts: [Tensor] = []
-            if range.lowerBound > 0 {
-                var s = inputShape
-                s[a] = range.lowerBound
-                parts.append(Tensor(zeros: s))
+            // Zeros of the input's shape with the slice's gradient copied into its place, block by block.
+            var sliceShape = inputShape
+            sliceShape[a] = range.count
+            let upstream = v.broadcastRaw(to: sliceShape)
+            let outer = inputShape[..<a].reduce(1, *)
+            let inner = inputShape[(a + 1)...].reduce(1, *)
+            let (full, block, offset) = (inputShape[a] * inner, range.count * inner, range.lowerBound * inner)
+            return Tensor(shape: inputShape) { out in
+                guard let target = out.baseAddress else { return }
+                target.initialize(repeating: 0, count: out.count)
+                upstream.scalars.withUnsafeBufferPointer { source in
+                    guard let source = source.baseAddress, block > 0 else { return }
+                    for o in 0..<outer { (target + o * full + offset).update(from: source + o * block, count: block) }
+                }
             }
-            parts.append(v)
-            if range.upperBound < inputShape[a] {
-                var s = inputShape
-                s[a] = inputShape[a] - range.upperBound
-                parts.append(Tensor(zeros: s))
-            }
-            return Tensor.concatenateRaw(parts, axis: a)
         })
     }
 

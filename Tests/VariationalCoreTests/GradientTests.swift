@@ -88,6 +88,8 @@ final class GradientTests: XCTestCase {
         check("permute", [normal([2, 3, 4])]) { $0[0].permuted([2, 0, 1]) }
         check("slice", [normal([4, 5])]) { $0[0].slice(axis: 1, range: 1..<4) }
         check("slice first axis", [normal([4, 5])]) { $0[0].slice(axis: 0, range: 0..<2) }
+        check("slice middle axis", [normal([2, 5, 3])]) { $0[0].slice(axis: 1, range: 2..<4) }
+        check("slice to the end, last axis", [normal([3, 4])]) { $0[0].slice(axis: -1, range: 3..<4) }
         check("concatenate", [normal([2, 3]), normal([2, 2])]) { T.concatenating([$0[0], $0[1]], alongAxis: 1) }
         check("concatenate axis 0", [normal([2, 3]), normal([1, 3])]) { $0[0].concatenated(with: $0[1]) }
         check("stack", [normal([2, 3]), normal([2, 3])]) { T.stacking([$0[0], $0[1]], alongAxis: 1) }
