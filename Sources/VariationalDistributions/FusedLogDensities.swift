@@ -195,12 +195,25 @@ let logFactorials: [Double] = {
     return table
 }()
 
+/// log k! when k is a count (a non-negative integer), nil otherwise. Counts below 1024 are read from the table,
+/// checked through the concrete Double-to-Int conversion (the generic one, and a call to round, cost more than the
+/// rest of the density).
+@inline(__always)
+func logFactorialOfCount<S: TensorScalar>(_ k: S) -> S? {
+    let x = Double(k)
+    if x >= 0 && x < 1024 {
+        let i = Int(x)
+        return Double(i) == x ? S(logFactorials[i]) : nil
+    }
+    guard x >= 0 && x == x.rounded() && x.isFinite else { return nil }
+    return S.logGamma(k + 1)
+}
+
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
     fusedElementwise(k, rate, rate, rate, name: "Poisson.logProbability") { k, rate, _, _ in
-        guard k >= 0 && k == k.rounded() && k.isFinite else { return -.infinity }
-        let logFactorial = k < 1024 ? S(logFactorials[Int(k)]) : S.logGamma(k + 1)
+        guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
         // 0 · log 0 = 0: a rate of 0 gives probability 1 to k = 0.
         return (k == 0 ? 0 : k * S.log(rate)) - rate - logFactorial
     }
@@ -214,7 +227,7 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
 {
     (poissonLogDensityValue(k, rate), { v in
         let g = fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
-            guard k >= 0 && k == k.rounded() && k.isFinite else { return (0, 0, 0, 0) }
+            guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
             return (S.log(rate), k == 0 ? -1 : k / rate - 1, 0, 0)
         }
         return (g.0, g.1)

@@ -107,6 +107,11 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// One step: returns the bound's estimate, or nil when the step was rejected (non-finite loss or gradient;
     /// the learning rate is then halved and the reason recorded in `messages`).
     @discardableResult
+    // Specialised for models written with `Model` and the Gaussian families, the common case: the generic step
+    // otherwise runs every layer below it (problem, estimator, automatic differentiation of the model) unspecialised
+    // when it is called from another module.
+    @_specialize(where Model == VariationalInference.Model, Family == MeanFieldGaussian, Estimator == ReparameterizedELBO, G == SeededGenerator)
+    @_specialize(where Model == VariationalInference.Model, Family == FullRankGaussian, Estimator == ReparameterizedELBO, G == SeededGenerator)
     public mutating func step<G: RandomNumberGenerator>(using generator: inout G) -> Double? {
         let observations = minibatch(using: &generator)
         let outcome = trainer.step(on: observations, using: &generator)

@@ -78,6 +78,8 @@ final class LogDensityReferenceTests: XCTestCase {
             ("Uniform", try Uniform(low: scalar(0), high: scalar(1)).logProbability(of: scalar(2)).scalar),
             ("Bernoulli", try Bernoulli(logits: scalar(0)).logProbability(of: scalar(0.5)).scalar),
             ("Poisson", try Poisson(rate: scalar(2)).logProbability(of: scalar(1.5)).scalar),
+            ("Poisson, negative", try Poisson(rate: scalar(2)).logProbability(of: scalar(-1)).scalar),
+            ("Poisson, past the table", try Poisson(rate: scalar(2000)).logProbability(of: scalar(2000.5)).scalar),
             ("Binomial", try Binomial(totalCount: scalar(3), logits: scalar(0)).logProbability(of: scalar(4)).scalar),
             ("Categorical", try Categorical(logits: T([0, 1])).logProbability(of: scalar(2)).scalar),
             ("LogNormal", try LogNormal(location: scalar(0), scale: scalar(1)).logProbability(of: scalar(-1)).scalar),
@@ -85,6 +87,9 @@ final class LogDensityReferenceTests: XCTestCase {
             ("InverseGamma", try InverseGamma(concentration: scalar(2), scale: scalar(1)).logProbability(of: scalar(-1)).scalar),
         ]
         for (name, value) in cases { XCTAssertEqual(value, -.infinity, name) }
+        // A count past the log-factorial table goes through log Γ(k + 1): log p(2000 | 2000) = 2000 log 2000 − 2000 − log 2000!.
+        let large = try Poisson(rate: scalar(2000)).logProbability(of: scalar(2000)).scalar
+        XCTAssertEqual(large, 2000 * Foundation.log(2000.0) - 2000 - Foundation.lgamma(2001.0), accuracy: 1e-9)
         // Gradients stay finite where the density is −∞: masked positions get zero gradient, not NaN.
         let g = gradient(at: scalar(2)) { rate in Exponential(uncheckedRate: rate).logProbability(of: T([-1, 1])).sum() }
         XCTAssertFalse(g.scalar.isNaN)
