@@ -389,41 +389,11 @@ DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
 DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p)
 DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p)
 
-// The value and its gradient σ(l) − x from one exponential per element; the elementwise loop is compiled twice,
-// with AVX2 and without, like the vector maths it calls.
+// The cross-entropy softplus(l) − x·l with its gradient σ(l) − x, from one exponential per element; with `logp`,
+// log Bernoulli(x; σ(l)) = −cross-entropy and its gradient x − σ(l) instead, −∞ and 0 where x is neither 0 nor 1,
+// returning how many such x there are (a caller needs a mask only when it is not 0). The elementwise loop is
+// compiled twice, with AVX2 and without, like the vector maths it calls.
 #define CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
-    T e[CHUNK], lp[CHUNK];                                                                             \
-    for (long s = 0; s < n; s += CHUNK) {                                                              \
-        long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
-        for (long i = 0; i < len; i++) e[i] = -fabs((double)l[s + i]);                                 \
-        EXP(len, e, e);                                                                                \
-        LOG1P(len, e, lp);                                                                             \
-        for (long i = 0; i < len; i++) {                                                               \
-            T v = l[s + i], r = 1 / (1 + e[i]);                                                        \
-            y[s + i] = (v > 0 ? v : 0) - v * x[s + i] + lp[i];                                         \
-            g[s + i] = (v >= 0 ? r : e[i] * r) - x[s + i];                                             \
-        }                                                                                              \
-    }
-
-#define DEFINE_CE_WITH_GRADIENT(P, T, EXP, LOG1P)                                                      \
-    __attribute__((target("avx2,fma"))) static void avx_##P##ce_with_gradient(                        \
-        long n, const T *l, const T *x, T *y, T *g) { CE_WITH_GRADIENT_BODY(T, EXP, LOG1P) }           \
-    static void portable_##P##ce_with_gradient(long n, const T *l, const T *x, T *y, T *g) {           \
-        CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
-    }                                                                                                  \
-    void vk_##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {    \
-        vk_initialize();                                                                               \
-        if (has_avx2) avx_##P##ce_with_gradient(n, l, x, y, g);                                        \
-        else portable_##P##ce_with_gradient(n, l, x, y, g);                                            \
-    }
-
-DEFINE_CE_WITH_GRADIENT(s, float, vk_sexp, vk_slog1p)
-DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
-
-// log Bernoulli(x; σ(l)) = x·l − softplus(l) = −cross-entropy and its gradient in the logits x − σ(l), in the
-// cross-entropy's pass, with −∞ and 0 where x is neither 0 nor 1; returns how many such x there are (a caller needs
-// a mask only when it is not 0).
-#define BERNOULLI_BODY(T, EXP, LOG1P)                                                                  \
     T e[CHUNK], lp[CHUNK];                                                                             \
     long invalid = 0;                                                                                  \
     for (long s = 0; s < n; s += CHUNK) {                                                              \
@@ -433,29 +403,40 @@ DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
         LOG1P(len, e, lp);                                                                             \
         for (long i = 0; i < len; i++) {                                                               \
             T v = l[s + i], t = x[s + i], r = 1 / (1 + e[i]);                                          \
+            T ce = (v > 0 ? v : 0) - v * t + lp[i], grad = (v >= 0 ? r : e[i] * r) - t;               \
+            if (!logp) {                                                                               \
+                y[s + i] = ce;                                                                         \
+                g[s + i] = grad;                                                                       \
+                continue;                                                                              \
+            }                                                                                          \
             int valid = (t == 0) | (t == 1);                                                           \
             invalid += !valid;                                                                         \
-            T logp = v * t - (v > 0 ? v : 0) - lp[i];                                                  \
-            T grad = t - (v >= 0 ? r : e[i] * r);                                                      \
-            y[s + i] = valid ? logp : -(T)INFINITY;                                                    \
-            g[s + i] = valid ? grad : 0;                                                               \
+            y[s + i] = valid ? -ce : -(T)INFINITY;                                                     \
+            g[s + i] = valid ? -grad : 0;                                                              \
         }                                                                                              \
     }                                                                                                  \
     return invalid;
 
-#define DEFINE_BERNOULLI_LOG_DENSITY(P, T, EXP, LOG1P)                                                 \
-    __attribute__((target("avx2,fma"))) static long avx_##P##bernoulli(                                \
-        long n, const T *x, const T *l, T *y, T *g) { BERNOULLI_BODY(T, EXP, LOG1P) }                  \
-    static long portable_##P##bernoulli(long n, const T *x, const T *l, T *y, T *g) {                  \
-        BERNOULLI_BODY(T, EXP, LOG1P)                                                                  \
+#define DEFINE_CE_WITH_GRADIENT(P, T, EXP, LOG1P)                                                      \
+    __attribute__((target("avx2,fma"))) static long avx_##P##ce_with_gradient(                        \
+        long n, const T *l, const T *x, T *y, T *g, int logp) { CE_WITH_GRADIENT_BODY(T, EXP, LOG1P) } \
+    static long portable_##P##ce_with_gradient(long n, const T *l, const T *x, T *y, T *g, int logp) { \
+        CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
+    }                                                                                                  \
+    static long P##ce_with_gradient(long n, const T *l, const T *x, T *y, T *g, int logp) {           \
+        vk_initialize();                                                                               \
+        return has_avx2 ? avx_##P##ce_with_gradient(n, l, x, y, g, logp)                               \
+                        : portable_##P##ce_with_gradient(n, l, x, y, g, logp);                         \
+    }                                                                                                  \
+    void vk_##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {    \
+        P##ce_with_gradient(n, l, x, y, g, 0);                                                         \
     }                                                                                                  \
     long vk_##P##bernoulli_log_density(long n, const T *x, const T *l, T *y, T *g) {                   \
-        vk_initialize();                                                                               \
-        return has_avx2 ? avx_##P##bernoulli(n, x, l, y, g) : portable_##P##bernoulli(n, x, l, y, g);  \
+        return P##ce_with_gradient(n, l, x, y, g, 1);                                                  \
     }
 
-DEFINE_BERNOULLI_LOG_DENSITY(s, float, vk_sexp, vk_slog1p)
-DEFINE_BERNOULLI_LOG_DENSITY(d, double, vk_dexp, vk_dlog1p)
+DEFINE_CE_WITH_GRADIENT(s, float, vk_sexp, vk_slog1p)
+DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p)
 
 // MARK: - Bernoulli GLM log-likelihood with its gradient
 
