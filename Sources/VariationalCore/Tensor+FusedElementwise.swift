@@ -25,13 +25,19 @@ extension Tensor {
         let columns = shape.last ?? 1
         if scalars.count == 1 { return WalkStride(row: 0, column: 0) }
         if self.shape == shape { return WalkStride(row: columns, column: 1) }
+        // By index rather than through sliced arrays: this runs for every operand of every fused operation.
         let own = self.shape
         let columnStride = (own.last ?? 1) == 1 ? 0 : 1
-        let leading = own.isEmpty ? [] : Array(own.dropLast())
-        if leading.reduce(1, *) == 1 { return WalkStride(row: 0, column: columnStride) }
-        let outerLeading = Array(shape.dropLast())
-        guard leading.count <= outerLeading.count, Array(outerLeading.suffix(leading.count)) == leading,
-              outerLeading.dropLast(leading.count).allSatisfy({ $0 == 1 }) else { return nil }
+        let leadingCount = Swift.max(own.count - 1, 0)
+        var leadingProduct = 1
+        for i in 0..<leadingCount { leadingProduct *= own[i] }
+        if leadingProduct == 1 { return WalkStride(row: 0, column: columnStride) }
+        // The operand's leading dimensions must be the output's last leading ones, with only 1s before them.
+        let outerCount = Swift.max(shape.count - 1, 0)
+        guard leadingCount <= outerCount else { return nil }
+        let offset = outerCount - leadingCount
+        for j in 0..<offset where shape[j] != 1 { return nil }
+        for i in 0..<leadingCount where own[i] != shape[offset + i] { return nil }
         return WalkStride(row: columnStride == 1 ? columns : 1, column: columnStride)
     }
 
@@ -48,12 +54,11 @@ extension Tensor {
 @usableFromInline
 func fusedShape<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, _ name: String) -> [Int] {
     if a.shape == b.shape && a.shape == c.shape && a.shape == d.shape { return a.shape }
-    var shape = a.shape
-    for other in [b, c, d] {
-        guard let s = try? checkedBroadcastShape(shape, other.shape) else {
-            usageFailure("\(name): shapes \(a.shape), \(b.shape), \(c.shape) and \(d.shape) cannot be broadcast together")
-        }
-        shape = s
+    // Shapes only, pairwise: an array of the tensors themselves, built in generic code, cost a metadata look-up.
+    guard let ab = try? checkedBroadcastShape(a.shape, b.shape), let abc = try? checkedBroadcastShape(ab, c.shape),
+        let shape = try? checkedBroadcastShape(abc, d.shape)
+    else {
+        usageFailure("\(name): shapes \(a.shape), \(b.shape), \(c.shape) and \(d.shape) cannot be broadcast together")
     }
     return shape
 }
