@@ -37,7 +37,6 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var supportBijector: Sigmoid<Scalar> { Sigmoid() }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

@@ -28,7 +28,6 @@ public struct Dirichlet<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var supportBijector: StickBreaking<Scalar> { StickBreaking() }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

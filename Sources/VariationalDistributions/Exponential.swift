@@ -23,7 +23,6 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

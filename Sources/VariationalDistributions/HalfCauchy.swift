@@ -22,7 +22,6 @@ public struct HalfCauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

@@ -31,7 +31,6 @@ public struct Independent<Base: Distribution>: Distribution {
     public var supportBijector: Base.SupportBijector { base.supportBijector }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         sumReinterpreted(base.logProbability(of: value))

@@ -29,7 +29,6 @@ public struct InverseGamma<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var supportBijector: Exp<Scalar> { Exp() }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

@@ -29,7 +29,6 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
     public static var fixedSupport: Support? { .real }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

@@ -105,7 +105,6 @@ public struct MultivariateNormal<Scalar: TensorScalar>: ReparameterizedDistribut
     public var covariance: Tensor<Scalar> { matmul(scaleTril, scaleTril.transposed()) }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

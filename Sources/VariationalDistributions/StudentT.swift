@@ -33,7 +33,6 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
     public static var fixedSupport: Support? { .real }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

@@ -22,7 +22,6 @@ where Base.Scalar == Transform.Scalar {
     public var support: Support { .real }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)

@@ -40,7 +40,6 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     @differentiable(reverse)
-
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
