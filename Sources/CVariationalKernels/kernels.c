@@ -163,21 +163,27 @@ static void choose_threads(double flops) {
 DEFINE_PORTABLE_GEMM(portable_sgemm, float)
 DEFINE_PORTABLE_GEMM(portable_dgemm, double)
 
-#define DEFINE_PORTABLE_GEMV(NAME, T)                                                                     \
+// Σ a[i]·b[i] with four running sums, so the additions pipeline (the plain-C twin of avx_dot4).
+#define DEFINE_PORTABLE_DOT4(NAME, T)                                                                     \
+    static inline T NAME(long n, const T *a, const T *b) {                                                \
+        T s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                                  \
+        long i = 0;                                                                                        \
+        for (; i + 4 <= n; i += 4) {                                                                       \
+            s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3]; \
+        }                                                                                                  \
+        for (; i < n; i++) s0 += a[i] * b[i];                                                              \
+        return (s0 + s1) + (s2 + s3);                                                                      \
+    }
+
+DEFINE_PORTABLE_DOT4(portable_sdot4, float)
+DEFINE_PORTABLE_DOT4(portable_dot4, double)
+
+#define DEFINE_PORTABLE_GEMV(NAME, T, DOT)                                                                \
     static void NAME(int transA, long m, long n, T alpha, const T *a, long lda, const T *x, T beta,       \
                      T *y) {                                                                               \
         if (!transA) {                                                                                     \
             for (long i = 0; i < m; i++) {                                                                 \
-                const T *row = a + i * lda;                                                                \
-                /* four running sums, so that the additions pipeline instead of waiting on each other */  \
-                T s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                                          \
-                long j = 0;                                                                                \
-                for (; j + 4 <= n; j += 4) {                                                               \
-                    s0 += row[j] * x[j]; s1 += row[j + 1] * x[j + 1];                                      \
-                    s2 += row[j + 2] * x[j + 2]; s3 += row[j + 3] * x[j + 3];                              \
-                }                                                                                          \
-                for (; j < n; j++) s0 += row[j] * x[j];                                                    \
-                y[i] = (beta == 0 ? 0 : beta * y[i]) + alpha * ((s0 + s1) + (s2 + s3));                    \
+                y[i] = (beta == 0 ? 0 : beta * y[i]) + alpha * DOT(n, a + i * lda, x);                     \
             }                                                                                              \
         } else {                                                                                           \
             for (long j = 0; j < n; j++) y[j] = beta == 0 ? 0 : beta * y[j];                               \
@@ -189,8 +195,8 @@ DEFINE_PORTABLE_GEMM(portable_dgemm, double)
         }                                                                                                  \
     }
 
-DEFINE_PORTABLE_GEMV(portable_sgemv, float)
-DEFINE_PORTABLE_GEMV(portable_dgemv, double)
+DEFINE_PORTABLE_GEMV(portable_sgemv, float, portable_sdot4)
+DEFINE_PORTABLE_GEMV(portable_dgemv, double, portable_dot4)
 
 // The same products with AVX2 and FMA, for the small and thin products of models (a row of weights against a
 // data matrix), where a library call costs more than the arithmetic. Without transposition each output is a dot
@@ -480,17 +486,6 @@ __attribute__((target("avx2,fma"))) static inline double avx_dot4(long n, const 
     double total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
     for (; i < n; i++) total += a[i] * b[i];
     return total;
-}
-
-// Σ a[i]·b[i] with four running sums, so the additions pipeline (the plain-C twin of avx_dot4).
-static inline double portable_dot4(long n, const double *a, const double *b) {
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    long i = 0;
-    for (; i + 4 <= n; i += 4) {
-        s0 += a[i] * b[i]; s1 += a[i + 1] * b[i + 1]; s2 += a[i + 2] * b[i + 2]; s3 += a[i + 3] * b[i + 3];
-    }
-    for (; i < n; i++) s0 += a[i] * b[i];
-    return (s0 + s1) + (s2 + s3);
 }
 
 // out[k] += Σᵢ a[k·lda + i] · b[i] for four rows k of a at once: b is read once, four independent sums.

@@ -49,6 +49,24 @@ public func sigmoidCrossEntropyWithGradient<Scalar: TensorScalar>(logits: Tensor
     return (value, Tensor(shape: logits.shape, scalars: gradient))
 }
 
+/// log Bernoulli(x; σ(l)) = x·l − softplus(l) and its gradient in the logits, x − σ(l), in the cross-entropy's one
+/// pass, for labels and logits of one shape; −∞ and 0 where a label is neither 0 nor 1, and how many such labels
+/// there are (a caller needs a mask only when there is one).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func bernoulliLogProbabilityWithGradient<Scalar: TensorScalar>(labels: Tensor<Scalar>, logits: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, logitGradient: Tensor<Scalar>, invalid: Int)
+{
+    var gradient = TensorElements<Scalar>()
+    var invalid = 0
+    let value = Tensor.withElements(labels, logits, "Bernoulli.logProbability") { count, x, l, out in
+        gradient = TensorElements<Scalar>.filled(count: count) { g in
+            invalid = Scalar.bernoulliLogDensity(count: count, labels: x, logits: l, result: out, gradient: g.baseAddress!)
+        }
+    }
+    return (value, Tensor(shape: labels.shape, scalars: gradient), invalid)
+}
+
 @derivative(of: sigmoidCrossEntropy, wrt: logits)
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)

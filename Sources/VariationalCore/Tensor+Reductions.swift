@@ -67,9 +67,10 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     func sumContiguousRows(axis: Int) -> Tensor {
         let n = shape[axis]
-        let rows = n == 0 ? 0 : scalarCount / n
         var outShape = shape
         outShape[axis] = 1
+        // Counted from the result's shape: an empty axis still has one (zero) sum per row.
+        let rows = outShape.reduce(1, *)
         let result = scalars.withUnsafeBufferPointer { x in
             TensorElements<Scalar>.filled(count: rows) { out in
                 for r in 0..<rows {

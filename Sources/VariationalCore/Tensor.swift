@@ -31,8 +31,10 @@ public struct Tensor<Scalar: TensorScalar> {
     @inlinable
     public init(shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows {
         var count = 1
-        for dimension in shape { count &*= dimension }
-        if count < 0 || shape.contains(where: { $0 < 0 }) { Self.checkShape(shape, count: 0) }
+        for dimension in shape {
+            require(dimension >= 0, "Tensor: negative dimension in shape \(shape)")
+            count *= dimension
+        }
         self.init(checkedShape: shape, elements: try TensorElements(uninitializedCount: count, initialize))
     }
 

@@ -32,8 +32,6 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// nil for no elements.
     @usableFromInline var buffer: TensorBuffer<Scalar>?
 
-    @inlinable init(buffer: TensorBuffer<Scalar>?) { self.buffer = buffer }
-
     /// No elements.
     @inlinable public init() { buffer = nil }
 
@@ -44,12 +42,6 @@ public struct TensorElements<Scalar: TensorScalar> {
         self.init(uninitializedCount: count) { out in
             array.withUnsafeBufferPointer { out.baseAddress!.update(from: $0.baseAddress!, count: count) }
         }
-    }
-
-    /// A copy of any sequence of elements.
-    @inlinable
-    public init<S: Sequence>(_ elements: S) where S.Element == Scalar {
-        self.init(Array(elements))
     }
 
     /// `count` elements written by `initialize`, which must set every one of them (it is not called for 0).

@@ -226,13 +226,6 @@ extension Array where Element: TensorScalar {
         return unsafeBitCast(Array<Float>(UnsafeBufferPointer(start: vk_zero_floats(), count: count)), to: [Element].self)
     }
 
-    /// `count` elements left uninitialised, for a kernel that writes every one of them before anything reads
-    /// them (the elements are plain floating-point numbers, so no clean-up depends on their contents).
-    @inlinable
-    public static func uninitialized(count: Int) -> [Element] {
-        [Element](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
-    }
-
     /// `count` elements written by `initialize`, which must set every one of them: small arrays start from
     /// `zeros(count:)`, large ones are left uninitialised for `initialize` (no pass to clear them first).
     @inlinable

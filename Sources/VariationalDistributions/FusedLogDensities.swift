@@ -238,31 +238,7 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
 /// shape: one vectorised pass gives the value and the gradient x − σ(l) together, and counts the x outside {0, 1}.
 @differentiable(reverse)
 func bernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -> Tensor<S> {
-    bernoulliLogDensityWithGradient(x, logits).value
-}
-
-@_specialize(where S == Double)
-@_specialize(where S == Float)
-func bernoulliLogDensityWithGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
-    -> (value: Tensor<S>, logitGradient: Tensor<S>, invalid: Int)
-{
-    require(x.shape == logits.shape, "Bernoulli.logProbability: shapes \(x.shape) and \(logits.shape) differ")
-    let count = x.scalarCount
-    var invalid = 0
-    var gradient = TensorElements<S>()
-    let value = x.scalars.withUnsafeBufferPointer { px in
-        logits.scalars.withUnsafeBufferPointer { pl in
-            TensorElements<S>.filled(count: count) { out in
-                gradient = TensorElements<S>.filled(count: count) { g in
-                    guard count > 0 else { return }
-                    invalid = S.bernoulliLogDensity(
-                        count: count, labels: px.baseAddress!, logits: pl.baseAddress!, result: out.baseAddress!,
-                        gradient: g.baseAddress!)
-                }
-            }
-        }
-    }
-    return (Tensor(shape: x.shape, scalars: value), Tensor(shape: x.shape, scalars: gradient), invalid)
+    bernoulliLogProbabilityWithGradient(labels: x, logits: logits).value
 }
 
 /// The derivative when the values are data: only the logits' gradient.
@@ -272,7 +248,7 @@ func bernoulliLogDensityWithGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: 
 func vjpBernoulliLogDensityInLogits<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
-    let (value, logitGradient, _) = bernoulliLogDensityWithGradient(x, logits)
+    let (value, logitGradient, _) = bernoulliLogProbabilityWithGradient(labels: x, logits: logits)
     return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: logitGradient.shape) * logitGradient })
 }
 
@@ -282,7 +258,7 @@ func vjpBernoulliLogDensityInLogits<S: TensorScalar>(_ x: Tensor<S>, _ logits: T
 func vjpBernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
 {
-    let (value, logitGradient, invalid) = bernoulliLogDensityWithGradient(x, logits)
+    let (value, logitGradient, invalid) = bernoulliLogProbabilityWithGradient(labels: x, logits: logits)
     return (value, { v in
         if v.isSymbolicZero { return (.zero, .zero) }
         let upstream = v.broadcasted(to: value.shape)

@@ -295,24 +295,8 @@ public func sumPerParticle(_ x: Tensor<Double>) -> Tensor<Double> {
 func particleSums(_ x: Tensor<Double>) -> Tensor<Double> {
     if x.rank <= 1 { return x }
     let s = x.shape[0]
-    let k = s == 0 ? 0 : x.scalarCount / s
-    let sums = x.scalars.withUnsafeBufferPointer { values in
-        TensorElements<Double>.filled(count: s) { out in
-            for p in 0..<s {
-                // Four running sums, so that the additions pipeline.
-                let row = values.baseAddress! + p * k
-                var (t0, t1, t2, t3) = (0.0, 0.0, 0.0, 0.0)
-                var j = 0
-                while j + 4 <= k {
-                    t0 += row[j]; t1 += row[j + 1]; t2 += row[j + 2]; t3 += row[j + 3]
-                    j += 4
-                }
-                while j < k { t0 += row[j]; j += 1 }
-                out[p] = (t0 + t1) + (t2 + t3)
-            }
-        }
-    }
-    return Tensor(shape: [s], scalars: sums)
+    let rows = x.reshaped(to: [s, s == 0 ? 0 : x.scalarCount / s]).sum(alongAxes: [1])
+    return Tensor(shape: [s], scalars: rows.scalars)
 }
 
 @derivative(of: sumPerParticle)
