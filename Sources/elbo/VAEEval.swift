@@ -34,7 +34,9 @@ struct VAEEval: ParsableCommand {
         if json {
             var object: [String: Any] = [
                 "test_images": test.count, "elbo": evaluation.elbo, "active_units": evaluation.activeUnits,
-                "kl_per_unit": evaluation.klPerUnit, "activity_per_unit": evaluation.activityPerUnit,
+                "layers": evaluation.layers.map { layer -> [String: Any] in
+                    ["kl": layer.kl, "active_units": layer.activeUnits, "kl_per_unit": layer.klPerUnit, "activity_per_unit": layer.activityPerUnit]
+                },
                 "epochs": record.history.count,
             ]
             object["importance_weighted_bounds"] = Dictionary(uniqueKeysWithValues: evaluation.importanceWeightedBounds.map { ("\($0.key)", $0.value) })
@@ -49,8 +51,11 @@ struct VAEEval: ParsableCommand {
             print(String(format: "  importance-weighted bound, k = %-5d %10.3f", k, evaluation.importanceWeightedBounds[k]!))
         }
         if let nll = evaluation.negativeLogLikelihood { print(String(format: "  NLL estimate (k = %d)                %10.3f", nllSamples, nll)) }
-        print("  active units \(evaluation.activeUnits) of \(evaluation.klPerUnit.count) (Cov_x E[z|x] > 0.01)")
-        print("  KL per unit  " + evaluation.klPerUnit.map { String(format: "%.2f", $0) }.joined(separator: " "))
+        for (number, layer) in evaluation.layers.enumerated() {
+            let name = evaluation.layers.count == 1 ? "" : "layer \(number + 1): "
+            print("  \(name)active units \(layer.activeUnits) of \(layer.klPerUnit.count) (Cov_x E[z|x] > 0.01), KL \(String(format: "%.3f", layer.kl))")
+            print("  \(name)KL per unit  " + layer.klPerUnit.map { String(format: "%.2f", $0) }.joined(separator: " "))
+        }
     }
 
     struct Evaluator: VAEVisitor {
@@ -60,9 +65,8 @@ struct VAEEval: ParsableCommand {
         let configuration: VAERunConfiguration
         let train: ImageDataset
 
-        func visit<D: ObservationModel, E: ELBOEstimator>(
-            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight: WritableKeyPath<E, Double>?
-        ) throws -> VAEEvaluation where D.Scalar == Float {
+        func visit<P: AmortizedModel, E: ELBOEstimator>(_ vae: P, _ estimator: E, klWeight: WritableKeyPath<E, Double>?) throws -> VAEEvaluation
+        where P.Scalar == Float {
             let trained = try VAECheckpoint.trained(vae, estimator, directory: directory, train: train)
             var generator = SeededGenerator(seed: configuration.seed &+ 0x7E57)
             return trained.evaluate(on: test, ks: ks, binarization: configuration.evaluationBinarization, using: &generator)

@@ -4,7 +4,7 @@ import Variational
 
 /// `elbo vae sample DIR --png FILE`: images decoded from draws of the prior.
 struct VAESample: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sample", abstract: "Write a PNG grid of images decoded from z ~ N(0, I).")
+    static let configuration = CommandConfiguration(commandName: "sample", abstract: "Write a PNG grid of images decoded from draws of the prior (z ~ N(0, I)).")
 
     @Argument(help: "The run's folder.")
     var directory: String
@@ -57,17 +57,13 @@ struct VAEReconstruct: ParsableCommand {
 }
 
 enum VAEImages {
-    /// Decoder means at `count` draws z ~ N(0, I), one image a row.
-    static func samples(_ vae: any ImageMaker, count: Int, seed: UInt64) -> [[Float]] {
-        var generator = SeededGenerator(seed: seed)
-        return rows(of: vae.decoder.mean(given: Tensor<Float>(randomNormal: [count, vae.latentDimension], using: &generator)))
-    }
+    /// Decoder means at `count` draws of the prior, one image a row.
+    static func samples(_ vae: TrainedImages, count: Int, seed: UInt64) -> [[Float]] { rows(of: vae.samples(count, seed)) }
 
     /// The first `count` test images, each followed by its reconstruction from E[z | x].
-    static func reconstructionPairs(_ vae: any ImageMaker, _ test: ImageDataset, count: Int) -> [[Float]] {
+    static func reconstructionPairs(_ vae: TrainedImages, _ test: ImageDataset, count: Int) -> [[Float]] {
         let x: Tensor<Float> = test.batch(Array(0..<Swift.min(count, test.count))[...])
-        let reconstructions = rows(of: vae.decoder.mean(given: vae.encoder.posterior(given: x).mean))
-        return zip(rows(of: x), reconstructions).flatMap { [$0, $1] }
+        return zip(rows(of: x), rows(of: vae.reconstructions(x))).flatMap { [$0, $1] }
     }
 
     /// The rows of a matrix, as arrays.
@@ -78,7 +74,7 @@ enum VAEImages {
 
     /// Loads the run in `directory` and calls `body` with its VAE and test images.
     static func withTrainedModel(
-        _ directory: String, _ body: @escaping (any ImageMaker, ImageDataset) -> [[Float]]
+        _ directory: String, _ body: @escaping (TrainedImages, ImageDataset) -> [[Float]]
     ) throws -> (images: [[Float]], rows: Int, columns: Int) {
         let record = try VAERunRecord.read(from: directory)
         let data = try VAEData.load(record.configuration)
@@ -94,36 +90,25 @@ enum VAEImages {
     struct Loader: VAEVisitor {
         let directory: String
         let data: VAEData
-        let body: (any ImageMaker, ImageDataset) -> [[Float]]
+        let body: (TrainedImages, ImageDataset) -> [[Float]]
 
-        func visit<D: ObservationModel, E: ELBOEstimator>(
-            _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight: WritableKeyPath<E, Double>?
-        ) throws -> [[Float]] where D.Scalar == Float {
+        func visit<P: AmortizedModel, E: ELBOEstimator>(_ vae: P, _ estimator: E, klWeight: WritableKeyPath<E, Double>?) throws -> [[Float]]
+        where P.Scalar == Float {
             let trained = try VAECheckpoint.trained(vae, estimator, directory: directory, train: data.train)
-            return body(TrainedVAE(vae: trained), data.test)
+            let images = TrainedImages(
+                samples: { count, seed in
+                    var generator = SeededGenerator(seed: seed)
+                    return trained.samples(count: count, using: &generator)
+                },
+                reconstructions: { trained.reconstructions(of: $0) })
+            return body(images, data.test)
         }
     }
 }
 
-/// What the image commands need of a trained VAE, whatever its decoder.
-protocol ImageMaker {
-    var latentDimension: Int { get }
-    var encoder: VAEFactory.Encoder { get }
-    var decoder: any MeanDecoder { get }
-}
-
-protocol MeanDecoder {
-    func mean(given z: Tensor<Float>) -> Tensor<Float>
-}
-
-struct TrainedVAE<D: ObservationModel>: ImageMaker where D.Scalar == Float {
-    let vae: VariationalAutoencoder<VAEFactory.Encoder, D>
-    var latentDimension: Int { vae.latentDimension }
-    var encoder: VAEFactory.Encoder { vae.encoder }
-    var decoder: any MeanDecoder { DecoderMean(decoder: vae.decoder) }
-}
-
-struct DecoderMean<D: ObservationModel>: MeanDecoder where D.Scalar == Float {
-    let decoder: D
-    func mean(given z: Tensor<Float>) -> Tensor<Float> { decoder.mean(given: z) }
+/// What the image commands need of a trained VAE, whatever its type: decoder means at (count, seed) draws of the
+/// prior, and at the posterior means of a batch.
+struct TrainedImages {
+    let samples: (Int, UInt64) -> Tensor<Float>
+    let reconstructions: (Tensor<Float>) -> Tensor<Float>
 }

@@ -31,7 +31,7 @@ struct VAEReportCommand: ParsableCommand {
     static func page(_ record: VAERunRecord, directory: String, samples: String, pairs: String) -> String {
         let c = record.configuration
         var body = "<h1>elbo vae: \(HTMLPage.escape(directory))</h1>\n"
-        body += "<p>\(c.model.rawValue), \(c.decoder.rawValue) decoder, hidden \(c.hidden.map(String.init).joined(separator: ",")) (\(c.activation.rawValue)), \(c.latent) latent units, k = \(c.k)\(c.dreg ? " (DReG)" : ""); data \(HTMLPage.escape(c.data ?? "built-in synthetic images")), binarisation \(c.binarize.rawValue); batch \(c.batch), Adam at \(c.learningRate) (\(c.schedule.rawValue) schedule), seed \(c.seed).</p>\n"
+        body += "<p>\(c.model.rawValue), \(c.decoder.rawValue) decoder, hidden \(c.hiddenDescription) (\(c.activation.rawValue)), \(c.latentDescription) latent units, k = \(c.k)\(c.dreg ? " (DReG)" : ""); data \(HTMLPage.escape(c.data ?? "built-in synthetic images")), binarisation \(c.binarize.rawValue); batch \(c.batch), Adam at \(c.learningRate) (\(c.schedule.rawValue) schedule), seed \(c.seed).</p>\n"
         if let last = record.history.last {
             body += "<p>After \(last.epoch) of \(c.epochs) epochs: training loss \(String(format: "%.3f", last.trainLoss)), \(last.heldOutSet) negative ELBO <b>\(String(format: "%.3f", last.heldOutLoss))</b> nats per image.</p>\n"
         }
@@ -45,7 +45,7 @@ struct VAEReportCommand: ParsableCommand {
             ],
             logX: record.history.count > 30, logY: false, legendAtBottom: true)
         body += "<h2>Learning curves</h2>\n" + (record.history.isEmpty ? "<p>no epoch finished yet</p>\n" : SVGPlot.document(width: 740, height: 360, curve))
-        body += "<h2>Samples: decoder means at z ~ N(0, I)</h2>\n" + samples + "\n"
+        body += "<h2>Samples: decoder means at draws of the prior</h2>\n" + samples + "\n"
         body += "<h2>Test images (odd columns) and their reconstructions from E[z | x]</h2>\n" + pairs + "\n"
         let rows = record.history.suffix(50).map { h in
             ["\(h.epoch)", String(format: "%.3f", h.trainLoss), String(format: "%.3f", h.heldOutLoss), String(format: "%.1f", h.seconds), "\(h.learningRate)"]

@@ -12,8 +12,14 @@ struct VAERunConfiguration: Codable, Equatable {
     var decoder: DecoderChoice
     /// σ of the Gaussian decoder with a fixed variance.
     var decoderStandardDeviation: Double
+    /// Latent units of the (lowest) stochastic layer.
     var latent: Int
+    /// The encoder's hidden sizes from the data to the (lowest) layer; the decoder mirrors them.
     var hidden: [Int]
+    /// Latent units of a second stochastic layer (nil: one layer).
+    var topLatent: Int?
+    /// Hidden sizes from the first stochastic layer to the second (mirrored in the prior p(z₁ | z₂)).
+    var topHidden: [Int]?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -30,6 +36,18 @@ struct VAERunConfiguration: Codable, Equatable {
     /// Training images held out for validation when the data has no validation split of its own (0: report the
     /// test set instead).
     var validation: Int
+}
+
+extension VAERunConfiguration {
+    var isHierarchical: Bool { topLatent != nil }
+
+    /// "20" or "100,50".
+    var latentDescription: String { ([latent] + (topLatent.map { [$0] } ?? [])).map(String.init).joined(separator: ",") }
+
+    /// "400" or "100,100/50,50".
+    var hiddenDescription: String {
+        ([hidden] + (topHidden.map { [$0] } ?? [])).map { $0.map(String.init).joined(separator: ",") }.joined(separator: "/")
+    }
 }
 
 extension Binarization: Codable {}
@@ -165,13 +183,14 @@ struct VAEData {
     }
 }
 
-/// The networks of a run: an MLP encoder with two heads and an MLP decoder, in Float.
+/// The networks of a run: MLP encoders with two heads and MLP decoders, in Float.
 enum VAEFactory {
     typealias Encoder = GaussianEncoder<DenseStack<Float>>
 
-    static func encoder(_ c: VAERunConfiguration, inputs: Int, using generator: inout SeededGenerator) -> Encoder {
-        let body = DenseStack<Float>(sizes: [inputs] + c.hidden, activation: c.activation.activation, finalActivation: c.activation.activation, using: &generator)
-        return GaussianEncoder(body: body, hiddenSize: c.hidden.last!, latentDimension: c.latent, using: &generator)
+    /// A Gaussian layer: an MLP from `inputs` through `hidden`, then the two heads to `latent` units.
+    static func gaussianLayer(inputs: Int, hidden: [Int], latent: Int, _ c: VAERunConfiguration, using generator: inout SeededGenerator) -> Encoder {
+        let body = DenseStack<Float>(sizes: [inputs] + hidden, activation: c.activation.activation, finalActivation: c.activation.activation, using: &generator)
+        return GaussianEncoder(body: body, hiddenSize: hidden.last!, latentDimension: latent, using: &generator)
     }
 
     static func decoderNetwork(_ c: VAERunConfiguration, outputs: Int, using generator: inout SeededGenerator) -> DenseStack<Float> {
@@ -183,9 +202,8 @@ enum VAEFactory {
 /// `klWeight` reaches the estimator's KL weight where it has one (for a warm-up).
 protocol VAEVisitor {
     associatedtype Result
-    func visit<D: ObservationModel, E: ELBOEstimator>(
-        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight: WritableKeyPath<E, Double>?
-    ) throws -> Result where D.Scalar == Float
+    func visit<P: AmortizedModel, E: ELBOEstimator>(_ vae: P, _ estimator: E, klWeight: WritableKeyPath<E, Double>?) throws -> Result
+    where P.Scalar == Float
 }
 
 /// Where a run keeps its checkpoint, and how the generator's state is written in its metadata.
@@ -201,9 +219,8 @@ enum VAECheckpoint {
     }
 
     /// The VAE with the parameters of the checkpoint in `directory`.
-    static func trained<D: ObservationModel, E: ELBOEstimator>(
-        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, directory: String, train: ImageDataset
-    ) throws -> VariationalAutoencoder<VAEFactory.Encoder, D> where D.Scalar == Float {
+    static func trained<P: AmortizedModel, E: ELBOEstimator>(_ vae: P, _ estimator: E, directory: String, train: ImageDataset) throws -> P
+    where P.Scalar == Float {
         var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam())
         let structure = trainer.parameterStructure(batch: train.batch([0][...]))
         try trainer.loadCheckpoint(from: path(in: directory), structure: structure)
@@ -214,24 +231,36 @@ enum VAECheckpoint {
 extension VAERunConfiguration {
     func withModel<V: VAEVisitor>(inputs: Int, _ visitor: V) throws -> V.Result {
         var generator = SeededGenerator(seed: seed)
-        let encoder = VAEFactory.encoder(self, inputs: inputs, using: &generator)
+        let encoder = VAEFactory.gaussianLayer(inputs: inputs, hidden: hidden, latent: latent, self, using: &generator)
         let network = VAEFactory.decoderNetwork(self, outputs: inputs, using: &generator)
         switch decoder {
         case .bernoulli:
-            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: BernoulliDecoder(network: network)), visitor)
+            return try withDecoder(BernoulliDecoder(network: network), encoder, &generator, visitor)
         case .gaussian:
-            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: GaussianDecoder(network: network, outputSize: inputs, variance: .fixed(standardDeviation: decoderStandardDeviation))), visitor)
+            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .fixed(standardDeviation: decoderStandardDeviation)), encoder, &generator, visitor)
         case .gaussianLearned:
-            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: GaussianDecoder(network: network, outputSize: inputs, variance: .learned)), visitor)
+            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .learned), encoder, &generator, visitor)
         case .squaredError:
-            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: GaussianDecoder(network: network, outputSize: inputs, variance: .squaredError)), visitor)
+            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .squaredError), encoder, &generator, visitor)
         }
     }
 
-    private func withEstimator<D: ObservationModel, V: VAEVisitor>(
-        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ visitor: V
+    /// One stochastic layer, or two: then q(z₂ | z₁) and p(z₁ | z₂) are MLPs through `topHidden` and its mirror.
+    private func withDecoder<D: ObservationModel, V: VAEVisitor>(
+        _ decoder: D, _ encoder: VAEFactory.Encoder, _ generator: inout SeededGenerator, _ visitor: V
     ) throws -> V.Result where D.Scalar == Float {
+        guard let topLatent, let topHidden else {
+            return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: decoder), visitor)
+        }
+        let topEncoder = VAEFactory.gaussianLayer(inputs: latent, hidden: topHidden, latent: topLatent, self, using: &generator)
+        let prior = VAEFactory.gaussianLayer(inputs: topLatent, hidden: topHidden.reversed(), latent: latent, self, using: &generator)
+        return try withEstimator(HierarchicalVAE(encoder: encoder, topEncoder: topEncoder, prior: prior, decoder: decoder), visitor)
+    }
+
+    private func withEstimator<P: AmortizedModel, V: VAEVisitor>(_ vae: P, _ visitor: V) throws -> V.Result where P.Scalar == Float {
         switch model {
+        case .vae where isHierarchical:
+            return try visitor.visit(vae, ReparameterizedELBO(particleCount: k), klWeight: nil)
         case .vae:
             return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, freeBits: freeBits), klWeight: \.klWeight)
         case .betaVAE:

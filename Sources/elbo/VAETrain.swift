@@ -40,10 +40,10 @@ struct VAETrain: ParsableCommand {
     @Option(name: .customLong("decoder-sd"), help: "σ of the gaussian decoder (default 0.1).")
     var decoderStandardDeviation: Double?
 
-    @Option(help: "Latent units (default 20).")
-    var latent: Int?
+    @Option(help: "Latent units (default 20); two numbers, e.g. 100,50, for two stochastic layers (nearest the data first).")
+    var latent: String?
 
-    @Option(help: "Hidden layer sizes, encoder order, comma-separated (default 400; Burda et al.: 200,200).")
+    @Option(help: "Hidden layer sizes, encoder order, comma-separated (default 400; Burda et al.: 200,200); with two stochastic layers one group per layer, separated by '/' (default 100,100/50,50).")
     var hidden: String?
 
     @Option(help: "relu, tanh, elu or softplus (default relu).")
@@ -119,11 +119,22 @@ struct VAETrain: ParsableCommand {
             return parsed
         }
         let model = try choice(model, "--model", VAEModelChoice.vae)
-        let sizes = try (hidden ?? "400").split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
-            guard let size = Int(part.trimmingCharacters(in: .whitespaces)), size > 0 else {
-                throw CommandError("--hidden must be positive layer sizes separated by commas, got '\(hidden ?? "")'")
+        func sizes(_ text: String, _ name: String) throws -> [Int] {
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { part -> Int in
+                guard let size = Int(part.trimmingCharacters(in: .whitespaces)), size > 0 else {
+                    throw CommandError("\(name) must be positive sizes separated by commas, got '\(text)'")
+                }
+                return size
             }
-            return size
+        }
+        let latents = try sizes(latent ?? "20", "--latent")
+        guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
+        let groups = try (hidden ?? (latents.count == 2 ? "100,100/50,50" : "400")).split(separator: "/", omittingEmptySubsequences: false)
+            .map { try sizes(String($0), "--hidden") }
+        guard groups.count == latents.count else {
+            throw CommandError(latents.count == 2
+                ? "--hidden needs one group of sizes per stochastic layer, separated by '/' (e.g. 100,100/50,50), got '\(hidden ?? "")'"
+                : "--hidden takes groups separated by '/' only with two stochastic layers (e.g. --latent 100,50), got '\(hidden ?? "")'")
         }
         let isAmat = data.map { path in
             ["binarized_mnist_train.amat.gz", "binarized_mnist_train.amat"].contains { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
@@ -131,7 +142,8 @@ struct VAETrain: ParsableCommand {
         let configuration = VAERunConfiguration(
             data: data, syntheticImages: syntheticImages ?? 6000, binarize: try choice(binarize, "--binarize", isAmat ? Binarization.fixed : .none), model: model,
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
-            latent: latent ?? 20, hidden: sizes, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
+            topHidden: groups.count == 2 ? groups[1] : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
@@ -148,6 +160,9 @@ struct VAETrain: ParsableCommand {
             if value < low { throw CommandError("\(name) must be at least \(low), got \(value)") }
         }
         try atLeast(c.latent, 1, "--latent")
+        if c.isHierarchical && (c.model == .betaVAE || c.freeBits > 0 || c.warmupEpochs > 0) {
+            throw CommandError("--model beta-vae, --free-bits and --warmup need a closed-form KL, which a VAE with two stochastic layers has not (use vae or iwae)")
+        }
         try atLeast(c.syntheticImages, 1, "--synthetic-images")
         if c.data != nil && c.syntheticImages != 6000 { throw CommandError("--synthetic-images applies without --data only") }
         try atLeast(c.k, 1, "--k")
@@ -201,9 +216,9 @@ struct VAETrainingRun: VAEVisitor {
 
     var checkpointPath: String { VAECheckpoint.path(in: directory) }
 
-    func visit<D: ObservationModel, E: ELBOEstimator>(
-        _ vae: VariationalAutoencoder<VAEFactory.Encoder, D>, _ estimator: E, klWeight klWeightPath: WritableKeyPath<E, Double>?
-    ) throws -> VAERunRecord where D.Scalar == Float {
+    func visit<P: AmortizedModel, E: ELBOEstimator>(
+        _ vae: P, _ estimator: E, klWeight klWeightPath: WritableKeyPath<E, Double>?
+    ) throws -> VAERunRecord where P.Scalar == Float {
         var record = self.record
         let c = record.configuration
         var trainer = Trainer(problem: vae, estimator: estimator, optimizer: Adam(learningRate: c.learningRate, epsilon: c.adamEpsilon))

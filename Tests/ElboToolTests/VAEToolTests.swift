@@ -56,7 +56,9 @@ final class VAEToolTests: XCTestCase {
         XCTAssertLessThan(b1, b5)
         XCTAssertLessThan(b5, b20)
         XCTAssertEqual(json["nll"] as? Double, -b20)
-        XCTAssertEqual((json["kl_per_unit"] as? [Double])?.count, 4)
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.count, 1)
+        XCTAssertEqual((layers[0]["kl_per_unit"] as? [Double])?.count, 4)
 
         // PNG grids: 8 samples across, and 16 columns of test images beside their reconstructions.
         for (command, file, width, height) in [("sample", "samples.png", 8 * 29 + 1, 2 * 29 + 1), ("reconstruct", "pairs.png", 16 * 29 + 1, 29 + 1)] {
@@ -75,6 +77,34 @@ final class VAEToolTests: XCTestCase {
         XCTAssertEqual(page.components(separatedBy: "src=\"data:image/png;base64,").count - 1, 2)
         XCTAssertTrue(page.contains("<svg") && page.contains("Learning curves") && page.contains("After 2 of 2 epochs"))
         XCTAssertFalse(page.contains("<script src") || page.contains("<link "), "the report must be self-contained")
+    }
+
+    /// Two stochastic layers: trained as a VAE, evaluated layer by layer, sampled through the learned prior.
+    func testTwoStochasticLayers() throws {
+        let out = path("two")
+        let settings = ["--synthetic-images", "600", "--latent", "4,2", "--hidden", "32/16", "--batch", "50", "--seed", "5"]
+        let result = try run(["vae", "train", "--epochs", "2", "--out", out] + settings)
+        XCTAssertEqual(result.status, 0, result.error)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
+        let losses = try XCTUnwrap(record["history"] as? [[String: Any]]).map { $0["trainLoss"] as! Double }
+        XCTAssertLessThan(losses[1], losses[0])
+        let header = try safetensorsHeader(out + "/checkpoint.safetensors")
+        for (name, shape) in [("topEncoder.body.layers.0.weight", [4, 16]), ("topEncoder.meanHead.weight", [16, 2]),
+                              ("prior.body.layers.0.weight", [2, 16]), ("prior.logVarianceHead.weight", [16, 4]),
+                              ("decoder.network.layers.0.weight", [4, 32])] {
+            XCTAssertEqual((header[name] as? [String: Any])?["shape"] as? [Int], shape, name)
+        }
+        let evaluation = try run(["vae", "eval", out, "--k", "10", "--limit", "40", "--json"])
+        XCTAssertEqual(evaluation.status, 0, evaluation.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any])
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { ($0["kl_per_unit"] as? [Double])?.count }, [4, 2])
+        let text = try run(["vae", "eval", out, "--k", "10", "--limit", "40"])
+        XCTAssertTrue(text.output.contains("layer 2: active units"), text.output)
+        let sample = try run(["vae", "sample", out, "--png", path("two.png"), "--count", "8"])
+        XCTAssertEqual(sample.status, 0, sample.error)
+        let iwae = try run(["vae", "train", "--epochs", "1", "--model", "iwae", "--k", "3", "--dreg", "--out", path("two-iwae")] + settings)
+        XCTAssertEqual(iwae.status, 0, iwae.error)
     }
 
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
@@ -139,8 +169,12 @@ final class VAEToolTests: XCTestCase {
             (["vae", "train", "--data", path("nowhere")], "no such folder"),
             (["vae", "train", "--data", badData, "--out", path("o1")], "train-images-idx3-ubyte.gz: 8 bytes, shorter than the 16-byte IDX header"),
             (["vae", "train", "--model", "gan"], "--model must be one of vae, beta-vae, iwae, got 'gan'"),
-            (["vae", "train", "--latent", "0"], "--latent must be at least 1, got 0"),
-            (["vae", "train", "--hidden", "400,x"], "--hidden must be positive layer sizes"),
+            (["vae", "train", "--latent", "0"], "--latent must be positive sizes separated by commas, got '0'"),
+            (["vae", "train", "--hidden", "400,x"], "--hidden must be positive sizes separated by commas, got '400,x'"),
+            (["vae", "train", "--latent", "20,10,5"], "--latent takes one stochastic layer or two"),
+            (["vae", "train", "--latent", "20,10", "--hidden", "100"], "--hidden needs one group of sizes per stochastic layer"),
+            (["vae", "train", "--hidden", "100/50"], "--hidden takes groups separated by '/' only with two stochastic layers"),
+            (["vae", "train", "--latent", "20,10", "--model", "beta-vae"], "need a closed-form KL, which a VAE with two stochastic layers has not"),
             (["vae", "train", "--lr", "nan"], "--lr must be positive and finite"),
             (["vae", "train", "--binarize", "fixed", "--out", path("o2")] + small, "--binarize fixed needs binary images"),
             (["vae", "train", "--dreg"], "--dreg applies to --model iwae only"),

@@ -4,6 +4,10 @@ import VariationalNeural
 
 /// An amortised variational family: q(z | x) for any datapoint x, whose parameters a network computes from x.
 /// Training it fits one network for all datapoints instead of one q per datapoint.
+///
+/// The same conditional Gaussian serves inside a model with several stochastic layers, where its input is the
+/// layer below (q(z₂ | z₁)) or above (the learned prior p(z₁ | z₂)); it is then differentiated through its input
+/// too.
 public protocol AmortizedFamily: Differentiable {
     associatedtype Scalar: TensorScalar
     /// L, the number of latent units per datapoint.
@@ -12,6 +16,7 @@ public protocol AmortizedFamily: Differentiable {
     var name: String { get }
 
     /// q(z_b | x_b) for a batch x of shape [B, D].
+    @differentiable(reverse)
     @differentiable(reverse, wrt: self)
     func posterior(given x: Tensor<Scalar>) -> LocalNormal<Scalar>
 }
@@ -42,6 +47,7 @@ public struct GaussianEncoder<Body: Layer>: AmortizedFamily {
     public var latentDimension: Int { meanHead.weight.shape[1] }
     public var name: String { "gaussian encoder" }
 
+    @differentiable(reverse)
     @differentiable(reverse, wrt: self)
     public func posterior(given x: Tensor<Scalar>) -> LocalNormal<Scalar> {
         let h = body(x)

@@ -32,12 +32,23 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { mean + scale * noise }
 
     /// log q(z_sb | x_b) for particles z of shape [S, B, L]: [S, B].
+    ///
+    /// The derivative in z alone is declared too: without it, two generic callers that hold q's parameters fixed
+    /// would share one compiler-made thunk, which crashes on this toolchain.
     @differentiable(reverse)
+    @differentiable(reverse, wrt: z)
     public func logDensity(_ z: Tensor<Scalar>) -> Tensor<Scalar> {
         let standardized = (z - mean) * (-logScale).exp()
         let units = Scalar(withoutDerivative(at: mean.shape[1]))
         let perParticle = (standardized.squared() * Scalar(-0.5)).sum(squeezingAxes: 2) - logScale.sum(squeezingAxes: 1)
         return perParticle - units * Scalar(0.5 * Foundation.log(2 * Double.pi))
+    }
+
+    /// log N(z_sbj | μ_bj, σ_bj²) of each unit for particles z of shape [S, B, L]: [S, B, L] (their sum over units is
+    /// `logDensity`).
+    public func logDensityPerUnit(_ z: Tensor<Scalar>) -> Tensor<Scalar> {
+        let standardized = (z - mean) * (-logScale).exp()
+        return standardized.squared() * Scalar(-0.5) - logScale - Scalar(0.5 * Foundation.log(2 * Double.pi))
     }
 
     /// H(q(z_b | x_b)) = Σⱼ log σ_bj + L/2 (1 + log 2π): [B].

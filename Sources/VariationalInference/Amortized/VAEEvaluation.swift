@@ -41,6 +41,60 @@ extension Trainer where Problem.Batch == Tensor<Problem.Scalar> {
     }
 }
 
+/// A model with latents of its own for each datapoint and an amortised posterior (a VAE, with one or more
+/// stochastic layers): what evaluation, sampling and reconstruction need beyond training.
+public protocol AmortizedModel: VariationalProblem where Batch == Tensor<Scalar> {
+    /// The latent units of each stochastic layer, the one nearest the data first.
+    var latentLayerSizes: [Int] { get }
+    /// For each stochastic layer, each datapoint's KL term unit by unit and its posterior mean E_q[z | x] (each
+    /// [B, L]); where they are not in closed form, estimates from `particles` draws.
+    func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>]
+    /// The decoder's means at `count` draws from the prior: [count, D].
+    func samples<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Scalar>
+    /// The decoder's means at the posterior mean of the lowest layer: [B, D].
+    func reconstructions(of x: Tensor<Scalar>) -> Tensor<Scalar>
+}
+
+/// One stochastic layer's use of its units for a batch.
+public struct LatentLayerUsage<Scalar: TensorScalar> {
+    /// The layer's KL term per datapoint and unit, [B, L].
+    public var klPerUnit: Tensor<Scalar>
+    /// E_q[z | x], [B, L].
+    public var posteriorMean: Tensor<Scalar>
+
+    public init(klPerUnit: Tensor<Scalar>, posteriorMean: Tensor<Scalar>) {
+        self.klPerUnit = klPerUnit
+        self.posteriorMean = posteriorMean
+    }
+}
+
+extension VariationalAutoencoder: AmortizedModel {
+    public var latentLayerSizes: [Int] { [latentDimension] }
+
+    /// KL(q(z | x) ‖ N(0, I)) unit by unit in closed form, and μ(x).
+    public func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>] {
+        let q = encoder.posterior(given: x)
+        return [LatentLayerUsage(klPerUnit: q.klToStandardNormal(), posteriorMean: q.mean)]
+    }
+
+    public func samples<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Scalar> {
+        decoder.mean(given: Tensor(randomNormal: [count, latentDimension], using: &generator))
+    }
+
+    public func reconstructions(of x: Tensor<Scalar>) -> Tensor<Scalar> { decoder.mean(given: encoder.posterior(given: x).mean) }
+}
+
+/// One stochastic layer's use of its units over a data set.
+public struct LatentLayerEvaluation: Sendable, Codable {
+    /// The layer's KL term per unit, averaged over the data (for one layer: KL(q(z | x) ‖ p(z))).
+    public var klPerUnit: [Double]
+    /// Cov_x(E_q[z_j | x]) per unit; a unit is active when it exceeds 0.01 (Burda et al. 2016).
+    public var activityPerUnit: [Double]
+    public var activeUnits: Int { activityPerUnit.filter { $0 > 0.01 }.count }
+    /// The layer's whole KL term.
+    public var kl: Double { klPerUnit.reduce(0, +) }
+}
+
 /// Held-out measures of a trained VAE, per datapoint, in nats.
 public struct VAEEvaluation: Sendable, Codable {
     /// The ELBO (one particle per datapoint, Monte Carlo over the data).
@@ -49,14 +103,12 @@ public struct VAEEvaluation: Sendable, Codable {
     public var importanceWeightedBounds: [Int: Double]
     /// −log p(x) estimated by the importance-weighted bound with the largest k (5000 in the papers).
     public var negativeLogLikelihood: Double?
-    /// KL(q(z | x) ‖ p(z)) per latent unit, averaged over the data.
-    public var klPerUnit: [Double]
-    /// Cov_x(E_q[z_j | x]) per unit; a unit is active when it exceeds 0.01 (Burda et al. 2016).
-    public var activityPerUnit: [Double]
-    public var activeUnits: Int { activityPerUnit.filter { $0 > 0.01 }.count }
+    /// The units' use, layer by layer (the one nearest the data first).
+    public var layers: [LatentLayerEvaluation]
+    public var activeUnits: Int { layers.reduce(0) { $0 + $1.activeUnits } }
 }
 
-extension VariationalAutoencoder {
+extension AmortizedModel {
     /// The mean per datapoint of the k-particle importance-weighted bound over `data` (k = 1: the ELBO), in
     /// batches of at most `maxRows` decoder rows.
     public func meanImportanceWeightedBound<G: RandomNumberGenerator>(
@@ -75,32 +127,36 @@ extension VariationalAutoencoder {
         return total / Double(data.count)
     }
 
-    /// The KL per unit and each unit's activity over `data`.
+    /// Each layer's KL per unit and each unit's activity over `data`; estimates where they are not in closed
+    /// form use `particles` draws per datapoint.
     public func latentUsage<G: RandomNumberGenerator>(
-        on data: ImageDataset, binarization: Binarization, batchSize: Int = 1000, using generator: inout G
-    ) -> (klPerUnit: [Double], activity: [Double]) {
-        let l = latentDimension
-        var kl = [Double](repeating: 0, count: l)
-        var sum = [Double](repeating: 0, count: l)
-        var sumOfSquares = [Double](repeating: 0, count: l)
+        on data: ImageDataset, binarization: Binarization, batchSize: Int = 1000, particles: Int = 10, using generator: inout G
+    ) -> [LatentLayerEvaluation] {
+        let sizes = latentLayerSizes
+        var kl = sizes.map { [Double](repeating: 0, count: $0) }
+        var sum = kl, sumOfSquares = kl
         let stream = MinibatchStream(dataset: data, batchSize: batchSize, binarization: binarization)
         let order = Array(0..<data.count)
         for number in 0..<stream.batchesPerEpoch {
             let x: Tensor<Scalar> = stream.batch(number, of: order, using: &generator)
-            let q = encoder.posterior(given: x)
-            let perUnit = q.klToStandardNormal().scalars
-            let mean = q.mean.scalars
-            for i in 0..<x.shape[0] {
-                for j in 0..<l {
-                    kl[j] += Double(perUnit[i * l + j])
-                    let m = Double(mean[i * l + j])
-                    sum[j] += m
-                    sumOfSquares[j] += m * m
+            for (layer, usage) in latentUsage(of: x, particles: particles, using: &generator).enumerated() {
+                let (perUnit, mean, l) = (usage.klPerUnit.scalars, usage.posteriorMean.scalars, sizes[layer])
+                for i in 0..<x.shape[0] {
+                    for j in 0..<l {
+                        kl[layer][j] += Double(perUnit[i * l + j])
+                        let m = Double(mean[i * l + j])
+                        sum[layer][j] += m
+                        sumOfSquares[layer][j] += m * m
+                    }
                 }
             }
         }
         let n = Double(data.count)
-        return (kl.map { $0 / n }, (0..<l).map { sumOfSquares[$0] / n - (sum[$0] / n) * (sum[$0] / n) })
+        return sizes.indices.map { layer in
+            LatentLayerEvaluation(
+                klPerUnit: kl[layer].map { $0 / n },
+                activityPerUnit: (0..<sizes[layer]).map { sumOfSquares[layer][$0] / n - (sum[layer][$0] / n) * (sum[layer][$0] / n) })
+        }
     }
 
     /// The ELBO, the importance-weighted bounds for `ks` and the latent units' use on `data`.
@@ -114,9 +170,8 @@ extension VariationalAutoencoder {
         }
         let elbo = bounds[1]!
         if !ks.contains(1) { bounds[1] = nil }
-        let usage = latentUsage(on: data, binarization: binarization, using: &generator)
         return VAEEvaluation(
             elbo: elbo, importanceWeightedBounds: bounds, negativeLogLikelihood: ks.max().flatMap { bounds[$0].map { -$0 } },
-            klPerUnit: usage.klPerUnit, activityPerUnit: usage.activity)
+            layers: latentUsage(on: data, binarization: binarization, using: &generator))
     }
 }
