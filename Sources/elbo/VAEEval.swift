@@ -30,7 +30,7 @@ struct VAEEval: ParsableCommand {
         let data = try VAEData.load(record.configuration)
         let test = limit.map { data.test.subset(0..<Swift.min($0, data.test.count)) } ?? data.test
         let ks = [1, 5, 50].filter { $0 < nllSamples } + [nllSamples]
-        let evaluation = try record.configuration.withModel(inputs: data.train.dimension, Evaluator(directory: directory, test: test, ks: ks, configuration: record.configuration, train: data.train))
+        let evaluation = try record.configuration.withModel(train: data.train, Evaluator(directory: directory, test: test, ks: ks, configuration: record.configuration, train: data.train))
         if json {
             var object: [String: Any] = [
                 "test_images": test.count, "elbo": evaluation.elbo, "active_units": evaluation.activeUnits,
@@ -53,8 +53,10 @@ struct VAEEval: ParsableCommand {
         if let nll = evaluation.negativeLogLikelihood { print(String(format: "  NLL estimate (k = %d)                %10.3f", nllSamples, nll)) }
         for (number, layer) in evaluation.layers.enumerated() {
             let name = evaluation.layers.count == 1 ? "" : "layer \(number + 1): "
-            print("  \(name)active units \(layer.activeUnits) of \(layer.klPerUnit.count) (Cov_x E[z|x] > 0.01), KL \(String(format: "%.3f", layer.kl))")
-            print("  \(name)KL per unit  " + layer.klPerUnit.map { String(format: "%.2f", $0) }.joined(separator: " "))
+            print("  \(name)active units \(layer.activeUnits) of \(layer.activityPerUnit.count) (Cov_x E[z|x] > 0.01), KL \(String(format: "%.3f", layer.kl))")
+            if !layer.klPerUnit.isEmpty {
+                print("  \(name)KL per unit  " + layer.klPerUnit.map { String(format: "%.2f", $0) }.joined(separator: " "))
+            }
         }
     }
 

@@ -78,7 +78,7 @@ enum VAEImages {
     ) throws -> (images: [[Float]], rows: Int, columns: Int) {
         let record = try VAERunRecord.read(from: directory)
         let data = try VAEData.load(record.configuration)
-        let images = try record.configuration.withModel(inputs: data.train.dimension, Loader(directory: directory, data: data, body: body))
+        let images = try record.configuration.withModel(train: data.train, Loader(directory: directory, data: data, body: body))
         return (images, data.test.rows, data.test.columns)
     }
 

@@ -20,6 +20,10 @@ struct VAERunConfiguration: Codable, Equatable {
     var topLatent: Int?
     /// Hidden sizes from the first stochastic layer to the second (mirrored in the prior p(z₁ | z₂)).
     var topHidden: [Int]?
+    /// The prior of a one-layer VAE (nil: the standard normal).
+    var prior: PriorChoice?
+    /// The VampPrior's pseudo-inputs.
+    var pseudoInputs: Int?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -40,6 +44,7 @@ struct VAERunConfiguration: Codable, Equatable {
 
 extension VAERunConfiguration {
     var isHierarchical: Bool { topLatent != nil }
+    var hasClosedFormKL: Bool { !isHierarchical && (prior ?? .standard) == .standard }
 
     /// "20" or "100,50".
     var latentDescription: String { ([latent] + (topLatent.map { [$0] } ?? [])).map(String.init).joined(separator: ",") }
@@ -54,6 +59,10 @@ extension Binarization: Codable {}
 
 enum VAEModelChoice: String, Codable, CaseIterable {
     case vae, betaVAE = "beta-vae", iwae
+}
+
+enum PriorChoice: String, Codable, CaseIterable {
+    case standard, vamp
 }
 
 enum ScheduleChoice: String, Codable, CaseIterable {
@@ -229,27 +238,35 @@ enum VAECheckpoint {
 }
 
 extension VAERunConfiguration {
-    func withModel<V: VAEVisitor>(inputs: Int, _ visitor: V) throws -> V.Result {
+    /// `train` gives the input size, and the VampPrior's first pseudo-inputs: training images drawn with the seed.
+    func withModel<V: VAEVisitor>(train: ImageDataset, _ visitor: V) throws -> V.Result {
+        let inputs = train.dimension
         var generator = SeededGenerator(seed: seed)
         let encoder = VAEFactory.gaussianLayer(inputs: inputs, hidden: hidden, latent: latent, self, using: &generator)
         let network = VAEFactory.decoderNetwork(self, outputs: inputs, using: &generator)
         switch decoder {
         case .bernoulli:
-            return try withDecoder(BernoulliDecoder(network: network), encoder, &generator, visitor)
+            return try withDecoder(BernoulliDecoder(network: network), encoder, train, &generator, visitor)
         case .gaussian:
-            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .fixed(standardDeviation: decoderStandardDeviation)), encoder, &generator, visitor)
+            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .fixed(standardDeviation: decoderStandardDeviation)), encoder, train, &generator, visitor)
         case .gaussianLearned:
-            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .learned), encoder, &generator, visitor)
+            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .learned), encoder, train, &generator, visitor)
         case .squaredError:
-            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .squaredError), encoder, &generator, visitor)
+            return try withDecoder(GaussianDecoder(network: network, outputSize: inputs, variance: .squaredError), encoder, train, &generator, visitor)
         }
     }
 
     /// One stochastic layer, or two: then q(z₂ | z₁) and p(z₁ | z₂) are MLPs through `topHidden` and its mirror.
     private func withDecoder<D: ObservationModel, V: VAEVisitor>(
-        _ decoder: D, _ encoder: VAEFactory.Encoder, _ generator: inout SeededGenerator, _ visitor: V
+        _ decoder: D, _ encoder: VAEFactory.Encoder, _ train: ImageDataset, _ generator: inout SeededGenerator, _ visitor: V
     ) throws -> V.Result where D.Scalar == Float {
         guard let topLatent, let topHidden else {
+            if prior == .vamp {
+                var indices = Array(0..<train.count)
+                indices.shuffle(using: &generator)
+                let pseudo: Tensor<Float> = train.batch(indices.prefix(Swift.min(pseudoInputs ?? 500, train.count)))
+                return try withEstimator(VampPriorVAE(encoder: encoder, decoder: decoder, pseudoInputs: pseudo), visitor)
+            }
             return try withEstimator(VariationalAutoencoder(encoder: encoder, decoder: decoder), visitor)
         }
         let topEncoder = VAEFactory.gaussianLayer(inputs: latent, hidden: topHidden, latent: topLatent, self, using: &generator)
@@ -259,7 +276,7 @@ extension VAERunConfiguration {
 
     private func withEstimator<P: AmortizedModel, V: VAEVisitor>(_ vae: P, _ visitor: V) throws -> V.Result where P.Scalar == Float {
         switch model {
-        case .vae where isHierarchical:
+        case .vae where !hasClosedFormKL:
             return try visitor.visit(vae, ReparameterizedELBO(particleCount: k), klWeight: nil)
         case .vae:
             return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, freeBits: freeBits), klWeight: \.klWeight)

@@ -46,6 +46,12 @@ struct VAETrain: ParsableCommand {
     @Option(help: "Hidden layer sizes, encoder order, comma-separated (default 400; Burda et al.: 200,200); with two stochastic layers one group per layer, separated by '/' (default 100,100/50,50).")
     var hidden: String?
 
+    @Option(help: "standard (N(0, I)) or vamp: the VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (one stochastic layer).")
+    var prior: String?
+
+    @Option(name: .customLong("pseudo-inputs"), help: "Pseudo-inputs of the VampPrior, first drawn from the training images (default 500).")
+    var pseudoInputs: Int?
+
     @Option(help: "relu, tanh, elu or softplus (default relu).")
     var activation: String?
 
@@ -100,7 +106,8 @@ struct VAETrain: ParsableCommand {
                 ("--data", data), ("--synthetic-images", syntheticImages), ("--binarize", binarize), ("--model", model), ("--decoder", decoder), ("--latent", latent),
                 ("--hidden", hidden), ("--activation", activation), ("--k", k), ("--beta", beta), ("--free-bits", freeBits),
                 ("--warmup", warmup), ("--batch", batch), ("--lr", lr), ("--schedule", schedule), ("--seed", seed), ("--validation", validation),
-                ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon),
+                ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
+                ("--pseudo-inputs", pseudoInputs),
             ]
             if let first = given.first(where: { $0.1 != nil }) {
                 throw CommandError("\(first.0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)")
@@ -143,7 +150,8 @@ struct VAETrain: ParsableCommand {
             data: data, syntheticImages: syntheticImages ?? 6000, binarize: try choice(binarize, "--binarize", isAmat ? Binarization.fixed : .none), model: model,
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
-            topHidden: groups.count == 2 ? groups[1] : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
+            pseudoInputs: pseudoInputs, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
@@ -160,8 +168,14 @@ struct VAETrain: ParsableCommand {
             if value < low { throw CommandError("\(name) must be at least \(low), got \(value)") }
         }
         try atLeast(c.latent, 1, "--latent")
-        if c.isHierarchical && (c.model == .betaVAE || c.freeBits > 0 || c.warmupEpochs > 0) {
-            throw CommandError("--model beta-vae, --free-bits and --warmup need a closed-form KL, which a VAE with two stochastic layers has not (use vae or iwae)")
+        if c.isHierarchical && c.prior == .vamp { throw CommandError("--prior vamp applies to one stochastic layer") }
+        if let k = c.pseudoInputs {
+            if c.prior != .vamp { throw CommandError("--pseudo-inputs applies to --prior vamp only") }
+            try atLeast(k, 1, "--pseudo-inputs")
+        }
+        if !c.hasClosedFormKL && (c.model == .betaVAE || c.freeBits > 0 || c.warmupEpochs > 0) {
+            let which = c.isHierarchical ? "a VAE with two stochastic layers" : "the VampPrior"
+            throw CommandError("--model beta-vae, --free-bits and --warmup need a closed-form KL, which \(which) has not (use vae or iwae)")
         }
         try atLeast(c.syntheticImages, 1, "--synthetic-images")
         if c.data != nil && c.syntheticImages != 6000 { throw CommandError("--synthetic-images applies without --data only") }
@@ -201,7 +215,7 @@ struct VAETrain: ParsableCommand {
         }
         let data = try VAEData.load(record.configuration)
         let result = try record.configuration.withModel(
-            inputs: data.train.dimension, VAETrainingRun(record: record, data: data, directory: directory, resuming: resume != nil, quiet: json))
+            train: data.train, VAETrainingRun(record: record, data: data, directory: directory, resuming: resume != nil, quiet: json))
         if json { print(JSONText.serialize(try JSONSerialization.jsonObject(with: JSONEncoder().encode(result)))) }
     }
 }

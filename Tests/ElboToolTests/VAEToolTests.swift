@@ -107,6 +107,25 @@ final class VAEToolTests: XCTestCase {
         XCTAssertEqual(iwae.status, 0, iwae.error)
     }
 
+    /// The VampPrior: its pseudo-inputs are trained and saved; evaluation reports its KL by Monte Carlo.
+    func testVampPrior() throws {
+        let out = path("vamp")
+        let result = try run(["vae", "train", "--epochs", "2", "--prior", "vamp", "--pseudo-inputs", "20", "--out", out] + small)
+        XCTAssertEqual(result.status, 0, result.error)
+        let header = try safetensorsHeader(out + "/checkpoint.safetensors")
+        XCTAssertEqual((header["pseudoInputs"] as? [String: Any])?["shape"] as? [Int], [20, 784])
+        XCTAssertNotNil(header["optimizer.pseudoInputs.0"])
+        let evaluation = try run(["vae", "eval", out, "--k", "10", "--limit", "40", "--json"])
+        XCTAssertEqual(evaluation.status, 0, evaluation.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any])
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.count, 1)
+        XCTAssertGreaterThan(try XCTUnwrap(layers[0]["kl"] as? Double), 0)
+        XCTAssertEqual((layers[0]["activity_per_unit"] as? [Double])?.count, 4)
+        let sample = try run(["vae", "sample", out, "--png", path("vamp.png"), "--count", "8"])
+        XCTAssertEqual(sample.status, 0, sample.error)
+    }
+
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
     /// with the same checkpoint, byte for byte, as a run that never stopped.
     func testResumeGivesTheSameWeights() throws {
@@ -175,6 +194,11 @@ final class VAEToolTests: XCTestCase {
             (["vae", "train", "--latent", "20,10", "--hidden", "100"], "--hidden needs one group of sizes per stochastic layer"),
             (["vae", "train", "--hidden", "100/50"], "--hidden takes groups separated by '/' only with two stochastic layers"),
             (["vae", "train", "--latent", "20,10", "--model", "beta-vae"], "need a closed-form KL, which a VAE with two stochastic layers has not"),
+            (["vae", "train", "--prior", "vamp", "--warmup", "2"], "need a closed-form KL, which the VampPrior has not"),
+            (["vae", "train", "--prior", "vamp", "--latent", "20,10"], "--prior vamp applies to one stochastic layer"),
+            (["vae", "train", "--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp only"),
+            (["vae", "train", "--prior", "vamp", "--pseudo-inputs", "0"], "--pseudo-inputs must be at least 1, got 0"),
+            (["vae", "train", "--prior", "mixture"], "--prior must be one of standard, vamp, got 'mixture'"),
             (["vae", "train", "--lr", "nan"], "--lr must be positive and finite"),
             (["vae", "train", "--binarize", "fixed", "--out", path("o2")] + small, "--binarize fixed needs binary images"),
             (["vae", "train", "--dreg"], "--dreg applies to --model iwae only"),

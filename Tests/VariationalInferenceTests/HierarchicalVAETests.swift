@@ -273,18 +273,18 @@ final class HierarchicalVAETests: XCTestCase {
         let particles = 400
         var generator = SeededGenerator(seed: 15)
         let usage = vae.latentUsage(of: x, particles: particles, using: &generator)
-        XCTAssertEqual(usage.map { $0.klPerUnit.shape }, [[50, 2], [50, 1]])
+        XCTAssertEqual(usage.map { $0.klPerUnit?.shape }, [[50, 2], [50, 1]])
         XCTAssertEqual(usage.map { $0.posteriorMean.shape }, [[50, 2], [50, 1]])
         generator = SeededGenerator(seed: 15)
         let t = vae.layerTerms(noise: vae.sampleNoise(particles: particles, batch: x, using: &generator), batch: x)
         let kl1 = (t.logQ1 - t.logPrior1).mean(squeezingAxes: 0)
-        for (a, b) in zip(usage[0].klPerUnit.sum(squeezingAxes: 1).scalars, kl1.scalars) {
+        for (a, b) in zip(usage[0].kl.scalars, kl1.scalars) {
             XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)))
         }
         let draws = (t.logQ2 - t.logPrior2).scalars.array
         let (kl2, standardError) = meanAndStandardError(draws)
         XCTAssertGreaterThan(kl2, 10 * standardError)
-        XCTAssertEqual(usage[1].klPerUnit.mean().scalar, kl2, accuracy: 4 * standardError)
+        XCTAssertEqual(usage[1].kl.mean().scalar, kl2, accuracy: 4 * standardError)
         // E_q[z₁ | x] is the encoder's mean.
         XCTAssertEqual(usage[0].posteriorMean, vae.encoder.posterior(given: x).mean)
     }

@@ -128,8 +128,6 @@ public struct HierarchicalTerms<Scalar: TensorScalar>: Differentiable {
 }
 
 extension HierarchicalVAE: AmortizedModel {
-    public var latentLayerSizes: [Int] { [encoder.latentDimension, topEncoder.latentDimension] }
-
     /// Layer 1: the KL term E_q[log q(z₁ | x) − log p(z₁ | z₂)] unit by unit, and E_q[z₁ | x] = μ₁(x). Layer 2:
     /// E_q(z₁|x)[KL(q(z₂ | z₁) ‖ N(0, I))] unit by unit (in closed form given z₁) and E_q[z₂ | x] = E_q(z₁|x)[μ₂(z₁)],
     /// both averaged over `particles` draws of z₁.

@@ -44,10 +44,8 @@ extension Trainer where Problem.Batch == Tensor<Problem.Scalar> {
 /// A model with latents of its own for each datapoint and an amortised posterior (a VAE, with one or more
 /// stochastic layers): what evaluation, sampling and reconstruction need beyond training.
 public protocol AmortizedModel: VariationalProblem where Batch == Tensor<Scalar> {
-    /// The latent units of each stochastic layer, the one nearest the data first.
-    var latentLayerSizes: [Int] { get }
-    /// For each stochastic layer, each datapoint's KL term unit by unit and its posterior mean E_q[z | x] (each
-    /// [B, L]); where they are not in closed form, estimates from `particles` draws.
+    /// For each stochastic layer, each datapoint's KL term (unit by unit where it separates) and its posterior mean
+    /// E_q[z | x]; where they are not in closed form, estimates from `particles` draws.
     func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>]
     /// The decoder's means at `count` draws from the prior: [count, D].
     func samples<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Scalar>
@@ -57,20 +55,27 @@ public protocol AmortizedModel: VariationalProblem where Batch == Tensor<Scalar>
 
 /// One stochastic layer's use of its units for a batch.
 public struct LatentLayerUsage<Scalar: TensorScalar> {
-    /// The layer's KL term per datapoint and unit, [B, L].
-    public var klPerUnit: Tensor<Scalar>
-    /// E_q[z | x], [B, L].
+    /// The layer's KL term per datapoint, [B].
+    public var kl: Tensor<Scalar>
+    /// The same per datapoint and unit, [B, L], where it separates over units (nil for a mixture prior).
+    public var klPerUnit: Tensor<Scalar>?
+    /// E_q[z | x], [B, units] (for categorical latents, the class probabilities of each).
     public var posteriorMean: Tensor<Scalar>
 
+    public init(kl: Tensor<Scalar>, posteriorMean: Tensor<Scalar>) {
+        self.kl = kl
+        self.klPerUnit = nil
+        self.posteriorMean = posteriorMean
+    }
+
     public init(klPerUnit: Tensor<Scalar>, posteriorMean: Tensor<Scalar>) {
+        self.kl = klPerUnit.sum(squeezingAxes: 1)
         self.klPerUnit = klPerUnit
         self.posteriorMean = posteriorMean
     }
 }
 
 extension VariationalAutoencoder: AmortizedModel {
-    public var latentLayerSizes: [Int] { [latentDimension] }
-
     /// KL(q(z | x) ‖ N(0, I)) unit by unit in closed form, and μ(x).
     public func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>] {
         let q = encoder.posterior(given: x)
@@ -86,13 +91,13 @@ extension VariationalAutoencoder: AmortizedModel {
 
 /// One stochastic layer's use of its units over a data set.
 public struct LatentLayerEvaluation: Sendable, Codable {
-    /// The layer's KL term per unit, averaged over the data (for one layer: KL(q(z | x) ‖ p(z))).
+    /// The layer's KL term, averaged over the data (for one layer: KL(q(z | x) ‖ p(z))).
+    public var kl: Double
+    /// The same unit by unit, where it separates over units (empty otherwise).
     public var klPerUnit: [Double]
     /// Cov_x(E_q[z_j | x]) per unit; a unit is active when it exceeds 0.01 (Burda et al. 2016).
     public var activityPerUnit: [Double]
     public var activeUnits: Int { activityPerUnit.filter { $0 > 0.01 }.count }
-    /// The layer's whole KL term.
-    public var kl: Double { klPerUnit.reduce(0, +) }
 }
 
 /// Held-out measures of a trained VAE, per datapoint, in nats.
@@ -132,30 +137,36 @@ extension AmortizedModel {
     public func latentUsage<G: RandomNumberGenerator>(
         on data: ImageDataset, binarization: Binarization, batchSize: Int = 1000, particles: Int = 10, using generator: inout G
     ) -> [LatentLayerEvaluation] {
-        let sizes = latentLayerSizes
-        var kl = sizes.map { [Double](repeating: 0, count: $0) }
-        var sum = kl, sumOfSquares = kl
+        var kl: [Double] = [], perUnit: [[Double]] = [], sum: [[Double]] = [], sumOfSquares: [[Double]] = []
         let stream = MinibatchStream(dataset: data, batchSize: batchSize, binarization: binarization)
         let order = Array(0..<data.count)
         for number in 0..<stream.batchesPerEpoch {
             let x: Tensor<Scalar> = stream.batch(number, of: order, using: &generator)
             for (layer, usage) in latentUsage(of: x, particles: particles, using: &generator).enumerated() {
-                let (perUnit, mean, l) = (usage.klPerUnit.scalars, usage.posteriorMean.scalars, sizes[layer])
-                for i in 0..<x.shape[0] {
-                    for j in 0..<l {
-                        kl[layer][j] += Double(perUnit[i * l + j])
-                        let m = Double(mean[i * l + j])
-                        sum[layer][j] += m
-                        sumOfSquares[layer][j] += m * m
-                    }
+                let (units, klUnits) = (usage.posteriorMean.shape[1], usage.klPerUnit?.shape[1] ?? 0)
+                if layer == kl.count {
+                    kl.append(0)
+                    perUnit.append([Double](repeating: 0, count: klUnits))
+                    sum.append([Double](repeating: 0, count: units))
+                    sumOfSquares.append(sum[layer])
+                }
+                kl[layer] += usage.kl.scalars.reduce(0) { $0 + Double($1) }
+                if let values = usage.klPerUnit?.scalars {
+                    for (i, value) in values.enumerated() { perUnit[layer][i % klUnits] += Double(value) }
+                }
+                let mean = usage.posteriorMean.scalars
+                for (i, value) in mean.enumerated() {
+                    let m = Double(value)
+                    sum[layer][i % units] += m
+                    sumOfSquares[layer][i % units] += m * m
                 }
             }
         }
         let n = Double(data.count)
-        return sizes.indices.map { layer in
+        return kl.indices.map { layer in
             LatentLayerEvaluation(
-                klPerUnit: kl[layer].map { $0 / n },
-                activityPerUnit: (0..<sizes[layer]).map { sumOfSquares[layer][$0] / n - (sum[layer][$0] / n) * (sum[layer][$0] / n) })
+                kl: kl[layer] / n, klPerUnit: perUnit[layer].map { $0 / n },
+                activityPerUnit: sum[layer].indices.map { sumOfSquares[layer][$0] / n - (sum[layer][$0] / n) * (sum[layer][$0] / n) })
         }
     }
 
