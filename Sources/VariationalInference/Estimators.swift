@@ -37,6 +37,9 @@ public protocol ELBOEstimator {
     func handWrittenLossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
         -> (loss: Double, gradient: P.TangentVector)?
 
+    /// True when the gradient differentiates through the particles (every estimator but the score function's).
+    var needsReparameterizedSamples: Bool { get }
+
     /// True when `observe` wants each step's terms (a baseline); the step then keeps them.
     var observesTerms: Bool { get }
 
@@ -64,6 +67,8 @@ extension ELBOEstimator {
         nil
     }
 
+    public var needsReparameterizedSamples: Bool { true }
+
     public var observesTerms: Bool { false }
 
     public mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) {}
@@ -73,6 +78,9 @@ extension ELBOEstimator {
     /// Why this estimator cannot run on `problem`, or nil when it can.
     public func incompatibility<P: VariationalProblem>(with problem: P) -> String? {
         let available = problem.availableTerms
+        if needsReparameterizedSamples && !problem.hasReparameterizedSamples {
+            return "the \(name) estimator differentiates through the particles: \(problem.reasonUnavailable([]))"
+        }
         let missing = requestedTerms(available: available).subtracting(available)
         if missing.isEmpty { return nil }
         return "the \(name) estimator needs \(missing): \(problem.reasonUnavailable(missing))"
@@ -271,6 +279,8 @@ public struct ScoreFunctionELBO: ELBOEstimator {
     public var name: String { "score" }
 
     public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logJoint, .logQ, .stoppedSample] }
+
+    public var needsReparameterizedSamples: Bool { false }
 
     public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
         -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>

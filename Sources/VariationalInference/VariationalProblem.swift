@@ -30,6 +30,10 @@ public protocol VariationalProblem: Differentiable {
     /// from `generative`, for estimators that use different surrogates for the two (DReG, score function).
     func combining(variational: TangentVector, generative: TangentVector) -> TangentVector
 
+    /// False when the particles carry no reparameterisation gradient (discrete latents): only estimators that do
+    /// not need one (the score function) can train the problem. True by default.
+    var hasReparameterizedSamples: Bool { get }
+
     /// Why the `missing` terms cannot be had, for messages; the default names the family.
     func reasonUnavailable(_ missing: ELBOTermSet) -> String
 
@@ -40,6 +44,8 @@ public protocol VariationalProblem: Differentiable {
 
 extension VariationalProblem {
     public func reasonUnavailable(_ missing: ELBOTermSet) -> String { "\(familyName) cannot give them" }
+
+    public var hasReparameterizedSamples: Bool { true }
 
     public func reparameterizedLossWithHandWrittenGradient(noise: Tensor<Scalar>, batch: Batch) -> (loss: Double, gradient: TangentVector)? {
         nil
