@@ -30,7 +30,9 @@ struct VAEEval: ParsableCommand {
         let data = try VAEData.load(record.configuration)
         let test = limit.map { data.test.subset(0..<Swift.min($0, data.test.count)) } ?? data.test
         let ks = [1, 5, 50].filter { $0 < nllSamples } + [nllSamples]
-        let evaluation = try record.configuration.withModel(train: data.train, Evaluator(directory: directory, test: test, ks: ks, configuration: record.configuration, train: data.train))
+        let evaluation = try record.configuration.withModel(
+            train: data.train,
+            Evaluator(directory: directory, test: test, ks: ks, configuration: record.configuration, train: data.train, history: record.history))
         if json {
             var object: [String: Any] = [
                 "test_images": test.count, "elbo": evaluation.elbo, "active_units": evaluation.activeUnits,
@@ -42,6 +44,10 @@ struct VAEEval: ParsableCommand {
             object["importance_weighted_bounds"] = Dictionary(uniqueKeysWithValues: evaluation.importanceWeightedBounds.map { ("\($0.key)", $0.value) })
             object["nll"] = evaluation.negativeLogLikelihood
             object["nll_samples"] = nllSamples
+            if let relaxed = evaluation.relaxedELBO {
+                object["relaxed_elbo"] = relaxed
+                object["temperature"] = record.history.last?.temperature
+            }
             print(JSONText.serialize(object))
             return
         }
@@ -49,6 +55,9 @@ struct VAEEval: ParsableCommand {
         print(String(format: "  ELBO                                 %10.3f", evaluation.elbo))
         for k in ks {
             print(String(format: "  importance-weighted bound, k = %-5d %10.3f", k, evaluation.importanceWeightedBounds[k]!))
+        }
+        if let relaxed = evaluation.relaxedELBO, let temperature = record.history.last?.temperature {
+            print(String(format: "  relaxed ELBO (τ = %.3f)               %10.3f   (the discrete ELBO minus this: %.3f)", temperature, relaxed, evaluation.elbo - relaxed))
         }
         if let nll = evaluation.negativeLogLikelihood { print(String(format: "  NLL estimate (k = %d)                %10.3f", nllSamples, nll)) }
         for (number, layer) in evaluation.layers.enumerated() {
@@ -66,12 +75,18 @@ struct VAEEval: ParsableCommand {
         let ks: [Int]
         let configuration: VAERunConfiguration
         let train: ImageDataset
+        let history: [VAEEpochRecord]
 
         func visit<P: AmortizedModel, E: ELBOEstimator>(_ vae: P, _ estimator: E, klWeight: WritableKeyPath<E, Double>?) throws -> VAEEvaluation
         where P.Scalar == Float {
             let trained = try VAECheckpoint.trained(vae, estimator, directory: directory, train: train)
             var generator = SeededGenerator(seed: configuration.seed &+ 0x7E57)
-            return trained.evaluate(on: test, ks: ks, binarization: configuration.evaluationBinarization, using: &generator)
+            var evaluation = trained.evaluate(on: test, ks: ks, binarization: configuration.evaluationBinarization, using: &generator)
+            if var relaxed = trained as? any RelaxedLatentModel, let temperature = history.last?.temperature {
+                relaxed.temperature = temperature
+                evaluation.relaxedELBO = relaxed.meanRelaxedELBO(on: test, binarization: configuration.evaluationBinarization, using: &generator)
+            }
+            return evaluation
         }
     }
 }

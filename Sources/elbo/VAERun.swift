@@ -24,6 +24,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var prior: PriorChoice?
     /// The VampPrior's pseudo-inputs.
     var pseudoInputs: Int?
+    /// The dVAE's latents (nil for Gaussian latents).
+    var discrete: DiscreteSettings?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -44,10 +46,13 @@ struct VAERunConfiguration: Codable, Equatable {
 
 extension VAERunConfiguration {
     var isHierarchical: Bool { topLatent != nil }
-    var hasClosedFormKL: Bool { !isHierarchical && (prior ?? .standard) == .standard }
+    var hasClosedFormKL: Bool { !isHierarchical && (prior ?? .standard) == .standard && discrete?.relaxation != .score }
 
-    /// "20" or "100,50".
-    var latentDescription: String { ([latent] + (topLatent.map { [$0] } ?? [])).map(String.init).joined(separator: ",") }
+    /// "20", "100,50" or "30 × 10 categorical".
+    var latentDescription: String {
+        if let discrete { return "\(discrete.variables) × \(discrete.classes) categorical" }
+        return ([latent] + (topLatent.map { [$0] } ?? [])).map(String.init).joined(separator: ",")
+    }
 
     /// "400" or "100,100/50,50".
     var hiddenDescription: String {
@@ -58,7 +63,34 @@ extension VAERunConfiguration {
 extension Binarization: Codable {}
 
 enum VAEModelChoice: String, Codable, CaseIterable {
-    case vae, betaVAE = "beta-vae", iwae
+    case vae, betaVAE = "beta-vae", iwae, dvae
+}
+
+/// How a dVAE's discrete latents are trained.
+enum RelaxationChoice: String, Codable, CaseIterable {
+    case gumbelSoftmax = "gumbel-softmax", straightThrough = "straight-through", score
+
+    var relaxation: DiscreteVAE<DenseStack<Float>, BernoulliDecoder<DenseStack<Float>>>.Relaxation {
+        switch self {
+        case .gumbelSoftmax: return .gumbelSoftmax
+        case .straightThrough: return .straightThrough
+        case .score: return .none
+        }
+    }
+}
+
+/// The dVAE's latents and its temperature schedule, τ = max(τ_min, τ₀ e^(−r·step)), set at the start of each epoch.
+struct DiscreteSettings: Codable, Equatable {
+    var variables: Int
+    var classes: Int
+    var relaxation: RelaxationChoice
+    var temperature: Double
+    var minimumTemperature: Double
+    var annealRate: Double
+
+    func temperature(atStep step: Int) -> Double {
+        Swift.max(minimumTemperature, temperature * Foundation.exp(-annealRate * Double(step)))
+    }
 }
 
 enum PriorChoice: String, Codable, CaseIterable {
@@ -111,6 +143,8 @@ struct VAEEpochRecord: Codable {
     var seconds: Double
     var learningRate: Double
     var rejectedSteps: Int
+    /// τ of a dVAE's relaxation during the epoch.
+    var temperature: Double?
 }
 
 /// run.json: the configuration, the learning curve and what happened along the way.
@@ -242,6 +276,18 @@ extension VAERunConfiguration {
     func withModel<V: VAEVisitor>(train: ImageDataset, _ visitor: V) throws -> V.Result {
         let inputs = train.dimension
         var generator = SeededGenerator(seed: seed)
+        if let discrete {
+            let units = discrete.variables * discrete.classes
+            let activation = self.activation.activation
+            let encoder = DenseStack<Float>(sizes: [inputs] + hidden + [units], activation: activation, using: &generator)
+            let network = DenseStack<Float>(sizes: [units] + hidden.reversed() + [inputs], activation: activation, using: &generator)
+            guard decoder == .bernoulli else { throw CommandError("--model dvae takes the bernoulli decoder") }
+            let vae = DiscreteVAE(
+                encoder: encoder, decoder: BernoulliDecoder(network: network), variables: discrete.variables, classes: discrete.classes,
+                temperature: discrete.temperature, relaxation: discrete.relaxation.relaxation)
+            if discrete.relaxation == .score { return try visitor.visit(vae, ScoreFunctionELBO(particleCount: k), klWeight: nil) }
+            return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits), klWeight: \.klWeight)
+        }
         let encoder = VAEFactory.gaussianLayer(inputs: inputs, hidden: hidden, latent: latent, self, using: &generator)
         let network = VAEFactory.decoderNetwork(self, outputs: inputs, using: &generator)
         switch decoder {
@@ -284,6 +330,8 @@ extension VAERunConfiguration {
             return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits), klWeight: \.klWeight)
         case .iwae:
             return try visitor.visit(vae, ImportanceWeightedELBO(particleCount: k, doublyReparameterized: dreg), klWeight: nil)
+        case .dvae:
+            throw CommandError("--model dvae needs its categorical settings")
         }
     }
 

@@ -31,7 +31,7 @@ struct VAETrain: ParsableCommand {
     @Option(help: "none (grey levels as Bernoulli means), dynamic (a fresh draw each pass) or fixed (binary data). Default: fixed for .amat data, none otherwise.")
     var binarize: String?
 
-    @Option(help: "vae, beta-vae or iwae.")
+    @Option(help: "vae, beta-vae, iwae or dvae (discrete latents).")
     var model: String?
 
     @Option(help: "bernoulli, gaussian (fixed σ, --decoder-sd), gaussian-learned or squared-error.")
@@ -51,6 +51,24 @@ struct VAETrain: ParsableCommand {
 
     @Option(name: .customLong("pseudo-inputs"), help: "Pseudo-inputs of the VampPrior, first drawn from the training images (default 500).")
     var pseudoInputs: Int?
+
+    @Option(help: "dvae: categorical latent variables per image (default 30).")
+    var categorical: Int?
+
+    @Option(help: "dvae: classes of each (default 10).")
+    var classes: Int?
+
+    @Option(help: "dvae: gumbel-softmax (relaxed one-hot), straight-through, or score (exact, score-function gradient; default gumbel-softmax).")
+    var relaxation: String?
+
+    @Option(help: "dvae: the relaxation's first temperature τ₀ (default 1).")
+    var temperature: Double?
+
+    @Option(name: .customLong("min-temperature"), help: "dvae: the temperature's floor (default 0.5).")
+    var minTemperature: Double?
+
+    @Option(name: .customLong("anneal-rate"), help: "dvae: τ = max(floor, τ₀ e^(−rate·step)), set each epoch (default 3e-5).")
+    var annealRate: Double?
 
     @Option(help: "relu, tanh, elu or softplus (default relu).")
     var activation: String?
@@ -107,7 +125,8 @@ struct VAETrain: ParsableCommand {
                 ("--hidden", hidden), ("--activation", activation), ("--k", k), ("--beta", beta), ("--free-bits", freeBits),
                 ("--warmup", warmup), ("--batch", batch), ("--lr", lr), ("--schedule", schedule), ("--seed", seed), ("--validation", validation),
                 ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
-                ("--pseudo-inputs", pseudoInputs),
+                ("--pseudo-inputs", pseudoInputs), ("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
+                ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate),
             ]
             if let first = given.first(where: { $0.1 != nil }) {
                 throw CommandError("\(first.0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)")
@@ -134,6 +153,18 @@ struct VAETrain: ParsableCommand {
                 return size
             }
         }
+        var discrete: DiscreteSettings?
+        if model == .dvae {
+            if latent != nil { throw CommandError("--latent does not apply to dvae: give --categorical N --classes K") }
+            discrete = DiscreteSettings(
+                variables: categorical ?? 30, classes: classes ?? 10,
+                relaxation: try choice(relaxation, "--relaxation", RelaxationChoice.gumbelSoftmax),
+                temperature: temperature ?? 1, minimumTemperature: minTemperature ?? 0.5, annealRate: annealRate ?? 3e-5)
+        } else {
+            let given: [(String, Any?)] = [("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
+                                           ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate)]
+            if let first = given.first(where: { $0.1 != nil }) { throw CommandError("\(first.0) applies to --model dvae only") }
+        }
         let latents = try sizes(latent ?? "20", "--latent")
         guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
         let groups = try (hidden ?? (latents.count == 2 ? "100,100/50,50" : "400")).split(separator: "/", omittingEmptySubsequences: false)
@@ -151,8 +182,8 @@ struct VAETrain: ParsableCommand {
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
-            pseudoInputs: pseudoInputs, activation: try choice(activation, "--activation", ActivationChoice.relu),
-            k: k ?? (model == .iwae ? 50 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
+            pseudoInputs: pseudoInputs, discrete: discrete, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            k: k ?? (model == .iwae ? 50 : discrete?.relaxation == .score ? 10 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
             adamEpsilon: adamEpsilon ?? 1e-8, seed: seed ?? 0, validation: validation ?? 0)
@@ -168,13 +199,22 @@ struct VAETrain: ParsableCommand {
             if value < low { throw CommandError("\(name) must be at least \(low), got \(value)") }
         }
         try atLeast(c.latent, 1, "--latent")
+        if let d = c.discrete {
+            try atLeast(d.variables, 1, "--categorical")
+            try atLeast(d.classes, 2, "--classes")
+            try positive(d.temperature, "--temperature")
+            try positive(d.minimumTemperature, "--min-temperature")
+            if !(d.annealRate >= 0 && d.annealRate.isFinite) { throw CommandError("--anneal-rate must be finite and non-negative, got \(d.annealRate)") }
+            if c.isHierarchical || c.prior == .vamp { throw CommandError("--model dvae has one layer of categorical latents and the uniform prior") }
+            if d.relaxation == .score && c.k < 2 { throw CommandError("--relaxation score needs --k of at least 2 (each particle's baseline is the others' mean)") }
+        }
         if c.isHierarchical && c.prior == .vamp { throw CommandError("--prior vamp applies to one stochastic layer") }
         if let k = c.pseudoInputs {
             if c.prior != .vamp { throw CommandError("--pseudo-inputs applies to --prior vamp only") }
             try atLeast(k, 1, "--pseudo-inputs")
         }
         if !c.hasClosedFormKL && (c.model == .betaVAE || c.freeBits > 0 || c.warmupEpochs > 0) {
-            let which = c.isHierarchical ? "a VAE with two stochastic layers" : "the VampPrior"
+            let which = c.isHierarchical ? "a VAE with two stochastic layers" : c.prior == .vamp ? "the VampPrior" : "the score-function route"
             throw CommandError("--model beta-vae, --free-bits and --warmup need a closed-form KL, which \(which) has not (use vae or iwae)")
         }
         try atLeast(c.syntheticImages, 1, "--synthetic-images")
@@ -261,6 +301,12 @@ struct VAETrainingRun: VAEVisitor {
         var rateFactor = resuming ? trainer.optimizer.learningRate / c.schedule.rate(epoch: Swift.max(epoch - 1, 0), base: c.learningRate) : 1
         while epoch < c.epochs {
             trainer.optimizer.schedule = ConstantRate(c.schedule.rate(epoch: epoch, base: c.learningRate) * rateFactor)
+            var temperature: Double?
+            if let discrete = c.discrete, var relaxed = trainer.problem as? any RelaxedLatentModel {
+                relaxed.temperature = discrete.temperature(atStep: trainer.iteration)
+                temperature = relaxed.temperature
+                trainer.problem = relaxed as! P
+            }
             let progress = ProgressBar(label: "epoch \(epoch + 1)/\(c.epochs)", total: stream.batchesPerEpoch, batchSize: c.batch, enabled: !quiet)
             let summary = trainer.trainEpoch(
                 on: stream, using: &generator,
@@ -298,7 +344,8 @@ struct VAETrainingRun: VAEVisitor {
             epoch += 1
             record.history.append(VAEEpochRecord(
                 epoch: epoch, trainLoss: summary.meanLoss, heldOutLoss: heldOut, heldOutSet: data.heldOutName,
-                seconds: summary.seconds, learningRate: trainer.optimizer.learningRate, rejectedSteps: summary.rejectedSteps))
+                seconds: summary.seconds, learningRate: trainer.optimizer.learningRate, rejectedSteps: summary.rejectedSteps,
+                temperature: temperature))
             try save(trainer, structure, epoch: epoch, generator: generator, record)
             if !quiet {
                 print(String(format: "epoch %3d/%d  train %.3f  %@ %.3f nats/image  (%.1f s)", epoch, c.epochs, summary.meanLoss,

@@ -126,6 +126,30 @@ final class VAEToolTests: XCTestCase {
         XCTAssertEqual(sample.status, 0, sample.error)
     }
 
+    /// The discrete VAE: the temperature falls from epoch to epoch; evaluation gives the discrete bounds, the KL of
+    /// each categorical variable and the relaxed objective beside them.
+    func testDiscreteVAE() throws {
+        let out = path("dvae")
+        let settings = ["--model", "dvae", "--categorical", "6", "--classes", "4", "--anneal-rate", "0.01", "--synthetic-images", "600",
+                        "--hidden", "32", "--batch", "50", "--seed", "6"]
+        let result = try run(["vae", "train", "--epochs", "2", "--out", out] + settings)
+        XCTAssertEqual(result.status, 0, result.error)
+        let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
+        let temperatures = try XCTUnwrap(record["history"] as? [[String: Any]]).map { $0["temperature"] as? Double }
+        XCTAssertEqual(temperatures[0], 1)
+        XCTAssertEqual(try XCTUnwrap(temperatures[1]), Foundation.exp(-0.01 * 12), accuracy: 1e-12)
+        let evaluation = try run(["vae", "eval", out, "--k", "10", "--limit", "40", "--json"])
+        XCTAssertEqual(evaluation.status, 0, evaluation.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any])
+        XCTAssertNotNil(json["relaxed_elbo"] as? Double)
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        XCTAssertEqual((layers[0]["kl_per_unit"] as? [Double])?.count, 6)
+        XCTAssertEqual((layers[0]["activity_per_unit"] as? [Double])?.count, 24)
+        XCTAssertTrue((layers[0]["kl_per_unit"] as? [Double] ?? []).allSatisfy { $0 >= 0 && $0 <= Foundation.log(4) + 1e-6 })
+        let score = try run(["vae", "train", "--epochs", "1", "--relaxation", "score", "--k", "4", "--out", path("dvae-score")] + settings)
+        XCTAssertEqual(score.status, 0, score.error)
+    }
+
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
     /// with the same checkpoint, byte for byte, as a run that never stopped.
     func testResumeGivesTheSameWeights() throws {
@@ -187,7 +211,7 @@ final class VAEToolTests: XCTestCase {
         let cases: [([String], String)] = [
             (["vae", "train", "--data", path("nowhere")], "no such folder"),
             (["vae", "train", "--data", badData, "--out", path("o1")], "train-images-idx3-ubyte.gz: 8 bytes, shorter than the 16-byte IDX header"),
-            (["vae", "train", "--model", "gan"], "--model must be one of vae, beta-vae, iwae, got 'gan'"),
+            (["vae", "train", "--model", "gan"], "--model must be one of vae, beta-vae, iwae, dvae, got 'gan'"),
             (["vae", "train", "--latent", "0"], "--latent must be positive sizes separated by commas, got '0'"),
             (["vae", "train", "--hidden", "400,x"], "--hidden must be positive sizes separated by commas, got '400,x'"),
             (["vae", "train", "--latent", "20,10,5"], "--latent takes one stochastic layer or two"),
@@ -199,6 +223,11 @@ final class VAEToolTests: XCTestCase {
             (["vae", "train", "--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp only"),
             (["vae", "train", "--prior", "vamp", "--pseudo-inputs", "0"], "--pseudo-inputs must be at least 1, got 0"),
             (["vae", "train", "--prior", "mixture"], "--prior must be one of standard, vamp, got 'mixture'"),
+            (["vae", "train", "--classes", "5"], "--classes applies to --model dvae only"),
+            (["vae", "train", "--model", "dvae", "--classes", "1"], "--classes must be at least 2, got 1"),
+            (["vae", "train", "--model", "dvae", "--latent", "20"], "--latent does not apply to dvae"),
+            (["vae", "train", "--model", "dvae", "--relaxation", "score", "--k", "1"], "--relaxation score needs --k of at least 2"),
+            (["vae", "train", "--model", "dvae", "--temperature", "0"], "--temperature must be positive and finite, got 0.0"),
             (["vae", "train", "--lr", "nan"], "--lr must be positive and finite"),
             (["vae", "train", "--binarize", "fixed", "--out", path("o2")] + small, "--binarize fixed needs binary images"),
             (["vae", "train", "--dreg"], "--dreg applies to --model iwae only"),

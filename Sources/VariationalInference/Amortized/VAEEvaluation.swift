@@ -110,6 +110,9 @@ public struct VAEEvaluation: Sendable, Codable {
     public var negativeLogLikelihood: Double?
     /// The units' use, layer by layer (the one nearest the data first).
     public var layers: [LatentLayerEvaluation]
+    /// For a model trained on relaxed discrete latents: the relaxed objective's ELBO at the training temperature
+    /// (`elbo` is the discrete model's).
+    public var relaxedELBO: Double?
     public var activeUnits: Int { layers.reduce(0) { $0 + $1.activeUnits } }
 }
 
