@@ -6,10 +6,16 @@ import Variational
 struct Explain: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show log p(x) = ELBO(q) + KL(q ‖ p(z|x)) with exact numbers on a model whose evidence is known.",
-        discussion: "Models: normal-normal (default), beta-bernoulli, gamma-poisson, linear-regression.")
+        discussion: """
+            Models: normal-normal (default), beta-bernoulli, gamma-poisson, linear-regression; and diffusion: a diffusion \
+            model as a deep VAE on one-dimensional Gaussian data, its ELBO in closed form against the number of steps.
+            """)
 
-    @Option(help: "normal-normal, beta-bernoulli, gamma-poisson or linear-regression.")
-    var model: BuiltInModel = .normalNormal
+    @Option(help: "normal-normal, beta-bernoulli, gamma-poisson, linear-regression or diffusion.")
+    var model: String = BuiltInModel.normalNormal.rawValue
+
+    @Option(help: "diffusion: the steps T of the chain whose terms are shown (default 1000).")
+    var steps: Int?
 
     @OptionGroup var modelOptions: ModelOptions
 
@@ -37,9 +43,24 @@ struct Explain: ParsableCommand {
     @Option(help: "Write a self-contained HTML report to this file.")
     var report: String?
 
+    /// The built-in model, or nil for diffusion.
+    var builtInModel: BuiltInModel? { BuiltInModel(rawValue: model) }
+
     func validate() throws {
-        guard [.normalNormal, .betaBernoulli, .gammaPoisson, .linearRegression].contains(model) else {
-            throw CommandError("explain covers normal-normal, beta-bernoulli, gamma-poisson and linear-regression, not \(model.rawValue)")
+        if model == "diffusion" {
+            let given: [(String, Bool)] = [
+                ("--data", modelOptions.data != nil), ("--q-mean", qMean != nil), ("--q-sd", qSD != nil), ("--plot", plot != nil),
+                ("--report", report != nil), ("--prior-mean", modelOptions.priorMean != nil), ("--prior-sd", modelOptions.priorSD != nil),
+                ("--noise-sd", modelOptions.noiseSD != nil), ("--prior-alpha", modelOptions.priorAlpha != nil),
+                ("--prior-beta", modelOptions.priorBeta != nil), ("--intercept", modelOptions.intercept),
+            ]
+            if let first = given.first(where: { $0.1 }) { throw CommandError("\(first.0) does not apply to diffusion") }
+            if let steps, !(1...100_000).contains(steps) { throw CommandError("--steps must be between 1 and 100000, got \(steps)") }
+            return
+        }
+        if steps != nil { throw CommandError("--steps applies to --model diffusion only") }
+        guard let builtInModel, [.normalNormal, .betaBernoulli, .gammaPoisson, .linearRegression].contains(builtInModel) else {
+            throw CommandError("explain covers normal-normal, beta-bernoulli, gamma-poisson, linear-regression and diffusion, not \(model)")
         }
         if (qMean == nil) != (qSD == nil) { throw CommandError("give both --q-mean and --q-sd, or neither") }
         guard iterations >= 1 else { throw CommandError("--iterations must be at least 1, got \(iterations)") }
@@ -47,8 +68,13 @@ struct Explain: ParsableCommand {
     }
 
     func run() throws {
+        guard let builtInModel else {
+            let explanation = try DiffusionExplanation(steps: steps ?? 1000)
+            print(json ? explanation.json : explanation.text)
+            return
+        }
         for path in [plot, report].compactMap({ $0 }) { try AtomicFile.checkFolder(of: path) }
-        let output = try modelOptions.withModel(model, ExplainVisitor(command: self))
+        let output = try modelOptions.withModel(builtInModel, ExplainVisitor(command: self))
         if let plot { try AtomicFile.write(output.svg, to: plot) }
         if let report { try AtomicFile.write(output.html, to: report) }
         print(json ? output.json : output.text)
@@ -71,7 +97,7 @@ private struct ExplainVisitor: ModelVisitor {
         case let m as BetaBernoulliModel: return try explain(m, table)
         case let m as GammaPoissonModel: return try explain(m, table)
         case let m as LinearRegressionModel: return try explain(m, table)
-        default: throw CommandError("explain does not cover \(command.model.rawValue)")
+        default: throw CommandError("explain does not cover \(command.model)")
         }
     }
 

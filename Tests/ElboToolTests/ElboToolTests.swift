@@ -342,6 +342,29 @@ final class ElboToolTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: svg))
     }
 
+    /// The diffusion section: the bound rises with T towards −H(data), its terms add up, and each denoising term is
+    /// its noise-prediction form.
+    func testExplainDiffusion() throws {
+        let result = try run(["explain", "--model", "diffusion", "--steps", "100", "--json"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let rows = try XCTUnwrap(json["by_steps"] as? [[String: Any]])
+        let elbos = rows.map { $0["elbo_ddpm"] as! Double }
+        let entropy = try XCTUnwrap(json["negative_entropy"] as? Double)
+        XCTAssertEqual(elbos, elbos.sorted())
+        XCTAssertLessThan(entropy - elbos.last!, 2e-4)
+        XCTAssertTrue(rows.allSatisfy { ($0["log_likelihood_ddpm"] as! Double) >= ($0["elbo_ddpm"] as! Double) && ($0["log_likelihood_ddpm"] as! Double) <= entropy })
+        let (prior, denoising, reconstruction) = (json["prior_matching"] as! Double, json["denoising"] as! Double, json["reconstruction"] as! Double)
+        let at100 = try XCTUnwrap(rows.first { $0["steps"] as? Int == 100 }?["elbo_ddpm"] as? Double)
+        XCTAssertEqual(-(prior + denoising + reconstruction), at100, accuracy: 1e-12)
+        for row in try XCTUnwrap(json["reweighting"] as? [[String: Any]]) {
+            let (w, e, c, term) = (row["weight"] as! Double, row["squared_error"] as! Double, row["constant"] as! Double, row["term"] as! Double)
+            XCTAssertEqual(c + w * e, term, accuracy: 1e-10 * Swift.max(1, term))
+        }
+        let text = try run(["explain", "--model", "diffusion"])
+        XCTAssertTrue(text.output.contains("The simplified loss is a reweighting of the bound"), text.output)
+    }
+
     func testExplainBadInputsGiveOneLineErrors() throws {
         let bad = try temporaryFile("bad.csv", "x\n1\ninf\n")
         let cases: [([String], String)] = [
@@ -349,7 +372,10 @@ final class ElboToolTests: XCTestCase {
             (["explain", "--prior-sd=-2"], "--prior-sd must be positive and finite, got -2.0"),
             (["explain", "--model", "beta-bernoulli", "--q-mean", "1.5", "--q-sd", "0.1"], "--q-mean must be in (0, 1)"),
             (["explain", "--q-mean", "1"], "give both --q-mean and --q-sd"),
-            (["explain", "--model", "eight-schools"], "explain covers normal-normal, beta-bernoulli, gamma-poisson and linear-regression"),
+            (["explain", "--model", "eight-schools"], "explain covers normal-normal, beta-bernoulli, gamma-poisson, linear-regression and diffusion, not eight-schools"),
+            (["explain", "--model", "diffusion", "--steps", "0"], "--steps must be between 1 and 100000, got 0"),
+            (["explain", "--model", "diffusion", "--q-mean", "1", "--q-sd", "1"], "--q-mean does not apply to diffusion"),
+            (["explain", "--steps", "10"], "--steps applies to --model diffusion only"),
             (["explain", "--plot", "/nonexistent-folder/plot.svg"], "the folder /nonexistent-folder does not exist"),
         ]
         for (arguments, message) in cases {
