@@ -54,6 +54,12 @@ struct Fit: ParsableCommand {
     @Option(help: "Write a self-contained HTML report to this file.")
     var report: String?
 
+    @Option(parsing: .upToNextOption, help: "Hyper-parameters to learn first by empirical Bayes (type-II maximum likelihood), e.g. --learn prior-sd noise-sd (normal-normal, linear-regression).")
+    var learn: [String] = []
+
+    @Option(name: .customLong("learn-steps"), help: "Steps of the empirical-Bayes stage (default 20000).")
+    var learnSteps: Int = 20_000
+
     @Option(name: .customLong("write-data"), help: "Write the data the model fits (the built-in data without --data) to this CSV file.")
     var writeData: String?
 
@@ -65,6 +71,8 @@ struct Fit: ParsableCommand {
         }
         if let batchSize, batchSize < 1 { throw CommandError("--batch-size must be at least 1, got \(batchSize)") }
         if draws < 100 { throw CommandError("--draws must be at least 100, got \(draws)") }
+        if Set(learn).count != learn.count { throw CommandError("--learn names a hyper-parameter twice: \(learn.joined(separator: " "))") }
+        if learnSteps < 100 { throw CommandError("--learn-steps must be at least 100, got \(learnSteps)") }
         if !(1...64).contains(flowLayers) { throw CommandError("--flow-layers must be between 1 and 64, got \(flowLayers)") }
     }
 
@@ -94,6 +102,43 @@ private struct FitVisitor: ModelVisitor {
 
     func visit<M: ProbabilisticModel>(_ model: M, _ table: DataTable) throws -> FitReport {
         if let path = command.writeData { try AtomicFile.write(table.csv, to: path) }
+        if !command.learn.isEmpty {
+            guard let learnable = model as? any EmpiricalBayesModel else {
+                throw CommandError("--learn applies to normal-normal and linear-regression, not \(command.model.rawValue)")
+            }
+            return try learnThenFit(learnable, table)
+        }
+        return try fitWithDefaultFamily(model, table)
+    }
+
+    /// Empirical Bayes first (the full-rank Gaussian reaches these models' Gaussian posteriors), then the usual fit
+    /// of the model with the learned values.
+    func learnThenFit<M: EmpiricalBayesModel>(_ model: M, _ table: DataTable) throws -> FitReport {
+        let start = try model.hyperparameters(named: command.learn)
+        var generator = SeededGenerator(seed: command.seed &+ 0xEB)
+        let family = LaplaceApproximation(model: model).map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: model.latentSpace.dimension)
+        let result = try learnHyperparameters(model: model, family: family, learning: command.learn, steps: command.learnSteps, using: &generator)
+        let learnedModel: M
+        do { learnedModel = try model.with(result.values) } catch { throw CommandError("--learn: the learned values are not valid: \(error)") }
+        // The maximiser of the closed-form evidence, for comparison.
+        let evidence: ([Double]) -> Double = { c in
+            let values = Dictionary(uniqueKeysWithValues: zip(start, c).map { h, x in (h.name, h.isPositive ? Foundation.exp(x) : x) })
+            return ((try? model.with(values)) as? any ConjugateModel)?.exactLogEvidence ?? -.infinity
+        }
+        let exact: [Double]? = model is any ConjugateModel
+            ? maximize(evidence, from: start.map { h in h.isPositive ? Foundation.log(result.values[h.name]!) : result.values[h.name]! })
+            : nil
+        var report = try fitWithDefaultFamily(learnedModel, table)
+        report.learningSteps = result.steps
+        report.learned = start.enumerated().map { i, h in
+            LearnedHyperparameter(
+                name: h.name, value: result.values[h.name]!, standardError: result.standardErrors[h.name]!, start: h.value,
+                exactMaximizer: exact.map { h.isPositive ? Foundation.exp($0[i]) : $0[i] })
+        }
+        return report
+    }
+
+    func fitWithDefaultFamily<M: ProbabilisticModel>(_ model: M, _ table: DataTable) throws -> FitReport {
         let d = model.latentSpace.dimension
         // Gaussian families of up to 50 dimensions start at the Laplace approximation (its Hessian costs 2D
         // gradients), so that the data's units do not matter; without a mode, at the standard normal.

@@ -1,6 +1,15 @@
 import Foundation
 import Variational
 
+/// A hyper-parameter learned by empirical Bayes, beside the maximiser of the exact log evidence where it is known.
+struct LearnedHyperparameter {
+    var name: String
+    var value: Double
+    var standardError: Double
+    var start: Double
+    var exactMaximizer: Double?
+}
+
 /// What `elbo fit` reports, as text or JSON.
 struct FitReport {
     struct Exact {
@@ -33,6 +42,9 @@ struct FitReport {
     var diagnostics: FitDiagnostics
     var variables: [LatentVariable]
     var exact: Exact?
+    /// Hyper-parameters learned by empirical Bayes before the fit.
+    var learned: [LearnedHyperparameter] = []
+    var learningSteps = 0
     /// The HTML report, when one was asked for.
     var html = ""
 
@@ -69,6 +81,16 @@ struct FitReport {
         lines.append("ELBO                             \(f(diagnostics.elbo)) ± \(f(diagnostics.elboStandardError))")
         lines.append("log p(x), importance sampling    \(f(diagnostics.logEvidence)) ± \(f(diagnostics.logEvidenceStandardError))")
         lines.append("PSIS k̂                           \(String(format: "%.2f", diagnostics.paretoK)) (\(diagnostics.paretoVerdict))")
+        if !learned.isEmpty {
+            lines.append("empirical Bayes: the ELBO maximised over q and \(learned.map(\.name).joined(separator: ", ")) together (\(learningSteps) steps); the fit below uses the learned values")
+            for h in learned {
+                var line = "  \(h.name.padding(toLength: 12, withPad: " ", startingAt: 0)) learned \(String(format: "%.6g", h.value)) ± \(String(format: "%.2g", h.standardError)) (from \(String(format: "%.6g", h.start)))"
+                if let exact = h.exactMaximizer {
+                    line += String(format: "; maximiser of the exact log p(x | η) %.6g (relative difference %.1e)", exact, Swift.abs(h.value - exact) / Swift.abs(exact))
+                }
+                lines.append(line)
+            }
+        }
         if let exact {
             lines.append("exact log p(x)                   \(f(exact.logEvidence))")
             lines.append("KL(q ‖ p(z|x))                   \(exact.klText(f)) (\(exact.klMethod))")
@@ -129,6 +151,12 @@ struct FitReport {
         ]
         if let predictive = diagnostics.predictive {
             object["posteriorPredictive"] = ["draws": Array(predictive.scalars.prefix(100))]
+        }
+        if !learned.isEmpty {
+            object["learned"] = Dictionary(uniqueKeysWithValues: learned.map { h in
+                (h.name, ["value": h.value, "standardError": h.standardError, "start": h.start, "exactMaximizer": h.exactMaximizer as Any] as [String: Any])
+            })
+            object["learningSteps"] = learningSteps
         }
         if let exact {
             var exactPosterior: [String: Any] = [:]

@@ -237,6 +237,25 @@ final class ElboToolTests: XCTestCase {
         XCTAssertEqual(try run(arguments).output, first.output)
     }
 
+    /// Empirical Bayes: the prior and noise scales of the built-in regression, learned through the ELBO, match the
+    /// maximiser of the exact log evidence, and the fit that follows uses them.
+    func testFitLearnsHyperparameters() throws {
+        let result = try run(["fit", "linear-regression", "--learn", "prior-sd", "noise-sd", "--learn-steps", "8000", "--json"])
+        XCTAssertEqual(result.status, 0, result.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let learned = try XCTUnwrap(json["learned"] as? [String: [String: Any]])
+        XCTAssertEqual(Set(learned.keys), ["prior-sd", "noise-sd"])
+        for (name, entry) in learned {
+            let (value, exact) = (try XCTUnwrap(entry["value"] as? Double), try XCTUnwrap(entry["exactMaximizer"] as? Double))
+            XCTAssertEqual(value, exact, accuracy: 1e-3 * exact, name)
+        }
+        XCTAssertEqual(learned["prior-sd"]?["start"] as? Double, 10)
+        let exact = try XCTUnwrap(json["exact"] as? [String: Any])
+        XCTAssertLessThan(try XCTUnwrap(exact["klToPosterior"] as? Double), 1e-3)
+        let text = try run(["fit", "normal-normal", "--learn", "prior-sd", "--learn-steps", "2000"])
+        XCTAssertTrue(text.output.contains("empirical Bayes: the ELBO maximised over q and prior-sd together (2000 steps)"), text.output)
+    }
+
     func testFitBadInputsGiveOneLineErrors() throws {
         let missing = try temporaryFile("missing.csv", "y,x1\n1,2\n")
         let text = try temporaryFile("text.csv", "x\n1\nabc\n")
@@ -255,6 +274,10 @@ final class ElboToolTests: XCTestCase {
             (["fit", "beta-bernoulli", "--data", try temporaryFile("counts.csv", "x\n2\n")], "x must be 0 or 1, got 2.0 in row 1"),
             (["fit"], "Missing expected argument '<model>'"),
             (["fit", "normal-normal", "--particles"], "Missing value for '--particles <particles>'"),
+            (["fit", "eight-schools", "--learn", "prior-sd"], "--learn applies to normal-normal and linear-regression, not eight-schools"),
+            (["fit", "normal-normal", "--learn", "prior-alpha"], "--learn prior-alpha: not a hyper-parameter of this model (it has prior-mean, prior-sd, noise-sd)"),
+            (["fit", "normal-normal", "--learn", "prior-sd", "prior-sd"], "--learn names a hyper-parameter twice"),
+            (["fit", "normal-normal", "--learn", "prior-sd", "--learn-steps", "10"], "--learn-steps must be at least 100, got 10"),
         ]
         for (arguments, message) in cases {
             let result = try run(arguments)
