@@ -17,6 +17,9 @@ struct Explain: ParsableCommand {
     @Option(help: "diffusion: the steps T of the chain whose terms are shown (default 1000).")
     var steps: Int?
 
+    @Option(help: "Learn this hyper-parameter by empirical Bayes and show log p(x | η) and the ELBO against it (normal-normal, linear-regression; e.g. prior-sd).")
+    var learn: String?
+
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .customLong("q-mean"), help: "The mean of the starting q (default: a deliberately poor q).")
@@ -59,6 +62,12 @@ struct Explain: ParsableCommand {
             return
         }
         if steps != nil { throw CommandError("--steps applies to --model diffusion only") }
+        if learn != nil {
+            guard builtInModel == .normalNormal || builtInModel == .linearRegression else {
+                throw CommandError("--learn applies to normal-normal and linear-regression, not \(model)")
+            }
+            if report != nil || qMean != nil { throw CommandError("--learn shows its own section: --report and --q-mean do not apply") }
+        }
         guard let builtInModel, [.normalNormal, .betaBernoulli, .gammaPoisson, .linearRegression].contains(builtInModel) else {
             throw CommandError("explain covers normal-normal, beta-bernoulli, gamma-poisson, linear-regression and diffusion, not \(model)")
         }
@@ -74,6 +83,12 @@ struct Explain: ParsableCommand {
             return
         }
         for path in [plot, report].compactMap({ $0 }) { try AtomicFile.checkFolder(of: path) }
+        if let learn {
+            let explanation = try modelOptions.withModel(builtInModel, LearnExplainVisitor(name: learn, seed: seed))
+            if let plot { try AtomicFile.write(explanation.svg, to: plot) }
+            print(json ? explanation.json : explanation.text)
+            return
+        }
         let output = try modelOptions.withModel(builtInModel, ExplainVisitor(command: self))
         if let plot { try AtomicFile.write(output.svg, to: plot) }
         if let report { try AtomicFile.write(output.html, to: report) }

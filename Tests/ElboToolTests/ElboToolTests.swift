@@ -388,6 +388,25 @@ final class ElboToolTests: XCTestCase {
         XCTAssertTrue(text.output.contains("The simplified loss is a reweighting of the bound"), text.output)
     }
 
+    /// explain --learn: the learned value is the evidence's maximiser, and the ELBO of the learned q is below the
+    /// evidence at every value of the hyper-parameter, closest at the learned one.
+    func testExplainLearn() throws {
+        let svg = NSTemporaryDirectory() + "learn-\(UUID().uuidString).svg"
+        defer { try? FileManager.default.removeItem(atPath: svg) }
+        let result = try run(["explain", "--learn", "prior-sd", "--json", "--plot", svg])
+        XCTAssertEqual(result.status, 0, result.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
+        let (learned, exact) = (try XCTUnwrap(json["learned"] as? Double), try XCTUnwrap(json["exactMaximizer"] as? Double))
+        XCTAssertEqual(learned, exact, accuracy: 1e-3 * exact)
+        let curve = try XCTUnwrap(json["curve"] as? [[String: Double]])
+        XCTAssertGreaterThan(curve.count, 50)
+        XCTAssertTrue(curve.allSatisfy { $0["elbo"]! <= $0["logEvidence"]! + 1e-9 })
+        let best = curve.min { Swift.abs($0["value"]! - learned) < Swift.abs($1["value"]! - learned) }!
+        XCTAssertLessThan(best["klToPosterior"]!, 0.01)
+        XCTAssertGreaterThan(curve.first!["klToPosterior"]!, 1)
+        XCTAssertTrue(try String(contentsOfFile: svg, encoding: .utf8).contains("<svg"))
+    }
+
     func testExplainBadInputsGiveOneLineErrors() throws {
         let bad = try temporaryFile("bad.csv", "x\n1\ninf\n")
         let cases: [([String], String)] = [
@@ -399,6 +418,8 @@ final class ElboToolTests: XCTestCase {
             (["explain", "--model", "diffusion", "--steps", "0"], "--steps must be between 1 and 100000, got 0"),
             (["explain", "--model", "diffusion", "--q-mean", "1", "--q-sd", "1"], "--q-mean does not apply to diffusion"),
             (["explain", "--steps", "10"], "--steps applies to --model diffusion only"),
+            (["explain", "--model", "beta-bernoulli", "--learn", "prior-alpha"], "--learn applies to normal-normal and linear-regression, not beta-bernoulli"),
+            (["explain", "--learn", "prior-beta"], "--learn prior-beta: not a hyper-parameter of this model"),
             (["explain", "--plot", "/nonexistent-folder/plot.svg"], "the folder /nonexistent-folder does not exist"),
         ]
         for (arguments, message) in cases {
