@@ -1,0 +1,117 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+import VariationalDistributions
+import VariationalInference
+import VariationalNeural
+import VariationalOptimizers
+import XCTest
+
+typealias SmallDiffusion = DiffusionModel<DenseStack<Double>>
+
+final class DiffusionModelTests: XCTestCase {
+    let (pixels, embedding) = (3, 4)
+
+    func model(seed: UInt64, steps: Int = 10) -> SmallDiffusion {
+        var generator = SeededGenerator(seed: seed)
+        return DiffusionModel(
+            network: DenseStack<Double>(sizes: [pixels + embedding, 8, pixels], activation: .tanh, using: &generator),
+            steps: steps, embeddingSize: embedding)
+    }
+
+    /// Images on the 8-bit grid, one pixel at each end.
+    let x = Tensor<Double>(shape: [2, 3], scalars: [0, 17.0 / 255, 1, 128.0 / 255, 1, 0])
+
+    /// Each term against its definition: L_{t−1} = KL(q(x_{t−1} | x_t, x₀) ‖ N(μ(x_t), β_t)) summed over pixels,
+    /// with the forward posterior's mean and variance and the model's mean written out; L₀ the discretised
+    /// Gaussian's mass of each pixel's bin, by erf; L_T the KL of q(x_T | x₀) to N(0, I).
+    func testTermsAgainstTheirDefinitions() {
+        let diffusion = model(seed: 1)
+        var generator = SeededGenerator(seed: 2)
+        let x0 = x * 2 - 1
+        for step in [1, 2, 5, 10] {
+            let epsilon = Tensor<Double>(randomNormal: [2, pixels], using: &generator)
+            let terms = diffusion.stepTerms(x0: x0, epsilon: epsilon, steps: [step, step])
+            let (beta, bar, previous) = (diffusion.betas[step - 1], diffusion.alphaBars[step], diffusion.alphaBars[step - 1])
+            let xt = x0 * bar.squareRoot() + epsilon * (1 - bar).squareRoot()
+            let predicted = diffusion.predictedNoise(xt, steps: [step, step])
+            let mean = (xt - predicted * (beta / (1 - bar).squareRoot())) / (1 - beta).squareRoot()
+            for row in 0..<2 {
+                var expected = 0.0
+                for j in 0..<pixels {
+                    let (a, m) = (x0.scalars[row * pixels + j], mean.scalars[row * pixels + j])
+                    if step == 1 {
+                        let s = (2 * beta).squareRoot()
+                        let upper = a > 0.999 ? 1 : Foundation.erf((a + 1.0 / 255 - m) / s)
+                        let lower = a < -0.999 ? -1 : Foundation.erf((a - 1.0 / 255 - m) / s)
+                        expected -= Foundation.log(Swift.max(0.5 * (upper - lower), 1e-12))
+                    } else {
+                        let posteriorMean = previous.squareRoot() * beta / (1 - bar) * a
+                            + (1 - beta).squareRoot() * (1 - previous) / (1 - bar) * xt.scalars[row * pixels + j]
+                        let posteriorVariance = (1 - previous) * beta / (1 - bar)
+                        expected += 0.5 * (Foundation.log(beta / posteriorVariance) + (posteriorVariance + (posteriorMean - m) * (posteriorMean - m)) / beta - 1)
+                    }
+                }
+                XCTAssertEqual(terms.scalars[row], expected, accuracy: 1e-9 * Swift.max(1, Swift.abs(expected)), "t = \(step), row \(row)")
+            }
+        }
+        // L_T: ᾱ_T is small, so q(x_T | x₀) is close to N(0, I).
+        var g = SeededGenerator(seed: 3)
+        let noise = diffusion.sampleNoise(particles: 1, batch: x, using: &g)
+        XCTAssertEqual(noise.shape, [1, 2, pixels + 1])
+        XCTAssertTrue(noise.slice(axis: 2, range: pixels..<(pixels + 1)).scalars.allSatisfy { $0 >= 1 && $0 <= 10 && $0 == $0.rounded() })
+    }
+
+    /// One random step per image, scaled by T, estimates the sum over all steps without bias.
+    func testOneStepEstimateIsUnbiased() {
+        let diffusion = model(seed: 4, steps: 6)
+        var generator = SeededGenerator(seed: 5)
+        var full: [Double] = [], sampled: [Double] = []
+        for _ in 0..<4000 {
+            full.append(diffusion.negativeELBO(x, using: &generator).scalars.reduce(0, +))
+            let noise = diffusion.sampleNoise(particles: 1, batch: x, using: &generator)
+            sampled.append(-diffusion.terms(noise: noise, batch: x, requesting: [.logJoint]).logJoint.sum().scalar)
+        }
+        let (a, sa) = meanAndStandardError(full), (b, sb) = meanAndStandardError(sampled)
+        XCTAssertEqual(a, b, accuracy: 4 * (sa * sa + sb * sb).squareRoot())
+        XCTAssertLessThan(sa, sb, "the sum over every step has less noise than one step")
+    }
+
+    /// The training loss's gradient against finite differences at fixed noise (and fixed steps).
+    func testGradientMatchesFiniteDifferences() {
+        let diffusion = model(seed: 6)
+        var generator = SeededGenerator(seed: 7)
+        let noise = diffusion.sampleNoise(particles: 2, batch: x, using: &generator)
+        let estimator = ReparameterizedELBO(particleCount: 2, useClosedFormEntropy: false)
+        let g = estimator.lossAndGradient(problem: diffusion, noise: noise, batch: x).gradient
+        for layer in 0..<2 {
+            for index in [0, 5] {
+                let h = 1e-6
+                var plus = diffusion, minus = diffusion
+                let w = diffusion.network.layers[layer].weight
+                plus.network.layers[layer].weight = w.replacing(index: index, with: w.scalars[index] + h)
+                minus.network.layers[layer].weight = w.replacing(index: index, with: w.scalars[index] - h)
+                let numerical = (estimator.loss(problem: plus, noise: noise, batch: x).scalar - estimator.loss(problem: minus, noise: noise, batch: x).scalar) / (2 * h)
+                XCTAssertEqual(g.network.layers[layer].weight.scalars[index], numerical, accuracy: 1e-5 * Swift.max(1, Swift.abs(numerical)), "layer \(layer)[\(index)]")
+            }
+        }
+    }
+
+    /// Training on the ELBO lowers the full bound on a few repeated images, and samples land in [0, 1].
+    func testTrainingLowersTheBound() {
+        var generator = SeededGenerator(seed: 8)
+        let data = x.gathering(atIndices: (0..<32).map { $0 % 2 }, alongAxis: 0)
+        var trainer = Trainer(problem: model(seed: 9), estimator: ReparameterizedELBO(useClosedFormEntropy: false), optimizer: Adam(learningRate: 0.01))
+        func bound(_ m: SmallDiffusion) -> Double {
+            var evaluation = SeededGenerator(seed: 10)
+            return (0..<20).map { _ in m.negativeELBO(data, using: &evaluation).mean().scalar }.reduce(0, +) / 20
+        }
+        let before = bound(trainer.problem)
+        for _ in 0..<1500 { trainer.step(on: data, using: &generator) }
+        let after = bound(trainer.problem)
+        XCTAssertLessThan(after, before - 1, "−ELBO from \(before) to \(after)")
+        let samples = trainer.problem.samples(count: 5, dimension: pixels, using: &generator)
+        XCTAssertEqual(samples.shape, [5, pixels])
+        XCTAssertTrue(samples.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
+    }
+}
