@@ -30,6 +30,17 @@ struct VAEEval: ParsableCommand {
         let data = try VAEData.load(record.configuration)
         let test = limit.map { data.test.subset(0..<Swift.min($0, data.test.count)) } ?? data.test
         let ks = [1, 5, 50].filter { $0 < nllSamples } + [nllSamples]
+        if record.configuration.diffusionSteps != nil {
+            let bound = try record.configuration.withModel(train: data.train, BoundEvaluator(directory: directory, test: test, configuration: record.configuration, train: data.train))
+            if json {
+                print(JSONText.serialize(["test_images": test.count, "negative_elbo": bound.nats, "bits_per_dimension": bound.bitsPerDimension, "epochs": record.history.count] as [String: Any]))
+            } else {
+                print("\(directory): \(record.history.count) epochs, \(test.count) test images")
+                print(String(format: "  −ELBO, every step of the chain     %10.3f nats per image", bound.nats))
+                print(String(format: "  in bits per dimension              %10.4f", bound.bitsPerDimension))
+            }
+            return
+        }
         let evaluation = try record.configuration.withModel(
             train: data.train,
             Evaluator(directory: directory, test: test, ks: ks, configuration: record.configuration, train: data.train, history: record.history))
@@ -87,6 +98,23 @@ struct VAEEval: ParsableCommand {
                 evaluation.relaxedELBO = relaxed.meanRelaxedELBO(on: test, binarization: configuration.evaluationBinarization, using: &generator)
             }
             return evaluation
+        }
+    }
+
+    /// The whole bound of a diffusion model (its latents have no units to count, and importance sampling over T
+    /// layers is not how its bound is reported).
+    struct BoundEvaluator: VAEVisitor {
+        let directory: String
+        let test: ImageDataset
+        let configuration: VAERunConfiguration
+        let train: ImageDataset
+
+        func visit<P: AmortizedModel, E: ELBOEstimator>(_ vae: P, _ estimator: E, klWeight: WritableKeyPath<E, Double>?) throws -> (nats: Double, bitsPerDimension: Double)
+        where P.Scalar == Float {
+            let trained = try VAECheckpoint.trained(vae, estimator, directory: directory, train: train)
+            guard let bounded = trained as? any FullBoundModel else { throw CommandError("this run's model has no whole bound") }
+            var generator = SeededGenerator(seed: configuration.seed &+ 0x7E57)
+            return bounded.negativeELBO(on: test, using: &generator)
         }
     }
 }

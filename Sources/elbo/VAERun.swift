@@ -26,6 +26,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var pseudoInputs: Int?
     /// The dVAE's latents (nil for Gaussian latents).
     var discrete: DiscreteSettings?
+    /// The DDPM's steps T (nil for the other models).
+    var diffusionSteps: Int?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -50,6 +52,7 @@ extension VAERunConfiguration {
 
     /// "20", "100,50" or "30 × 10 categorical".
     var latentDescription: String {
+        if let diffusionSteps { return "\(diffusionSteps) diffusion steps of" }
         if let discrete { return "\(discrete.variables) × \(discrete.classes) categorical" }
         return ([latent] + (topLatent.map { [$0] } ?? [])).map(String.init).joined(separator: ",")
     }
@@ -63,7 +66,7 @@ extension VAERunConfiguration {
 extension Binarization: Codable {}
 
 enum VAEModelChoice: String, Codable, CaseIterable {
-    case vae, betaVAE = "beta-vae", iwae, dvae
+    case vae, betaVAE = "beta-vae", iwae, dvae, ddpm
 }
 
 /// How a dVAE's discrete latents are trained.
@@ -276,6 +279,12 @@ extension VAERunConfiguration {
     func withModel<V: VAEVisitor>(train: ImageDataset, _ visitor: V) throws -> V.Result {
         let inputs = train.dimension
         var generator = SeededGenerator(seed: seed)
+        if let diffusionSteps {
+            let embedding = 32
+            let network = DenseStack<Float>(sizes: [inputs + embedding] + hidden + [inputs], activation: activation.activation, using: &generator)
+            let ddpm = DiffusionModel(network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding)
+            return try visitor.visit(ddpm, ReparameterizedELBO(particleCount: k, useClosedFormEntropy: false), klWeight: nil)
+        }
         if let discrete {
             let units = discrete.variables * discrete.classes
             let activation = self.activation.activation
@@ -330,8 +339,8 @@ extension VAERunConfiguration {
             return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits), klWeight: \.klWeight)
         case .iwae:
             return try visitor.visit(vae, ImportanceWeightedELBO(particleCount: k, doublyReparameterized: dreg), klWeight: nil)
-        case .dvae:
-            throw CommandError("--model dvae needs its categorical settings")
+        case .dvae, .ddpm:
+            throw CommandError("--model \(model.rawValue) needs its own settings")
         }
     }
 

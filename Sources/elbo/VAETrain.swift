@@ -31,7 +31,7 @@ struct VAETrain: ParsableCommand {
     @Option(help: "none (grey levels as Bernoulli means), dynamic (a fresh draw each pass) or fixed (binary data). Default: fixed for .amat data, none otherwise.")
     var binarize: String?
 
-    @Option(help: "vae, beta-vae, iwae or dvae (discrete latents).")
+    @Option(help: "vae, beta-vae, iwae, dvae (discrete latents) or ddpm (a diffusion model trained on its ELBO).")
     var model: String?
 
     @Option(help: "bernoulli, gaussian (fixed σ, --decoder-sd), gaussian-learned or squared-error.")
@@ -51,6 +51,9 @@ struct VAETrain: ParsableCommand {
 
     @Option(name: .customLong("pseudo-inputs"), help: "Pseudo-inputs of the VampPrior, first drawn from the training images (default 500).")
     var pseudoInputs: Int?
+
+    @Option(name: .customLong("diffusion-steps"), help: "ddpm: the steps T of the chain (default 1000).")
+    var diffusionSteps: Int?
 
     @Option(help: "dvae: categorical latent variables per image (default 30).")
     var categorical: Int?
@@ -127,6 +130,7 @@ struct VAETrain: ParsableCommand {
                 ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
                 ("--pseudo-inputs", pseudoInputs), ("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
                 ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate),
+                ("--diffusion-steps", diffusionSteps),
             ]
             if let first = given.first(where: { $0.1 != nil }) {
                 throw CommandError("\(first.0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)")
@@ -165,6 +169,14 @@ struct VAETrain: ParsableCommand {
                                            ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate)]
             if let first = given.first(where: { $0.1 != nil }) { throw CommandError("\(first.0) applies to --model dvae only") }
         }
+        if model == .ddpm {
+            let given: [(String, Any?)] = [("--latent", latent), ("--decoder", decoder), ("--prior", prior), ("--beta", beta), ("--free-bits", freeBits), ("--warmup", warmup)]
+            if let first = given.first(where: { $0.1 != nil }) {
+                throw CommandError("\(first.0) does not apply to ddpm (its latents are the noised images, its decoder DDPM's discretised Gaussian)")
+            }
+        } else if diffusionSteps != nil {
+            throw CommandError("--diffusion-steps applies to --model ddpm only")
+        }
         let latents = try sizes(latent ?? "20", "--latent")
         guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
         let groups = try (hidden ?? (latents.count == 2 ? "100,100/50,50" : "400")).split(separator: "/", omittingEmptySubsequences: false)
@@ -182,7 +194,7 @@ struct VAETrain: ParsableCommand {
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
-            pseudoInputs: pseudoInputs, discrete: discrete, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : discrete?.relaxation == .score ? 10 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
@@ -199,6 +211,9 @@ struct VAETrain: ParsableCommand {
             if value < low { throw CommandError("\(name) must be at least \(low), got \(value)") }
         }
         try atLeast(c.latent, 1, "--latent")
+        if let steps = c.diffusionSteps, !(2...100_000).contains(steps) {
+            throw CommandError("--diffusion-steps must be between 2 and 100000, got \(steps)")
+        }
         if let d = c.discrete {
             try atLeast(d.variables, 1, "--categorical")
             try atLeast(d.classes, 2, "--classes")

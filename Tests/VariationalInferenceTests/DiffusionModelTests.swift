@@ -16,7 +16,7 @@ final class DiffusionModelTests: XCTestCase {
         var generator = SeededGenerator(seed: seed)
         return DiffusionModel(
             network: DenseStack<Double>(sizes: [pixels + embedding, 8, pixels], activation: .tanh, using: &generator),
-            steps: steps, embeddingSize: embedding)
+            dimension: pixels, steps: steps, embeddingSize: embedding)
     }
 
     /// Images on the 8-bit grid, one pixel at each end.
@@ -110,7 +110,7 @@ final class DiffusionModelTests: XCTestCase {
         for _ in 0..<1500 { trainer.step(on: data, using: &generator) }
         let after = bound(trainer.problem)
         XCTAssertLessThan(after, before - 1, "−ELBO from \(before) to \(after)")
-        let samples = trainer.problem.samples(count: 5, dimension: pixels, using: &generator)
+        let samples = trainer.problem.samples(count: 5, using: &generator)
         XCTAssertEqual(samples.shape, [5, pixels])
         XCTAssertTrue(samples.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
     }

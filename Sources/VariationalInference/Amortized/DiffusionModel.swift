@@ -22,6 +22,8 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
 
     /// [x_t, embedding(t)] ↦ ε̂, [N, D + E] → [N, D].
     public var network: Network
+    /// D, the pixels of an image.
+    @noDerivative public let dimension: Int
     @noDerivative public let steps: Int
     /// E, the size of the sinusoidal embedding of t.
     @noDerivative public let embeddingSize: Int
@@ -31,8 +33,10 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
     /// ᾱ₀ = 1, ᾱ₁ … ᾱ_T (index t).
     @noDerivative public let alphaBars: [Double]
 
-    public init(network: Network, steps: Int = 1000, embeddingSize: Int = 32) {
+    public init(network: Network, dimension: Int, steps: Int = 1000, embeddingSize: Int = 32) {
         require(steps >= 2, "DiffusionModel: needs at least two steps, got \(steps)")
+        require(dimension >= 1, "DiffusionModel: the images need at least one pixel, got \(dimension)")
+        self.dimension = dimension
         require(embeddingSize >= 2 && embeddingSize % 2 == 0, "DiffusionModel: the embedding size must be even and at least 2, got \(embeddingSize)")
         self.network = network
         self.steps = steps
@@ -187,14 +191,45 @@ extension DiffusionModel {
     }
 
     /// Ancestral samples x_T → x₀ (σ_t² = β_t, no noise at the last step), mapped back to [0, 1]: [count, D].
-    public func samples<G: RandomNumberGenerator>(count: Int, dimension: Int, using generator: inout G) -> Tensor<Scalar> {
-        var x = Tensor<Scalar>(randomNormal: [count, dimension], using: &generator)
-        for step in stride(from: steps, through: 1, by: -1) {
+    public func samples<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Scalar> {
+        denoise(Tensor<Scalar>(randomNormal: [count, dimension], using: &generator), from: steps, using: &generator)
+    }
+
+    /// The reverse chain from x_t at step `start` down to x₀, mapped back to [0, 1].
+    func denoise<G: RandomNumberGenerator>(_ start: Tensor<Scalar>, from first: Int, using generator: inout G) -> Tensor<Scalar> {
+        var x = start
+        let count = x.shape[0]
+        for step in stride(from: first, through: 1, by: -1) {
             let (beta, bar) = (betas[step - 1], alphaBars[step])
             let epsilon = predictedNoise(x, steps: [Int](repeating: step, count: count))
             x = (x - epsilon * Scalar(beta / (1 - bar).squareRoot())) * Scalar(1 / (1 - beta).squareRoot())
             if step > 1 { x = x + Tensor<Scalar>(randomNormal: [count, dimension], using: &generator) * Scalar(beta.squareRoot()) }
         }
         return ((x + 1) * Scalar(0.5)).clamped(to: 0...1)
+    }
+}
+
+/// A model whose bound is evaluated whole rather than by importance sampling (a diffusion model).
+public protocol FullBoundModel: AmortizedModel {
+    /// −ELBO per image over `data` in nats, and in bits per dimension.
+    func negativeELBO<G: RandomNumberGenerator>(on data: ImageDataset, using generator: inout G) -> (nats: Double, bitsPerDimension: Double)
+}
+
+extension DiffusionModel: AmortizedModel, FullBoundModel {
+    /// A diffusion model's latents x_t have no units to count: no layers are reported.
+    public func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>] { [] }
+
+    /// Each image noised to x_{T/4} by the forward chain, then denoised by the reverse chain.
+    public func reconstructions(of x: Tensor<Scalar>) -> Tensor<Scalar> {
+        var generator = SeededGenerator(seed: 0)
+        let t = Swift.max(1, steps / 4)
+        let bar = alphaBars[t]
+        let xt = (x * 2 - 1) * Scalar(bar.squareRoot()) + Tensor<Scalar>(randomNormal: x.shape, using: &generator) * Scalar((1 - bar).squareRoot())
+        return denoise(xt, from: t, using: &generator)
+    }
+
+    public func negativeELBO<G: RandomNumberGenerator>(on data: ImageDataset, using generator: inout G) -> (nats: Double, bitsPerDimension: Double) {
+        let result = bitsPerDimension(on: data, using: &generator)
+        return (result.nats, result.bitsPerDimension)
     }
 }
