@@ -52,6 +52,25 @@ final class ElboToolTests: XCTestCase {
         XCTAssertTrue(result.output.contains("threads: "), result.output)
     }
 
+    /// Product threads follow the cores the process may run on (taskset, a container's cpuset) and
+    /// OPENBLAS_NUM_THREADS: two BLAS threads on one allowed core made a VAE step 9× slower.
+    func testThreadsFollowTheAffinityMask() throws {
+        let taskset = "/usr/bin/taskset"
+        guard FileManager.default.isExecutableFile(atPath: taskset) else { throw XCTSkip("no \(taskset) here") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: taskset)
+        process.arguments = ["-c", "0", Self.executable("elbo").path, "--version"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let output = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertTrue(output.contains("threads: 1"), output)
+        let capped = try run(["--version"], environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertTrue(capped.output.contains("threads: 1"), capped.output)
+    }
+
     func testVersionSaysPortableWhenForced() throws {
         let result = try run(["--version"], environment: ["VARIATIONAL_KERNEL": "portable"])
         XCTAssertTrue(result.output.contains("portable blocked kernel"), result.output)

@@ -150,6 +150,26 @@ final class VAEToolTests: XCTestCase {
         XCTAssertEqual(score.status, 0, score.error)
     }
 
+    /// The diffusion model: trained on its ELBO, evaluated by its whole bound in bits per dimension, sampled.
+    func testDiffusionModel() throws {
+        let out = path("ddpm")
+        let settings = ["--model", "ddpm", "--diffusion-steps", "50", "--hidden", "64", "--synthetic-images", "600", "--batch", "50", "--seed", "7"]
+        let result = try run(["vae", "train", "--epochs", "2", "--out", out] + settings)
+        XCTAssertEqual(result.status, 0, result.error)
+        let evaluation = try run(["vae", "eval", out, "--limit", "20", "--json"])
+        XCTAssertEqual(evaluation.status, 0, evaluation.error)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(evaluation.output.utf8)) as? [String: Any])
+        let (nats, bits) = (try XCTUnwrap(json["negative_elbo"] as? Double), try XCTUnwrap(json["bits_per_dimension"] as? Double))
+        XCTAssertEqual(bits, nats / (784 * Foundation.log(2)), accuracy: 1e-9 * bits)
+        XCTAssertTrue(nats.isFinite && nats > 0)
+        let sample = try run(["vae", "sample", out, "--png", path("ddpm.png"), "--count", "8"])
+        XCTAssertEqual(sample.status, 0, sample.error)
+        let bad = try run(["vae", "train", "--model", "ddpm", "--latent", "20"])
+        XCTAssertTrue(bad.error.contains("--latent does not apply to ddpm"), bad.error)
+        let steps = try run(["vae", "train", "--diffusion-steps", "20"])
+        XCTAssertTrue(steps.error.contains("--diffusion-steps applies to --model ddpm only"), steps.error)
+    }
+
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
     /// with the same checkpoint, byte for byte, as a run that never stopped.
     func testResumeGivesTheSameWeights() throws {
@@ -211,7 +231,7 @@ final class VAEToolTests: XCTestCase {
         let cases: [([String], String)] = [
             (["vae", "train", "--data", path("nowhere")], "no such folder"),
             (["vae", "train", "--data", badData, "--out", path("o1")], "train-images-idx3-ubyte.gz: 8 bytes, shorter than the 16-byte IDX header"),
-            (["vae", "train", "--model", "gan"], "--model must be one of vae, beta-vae, iwae, dvae, got 'gan'"),
+            (["vae", "train", "--model", "gan"], "--model must be one of vae, beta-vae, iwae, dvae, ddpm, got 'gan'"),
             (["vae", "train", "--latent", "0"], "--latent must be positive sizes separated by commas, got '0'"),
             (["vae", "train", "--hidden", "400,x"], "--hidden must be positive sizes separated by commas, got '400,x'"),
             (["vae", "train", "--latent", "20,10,5"], "--latent takes one stochastic layer or two"),
