@@ -147,16 +147,7 @@ final class AmortizedInferenceTests: XCTestCase {
                 ("decoder weight", \.decoder.network.weight, g.decoder.network.weight),
                 ("decoder log scale", \.decoder.logScale, g.decoder.logScale),
             ]
-            for (name, path, analytic) in probes {
-                for index in [0, vae[keyPath: path].scalarCount - 1] {
-                    let h = 1e-6
-                    var plus = vae, minus = vae
-                    plus[keyPath: path] = plus[keyPath: path].replacing(index: index, with: vae[keyPath: path].scalars[index] + h)
-                    minus[keyPath: path] = minus[keyPath: path].replacing(index: index, with: vae[keyPath: path].scalars[index] - h)
-                    let numerical = (e.loss(problem: plus, noise: noise, batch: x).scalar - e.loss(problem: minus, noise: noise, batch: x).scalar) / (2 * h)
-                    XCTAssertEqual(analytic.scalars[index], numerical, accuracy: 1e-6 * Swift.max(1, Swift.abs(numerical)), "\(e.name): \(name)[\(index)]")
-                }
-            }
+            checkAgainstFiniteDifferences(e, vae, noise: noise, batch: x, probes: probes)
         }
         check(estimator)
     }

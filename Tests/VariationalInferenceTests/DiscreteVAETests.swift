@@ -113,16 +113,7 @@ final class DiscreteVAETests: XCTestCase {
             ("encoder weight", \.encoder.weight, g.encoder.weight), ("encoder bias", \.encoder.bias, g.encoder.bias),
             ("decoder weight", \.decoder.network.weight, g.decoder.network.weight),
         ]
-        for (name, path, analytic) in probes {
-            for index in [0, 7, vae[keyPath: path].scalarCount - 1] where index < vae[keyPath: path].scalarCount {
-                let h = 1e-6
-                var plus = vae, minus = vae
-                plus[keyPath: path] = plus[keyPath: path].replacing(index: index, with: vae[keyPath: path].scalars[index] + h)
-                minus[keyPath: path] = minus[keyPath: path].replacing(index: index, with: vae[keyPath: path].scalars[index] - h)
-                let numerical = (estimator.loss(problem: plus, noise: noise, batch: x).scalar - estimator.loss(problem: minus, noise: noise, batch: x).scalar) / (2 * h)
-                XCTAssertEqual(analytic.scalars[index], numerical, accuracy: 1e-6 * Swift.max(1, Swift.abs(numerical)), "\(name)[\(index)]")
-            }
-        }
+        checkAgainstFiniteDifferences(estimator, vae, noise: noise, batch: x, probes: probes, indices: [0, 7, -1])
         let straight = model(seed: 6, relaxation: .straightThrough)
         let gs = estimator.lossAndGradient(problem: straight, noise: noise, batch: x).gradient
         XCTAssertGreaterThan(gs.encoder.weight.scalars.map(Swift.abs).max()!, 1e-4)

@@ -81,16 +81,7 @@ final class VampPriorTests: XCTestCase {
                     ("encoder log-variance bias", \.encoder.logVarianceHead.bias, g.encoder.logVarianceHead.bias),
                     ("decoder weight", \.decoder.network.weight, g.decoder.network.weight),
                 ]
-                for (name, path, analytic) in probes {
-                    for index in [0, 5, vae[keyPath: path].scalarCount - 1] where index < vae[keyPath: path].scalarCount {
-                        let h = 1e-6
-                        var plus = vae, minus = vae
-                        plus[keyPath: path] = plus[keyPath: path].replacing(index: index, with: vae[keyPath: path].scalars[index] + h)
-                        minus[keyPath: path] = minus[keyPath: path].replacing(index: index, with: vae[keyPath: path].scalars[index] - h)
-                        let numerical = (e.loss(problem: plus, noise: noise, batch: x).scalar - e.loss(problem: minus, noise: noise, batch: x).scalar) / (2 * h)
-                        XCTAssertEqual(analytic.scalars[index], numerical, accuracy: 1e-6 * Swift.max(1, Swift.abs(numerical)), "\(e.name): \(name)[\(index)]")
-                    }
-                }
+                checkAgainstFiniteDifferences(e, vae, noise: noise, batch: x, probes: probes, indices: [0, 5, -1])
                 XCTAssertGreaterThan(g.pseudoInputs.scalars.map(Swift.abs).max()!, 1e-6, "the pseudo-inputs are trained")
             }
             check(estimator)
