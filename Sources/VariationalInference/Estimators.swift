@@ -137,26 +137,48 @@ func logParticleCount<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>) -> Scala
 
 /// The reparameterised Monte-Carlo ELBO: mean over particles of log p(x, z) − log q(z), with the closed-form
 /// entropy in place of −log q when the family has one.
+///
+/// With `klWeight` β ≠ 1 the gradient is that of E[log p(x | z)] + β E[log p(z) − log q(z)], the KL term weighted
+/// by Monte Carlo (a β-VAE or a KL warm-up where the KL has no closed form: two stochastic layers, a VampPrior);
+/// the loss's value stays the negative ELBO. It needs log p(x | z) beside log p(x, z).
 public struct ReparameterizedELBO: ELBOEstimator {
     public var particleCount: Int
     /// Use the family's closed-form entropy when it has one.
     public var useClosedFormEntropy: Bool
+    /// β: the weight of the KL term in the gradient.
+    public var klWeight: Double
 
-    public init(particleCount: Int = 1, useClosedFormEntropy: Bool = true) {
+    public init(particleCount: Int = 1, useClosedFormEntropy: Bool = true, klWeight: Double = 1) {
         require(particleCount >= 1, "ReparameterizedELBO: particleCount must be at least 1, got \(particleCount)")
+        require(klWeight >= 0 && klWeight.isFinite, "ReparameterizedELBO: klWeight must be finite and non-negative, got \(klWeight)")
         self.particleCount = particleCount
         self.useClosedFormEntropy = useClosedFormEntropy
+        self.klWeight = klWeight
     }
 
-    public var name: String { "reparam" }
+    public var name: String { klWeight == 1 ? "reparam" : "reparam(β=\(klWeight))" }
 
     public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet {
-        useClosedFormEntropy && available.contains(.entropy) ? [.logJoint, .entropy] : [.logJoint, .logQ]
+        let base: ELBOTermSet = useClosedFormEntropy && available.contains(.entropy) ? [.logJoint, .entropy] : [.logJoint, .logQ]
+        return klWeight == 1 ? base : base.union(.logLikelihood)
     }
 
     public func objective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
         -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
     {
+        if requested.contains(.logLikelihood) {
+            let beta = Scalar(klWeight)
+            if requested.contains(.entropy) {
+                return { t in
+                    let (elbo, reconstruction) = (t.logJoint.mean() + t.entropy.mean(), t.logLikelihood.mean())
+                    return withValue(-(reconstruction + (elbo - reconstruction) * beta), -elbo)
+                }
+            }
+            return { t in
+                let (elbo, reconstruction) = ((t.logJoint - t.logQ).mean(), t.logLikelihood.mean())
+                return withValue(-(reconstruction + (elbo - reconstruction) * beta), -elbo)
+            }
+        }
         if requested.contains(.entropy) {
             // The mean over [S, B] is the mean over datapoints of the means over particles.
             return { t in -(t.logJoint.mean() + t.entropy.mean()) }
@@ -169,7 +191,7 @@ public struct ReparameterizedELBO: ELBOEstimator {
     public func handWrittenLossAndGradient<P: VariationalProblem>(problem: P, noise: Tensor<P.Scalar>, batch: P.Batch)
         -> (loss: Double, gradient: P.TangentVector)?
     {
-        guard useClosedFormEntropy, problem.availableTerms.contains(.entropy) else { return nil }
+        guard useClosedFormEntropy, klWeight == 1, problem.availableTerms.contains(.entropy) else { return nil }
         return problem.reparameterizedLossWithHandWrittenGradient(noise: noise, batch: batch)
     }
 }

@@ -332,7 +332,9 @@ extension VAERunConfiguration {
     private func withEstimator<P: AmortizedModel, V: VAEVisitor>(_ vae: P, _ visitor: V) throws -> V.Result where P.Scalar == Float {
         switch model {
         case .vae where !hasClosedFormKL:
-            return try visitor.visit(vae, ReparameterizedELBO(particleCount: k), klWeight: nil)
+            return try visitor.visit(vae, ReparameterizedELBO(particleCount: k), klWeight: \.klWeight)
+        case .betaVAE where !hasClosedFormKL:
+            return try visitor.visit(vae, ReparameterizedELBO(particleCount: k, klWeight: beta), klWeight: \.klWeight)
         case .vae:
             return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, freeBits: freeBits), klWeight: \.klWeight)
         case .betaVAE:

@@ -228,9 +228,12 @@ struct VAETrain: ParsableCommand {
             if c.prior != .vamp { throw CommandError("--pseudo-inputs applies to --prior vamp only") }
             try atLeast(k, 1, "--pseudo-inputs")
         }
-        if !c.hasClosedFormKL && (c.model == .betaVAE || c.freeBits > 0 || c.warmupEpochs > 0) {
+        if !c.hasClosedFormKL && c.freeBits > 0 {
             let which = c.isHierarchical ? "a VAE with two stochastic layers" : c.prior == .vamp ? "the VampPrior" : "the score-function route"
-            throw CommandError("--model beta-vae, --free-bits and --warmup need a closed-form KL, which \(which) has not (use vae or iwae)")
+            throw CommandError("--free-bits needs a closed-form KL per unit, which \(which) has not")
+        }
+        if c.discrete?.relaxation == .score && (c.beta != 1 || c.warmupEpochs > 0) {
+            throw CommandError("--beta and --warmup do not apply to the score-function route")
         }
         try atLeast(c.syntheticImages, 1, "--synthetic-images")
         if c.data != nil && c.syntheticImages != 6000 { throw CommandError("--synthetic-images applies without --data only") }

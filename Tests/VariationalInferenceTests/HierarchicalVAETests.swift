@@ -214,6 +214,44 @@ final class HierarchicalVAETests: XCTestCase {
         }
     }
 
+    /// The reparameterised ELBO with a KL weight β (for a β-VAE or a warm-up without a closed-form KL): its value is
+    /// the ELBO's, its gradient that of E[log p(x | z)] + β E[log p(z) − log q(z)], with log q or the entropy.
+    func testKLWeightedGradient() {
+        let vae = model.randomModel(seed: 16)
+        let x = model.data(count: 6, seed: 17)
+        var generator = SeededGenerator(seed: 18)
+        let noise = vae.sampleNoise(particles: 3, batch: x, using: &generator)
+        let weighted = ReparameterizedELBO(particleCount: 3, klWeight: 0.3)
+        let (loss, g, _) = weighted.lossAndGradient(problem: vae, noise: noise, batch: x)
+        XCTAssertEqual(loss, ReparameterizedELBO(particleCount: 3).loss(problem: vae, noise: noise, batch: x).scalar, accuracy: 1e-12)
+        let reference = gradient(at: vae) { v -> Tensor<Double> in
+            let t = v.terms(noise: noise, batch: x, requesting: [.logJoint, .logLikelihood, .logQ])
+            let reconstruction = t.logLikelihood.mean()
+            return -(reconstruction + ((t.logJoint - t.logQ).mean() - reconstruction) * 0.3)
+        }
+        for (a, b) in zip(g.encoder.meanHead.weight.scalars.array + g.topEncoder.body.weight.scalars + g.decoder.network.weight.scalars,
+                          reference.encoder.meanHead.weight.scalars.array + reference.topEncoder.body.weight.scalars + reference.decoder.network.weight.scalars) {
+            XCTAssertEqual(a, b, accuracy: 1e-12 * Swift.max(1, Swift.abs(b)))
+        }
+        let plain = ReparameterizedELBO(particleCount: 3).lossAndGradient(problem: vae, noise: noise, batch: x).gradient
+        XCTAssertNotEqual(plain.encoder.meanHead.weight, g.encoder.meanHead.weight)
+
+        // With the closed-form entropy (a one-layer family that has one): β weights log p(z) + H(q).
+        let one = LinearGaussianModel()
+        let plainVAE = LinearVAE(encoder: one.randomEncoder(seed: 19), decoder: one.decoder)
+        let y = one.data(count: 5, seed: 20)
+        let z = plainVAE.sampleNoise(particles: 2, batch: y, using: &generator)
+        let g2 = ReparameterizedELBO(particleCount: 2, klWeight: 0.5).lossAndGradient(problem: plainVAE, noise: z, batch: y).gradient
+        let reference2 = gradient(at: plainVAE) { v -> Tensor<Double> in
+            let t = v.terms(noise: z, batch: y, requesting: [.logJoint, .logLikelihood, .entropy])
+            let reconstruction = t.logLikelihood.mean()
+            return -(reconstruction + (t.logJoint.mean() + t.entropy.mean() - reconstruction) * 0.5)
+        }
+        for (a, b) in zip(g2.encoder.logVarianceHead.weight.scalars, reference2.encoder.logVarianceHead.weight.scalars) {
+            XCTAssertEqual(a, b, accuracy: 1e-12 * Swift.max(1, Swift.abs(b)))
+        }
+    }
+
     /// DReG gives the prior and decoder the IWAE gradient exactly and changes only the encoders'.
     func testDReGChangesOnlyTheEncoders() {
         let vae = model.randomModel(seed: 6)
