@@ -28,6 +28,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var discrete: DiscreteSettings?
     /// The DDPM's steps T (nil for the other models).
     var diffusionSteps: Int?
+    /// What the DDPM's gradient follows: elbo (nil) or simple.
+    var diffusionLoss: String?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -282,7 +284,8 @@ extension VAERunConfiguration {
         if let diffusionSteps {
             let embedding = 32
             let network = DenseStack<Float>(sizes: [inputs + embedding] + hidden + [inputs], activation: activation.activation, using: &generator)
-            let ddpm = DiffusionModel(network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding)
+            let weighting = DiffusionModel<DenseStack<Float>>.Weighting(rawValue: diffusionLoss ?? "elbo") ?? .elbo
+            let ddpm = DiffusionModel(network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding, weighting: weighting)
             return try visitor.visit(ddpm, ReparameterizedELBO(particleCount: k, useClosedFormEntropy: false), klWeight: nil)
         }
         if let discrete {

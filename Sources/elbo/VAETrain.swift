@@ -55,6 +55,9 @@ struct VAETrain: ParsableCommand {
     @Option(name: .customLong("diffusion-steps"), help: "ddpm: the steps T of the chain (default 1000).")
     var diffusionSteps: Int?
 
+    @Option(name: .customLong("diffusion-loss"), help: "ddpm: what the gradient follows, elbo (its terms, weighted as in the bound) or simple (DDPM's ‖ε − ε̂‖²); the reported loss is the ELBO either way (default elbo).")
+    var diffusionLoss: String?
+
     @Option(help: "dvae: categorical latent variables per image (default 30).")
     var categorical: Int?
 
@@ -130,7 +133,7 @@ struct VAETrain: ParsableCommand {
                 ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
                 ("--pseudo-inputs", pseudoInputs), ("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
                 ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate),
-                ("--diffusion-steps", diffusionSteps),
+                ("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss),
             ]
             if let first = given.first(where: { $0.1 != nil }) {
                 throw CommandError("\(first.0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)")
@@ -174,8 +177,11 @@ struct VAETrain: ParsableCommand {
             if let first = given.first(where: { $0.1 != nil }) {
                 throw CommandError("\(first.0) does not apply to ddpm (its latents are the noised images, its decoder DDPM's discretised Gaussian)")
             }
-        } else if diffusionSteps != nil {
-            throw CommandError("--diffusion-steps applies to --model ddpm only")
+            if let diffusionLoss, !["elbo", "simple"].contains(diffusionLoss) {
+                throw CommandError("--diffusion-loss must be one of elbo, simple, got '\(diffusionLoss)'")
+            }
+        } else if diffusionSteps != nil || diffusionLoss != nil {
+            throw CommandError("\(diffusionSteps != nil ? "--diffusion-steps" : "--diffusion-loss") applies to --model ddpm only")
         }
         let latents = try sizes(latent ?? "20", "--latent")
         guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
@@ -194,7 +200,8 @@ struct VAETrain: ParsableCommand {
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
-            pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,
+            diffusionLoss: model == .ddpm ? diffusionLoss : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : discrete?.relaxation == .score ? 10 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),

@@ -168,6 +168,10 @@ final class VAEToolTests: XCTestCase {
         XCTAssertTrue(bad.error.contains("--latent does not apply to ddpm"), bad.error)
         let steps = try run(["vae", "train", "--diffusion-steps", "20"])
         XCTAssertTrue(steps.error.contains("--diffusion-steps applies to --model ddpm only"), steps.error)
+        let loss = try run(["vae", "train", "--model", "ddpm", "--diffusion-loss", "mse"])
+        XCTAssertTrue(loss.error.contains("--diffusion-loss must be one of elbo, simple, got 'mse'"), loss.error)
+        let simple = try run(["vae", "train", "--epochs", "1", "--diffusion-loss", "simple", "--out", path("ddpm-simple")] + settings)
+        XCTAssertEqual(simple.status, 0, simple.error)
     }
 
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end

@@ -97,6 +97,26 @@ final class DiffusionModelTests: XCTestCase {
         }
     }
 
+    /// DDPM's simplified loss: the same value (the ELBO's estimate), the gradient of the mean of ‖ε − ε̂‖².
+    func testSimplifiedLossKeepsTheELBOsValue() {
+        var simple = model(seed: 11)
+        simple.weighting = .simple
+        let elbo = model(seed: 11)
+        var generator = SeededGenerator(seed: 12)
+        let noise = elbo.sampleNoise(particles: 2, batch: x, using: &generator)
+        let estimator = ReparameterizedELBO(particleCount: 2, useClosedFormEntropy: false)
+        let (value, g, _) = estimator.lossAndGradient(problem: simple, noise: noise, batch: x)
+        XCTAssertEqual(value, estimator.loss(problem: elbo, noise: noise, batch: x).scalar, accuracy: 1e-12)
+        let flat = noise.reshaped(to: [4, pixels + 1])
+        let epsilon = flat.slice(axis: 1, range: 0..<pixels)
+        let t = flat.slice(axis: 1, range: pixels..<(pixels + 1)).scalars.map { Int($0.rounded()) }
+        let x0 = (x * 2 - 1).broadcasted(to: [2, 2, pixels]).reshaped(to: [4, pixels])
+        let reference = gradient(at: elbo) { m in m.noiseResidual(x0: x0, epsilon: epsilon, steps: t).squared().sum(squeezingAxes: 1).mean() }
+        for (a, b) in zip(g.network.layers[0].weight.scalars, reference.network.layers[0].weight.scalars) {
+            XCTAssertEqual(a, b, accuracy: 1e-12 * Swift.max(1, Swift.abs(b)))
+        }
+    }
+
     /// Training on the ELBO lowers the full bound on a few repeated images, and samples land in [0, 1].
     func testTrainingLowersTheBound() {
         var generator = SeededGenerator(seed: 8)

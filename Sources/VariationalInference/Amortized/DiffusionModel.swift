@@ -25,6 +25,13 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
     /// D, the pixels of an image.
     @noDerivative public let dimension: Int
     @noDerivative public let steps: Int
+    /// What the gradient follows: the ELBO's terms, or DDPM's simplified loss ‖ε − ε̂‖² (the same terms with the
+    /// weights w_t dropped and L₀, L_T left out). Either way the loss's value is the ELBO's estimate.
+    public enum Weighting: String, Sendable {
+        case elbo, simple
+    }
+
+    @noDerivative public var weighting: Weighting
     /// E, the size of the sinusoidal embedding of t.
     @noDerivative public let embeddingSize: Int
     /// β₁ … β_T (index t − 1), DDPM's linear schedule from 10⁻⁴ to 0.02 for T = 1000; scaled by 1000/T for other T,
@@ -33,10 +40,11 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
     /// ᾱ₀ = 1, ᾱ₁ … ᾱ_T (index t).
     @noDerivative public let alphaBars: [Double]
 
-    public init(network: Network, dimension: Int, steps: Int = 1000, embeddingSize: Int = 32) {
+    public init(network: Network, dimension: Int, steps: Int = 1000, embeddingSize: Int = 32, weighting: Weighting = .elbo) {
         require(steps >= 2, "DiffusionModel: needs at least two steps, got \(steps)")
         require(dimension >= 1, "DiffusionModel: the images need at least one pixel, got \(dimension)")
         self.dimension = dimension
+        self.weighting = weighting
         require(embeddingSize >= 2 && embeddingSize % 2 == 0, "DiffusionModel: the embedding size must be even and at least 2, got \(embeddingSize)")
         self.network = network
         self.steps = steps
@@ -120,12 +128,23 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
         return (Tensor(shape: [n, 1], scalars: signal), Tensor(shape: [n, 1], scalars: noise), Tensor(weight), Tensor(constant), Tensor(first))
     }
 
+    /// ε − ε̂(x_t, t) for each row at its own step, x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε: [N, D].
+    @differentiable(reverse, wrt: self)
+    public func noiseResidual(x0: Tensor<Scalar>, epsilon: Tensor<Scalar>, steps t: [Int]) -> Tensor<Scalar> {
+        let c = coefficients(t, dimension: withoutDerivative(at: x0.shape[1]))
+        return epsilon - predictedNoise(x0 * c.signal + epsilon * c.noise, steps: t)
+    }
+
     /// L_{t−1} for each row (its own step t ≥ 1; for t = 1, L₀ = −log p(x₀ | x₁) discretised), at noise ε: [N].
     @differentiable(reverse, wrt: self)
     public func stepTerms(x0: Tensor<Scalar>, epsilon: Tensor<Scalar>, steps t: [Int]) -> Tensor<Scalar> {
+        stepTerms(x0: x0, residual: noiseResidual(x0: x0, epsilon: epsilon, steps: t), steps: t)
+    }
+
+    /// The step terms from the residuals ε − ε̂.
+    @differentiable(reverse, wrt: residual)
+    func stepTerms(x0: Tensor<Scalar>, residual: Tensor<Scalar>, steps t: [Int]) -> Tensor<Scalar> {
         let c = coefficients(t, dimension: withoutDerivative(at: x0.shape[1]))
-        let xt = x0 * c.signal + epsilon * c.noise
-        let residual = epsilon - predictedNoise(xt, steps: t)
         let denoising = residual.squared().sum(squeezingAxes: 1) * c.weight + c.constant
         // Rows with t = 1: μ = (x₁ − β₁/√(1 − ᾱ₁) ε̂)/√α₁ = x₀ + (√(1 − ᾱ₁)/√α₁)(ε − ε̂), as ᾱ₁ = α₁.
         let mean = x0 + residual * Scalar((1 - alphaBars[1]).squareRoot() / (1 - betas[0]).squareRoot())
@@ -159,7 +178,13 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
         let epsilon = flat.slice(axis: 1, range: 0..<d)
         let t = flat.slice(axis: 1, range: d..<(d + 1)).scalars.map { Int($0.rounded()) }
         let x0 = withoutDerivative(at: (x * 2 - 1).broadcasted(to: [s, b, d]).reshaped(to: [s * b, d]))
-        let estimate = priorMatching(x0) + stepTerms(x0: x0, epsilon: epsilon, steps: t) * Scalar(steps)
+        let residual = noiseResidual(x0: x0, epsilon: epsilon, steps: t)
+        let estimate = priorMatching(x0) + stepTerms(x0: x0, residual: residual, steps: t) * Scalar(steps)
+        if weighting == .simple {
+            // The value stays the ELBO's estimate; the gradient is that of ‖ε − ε̂‖², every step weighted alike.
+            let simple = residual.squared().sum(squeezingAxes: 1)
+            return ELBOTerms(logJoint: withValue(-simple, withoutDerivative(at: -estimate)).reshaped(to: [s, b]))
+        }
         return ELBOTerms(logJoint: (-estimate).reshaped(to: [s, b]))
     }
 
