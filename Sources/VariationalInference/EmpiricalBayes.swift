@@ -19,7 +19,13 @@ public struct Hyperparameter: Sendable, Equatable {
     }
 
     /// The unconstrained coordinate: log η for a positive one, η otherwise.
-    public var unconstrained: Double { isPositive ? Foundation.log(value) : value }
+    public var unconstrained: Double { unconstrained(value) }
+
+    /// The unconstrained coordinate of a value of this hyper-parameter.
+    public func unconstrained(_ value: Double) -> Double { isPositive ? Foundation.log(value) : value }
+
+    /// The value at an unconstrained coordinate: e^c for a positive hyper-parameter, c otherwise.
+    public func value(atUnconstrained c: Double) -> Double { isPositive ? Foundation.exp(c) : c }
 }
 
 /// A model whose hyper-parameters η can be learned by empirical Bayes (type-II maximum likelihood): maximising the
@@ -82,12 +88,6 @@ public struct EmpiricalBayesProblem<Model: EmpiricalBayesModel, Family: Variatio
     public var familyName: String { family.name }
     public var availableTerms: ELBOTermSet { family.hasClosedFormEntropy ? [.logJoint, .entropy] : [.logJoint, .logQ] }
 
-    /// The learned values.
-    public var values: [String: Double] {
-        let known = (try? model.hyperparameters(named: learned)) ?? []
-        return Dictionary(uniqueKeysWithValues: zip(known, coordinates.scalars).map { h, c in (h.name, h.isPositive ? Foundation.exp(c) : c) })
-    }
-
     public func sampleNoise<G: RandomNumberGenerator>(particles: Int, batch: [Int]?, using generator: inout G) -> Tensor<Double> {
         family.sampleNoise(count: particles, using: &generator)
     }
@@ -141,7 +141,7 @@ public func learnHyperparameters<Model: EmpiricalBayesModel, Family: Variational
     }
     var values: [String: Double] = [:], errors: [String: Double] = [:]
     for (i, h) in hyper.enumerated() {
-        let series = averaged.map { h.isPositive ? Foundation.exp($0[i]) : $0[i] }
+        let series = averaged.map { h.value(atUnconstrained: $0[i]) }
         let mean = series.reduce(0, +) / Double(series.count)
         // 20 batch means of consecutive iterates: their spread gives the standard error of the average.
         let batches = 20, size = series.count / batches
@@ -152,6 +152,29 @@ public func learnHyperparameters<Model: EmpiricalBayesModel, Family: Variational
         errors[h.name] = (variance / Double(batches)).squareRoot()
     }
     return EmpiricalBayesResult(values: values, standardErrors: errors, family: trainer.problem.family, steps: steps)
+}
+
+/// Empirical Bayes with q the full-rank Gaussian started at the Laplace approximation, which reaches the
+/// Gaussian posteriors of the built-in conjugate models.
+public func learnHyperparameters<Model: EmpiricalBayesModel, G: RandomNumberGenerator>(
+    model: Model, learning names: [String], steps: Int = 20_000, using generator: inout G
+) throws -> EmpiricalBayesResult<FullRankGaussian> {
+    let family = LaplaceApproximation(model: model).map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: model.latentSpace.dimension)
+    return try learnHyperparameters(model: model, family: family, learning: names, steps: steps, using: &generator)
+}
+
+extension EmpiricalBayesModel where Self: ConjugateModel {
+    /// The maximiser of the exact log evidence log p(x | η) over the named hyper-parameters, by Newton's method in
+    /// their unconstrained coordinates from the values `start`.
+    public func exactEvidenceMaximizer(_ names: [String], from start: [String: Double]) throws -> [String: Double] {
+        let hyper = try hyperparameters(named: names)
+        func values(_ c: [Double]) -> [String: Double] {
+            Dictionary(uniqueKeysWithValues: zip(hyper, c).map { h, x in (h.name, h.value(atUnconstrained: x)) })
+        }
+        let best = maximize({ c in (try? with(values(c)).exactLogEvidence) ?? -.infinity },
+                            from: hyper.map { h in h.unconstrained(start[h.name] ?? h.value) })
+        return values(best)
+    }
 }
 
 /// The maximiser of a smooth function of a few unconstrained coordinates by Newton's method with finite-difference

@@ -19,22 +19,18 @@ struct LearnExplanation {
     static func make<M: EmpiricalBayesModel & ConjugateModel>(_ model: M, learning name: String, seed: UInt64, points: Int = 61) throws -> LearnExplanation {
         guard let start = try model.hyperparameters(named: [name]).first else { throw CommandError("--learn needs a hyper-parameter") }
         var generator = SeededGenerator(seed: seed &+ 0xEB)
-        let family = LaplaceApproximation(model: model).map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: model.latentSpace.dimension)
-        let result = try learnHyperparameters(model: model, family: family, learning: [name], using: &generator)
+        let result = try learnHyperparameters(model: model, learning: [name], using: &generator)
         let learned = result.values[name]!
         let q = result.family.gaussian()
-        func unconstrained(_ v: Double) -> Double { start.isPositive ? Foundation.log(v) : v }
-        func value(_ c: Double) -> Double { start.isPositive ? Foundation.exp(c) : c }
-        let evidence: ([Double]) -> Double = { c in (try? model.with([name: value(c[0])]).exactLogEvidence) ?? -.infinity }
-        let exact = value(maximize(evidence, from: [unconstrained(learned)])[0])
+        let exact = try model.exactEvidenceMaximizer([name], from: result.values)[name]!
         // Two units of log η either side for a positive η; ± 3 (and at least 3 × |η̂|) otherwise.
         let half = start.isPositive ? 2.0 : Swift.max(3, 3 * Swift.abs(learned))
         var curve: [(Double, Double, Double, Double)] = []
         for i in 0..<points {
-            let c = unconstrained(learned) - half + 2 * half * Double(i) / Double(points - 1)
-            guard let at = try? model.with([name: value(c)]), let posterior = at.exactGaussianPosterior else { continue }
+            let value = start.value(atUnconstrained: start.unconstrained(learned) - half + 2 * half * Double(i) / Double(points - 1))
+            guard let at = try? model.with([name: value]), let posterior = at.exactGaussianPosterior else { continue }
             let kl = Swift.max(0, q.klDivergence(to: posterior).scalar)
-            curve.append((value(c), at.exactLogEvidence, at.exactLogEvidence - kl, kl))
+            curve.append((value, at.exactLogEvidence, at.exactLogEvidence - kl, kl))
         }
         let klAtLearned = (try? model.with([name: learned]).exactGaussianPosterior).flatMap { $0 }.map { Swift.max(0, q.klDivergence(to: $0).scalar) } ?? .nan
         return LearnExplanation(name: name, learned: learned, standardError: result.standardErrors[name]!, steps: result.steps,

@@ -103,7 +103,7 @@ private struct FitVisitor: ModelVisitor {
     func visit<M: ProbabilisticModel>(_ model: M, _ table: DataTable) throws -> FitReport {
         if let path = command.writeData { try AtomicFile.write(table.csv, to: path) }
         if !command.learn.isEmpty {
-            guard let learnable = model as? any EmpiricalBayesModel else {
+            guard let learnable = model as? any EmpiricalBayesModel & ConjugateModel else {
                 throw CommandError("--learn applies to normal-normal and linear-regression, not \(command.model.rawValue)")
             }
             return try learnThenFit(learnable, table)
@@ -111,29 +111,21 @@ private struct FitVisitor: ModelVisitor {
         return try fitWithDefaultFamily(model, table)
     }
 
-    /// Empirical Bayes first (the full-rank Gaussian reaches these models' Gaussian posteriors), then the usual fit
-    /// of the model with the learned values.
-    func learnThenFit<M: EmpiricalBayesModel>(_ model: M, _ table: DataTable) throws -> FitReport {
+    /// Empirical Bayes first, then the usual fit of the model with the learned values, beside the maximiser of the
+    /// closed-form evidence.
+    func learnThenFit<M: EmpiricalBayesModel & ConjugateModel>(_ model: M, _ table: DataTable) throws -> FitReport {
         let start = try model.hyperparameters(named: command.learn)
         var generator = SeededGenerator(seed: command.seed &+ 0xEB)
-        let family = LaplaceApproximation(model: model).map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: model.latentSpace.dimension)
-        let result = try learnHyperparameters(model: model, family: family, learning: command.learn, steps: command.learnSteps, using: &generator)
+        let result = try learnHyperparameters(model: model, learning: command.learn, steps: command.learnSteps, using: &generator)
         let learnedModel: M
         do { learnedModel = try model.with(result.values) } catch { throw CommandError("--learn: the learned values are not valid: \(error)") }
-        // The maximiser of the closed-form evidence, for comparison.
-        let evidence: ([Double]) -> Double = { c in
-            let values = Dictionary(uniqueKeysWithValues: zip(start, c).map { h, x in (h.name, h.isPositive ? Foundation.exp(x) : x) })
-            return ((try? model.with(values)) as? any ConjugateModel)?.exactLogEvidence ?? -.infinity
-        }
-        let exact: [Double]? = model is any ConjugateModel
-            ? maximize(evidence, from: start.map { h in h.isPositive ? Foundation.log(result.values[h.name]!) : result.values[h.name]! })
-            : nil
+        let exact = try model.exactEvidenceMaximizer(command.learn, from: result.values)
         var report = try fitWithDefaultFamily(learnedModel, table)
         report.learningSteps = result.steps
-        report.learned = start.enumerated().map { i, h in
+        report.learned = start.map { h in
             LearnedHyperparameter(
                 name: h.name, value: result.values[h.name]!, standardError: result.standardErrors[h.name]!, start: h.value,
-                exactMaximizer: exact.map { h.isPositive ? Foundation.exp($0[i]) : $0[i] })
+                exactMaximizer: exact[h.name])
         }
         return report
     }

@@ -54,7 +54,7 @@ final class EmpiricalBayesTests: XCTestCase {
         let n = Double(model.observations.count)
         let mean = model.observations.reduce(0, +) / n
         let exact = ((mean - 0) * (mean - 0) - 1 / n).squareRoot()
-        let numerical = Foundation.exp(maximize({ c in (try? model.with(["prior-sd": Foundation.exp(c[0])]).exactLogEvidence) ?? -.infinity }, from: [0])[0])
+        let numerical = try XCTUnwrap(model.exactEvidenceMaximizer(["prior-sd"], from: [:])["prior-sd"])
         XCTAssertEqual(numerical, exact, accuracy: 1e-7 * exact)
         var generator = SeededGenerator(seed: 4)
         let result = try learnHyperparameters(model: model, family: MeanFieldGaussian(dimension: 1), learning: ["prior-sd"], using: &generator)
@@ -71,7 +71,8 @@ final class EmpiricalBayesTests: XCTestCase {
         let evidence: ([Double]) -> Double = { c in
             (try? model.with(["prior-sd": Foundation.exp(c[0]), "noise-sd": Foundation.exp(c[1])]).exactLogEvidence) ?? -.infinity
         }
-        let exact = maximize(evidence, from: [0, 0]).map(Foundation.exp)
+        let maximizer = try model.exactEvidenceMaximizer(names, from: ["prior-sd": 1, "noise-sd": 1])
+        let exact = try names.map { try XCTUnwrap(maximizer[$0]) }
         var generator = SeededGenerator(seed: 5)
         let result = try learnHyperparameters(model: model, family: FullRankGaussian(dimension: 3), learning: names, using: &generator)
         for (name, value) in zip(names, exact) {
