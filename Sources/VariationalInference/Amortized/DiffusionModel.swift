@@ -43,9 +43,9 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
     public init(network: Network, dimension: Int, steps: Int = 1000, embeddingSize: Int = 32, weighting: Weighting = .elbo) {
         require(steps >= 2, "DiffusionModel: needs at least two steps, got \(steps)")
         require(dimension >= 1, "DiffusionModel: the images need at least one pixel, got \(dimension)")
+        require(embeddingSize >= 2 && embeddingSize % 2 == 0, "DiffusionModel: the embedding size must be even and at least 2, got \(embeddingSize)")
         self.dimension = dimension
         self.weighting = weighting
-        require(embeddingSize >= 2 && embeddingSize % 2 == 0, "DiffusionModel: the embedding size must be even and at least 2, got \(embeddingSize)")
         self.network = network
         self.steps = steps
         self.embeddingSize = embeddingSize
@@ -95,9 +95,6 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
     public func predictedNoise(_ xt: Tensor<Scalar>, steps t: [Int]) -> Tensor<Scalar> {
         network(xt.concatenated(with: withoutDerivative(at: embedding(t)), alongAxis: 1))
     }
-
-    /// A per-row constant as a column [N, 1].
-    func column(_ values: [Double]) -> Tensor<Scalar> { Tensor(shape: [values.count, 1], scalars: values.map { Scalar($0) }) }
 
     /// L_T = KL(q(x_T | x₀) ‖ N(0, I)) per image, for data x₀ in [−1, 1]: [N].
     func priorMatching(_ x0: Tensor<Scalar>) -> Tensor<Scalar> {
@@ -204,17 +201,6 @@ extension DiffusionModel {
         return total
     }
 
-    /// The ELBO over `data` in bits per dimension, −ELBO/(D log 2), and in nats per image.
-    public func bitsPerDimension<G: RandomNumberGenerator>(on data: ImageDataset, batchSize: Int = 500, using generator: inout G) -> (bitsPerDimension: Double, nats: Double) {
-        var total = 0.0
-        for start in stride(from: 0, to: data.count, by: batchSize) {
-            let x: Tensor<Scalar> = data.batch(Array(start..<Swift.min(start + batchSize, data.count))[...])
-            total += negativeELBO(x, using: &generator).scalars.reduce(0) { $0 + Double($1) }
-        }
-        let nats = total / Double(data.count)
-        return (nats / (Double(data.dimension) * Foundation.log(2)), nats)
-    }
-
     /// Ancestral samples x_T → x₀ (σ_t² = β_t, no noise at the last step), mapped back to [0, 1]: [count, D].
     public func samples<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> Tensor<Scalar> {
         denoise(Tensor<Scalar>(randomNormal: [count, dimension], using: &generator), from: steps, using: &generator)
@@ -253,8 +239,14 @@ extension DiffusionModel: AmortizedModel, FullBoundModel {
         return denoise(xt, from: t, using: &generator)
     }
 
+    /// The whole bound over `data`, 500 images at a time: nats per image, and −ELBO/(D log 2).
     public func negativeELBO<G: RandomNumberGenerator>(on data: ImageDataset, using generator: inout G) -> (nats: Double, bitsPerDimension: Double) {
-        let result = bitsPerDimension(on: data, using: &generator)
-        return (result.nats, result.bitsPerDimension)
+        var total = 0.0
+        for start in stride(from: 0, to: data.count, by: 500) {
+            let x: Tensor<Scalar> = data.batch(Array(start..<Swift.min(start + 500, data.count))[...])
+            total += negativeELBO(x, using: &generator).scalars.reduce(0) { $0 + Double($1) }
+        }
+        let nats = total / Double(data.count)
+        return (nats, nats / (Double(data.dimension) * Foundation.log(2)))
     }
 }
