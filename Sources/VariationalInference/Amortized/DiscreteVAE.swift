@@ -83,6 +83,12 @@ public struct DiscreteVAE<Encoder: Layer, Decoder: ObservationModel>: Variationa
         return logits.reshaped(to: [withoutDerivative(at: x).shape[0], variables, classes]).logSoftmax(alongAxis: 2)
     }
 
+    /// KL(q(zₙ | x) ‖ U(K)) = Σₖ qₖ log qₖ + log K for log probabilities [B, N, K]: [B, N].
+    @differentiable(reverse)
+    func klToUniform(_ logQ: Tensor<Scalar>) -> Tensor<Scalar> {
+        (logQ.exp() * logQ).sum(squeezingAxes: 2) + Scalar(Foundation.log(Double(classes)))
+    }
+
     /// The one-hot samples argmax(log q + g), [S, B, N, K].
     public func oneHotSamples(logProbabilities: Tensor<Scalar>, noise: Tensor<Scalar>) -> Tensor<Scalar> {
         let perturbed = (logProbabilities + noise).scalars
@@ -117,9 +123,7 @@ public struct DiscreteVAE<Encoder: Layer, Decoder: ObservationModel>: Variationa
             logLikelihood = decoder.logLikelihood(of: x, given: flattened(z))
         }
         var klToPrior = withoutDerivative(at: Tensor<Scalar>.zero)
-        if requested.contains(.klToPrior) {
-            klToPrior = (logQ.exp() * logQ).sum(squeezingAxes: 2) + Scalar(Foundation.log(Double(classes)))
-        }
+        if requested.contains(.klToPrior) { klToPrior = klToUniform(logQ) }
         var logJoint = withoutDerivative(at: Tensor<Scalar>.zero)
         if requested.contains(.logJoint) {
             let logPrior = -Double(variables) * Foundation.log(Double(classes))
@@ -141,8 +145,7 @@ extension DiscreteVAE: AmortizedModel {
     /// z), [B, N·K].
     public func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>] {
         let logQ = logProbabilities(x)
-        let kl = (logQ.exp() * logQ).sum(squeezingAxes: 2) + Scalar(Foundation.log(Double(classes)))
-        return [LatentLayerUsage(klPerUnit: kl, posteriorMean: logQ.exp().reshaped(to: [x.shape[0], variables * classes]))]
+        return [LatentLayerUsage(klPerUnit: klToUniform(logQ), posteriorMean: logQ.exp().reshaped(to: [x.shape[0], variables * classes]))]
     }
 
     /// z from the uniform prior, one class per variable; the decoder's mean.
@@ -173,14 +176,6 @@ extension DiscreteVAE: RelaxedLatentModel {
     public func meanRelaxedELBO<G: RandomNumberGenerator>(on data: ImageDataset, binarization: Binarization, using generator: inout G) -> Double {
         var relaxed = self
         if relaxed.relaxation == .none { relaxed.relaxation = .gumbelSoftmax }
-        let stream = MinibatchStream(dataset: data, batchSize: Swift.min(data.count, 1000), binarization: binarization)
-        let order = Array(0..<data.count)
-        var total = 0.0
-        for number in 0..<stream.batchesPerEpoch {
-            let x: Tensor<Scalar> = stream.batch(number, of: order, using: &generator)
-            let noise = sampleNoise(particles: 1, batch: x, using: &generator)
-            total -= Double(AnalyticKLELBO().loss(problem: relaxed, noise: noise, batch: x).scalar) * Double(x.shape[0])
-        }
-        return total / Double(data.count)
+        return -relaxed.meanLoss(of: AnalyticKLELBO(), on: data, binarization: binarization, maxRows: 1000, using: &generator)
     }
 }

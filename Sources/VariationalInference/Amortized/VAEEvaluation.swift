@@ -122,15 +122,22 @@ extension AmortizedModel {
     public func meanImportanceWeightedBound<G: RandomNumberGenerator>(
         on data: ImageDataset, particles k: Int, binarization: Binarization, maxRows: Int = 20_000, using generator: inout G
     ) -> Double {
-        let batchSize = Swift.max(1, Swift.min(data.count, maxRows / k))
+        -meanLoss(of: ImportanceWeightedELBO(particleCount: k), on: data, binarization: binarization, maxRows: maxRows, using: &generator)
+    }
+
+    /// The mean per datapoint of an estimator's loss over `data` in order, in batches of at most `maxRows` rows of
+    /// particles.
+    public func meanLoss<E: ELBOEstimator, G: RandomNumberGenerator>(
+        of estimator: E, on data: ImageDataset, binarization: Binarization, maxRows: Int = 20_000, using generator: inout G
+    ) -> Double {
+        let batchSize = Swift.max(1, Swift.min(data.count, maxRows / estimator.particleCount))
         let stream = MinibatchStream(dataset: data, batchSize: batchSize, binarization: binarization)
         let order = Array(0..<data.count)
         var total = 0.0
         for number in 0..<stream.batchesPerEpoch {
             let x: Tensor<Scalar> = stream.batch(number, of: order, using: &generator)
-            let noise = sampleNoise(particles: k, batch: x, using: &generator)
-            let loss = ImportanceWeightedELBO(particleCount: k).loss(problem: self, noise: noise, batch: x)
-            total += -Double(loss.scalar) * Double(x.shape[0])
+            let noise = sampleNoise(particles: estimator.particleCount, batch: x, using: &generator)
+            total += Double(estimator.loss(problem: self, noise: noise, batch: x).scalar) * Double(x.shape[0])
         }
         return total / Double(data.count)
     }
