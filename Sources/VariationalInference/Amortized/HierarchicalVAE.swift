@@ -50,31 +50,39 @@ where Encoder.Scalar == Decoder.Scalar, TopEncoder.Scalar == Decoder.Scalar, Pri
         Tensor(randomNormal: [particles, x.shape[0], encoder.latentDimension + topEncoder.latentDimension], using: &generator)
     }
 
-    /// The log densities of the ELBO, layer by layer, at the particles that `noise` gives, each [S, B].
+    /// One pass down both layers at the particles that `noise` gives: q(z₁ | x) and z₁ [S, B, L₁]; then, with the
+    /// S·B particles of z₁ as one batch, q(z₂ | z₁) and z₂ [1, S·B, L₂], and the prior p(z₁ | z₂).
     @differentiable(reverse, wrt: self)
-    public func layerTerms(noise: Tensor<Scalar>, batch x: Tensor<Scalar>, stoppedSample: Bool = false, pathLogQ: Bool = false) -> HierarchicalTerms<Scalar> {
+    func draw(noise: Tensor<Scalar>, batch x: Tensor<Scalar>, stoppedSample: Bool = false) -> HierarchicalDraw<Scalar> {
         let shape = withoutDerivative(at: noise.shape)
         let (s, b, l1) = (shape[0], shape[1], withoutDerivative(at: encoder.latentDimension))
         let l2 = shape[2] - l1
         let q1 = encoder.posterior(given: x)
         var z1 = q1.sample(fromNoise: noise.slice(axis: 2, range: 0..<l1))
         if stoppedSample { z1 = withoutDerivative(at: z1) }
-        // The upper layers see the S·B particles of z₁ as one batch.
-        let z1Rows = z1.reshaped(to: [s * b, l1])
-        let q2 = topEncoder.posterior(given: z1Rows)
+        let q2 = topEncoder.posterior(given: z1.reshaped(to: [s * b, l1]))
         var z2 = q2.sample(fromNoise: noise.slice(axis: 2, range: l1..<(l1 + l2)).reshaped(to: [1, s * b, l2]))
         if stoppedSample { z2 = withoutDerivative(at: z2) }
-        let p1 = prior.posterior(given: z2.reshaped(to: [s * b, l2]))
+        return HierarchicalDraw(q1: q1, z1: z1, q2: q2, z2: z2, prior: prior.posterior(given: z2.reshaped(to: [s * b, l2])))
+    }
+
+    /// The log densities of the ELBO, layer by layer, at the particles that `noise` gives, each [S, B].
+    @differentiable(reverse, wrt: self)
+    public func layerTerms(noise: Tensor<Scalar>, batch x: Tensor<Scalar>, stoppedSample: Bool = false, pathLogQ: Bool = false) -> HierarchicalTerms<Scalar> {
+        let shape = withoutDerivative(at: noise.shape)
+        let (s, b) = (shape[0], shape[1])
+        let d = draw(noise: noise, batch: x, stoppedSample: stoppedSample)
         var terms = HierarchicalTerms(
-            logLikelihood: decoder.logLikelihood(of: x, given: z1),
-            logPrior1: p1.logDensity(z1Rows.reshaped(to: [1, s * b, l1])).reshaped(to: [s, b]),
-            logPrior2: standardNormalLogDensity(z2).reshaped(to: [s, b]),
-            logQ1: q1.logDensity(z1),
-            logQ2: q2.logDensity(z2).reshaped(to: [s, b]))
+            logLikelihood: decoder.logLikelihood(of: x, given: d.z1),
+            logPrior1: d.prior.logDensity(d.z1Rows).reshaped(to: [s, b]),
+            logPrior2: standardNormalLogDensity(d.z2).reshaped(to: [s, b]),
+            logQ1: d.q1.logDensity(d.z1),
+            logQ2: d.q2.logDensity(d.z2).reshaped(to: [s, b]))
         if pathLogQ {
             // q's parameters held fixed, the path through z₁ into q(z₂ | z₁) kept.
-            let fixedQ2 = withoutDerivative(at: topEncoder).posterior(given: z1Rows)
-            terms.pathLogQ = withoutDerivative(at: q1).logDensity(z1) + fixedQ2.logDensity(z2).reshaped(to: [s, b])
+            let l1 = withoutDerivative(at: encoder.latentDimension)
+            let fixedQ2 = withoutDerivative(at: topEncoder).posterior(given: d.z1.reshaped(to: [s * b, l1]))
+            terms.pathLogQ = withoutDerivative(at: d.q1).logDensity(d.z1) + fixedQ2.logDensity(d.z2).reshaped(to: [s, b])
         }
         return terms
     }
@@ -94,6 +102,23 @@ where Encoder.Scalar == Decoder.Scalar, TopEncoder.Scalar == Decoder.Scalar, Pri
     /// The encoders' gradient from the variational surrogate, the prior's and decoder's from the generative one.
     public func combining(variational: TangentVector, generative: TangentVector) -> TangentVector {
         TangentVector(encoder: variational.encoder, topEncoder: variational.topEncoder, prior: generative.prior, decoder: generative.decoder)
+    }
+}
+
+/// One draw through a two-layer VAE: q(z₁ | x) and z₁ [S, B, L₁]; q(z₂ | z₁) and z₂ [1, S·B, L₂] for the S·B
+/// particles of z₁; the prior p(z₁ | z₂) for them.
+struct HierarchicalDraw<Scalar: TensorScalar>: Differentiable {
+    var q1: LocalNormal<Scalar>
+    var z1: Tensor<Scalar>
+    var q2: LocalNormal<Scalar>
+    var z2: Tensor<Scalar>
+    var prior: LocalNormal<Scalar>
+
+    /// z₁ as the prior reads it, [1, S·B, L₁].
+    @differentiable(reverse)
+    var z1Rows: Tensor<Scalar> {
+        let shape = withoutDerivative(at: z1.shape)
+        return z1.reshaped(to: [1, shape[0] * shape[1], shape[2]])
     }
 }
 
@@ -133,18 +158,13 @@ extension HierarchicalVAE: AmortizedModel {
     /// both averaged over `particles` draws of z₁.
     public func latentUsage<G: RandomNumberGenerator>(of x: Tensor<Scalar>, particles: Int, using generator: inout G) -> [LatentLayerUsage<Scalar>] {
         let (s, b, l1, l2) = (particles, x.shape[0], encoder.latentDimension, topEncoder.latentDimension)
-        let noise = sampleNoise(particles: s, batch: x, using: &generator)
-        let q1 = encoder.posterior(given: x)
-        let z1 = q1.sample(fromNoise: noise.slice(axis: 2, range: 0..<l1))
-        let q2 = topEncoder.posterior(given: z1.reshaped(to: [s * b, l1]))
-        let z2 = q2.sample(fromNoise: noise.slice(axis: 2, range: l1..<(l1 + l2)).reshaped(to: [1, s * b, l2]))
-        let p1 = prior.posterior(given: z2.reshaped(to: [s * b, l2]))
-        let logRatio1 = q1.logDensityPerUnit(z1) - p1.logDensityPerUnit(z1.reshaped(to: [1, s * b, l1])).reshaped(to: [s, b, l1])
+        let d = draw(noise: sampleNoise(particles: s, batch: x, using: &generator), batch: x)
+        let logRatio1 = d.q1.logDensityPerUnit(d.z1) - d.prior.logDensityPerUnit(d.z1Rows).reshaped(to: [s, b, l1])
         return [
-            LatentLayerUsage(klPerUnit: logRatio1.mean(squeezingAxes: 0), posteriorMean: q1.mean),
+            LatentLayerUsage(klPerUnit: logRatio1.mean(squeezingAxes: 0), posteriorMean: d.q1.mean),
             LatentLayerUsage(
-                klPerUnit: q2.klToStandardNormal().reshaped(to: [s, b, l2]).mean(squeezingAxes: 0),
-                posteriorMean: q2.mean.reshaped(to: [s, b, l2]).mean(squeezingAxes: 0)),
+                klPerUnit: d.q2.klToStandardNormal().reshaped(to: [s, b, l2]).mean(squeezingAxes: 0),
+                posteriorMean: d.q2.mean.reshaped(to: [s, b, l2]).mean(squeezingAxes: 0)),
         ]
     }
 
