@@ -28,8 +28,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var discrete: DiscreteSettings?
     /// The DDPM's steps T (nil for the other models).
     var diffusionSteps: Int?
-    /// What the DDPM's gradient follows: elbo (nil) or simple.
-    var diffusionLoss: String?
+    /// What the DDPM's gradient follows (nil: elbo).
+    var diffusionLoss: DiffusionLossChoice?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -69,6 +69,11 @@ extension Binarization: Codable {}
 
 enum VAEModelChoice: String, Codable, CaseIterable {
     case vae, betaVAE = "beta-vae", iwae, dvae, ddpm
+}
+
+/// What a DDPM's gradient follows: its ELBO's terms, or DDPM's simplified loss.
+enum DiffusionLossChoice: String, Codable, CaseIterable {
+    case elbo, simple
 }
 
 /// How a dVAE's discrete latents are trained.
@@ -284,7 +289,7 @@ extension VAERunConfiguration {
         if let diffusionSteps {
             let embedding = 32
             let network = DenseStack<Float>(sizes: [inputs + embedding] + hidden + [inputs], activation: activation.activation, using: &generator)
-            let weighting = DiffusionModel<DenseStack<Float>>.Weighting(rawValue: diffusionLoss ?? "elbo") ?? .elbo
+            let weighting: DiffusionModel<DenseStack<Float>>.Weighting = diffusionLoss == .simple ? .simple : .elbo
             let ddpm = DiffusionModel(network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding, weighting: weighting)
             return try visitor.visit(ddpm, ReparameterizedELBO(particleCount: k, useClosedFormEntropy: false), klWeight: nil)
         }

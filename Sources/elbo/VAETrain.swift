@@ -135,11 +135,14 @@ struct VAETrain: ParsableCommand {
                 ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate),
                 ("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss),
             ]
-            if let first = given.first(where: { $0.1 != nil }) {
-                throw CommandError("\(first.0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)")
-            }
+            try Self.refuse(given) { "\($0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)" }
             if dreg { throw CommandError("--dreg cannot be changed when resuming") }
         }
+    }
+
+    /// Throws, naming the first of `options` that was given, with the message `reason` makes of its name.
+    static func refuse(_ options: [(String, Any?)], _ reason: (String) -> String) throws {
+        if let first = options.first(where: { $0.1 != nil }) { throw CommandError(reason(first.0)) }
     }
 
     /// The configuration from the options (or defaults), checked.
@@ -168,20 +171,17 @@ struct VAETrain: ParsableCommand {
                 relaxation: try choice(relaxation, "--relaxation", RelaxationChoice.gumbelSoftmax),
                 temperature: temperature ?? 1, minimumTemperature: minTemperature ?? 0.5, annealRate: annealRate ?? 3e-5)
         } else {
-            let given: [(String, Any?)] = [("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
-                                           ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate)]
-            if let first = given.first(where: { $0.1 != nil }) { throw CommandError("\(first.0) applies to --model dvae only") }
+            try Self.refuse([("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
+                             ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate)]) {
+                "\($0) applies to --model dvae only"
+            }
         }
         if model == .ddpm {
-            let given: [(String, Any?)] = [("--latent", latent), ("--decoder", decoder), ("--prior", prior), ("--beta", beta), ("--free-bits", freeBits), ("--warmup", warmup)]
-            if let first = given.first(where: { $0.1 != nil }) {
-                throw CommandError("\(first.0) does not apply to ddpm (its latents are the noised images, its decoder DDPM's discretised Gaussian)")
+            try Self.refuse([("--latent", latent), ("--decoder", decoder), ("--prior", prior), ("--beta", beta), ("--free-bits", freeBits), ("--warmup", warmup)]) {
+                "\($0) does not apply to ddpm (its latents are the noised images, its decoder DDPM's discretised Gaussian)"
             }
-            if let diffusionLoss, !["elbo", "simple"].contains(diffusionLoss) {
-                throw CommandError("--diffusion-loss must be one of elbo, simple, got '\(diffusionLoss)'")
-            }
-        } else if diffusionSteps != nil || diffusionLoss != nil {
-            throw CommandError("\(diffusionSteps != nil ? "--diffusion-steps" : "--diffusion-loss") applies to --model ddpm only")
+        } else {
+            try Self.refuse([("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss)]) { "\($0) applies to --model ddpm only" }
         }
         let latents = try sizes(latent ?? "20", "--latent")
         guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
@@ -201,7 +201,7 @@ struct VAETrain: ParsableCommand {
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
             pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,
-            diffusionLoss: model == .ddpm ? diffusionLoss : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            diffusionLoss: model == .ddpm ? try diffusionLoss.map { try choice($0, "--diffusion-loss", DiffusionLossChoice.elbo) } : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : discrete?.relaxation == .score ? 10 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
