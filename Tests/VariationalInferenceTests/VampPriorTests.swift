@@ -36,6 +36,29 @@ final class VampPriorTests: XCTestCase {
         }
     }
 
+    /// The mixture's N·K component densities come from two matrix products (the square expanded), which cancel
+    /// large terms: in Float, with components as a trained encoder gives them (means up to ±4, scales down to 0.05,
+    /// 40 units) and points drawn from the components themselves, they must agree with the direct sum of squares in
+    /// Double to 0.01 nats.
+    func testEachComponentDensityInFloatAgreesWithTheDirectForm() {
+        var generator = SeededGenerator(seed: 4)
+        let (k, n, l) = (50, 200, 40)
+        let mean = Tensor<Double>(randomNormal: [k, l], using: &generator) * 1.5
+        let logScale = Tensor<Double>(randomUniform: [k, l], using: &generator) * 3 - 3
+        let chosen = (0..<n).map { _ in Int.random(in: 0..<k, using: &generator) }
+        let z = mean.gathering(atIndices: chosen, alongAxis: 0)
+            + logScale.gathering(atIndices: chosen, alongAxis: 0).exp() * Tensor<Double>(randomNormal: [n, l], using: &generator)
+        let direct = LocalNormal(mean: mean, logScale: logScale).logDensity(z.reshaped(to: [n, 1, l]))
+        let float = LocalNormal(mean: Tensor<Float>(shape: [k, l], scalars: mean.scalars.map { Float($0) }),
+                                logScale: Tensor<Float>(shape: [k, l], scalars: logScale.scalars.map { Float($0) }))
+            .logDensityOfEach(Tensor<Float>(shape: [n, l], scalars: z.scalars.map { Float($0) }))
+        XCTAssertEqual(float.shape, [n, k])
+        var worst = 0.0
+        for i in 0..<(n * k) { worst = Swift.max(worst, abs(Double(float.scalars[i]) - direct.scalars[i])) }
+        print("largest difference \(worst)")
+        XCTAssertLessThan(worst, 0.01)
+    }
+
     /// One pseudo-input where the encoder gives N(0, I) (zero input, zero biases): the VampPrior is the standard
     /// normal, and every estimator's loss is the plain VAE's at the same noise.
     func testOneComponentAtTheStandardNormalIsThePlainVAE() {

@@ -51,6 +51,23 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
         return standardized.squared() * Scalar(-0.5) - logScale - Scalar(0.5 * Foundation.log(2 * Double.pi))
     }
 
+    /// log N(z_n | μ_k, diag σ_k²) of every point against every row k of this batch, for points z of shape [N, L]:
+    /// [N, K]. A mixture over the rows (the VampPrior) needs all N·K pairs. The square
+    ///
+    ///     Σⱼ (z_nj − μ_kj)² / σ_kj² = Σⱼ z_nj² / σ_kj² − 2 Σⱼ z_nj μ_kj / σ_kj² + Σⱼ μ_kj² / σ_kj²
+    ///
+    /// is expanded into two matrix products, so that memory is N·K rather than the N·K·L of the differences, and
+    /// the work runs in the matrix kernel.
+    @differentiable(reverse)
+    public func logDensityOfEach(_ z: Tensor<Scalar>) -> Tensor<Scalar> {
+        let precision = (logScale * Scalar(-2)).exp()
+        let weightedMean = mean * precision
+        let units = Scalar(withoutDerivative(at: mean.shape[1]))
+        let square = matmul(z.squared(), precision.transposed()) - matmul(z, weightedMean.transposed()) * Scalar(2)
+        let perRow = (mean * weightedMean).sum(squeezingAxes: 1) * Scalar(0.5) + logScale.sum(squeezingAxes: 1)
+        return square * Scalar(-0.5) - perRow - units * Scalar(0.5 * Foundation.log(2 * Double.pi))
+    }
+
     /// H(q(z_b | x_b)) = Σⱼ log σ_bj + L/2 (1 + log 2π): [B].
     @differentiable(reverse)
     public func entropy() -> Tensor<Scalar> {

@@ -48,7 +48,7 @@ where Encoder.Scalar == Decoder.Scalar {
         let components = encoder.posterior(given: pseudoInputs)
         let k = withoutDerivative(at: pseudoInputs).shape[0]
         // Each of the S·B particles against each of the K components: [S·B, K].
-        let logComponents = components.logDensity(z.reshaped(to: [shape[0] * shape[1], 1, shape[2]]))
+        let logComponents = components.logDensityOfEach(z.reshaped(to: [shape[0] * shape[1], shape[2]]))
         return (logComponents.logSumExp(squeezingAxes: 1) - Scalar(Foundation.log(Double(k)))).reshaped(to: [shape[0], shape[1]])
     }
 
