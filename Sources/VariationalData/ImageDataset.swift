@@ -26,6 +26,28 @@ public struct ImageDataset: Sendable {
     /// True when every pixel is 0 or 1.
     public var isBinary: Bool { pixels.allSatisfy { $0 == 0 || $0 == 1 } }
 
+    /// The mean and variance of each pixel over the images, as a model sees them: the intensities themselves, or
+    /// under dynamic binarisation the Bernoulli draws (mean p̄, variance p̄(1 − p̄)). In [0, 1], in Double.
+    public func pixelMoments(binarization: Binarization = .none) -> (mean: [Double], variance: [Double]) {
+        let d = dimension
+        var sum = [Double](repeating: 0, count: d), squares = [Double](repeating: 0, count: d)
+        pixels.withUnsafeBufferPointer { source in
+            for image in 0..<count {
+                for j in 0..<d {
+                    let value = Double(source[image * d + j])
+                    sum[j] += value
+                    squares[j] += value * value
+                }
+            }
+        }
+        let n = Double(Swift.max(count, 1))
+        let mean = sum.map { $0 / n }
+        let variance = (0..<d).map { j in
+            Swift.max(0, (binarization == .dynamic ? mean[j] : squares[j] / n) - mean[j] * mean[j])
+        }
+        return (mean, variance)
+    }
+
     /// The images at `range` as a data set of their own.
     public func subset(_ range: Range<Int>) -> ImageDataset {
         require(range.lowerBound >= 0 && range.upperBound <= count, "ImageDataset: range \(range) outside 0..<\(count)")

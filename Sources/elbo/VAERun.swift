@@ -30,6 +30,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var diffusionSteps: Int?
     /// What the DDPM's gradient follows (nil: elbo).
     var diffusionLoss: DiffusionLossChoice?
+    /// What the DDPM's network corrects (nil: nothing, as runs made before the baseline existed).
+    var diffusionBaseline: DiffusionBaselineChoice?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -74,6 +76,12 @@ enum VAEModelChoice: String, Codable, CaseIterable {
 /// What a DDPM's gradient follows: its ELBO's terms, or DDPM's simplified loss.
 enum DiffusionLossChoice: String, Codable, CaseIterable {
     case elbo, simple
+}
+
+/// What a DDPM's noise predictor adds its network's output to: the best predictor for independent Gaussian pixels
+/// with the training images' moments, or nothing.
+enum DiffusionBaselineChoice: String, Codable, CaseIterable {
+    case gaussian, none
 }
 
 /// How a dVAE's discrete latents are trained.
@@ -290,7 +298,9 @@ extension VAERunConfiguration {
             let embedding = 32
             let network = DenseStack<Float>(sizes: [inputs + embedding] + hidden + [inputs], activation: activation.activation, using: &generator)
             let weighting: DiffusionModel<DenseStack<Float>>.Weighting = diffusionLoss == .simple ? .simple : .elbo
-            let ddpm = DiffusionModel(network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding, weighting: weighting)
+            let baseline = diffusionBaseline == .gaussian ? PixelGaussian(momentsInUnitInterval: train.pixelMoments(binarization: binarize)) : nil
+            let ddpm = DiffusionModel(
+                network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding, weighting: weighting, baseline: baseline)
             return try visitor.visit(ddpm, ReparameterizedELBO(particleCount: k, useClosedFormEntropy: false), klWeight: nil)
         }
         if let discrete {

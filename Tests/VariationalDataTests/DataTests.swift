@@ -115,6 +115,18 @@ final class DataTests: XCTestCase {
     }
 
     /// The real files, when ../shared/data is beside the checkout (CI has it).
+    /// Per-pixel moments by hand: two images of two pixels; under dynamic binarisation the variance is that of
+    /// the Bernoulli draws, p̄(1 − p̄).
+    func testPixelMoments() {
+        let images = ImageDataset(pixels: [0, 0.25, 1, 0.75], count: 2, rows: 1, columns: 2)
+        let grey = images.pixelMoments()
+        XCTAssertEqual(grey.mean, [0.5, 0.5])
+        XCTAssertEqual(grey.variance, [0.25, 0.0625])
+        let dynamic = images.pixelMoments(binarization: .dynamic)
+        XCTAssertEqual(dynamic.mean, [0.5, 0.5])
+        XCTAssertEqual(dynamic.variance, [0.25, 0.25])
+    }
+
     func testSharedMNIST() throws {
         let root = ProcessInfo.processInfo.environment["VARIATIONAL_DATA"]
             ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../shared/data").standardized.path

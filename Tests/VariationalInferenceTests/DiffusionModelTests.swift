@@ -134,4 +134,40 @@ final class DiffusionModelTests: XCTestCase {
         XCTAssertEqual(samples.shape, [5, pixels])
         XCTAssertTrue(samples.scalars.allSatisfy { $0 >= 0 && $0 <= 1 })
     }
+
+    /// The Gaussian baseline is E[ε | x_t] for pixels x₀ ~ N(m_j, s_j²): its residual has mean zero and the least
+    /// variance any predictor of x_t can reach, ᾱ_t s_j²/(ᾱ_t s_j² + 1 − ᾱ_t), which draws of x₀ and ε must show
+    /// (20,000 draws per pixel: the mean square's standard error is 1%; the tolerance is four of them). The model adds
+    /// exactly this prediction to its network's output.
+    func testGaussianBaselineIsTheBestPredictorForGaussianPixels() {
+        let (mean, variance) = ([-1.0, 0.2, 0.7], [0.0, 0.25, 0.04])
+        let baseline = PixelGaussian(momentsInUnitInterval: (mean.map { ($0 + 1) / 2 }, variance.map { $0 / 4 }))
+        for j in 0..<pixels {
+            XCTAssertEqual(baseline.mean[j], mean[j], accuracy: 1e-15)
+            XCTAssertEqual(baseline.variance[j], variance[j], accuracy: 1e-15)
+        }
+        var generator = SeededGenerator(seed: 5)
+        let plain = model(seed: 1, steps: 100)
+        let diffusion = DiffusionModel(network: plain.network, dimension: pixels, steps: 100, embeddingSize: embedding, baseline: baseline)
+        let n = 20_000
+        for step in [1, 10, 50, 100] {
+            let bar = diffusion.alphaBars[step]
+            let x0 = Tensor<Double>(randomNormal: [n, pixels], using: &generator) * Tensor(variance.map { $0.squareRoot() }) + Tensor(mean)
+            let epsilon = Tensor<Double>(randomNormal: [n, pixels], using: &generator)
+            let xt = x0 * bar.squareRoot() + epsilon * (1 - bar).squareRoot()
+            let steps = [Int](repeating: step, count: n)
+            let residual = (epsilon - diffusion.baselineNoise(xt, steps: steps)).scalars.array
+            for j in 0..<pixels {
+                let column = stride(from: j, to: n * pixels, by: pixels).map { residual[$0] }
+                let best = bar * variance[j] / (bar * variance[j] + 1 - bar)
+                let meanSquare = column.reduce(0) { $0 + $1 * $1 } / Double(n)
+                let average = column.reduce(0, +) / Double(n)
+                XCTAssertEqual(meanSquare, best, accuracy: 4 * best * (2.0 / Double(n)).squareRoot() + 1e-12, "t = \(step), pixel \(j)")
+                XCTAssertEqual(average, 0, accuracy: 4 * (best / Double(n)).squareRoot() + 1e-12, "t = \(step), pixel \(j)")
+            }
+            let sum = diffusion.predictedNoise(xt, steps: steps) - plain.predictedNoise(xt, steps: steps)
+            let added = diffusion.baselineNoise(xt, steps: steps)
+            XCTAssertLessThan(zip(sum.scalars.array, added.scalars.array).map { Swift.abs($0 - $1) }.max()!, 1e-12)
+        }
+    }
 }

@@ -40,8 +40,20 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
     /// ᾱ₀ = 1, ᾱ₁ … ᾱ_T (index t).
     @noDerivative public let alphaBars: [Double]
 
-    public init(network: Network, dimension: Int, steps: Int = 1000, embeddingSize: Int = 32, weighting: Weighting = .elbo) {
+    /// Independent Gaussian pixels whose best noise predictor the network corrects (nil: the network alone).
+    @noDerivative public let baseline: PixelGaussian?
+
+    /// `baseline`: the data's per-pixel moments; ε̂ is then the best linear predictor of ε for Gaussian pixels with
+    /// those moments plus the network's output, so that an untrained network already gives the bound of
+    /// independent Gaussian pixels and the network learns only what the pixels share.
+    public init(
+        network: Network, dimension: Int, steps: Int = 1000, embeddingSize: Int = 32, weighting: Weighting = .elbo,
+        baseline: PixelGaussian? = nil
+    ) {
         require(steps >= 2, "DiffusionModel: needs at least two steps, got \(steps)")
+        require(baseline == nil || baseline!.mean.count == dimension,
+                "DiffusionModel: the baseline has \(baseline?.mean.count ?? 0) pixels, the images \(dimension)")
+        self.baseline = baseline
         require(dimension >= 1, "DiffusionModel: the images need at least one pixel, got \(dimension)")
         require(embeddingSize >= 2 && embeddingSize % 2 == 0, "DiffusionModel: the embedding size must be even and at least 2, got \(embeddingSize)")
         self.dimension = dimension
@@ -90,10 +102,32 @@ public struct DiffusionModel<Network: Layer>: VariationalProblem {
         })
     }
 
-    /// ε̂(x_t, t) for a batch of noisy images and their steps.
+    /// ε̂(x_t, t) for a batch of noisy images and their steps: the network's output, plus the baseline's
+    /// prediction where there is one.
     @differentiable(reverse, wrt: self)
     public func predictedNoise(_ xt: Tensor<Scalar>, steps t: [Int]) -> Tensor<Scalar> {
-        network(xt.concatenated(with: withoutDerivative(at: embedding(t)), alongAxis: 1))
+        let learned = network(xt.concatenated(with: withoutDerivative(at: embedding(t)), alongAxis: 1))
+        if baseline == nil { return learned }
+        return learned + withoutDerivative(at: baselineNoise(xt, steps: t))
+    }
+
+    /// E[ε | x_t] when each pixel of x₀ is N(m_j, s_j²), as the baseline says: x_t = √ᾱ_t x₀ + √(1 − ᾱ_t) ε is then
+    /// Gaussian too, and E[ε | x_t] = √(1 − ᾱ_t) (x_t − √ᾱ_t m_j)/(ᾱ_t s_j² + 1 − ᾱ_t). [N, D] (zeros without one).
+    public func baselineNoise(_ xt: Tensor<Scalar>, steps t: [Int]) -> Tensor<Scalar> {
+        guard let baseline else { return Tensor(zeros: xt.shape) }
+        let d = dimension
+        return Tensor(shape: xt.shape, initializingWith: { out in
+            xt.scalars.withUnsafeBufferPointer { x in
+                for (row, step) in t.enumerated() {
+                    let bar = alphaBars[step]
+                    let (signal, noise) = (bar.squareRoot(), (1 - bar).squareRoot())
+                    for j in 0..<d {
+                        let gain = noise / (bar * baseline.variance[j] + 1 - bar)
+                        out[row * d + j] = Scalar(gain * (Double(x[row * d + j]) - signal * baseline.mean[j]))
+                    }
+                }
+            }
+        })
     }
 
     /// L_T = KL(q(x_T | x₀) ‖ N(0, I)) per image, for data x₀ in [−1, 1]: [N].
@@ -217,6 +251,22 @@ extension DiffusionModel {
             if step > 1 { x = x + Tensor<Scalar>(randomNormal: [count, dimension], using: &generator) * Scalar(beta.squareRoot()) }
         }
         return ((x + 1) * Scalar(0.5)).clamped(to: 0...1)
+    }
+}
+
+/// Independent Gaussian pixels on the diffusion model's scale [−1, 1]: each pixel's mean and variance there.
+public struct PixelGaussian: Sendable, Equatable {
+    public let mean: [Double]
+    public let variance: [Double]
+
+    /// From moments of images in [0, 1] (`ImageDataset.pixelMoments`): x ↦ 2x − 1.
+    public init(momentsInUnitInterval moments: (mean: [Double], variance: [Double])) {
+        require(moments.mean.count == moments.variance.count,
+                "PixelGaussian: \(moments.mean.count) means for \(moments.variance.count) variances")
+        require(moments.variance.allSatisfy { $0 >= 0 && $0.isFinite } && moments.mean.allSatisfy(\.isFinite),
+                "PixelGaussian: the moments must be finite, the variances non-negative")
+        mean = moments.mean.map { 2 * $0 - 1 }
+        variance = moments.variance.map { 4 * $0 }
     }
 }
 
