@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
-# Side-by-side: the PyTorch-examples VAE training step in JAX (jit) and in Variational, in one session on this
-# machine, alternating ROUNDS times (default 5) so that a slow spell falls on both. Both use 2 threads (the machine's
-# two cores). Installs JAX (CPU) into Benchmarks/peers/.venv the first time.
+# Side-by-side: the PyTorch-examples VAE training step in JAX (jit), PyTorch (eager, fused Adam) and Variational, in
+# one session on this machine, alternating ROUNDS times (default 5) so that a slow spell falls on all three; then
+# EPOCH_ROUNDS (default 3) alternating epochs of 60,000 images in PyTorch and Variational. Everyone uses 2 threads
+# (the machine's two cores). Installs JAX and PyTorch (CPU) into Benchmarks/peers/.venv the first time.
 set -euo pipefail
-source "$(dirname "$0")/common.sh"  # (its `pin` is not used here: both sides use both cores)
+source "$(dirname "$0")/common.sh"  # (its `pin` is not used here: every side uses both cores)
+[ -x "$here/.venv/bin/python" ] && "$here/.venv/bin/python" -c "import torch" 2>/dev/null || "$here/.venv/bin/pip" install --quiet torch
 rounds="${ROUNDS:-5}"
 cd "$here/.."
 swift build -c release --product variational-benchmarks >/dev/null
-peer=() ours=() ratios=()
-for round in $(seq "$rounds"); do
-    jax_output="$("$here/.venv/bin/python" "$here/jax_vae.py")"
-    swift_output="$(.build/release/variational-benchmarks vae)"
-    peer+=("$(echo "$jax_output" | awk '{ print $(NF - 1) }')")
-    ours+=("$(echo "$swift_output" | awk '/^  step / { print $2 }')")
-    ratios+=("$(awk -v o="${ours[-1]}" -v p="${peer[-1]}" 'BEGIN { printf "%.2f", o / p }')")
-    printf 'round %d: JAX %s ms, Variational %s ms (ratio %s)\n' "$round" "${peer[-1]}" "${ours[-1]}" "${ratios[-1]}"
-done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
-p="$(median "${peer[@]}")" o="$(median "${ours[@]}")"
-printf 'medians: JAX %s ms, Variational %s ms; ratio of the medians %.2f, median of the rounds'"'"' ratios %s\n' \
-    "$p" "$o" "$(awk -v o="$o" -v p="$p" 'BEGIN { print o / p }')" "$(median "${ratios[@]}")"
+ratio() { awk -v o="$1" -v p="$2" 'BEGIN { printf "%.2f", o / p }'; }
+jax=() torch=() ours=() to_jax=() to_torch=()
+for round in $(seq "$rounds"); do
+    jax+=("$("$here/.venv/bin/python" "$here/jax_vae.py" | awk '{ print $(NF - 1) }')")
+    torch+=("$("$here/.venv/bin/python" "$here/torch_vae.py" | awk '{ print $(NF - 1) }')")
+    ours+=("$(.build/release/variational-benchmarks vae | awk '/^  step / { print $2 }')")
+    to_jax+=("$(ratio "${ours[-1]}" "${jax[-1]}")") to_torch+=("$(ratio "${ours[-1]}" "${torch[-1]}")")
+    printf 'round %d: JAX %s ms, PyTorch %s ms, Variational %s ms (%s× JAX, %s× PyTorch)\n' \
+        "$round" "${jax[-1]}" "${torch[-1]}" "${ours[-1]}" "${to_jax[-1]}" "${to_torch[-1]}"
+done
+printf 'step medians: JAX %s ms, PyTorch %s ms, Variational %s ms; median of the rounds'"'"' ratios: %s× JAX, %s× PyTorch\n' \
+    "$(median "${jax[@]}")" "$(median "${torch[@]}")" "$(median "${ours[@]}")" "$(median "${to_jax[@]}")" "$(median "${to_torch[@]}")"
+torch_epoch=() our_epoch=() epoch_ratios=()
+for round in $(seq "${EPOCH_ROUNDS:-3}"); do
+    torch_epoch+=("$("$here/.venv/bin/python" "$here/torch_vae.py" --epoch | awk '/epoch/ { print $(NF - 1) }')")
+    our_epoch+=("$(.build/release/variational-benchmarks vae-epoch | awk '/^VAE epoch/ { print $(NF - 4) }')")
+    epoch_ratios+=("$(ratio "${our_epoch[-1]}" "${torch_epoch[-1]}")")
+    printf 'epoch round %d: PyTorch %s s, Variational %s s (%s×)\n' "$round" "${torch_epoch[-1]}" "${our_epoch[-1]}" "${epoch_ratios[-1]}"
+done
+printf 'epoch medians: PyTorch %s s, Variational %s s; median of the rounds'"'"' ratios %s×\n' \
+    "$(median "${torch_epoch[@]}")" "$(median "${our_epoch[@]}")" "$(median "${epoch_ratios[@]}")"

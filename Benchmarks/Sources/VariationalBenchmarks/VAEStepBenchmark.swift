@@ -41,6 +41,19 @@ enum VAEStepBenchmark {
         print(String(format: "  ratio       %7.2f ×", stepSeconds / gemmSeconds))
     }
 
+    /// One epoch of 60,000 random binary images in batches of 128 (the last short), the data in memory, as
+    /// `elbo vae train` runs it: a seeded shuffle, each batch copied out, a Trainer step.
+    static func runEpoch() {
+        var generator = SeededGenerator(seed: 2)
+        let count = 60_000
+        let pixels = (0..<(count * 784)).map { _ in Float(Double.random(in: 0..<1, using: &generator) < 0.2 ? 1 : 0) }
+        let stream = MinibatchStream(
+            dataset: ImageDataset(pixels: pixels, count: count, rows: 28, columns: 28), batchSize: batch, binarization: .none)
+        var trainer = Trainer(problem: exampleVAE(using: &generator), estimator: AnalyticKLELBO(), optimizer: Adam(learningRate: 1e-3))
+        let summary = trainer.trainEpoch(on: stream, using: &generator)
+        print(String(format: "VAE epoch of %d images, batch %d: %.3f s (mean loss %.2f)", count, batch, summary.seconds, summary.meanLoss))
+    }
+
     static func parameterCount(_ model: ExampleVAE) -> Int {
         [model.encoder.body, model.encoder.meanHead, model.encoder.logVarianceHead, model.decoder.network.first, model.decoder.network.second]
             .reduce(0) { $0 + $1.weight.scalarCount + $1.bias.scalarCount }

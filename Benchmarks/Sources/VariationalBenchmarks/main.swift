@@ -7,6 +7,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let selected = Set(arguments)
 if selected.isEmpty || selected.contains("gemm") { GEMMBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("vae") { VAEStepBenchmark.run(); print() }
+if selected.contains("vae-epoch") { VAEStepBenchmark.runEpoch(); print() }
 if selected.isEmpty || selected.contains("logistic") { LogisticRegressionBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("svi") { SVIStepBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("models") { ModelStepBenchmark.run(); print() }
