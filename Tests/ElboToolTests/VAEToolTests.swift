@@ -172,6 +172,17 @@ final class VAEToolTests: XCTestCase {
         XCTAssertTrue(loss.error.contains("--diffusion-loss must be one of elbo, simple, got 'mse'"), loss.error)
         let simple = try run(["vae", "train", "--epochs", "1", "--diffusion-loss", "simple", "--out", path("ddpm-simple")] + settings)
         XCTAssertEqual(simple.status, 0, simple.error)
+        let baseline = try run(["vae", "train", "--model", "ddpm", "--diffusion-baseline", "linear"])
+        XCTAssertTrue(baseline.error.contains("--diffusion-baseline must be one of gaussian, none, got 'linear'"), baseline.error)
+        // The same run with the network alone: its bound is far worse (the Gaussian pixels are most of the model
+        // this early), and run.json records which predictor each run has.
+        let alone = path("ddpm-alone")
+        XCTAssertEqual(try run(["vae", "train", "--epochs", "2", "--diffusion-baseline", "none", "--out", alone] + settings).status, 0)
+        let aloneEvaluation = try run(["vae", "eval", alone, "--limit", "20", "--json"])
+        let aloneJSON = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(aloneEvaluation.output.utf8)) as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(aloneJSON["negative_elbo"] as? Double), nats + 100)
+        XCTAssertTrue(try String(contentsOfFile: out + "/run.json", encoding: .utf8).contains("\"diffusionBaseline\" : \"gaussian\""))
+        XCTAssertTrue(try String(contentsOfFile: alone + "/run.json", encoding: .utf8).contains("\"diffusionBaseline\" : \"none\""))
     }
 
     /// A run stopped after one epoch and resumed, and a run killed with SIGKILL in the middle and resumed, end
