@@ -32,6 +32,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var diffusionLoss: DiffusionLossChoice?
     /// What the DDPM's network corrects (nil: nothing, as runs made before the baseline existed).
     var diffusionBaseline: DiffusionBaselineChoice?
+    /// The DDPM's noise predictor (nil: mlp, as runs made before the choice existed).
+    var diffusionNetwork: DiffusionNetworkChoice?
     var activation: ActivationChoice
     var k: Int
     var dreg: Bool
@@ -82,6 +84,11 @@ enum DiffusionLossChoice: String, Codable, CaseIterable {
 /// with the training images' moments, or nothing.
 enum DiffusionBaselineChoice: String, Codable, CaseIterable {
     case gaussian, none
+}
+
+/// A DDPM's noise predictor: an MLP on [x_t, embedding of t], or one that gives the embedding to every layer.
+enum DiffusionNetworkChoice: String, Codable, CaseIterable {
+    case mlp, conditioned
 }
 
 /// How a dVAE's discrete latents are trained.
@@ -296,12 +303,18 @@ extension VAERunConfiguration {
         var generator = SeededGenerator(seed: seed)
         if let diffusionSteps {
             let embedding = 32
-            let network = DenseStack<Float>(sizes: [inputs + embedding] + hidden + [inputs], activation: activation.activation, using: &generator)
-            let weighting: DiffusionModel<DenseStack<Float>>.Weighting = diffusionLoss == .simple ? .simple : .elbo
             let baseline = diffusionBaseline == .gaussian ? PixelGaussian(momentsInUnitInterval: train.pixelMoments(binarization: binarize)) : nil
-            let ddpm = DiffusionModel(
-                network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding, weighting: weighting, baseline: baseline)
-            return try visitor.visit(ddpm, ReparameterizedELBO(particleCount: k, useClosedFormEntropy: false), klWeight: nil)
+            func visit<Network: Layer>(_ network: Network) throws -> V.Result where Network.Scalar == Float {
+                let ddpm = DiffusionModel(
+                    network: network, dimension: inputs, steps: diffusionSteps, embeddingSize: embedding,
+                    weighting: diffusionLoss == .simple ? .simple : .elbo, baseline: baseline)
+                return try visitor.visit(ddpm, ReparameterizedELBO(particleCount: k, useClosedFormEntropy: false), klWeight: nil)
+            }
+            if diffusionNetwork == .conditioned {
+                return try visit(ConditionedStack<Float>(
+                    sizes: [inputs] + hidden + [inputs], conditionSize: embedding, activation: activation.activation, using: &generator))
+            }
+            return try visit(DenseStack<Float>(sizes: [inputs + embedding] + hidden + [inputs], activation: activation.activation, using: &generator))
         }
         if let discrete {
             let units = discrete.variables * discrete.classes

@@ -59,6 +59,8 @@ struct VAETrain: ParsableCommand {
     var diffusionLoss: String?
     @Option(name: .customLong("diffusion-baseline"), help: "ddpm: gaussian (the network corrects the best noise predictor for independent Gaussian pixels with the training images' moments) or none (the network alone) (default gaussian).")
     var diffusionBaseline: String?
+    @Option(name: .customLong("diffusion-network"), help: "ddpm: the noise predictor, mlp (an MLP on [x_t, embedding of t]) or conditioned (the embedding given to every layer) (default conditioned).")
+    var diffusionNetwork: String?
 
     @Option(help: "dvae: categorical latent variables per image (default 30).")
     var categorical: Int?
@@ -135,7 +137,7 @@ struct VAETrain: ParsableCommand {
                 ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
                 ("--pseudo-inputs", pseudoInputs), ("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
                 ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate),
-                ("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss), ("--diffusion-baseline", diffusionBaseline),
+                ("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss), ("--diffusion-baseline", diffusionBaseline), ("--diffusion-network", diffusionNetwork),
             ]
             try Self.refuse(given) { "\($0) cannot be changed when resuming: the run's settings come from its run.json (only --epochs may be given)" }
             if dreg { throw CommandError("--dreg cannot be changed when resuming") }
@@ -183,7 +185,7 @@ struct VAETrain: ParsableCommand {
                 "\($0) does not apply to ddpm (its latents are the noised images, its decoder DDPM's discretised Gaussian)"
             }
         } else {
-            try Self.refuse([("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss), ("--diffusion-baseline", diffusionBaseline)]) { "\($0) applies to --model ddpm only" }
+            try Self.refuse([("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss), ("--diffusion-baseline", diffusionBaseline), ("--diffusion-network", diffusionNetwork)]) { "\($0) applies to --model ddpm only" }
         }
         let latents = try sizes(latent ?? "20", "--latent")
         guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
@@ -204,7 +206,8 @@ struct VAETrain: ParsableCommand {
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
             pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,
             diffusionLoss: model == .ddpm ? try diffusionLoss.map { try choice($0, "--diffusion-loss", DiffusionLossChoice.elbo) } : nil,
-            diffusionBaseline: model == .ddpm ? try choice(diffusionBaseline, "--diffusion-baseline", DiffusionBaselineChoice.gaussian) : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            diffusionBaseline: model == .ddpm ? try choice(diffusionBaseline, "--diffusion-baseline", DiffusionBaselineChoice.gaussian) : nil,
+            diffusionNetwork: model == .ddpm ? try choice(diffusionNetwork, "--diffusion-network", DiffusionNetworkChoice.conditioned) : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : discrete?.relaxation == .score ? 10 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),

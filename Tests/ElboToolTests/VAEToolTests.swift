@@ -170,8 +170,12 @@ final class VAEToolTests: XCTestCase {
         XCTAssertTrue(steps.error.contains("--diffusion-steps applies to --model ddpm only"), steps.error)
         let loss = try run(["vae", "train", "--model", "ddpm", "--diffusion-loss", "mse"])
         XCTAssertTrue(loss.error.contains("--diffusion-loss must be one of elbo, simple, got 'mse'"), loss.error)
-        let simple = try run(["vae", "train", "--epochs", "1", "--diffusion-loss", "simple", "--out", path("ddpm-simple")] + settings)
+        let simple = try run(["vae", "train", "--epochs", "1", "--diffusion-loss", "simple", "--diffusion-network", "mlp", "--out", path("ddpm-simple")] + settings)
         XCTAssertEqual(simple.status, 0, simple.error)
+        XCTAssertTrue(try String(contentsOfFile: path("ddpm-simple") + "/run.json", encoding: .utf8).contains("\"diffusionNetwork\" : \"mlp\""))
+        XCTAssertTrue(try String(contentsOfFile: out + "/run.json", encoding: .utf8).contains("\"diffusionNetwork\" : \"conditioned\""))
+        let network = try run(["vae", "train", "--model", "ddpm", "--diffusion-network", "unet"])
+        XCTAssertTrue(network.error.contains("--diffusion-network must be one of mlp, conditioned, got 'unet'"), network.error)
         let baseline = try run(["vae", "train", "--model", "ddpm", "--diffusion-baseline", "linear"])
         XCTAssertTrue(baseline.error.contains("--diffusion-baseline must be one of gaussian, none, got 'linear'"), baseline.error)
         // The same run with the network alone: its bound is far worse (the Gaussian pixels are most of the model

@@ -170,4 +170,40 @@ final class DiffusionModelTests: XCTestCase {
             XCTAssertLessThan(zip(sum.scalars.array, added.scalars.array).map { Swift.abs($0 - $1) }.max()!, 1e-12)
         }
     }
+
+    /// The conditioned network gives every layer the step's embedding: its output against the layers applied by
+    /// hand to [h, c]; the diffusion loss's gradient through it, and its own gradient in its input, against finite
+    /// differences (the embedding's columns of a hidden layer among the probed weights).
+    func testConditionedNetwork() {
+        var generator = SeededGenerator(seed: 8)
+        let network = ConditionedStack<Double>(sizes: [pixels, 8, pixels], conditionSize: embedding, activation: .tanh, using: &generator)
+        XCTAssertEqual(network.layers.map(\.weight.shape), [[pixels + embedding, 8], [8 + embedding, pixels]])
+        let input = Tensor<Double>(randomNormal: [2, pixels + embedding], using: &generator)
+        let c = input.slice(axis: 1, range: pixels..<(pixels + embedding))
+        let hidden = network.layers[0](input)
+        let expected = network.layers[1](hidden.concatenated(with: c, alongAxis: 1))
+        XCTAssertLessThan(zip(network(input).scalars.array, expected.scalars.array).map { Swift.abs($0 - $1) }.max()!, 1e-14)
+
+        let diffusion = DiffusionModel(network: network, dimension: pixels, steps: 10, embeddingSize: embedding)
+        let noise = diffusion.sampleNoise(particles: 2, batch: x, using: &generator)
+        let estimator = ReparameterizedELBO(particleCount: 2, useClosedFormEntropy: false)
+        let g = estimator.lossAndGradient(problem: diffusion, noise: noise, batch: x).gradient
+        let h = 1e-6
+        for layer in 0..<2 {
+            let w = diffusion.network.layers[layer].weight
+            for index in [0, w.scalarCount - 1] {
+                var plus = diffusion, minus = diffusion
+                plus.network.layers[layer].weight = w.replacing(index: index, with: w.scalars[index] + h)
+                minus.network.layers[layer].weight = w.replacing(index: index, with: w.scalars[index] - h)
+                let numerical = (estimator.loss(problem: plus, noise: noise, batch: x).scalar - estimator.loss(problem: minus, noise: noise, batch: x).scalar) / (2 * h)
+                XCTAssertEqual(g.network.layers[layer].weight.scalars[index], numerical, accuracy: 1e-5 * Swift.max(1, Swift.abs(numerical)), "layer \(layer)[\(index)]")
+            }
+        }
+        let inputGradient = gradient(at: input) { network($0).sum() }
+        for index in [0, pixels + embedding - 1] {
+            let numerical = (network(input.replacing(index: index, with: input.scalars[index] + h)).sum().scalar
+                - network(input.replacing(index: index, with: input.scalars[index] - h)).sum().scalar) / (2 * h)
+            XCTAssertEqual(inputGradient.scalars[index], numerical, accuracy: 1e-6, "input[\(index)]")
+        }
+    }
 }
