@@ -59,7 +59,7 @@ struct VAETrain: ParsableCommand {
     var diffusionLoss: String?
     @Option(name: .customLong("diffusion-baseline"), help: "ddpm: gaussian (the network corrects the best noise predictor for independent Gaussian pixels with the training images' moments) or none (the network alone) (default gaussian).")
     var diffusionBaseline: String?
-    @Option(name: .customLong("diffusion-network"), help: "ddpm: the noise predictor, mlp (an MLP on [x_t, embedding of t]) or conditioned (the embedding given to every layer) (default conditioned).")
+    @Option(name: .customLong("diffusion-network"), help: "ddpm: the noise predictor, mlp (an MLP on [x_t, embedding of t]) or conditioned (the embedding given to every layer) (default mlp).")
     var diffusionNetwork: String?
 
     @Option(help: "dvae: categorical latent variables per image (default 30).")
@@ -207,7 +207,7 @@ struct VAETrain: ParsableCommand {
             pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,
             diffusionLoss: model == .ddpm ? try diffusionLoss.map { try choice($0, "--diffusion-loss", DiffusionLossChoice.elbo) } : nil,
             diffusionBaseline: model == .ddpm ? try choice(diffusionBaseline, "--diffusion-baseline", DiffusionBaselineChoice.gaussian) : nil,
-            diffusionNetwork: model == .ddpm ? try choice(diffusionNetwork, "--diffusion-network", DiffusionNetworkChoice.conditioned) : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
+            diffusionNetwork: model == .ddpm ? try choice(diffusionNetwork, "--diffusion-network", DiffusionNetworkChoice.mlp) : nil, activation: try choice(activation, "--activation", ActivationChoice.relu),
             k: k ?? (model == .iwae ? 50 : discrete?.relaxation == .score ? 10 : 1), dreg: dreg, beta: beta ?? (model == .betaVAE ? 4 : 1), freeBits: freeBits ?? 0,
             warmupEpochs: warmup ?? 0, epochs: epochs ?? 10, batch: batch ?? 128, learningRate: lr ?? 1e-3,
             schedule: try choice(schedule, "--schedule", ScheduleChoice.constant),
