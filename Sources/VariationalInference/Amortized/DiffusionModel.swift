@@ -15,6 +15,9 @@ import VariationalNeural
 /// and training draws one t per image: T L_{t−1} (or T L₀ for t = 1) plus L_T is an unbiased estimate of −ELBO
 /// (``GaussianDiffusion`` shows the same terms in closed form on one-dimensional data). The data are images in
 /// [0, 1], k/255 for 8-bit ones, mapped to [−1, 1].
+///
+/// With a ``PixelGaussian`` baseline the network corrects E[ε | x_t] for independent Gaussian pixels with the data's
+/// moments (see ``baselineNoise(_:steps:)``): an untrained network then starts from that model's bound.
 public struct DiffusionModel<Network: Layer>: VariationalProblem {
     public typealias Scalar = Network.Scalar
     /// A batch of images in [0, 1], [B, D].
