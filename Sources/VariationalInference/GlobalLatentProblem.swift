@@ -114,6 +114,7 @@ public struct GlobalLatentProblem<Model: ProbabilisticModel, Family: Variational
     public func reparameterizedLossWithHandWrittenGradient(noise: Tensor<Double>, batch observations: [Int]?) -> (loss: Double, gradient: TangentVector)? {
         let byHand = family.reparameterizedLossWithHandWrittenGradient(fromNoise: noise) { theta in
             model.logJointUnconstrainedWithGradient(theta, observations: observations)
+                ?? logJointWithGradientByDifferentiation(model, theta, observations: observations)
         }
         return byHand.map { ($0.loss, TangentVector(family: $0.gradient)) }
     }
@@ -148,6 +149,19 @@ extension ELBOEstimator {
         handWrittenLossAndGradient(problem: GlobalLatentProblem(model: model, family: family), noise: noise, batch: observations)
             .map { ($0.loss, $0.gradient.family) }
     }
+}
+
+/// log p(x, z(θ)) + log|J| at particles θ [S, D] and its gradient in θ [S, D], by automatic differentiation of the
+/// model alone. Each particle's value depends on its own row only, so pulling back ones gives every row's gradient
+/// at once. The family's sampling map and entropy around it are then differentiated by hand, which spares a step
+/// the bookkeeping of differentiating them (and the ELBO's reduction) through closures.
+func logJointWithGradientByDifferentiation<M: ProbabilisticModel>(
+    _ model: M, _ theta: Tensor<Double>, observations: [Int]?
+) -> (value: Tensor<Double>, gradient: Tensor<Double>) {
+    let (value, pullback) = valueWithPullback(at: theta) {
+        model.logJointUnconstrainedByDifferentiation($0, observations: observations)
+    }
+    return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
 }
 
 /// log p(x, z(θ)) + log|J| − log q(θ) for each particle, [S] (no gradient).

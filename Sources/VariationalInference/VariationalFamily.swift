@@ -234,6 +234,26 @@ public struct FullRankGaussian: VariationalFamily {
     public func gaussian() -> MultivariateNormal<Double> {
         MultivariateNormal(uncheckedLocation: mean, scaleTril: scaleTril)
     }
+
+    /// θ = μ + ε Lᵀ and H = Σ log Lᵢᵢ + D/2 (1 + log 2π). With g the model's gradient at θ, the loss's gradient
+    /// is the sampling map's pullback of −g/S, less softplus′(ρᵢ)/Lᵢᵢ for ρ (the entropy's part).
+    public func reparameterizedLossWithHandWrittenGradient(
+        fromNoise noise: Tensor<Double>,
+        logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
+    ) -> (loss: Double, gradient: TangentVector)? {
+        let theta = fullRankSampleValue(mean, lowerFactor, rawDiagonal, noise)
+        guard let (value, g) = logJoint(theta) else { return nil }
+        let perParticle = -1 / Double(noise.shape[0])
+        var gradient = fullRankSamplePullback(mean, rawDiagonal, noise, g, weight: perParticle)
+        gradient.raw.withUnsafeMutableScalars { raw in
+            for i in 0..<raw.count {
+                let (diagonal, slope) = softplusAndSlope(rawDiagonal.scalars[i])
+                raw[i] -= slope / diagonal
+            }
+        }
+        let loss = value.scalars.reduce(0, +) * perParticle - gaussianEntropyValue(rawDiagonal).scalar
+        return (loss, TangentVector(mean: gradient.mean, lowerFactor: gradient.lower, rawDiagonal: gradient.raw))
+    }
 }
 
 /// The low-rank-plus-diagonal Gaussian N(μ, F Fᵀ + diag(d²)) with F of shape [D, rank] and d = softplus(ρ).
@@ -332,25 +352,33 @@ func vjpFullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: T
 {
     (fullRankSampleValue(mean, lower, raw, noise), { v in
         if v.isSymbolicZero { return (.zero, .zero, .zero) }
-        let (s, d) = (noise.shape[0], mean.scalarCount)
-        var gMean = [Double](repeating: 0, count: d)
-        var gLower = [Double](repeating: 0, count: d * d)
-        var gRaw = [Double](repeating: 0, count: d)
-        v.scalars.withUnsafeBufferPointer { g in
-            noise.scalars.withUnsafeBufferPointer { e in
-                for p in 0..<s {
-                    for i in 0..<d {
-                        let gi = g[p * d + i]
-                        gMean[i] += gi
-                        gRaw[i] += gi * e[p * d + i]
-                        for j in 0..<i { gLower[i * d + j] += gi * e[p * d + j] }
-                    }
+        return fullRankSamplePullback(mean, raw, noise, v, weight: 1)
+    })
+}
+
+/// The pullback of θ = μ + ε Lᵀ: for upstream gradients g [S, D] (each times `weight`), Σₛ gₛ for μ, Σₛ gₛᵢ εₛⱼ
+/// below the diagonal of L (zero on and above it), and Σₛ gₛᵢ εₛᵢ softplus′(ρᵢ) for ρ.
+func fullRankSamplePullback(_ mean: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double)
+    -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>)
+{
+    let (s, d) = (noise.shape[0], mean.scalarCount)
+    var gMean = [Double](repeating: 0, count: d)
+    var gLower = [Double](repeating: 0, count: d * d)
+    var gRaw = [Double](repeating: 0, count: d)
+    upstream.scalars.withUnsafeBufferPointer { g in
+        noise.scalars.withUnsafeBufferPointer { e in
+            for p in 0..<s {
+                for i in 0..<d {
+                    let gi = g[p * d + i] * weight
+                    gMean[i] += gi
+                    gRaw[i] += gi * e[p * d + i]
+                    for j in 0..<i { gLower[i * d + j] += gi * e[p * d + j] }
                 }
             }
         }
-        for i in 0..<d { gRaw[i] *= softplusAndSlope(raw.scalars[i]).slope }
-        return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: raw.shape, scalars: gRaw))
-    })
+    }
+    for i in 0..<d { gRaw[i] *= softplusAndSlope(raw.scalars[i]).slope }
+    return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: raw.shape, scalars: gRaw))
 }
 
 /// The entropy of a Gaussian whose Cholesky factor has diagonal softplus(ρ): Σ log softplus(ρᵢ) + D/2 (1 + log 2π).
