@@ -15,8 +15,22 @@ public struct StickBreaking<Scalar: TensorScalar>: Bijector {
     @differentiable(reverse)
     public func forwardLogDetJacobian(_ x: Tensor<Scalar>) -> Tensor<Scalar> { breaking(x).logDet }
 
+    /// The probabilities and the log-determinant, as a struct: differentiating a tuple result of which only the
+    /// second element is used handed the first element's pullback the second's cotangent (a wrong gradient of the
+    /// log-determinant, or a stop on mismatched shapes).
+    struct Broken: Differentiable {
+        var y: Tensor<Scalar>
+        var logDet: Tensor<Scalar>
+
+        @differentiable(reverse)
+        init(y: Tensor<Scalar>, logDet: Tensor<Scalar>) {
+            self.y = y
+            self.logDet = logDet
+        }
+    }
+
     @differentiable(reverse)
-    func breaking(_ x: Tensor<Scalar>) -> (y: Tensor<Scalar>, logDet: Tensor<Scalar>) {
+    func breaking(_ x: Tensor<Scalar>) -> Broken {
         let k = withoutDerivative(at: x.shape[x.rank - 1])
         var remainder = x.slice(axis: -1, range: 0..<1) * 0 + 1
         var logDet = remainder.squeezingShape(at: -1) * 0
@@ -29,7 +43,7 @@ public struct StickBreaking<Scalar: TensorScalar>: Bijector {
             remainder = remainder - piece
         }
         pieces.append(remainder)
-        return (Tensor.concatenating(pieces, alongAxis: -1), logDet)
+        return Broken(y: Tensor.concatenating(pieces, alongAxis: -1), logDet: logDet)
     }
 
     @differentiable(reverse)

@@ -151,13 +151,15 @@ extension ELBOEstimator {
     }
 }
 
-/// log p(x, z(θ)) + log|J| at particles θ [S, D] and its gradient in θ [S, D], by automatic differentiation of the
-/// model alone. Each particle's value depends on its own row only, so pulling back ones gives every row's gradient
-/// at once. The family's sampling map and entropy around it are then differentiated by hand, which spares a step
-/// the bookkeeping of differentiating them (and the ELBO's reduction) through closures.
+/// log p(x, z(θ)) + log|J| at particles θ [S, D] and its gradient in θ [S, D] for a model without a hand-written
+/// one: automatic differentiation of the model's own code alone where the latents map elementwise onto their
+/// supports, of the whole log joint otherwise. Each particle's value depends on its own row only, so pulling back
+/// ones gives every row's gradient at once. The family's sampling map and entropy around it are differentiated by
+/// hand, which spares a step the bookkeeping of differentiating them (and the ELBO's reduction) through closures.
 func logJointWithGradientByDifferentiation<M: ProbabilisticModel>(
     _ model: M, _ theta: Tensor<Double>, observations: [Int]?
 ) -> (value: Tensor<Double>, gradient: Tensor<Double>) {
+    if let byParts = model.logJointUnconstrainedByParts(theta, observations: observations) { return byParts }
     let (value, pullback) = valueWithPullback(at: theta) {
         model.logJointUnconstrainedByDifferentiation($0, observations: observations)
     }

@@ -26,6 +26,8 @@ public struct Latent {
         let gaussian: (mean: [Double], standardDeviation: [Double])?
         /// The marginal log density of one element at a value, for elementwise priors.
         let marginal: (Int, Double) -> Double?
+        /// log p summed per particle ([S]) at values shaped as `z[name]` reads them, and its gradient there.
+        let logDensityWithGradient: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)
     }
 
     public var name: String { variable.name }
@@ -52,11 +54,18 @@ public struct Latent {
             gaussian = (normal.location.broadcasted(to: shape).scalars.array, normal.scale.broadcasted(to: shape).scalars.array)
         }
         let elementwise = prior.eventShape.isEmpty
-        fixed = FixedPrior(gaussian: gaussian) { element, value in
-            guard elementwise else { return nil }
-            let density = prior.logProbability(of: Tensor(repeating: value, shape: shape)).scalars[element]
-            return density.isFinite ? density : nil
-        }
+        fixed = FixedPrior(
+            gaussian: gaussian,
+            marginal: { element, value in
+                guard elementwise else { return nil }
+                let density = prior.logProbability(of: Tensor(repeating: value, shape: shape)).scalars[element]
+                return density.isFinite ? density : nil
+            },
+            logDensityWithGradient: { x in
+                let (value, pullback) = valueWithPullback(at: x) { prior.logProbability(of: $0) }
+                let gradient = pullback(Tensor(repeating: 1, shape: value.shape))
+                return (particleSums(value), gradient.isSymbolicZero ? Tensor(zeros: x.shape) : gradient)
+            })
     }
 
     /// A latent variable whose prior depends on other latents: `prior` receives their values for a

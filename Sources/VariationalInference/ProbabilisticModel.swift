@@ -135,10 +135,52 @@ func logJointOfModel<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>,
 func vjpLogJointOfModel<M: ProbabilisticModel>(_ model: M, _ theta: Tensor<Double>, _ observations: [Int]?)
     -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>)
 {
-    guard let (value, gradient) = model.logJointUnconstrainedWithGradient(theta, observations: observations) else {
+    guard let (value, gradient) = model.logJointUnconstrainedWithGradient(theta, observations: observations)
+        ?? model.logJointUnconstrainedByParts(theta, observations: observations)
+    else {
         return valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0, observations: observations) }
     }
     return (value, { v in v.isSymbolicZero ? .zero : gradient * v.expandingShape(at: 1) })
+}
+
+extension ProbabilisticModel {
+    /// `logJointUnconstrainedByDifferentiation`'s value [S] and gradient in θ [S, D], with automatic
+    /// differentiation confined to what the model's author wrote: the likelihood and the priors that depend on
+    /// other latents. The map onto the supports, its log-Jacobian and the priors with fixed parameters (one small
+    /// pullback each) are chained by hand. Every particle's value depends on its own row only. Nil where the map
+    /// onto the supports is not elementwise (a simplex).
+    func logJointUnconstrainedByParts(_ theta: Tensor<Double>, observations: [Int]?) -> (value: Tensor<Double>, gradient: Tensor<Double>)? {
+        let space = latentSpace
+        guard let maps = space.coordinateMaps else { return nil }
+        let latents = self.latents
+        let dependent = latents.filter { $0.fixed == nil }
+        let scale = observations.map { Double(observationCount) / Double($0.count) }
+        let (constrained, derivatives, slopes) = constrainElementwiseValue(theta, maps)
+        let (s, d) = (theta.shape[0], theta.shape[1])
+        let (modelValue, pullback) = valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
+            let z = Latents(values: values, space: space)
+            var total = logLikelihoodPerParticle(z, observations: observations)
+            if let scale { total = total * scale }
+            for i in 0..<dependent.count { total = total + dependent[i].logPrior(z) }
+            return total
+        }
+        let modelGradient = pullback(Tensor(repeating: 1, shape: modelValue.shape))
+        var value = (modelValue + constrained.logJacobian).scalars.array
+        var gradient = modelGradient.isSymbolicZero ? [Double](repeating: 0, count: s * d) : modelGradient.scalars.array
+        let z = Latents(values: constrained.values, space: space)
+        for (i, latent) in latents.enumerated() {
+            guard let fixed = latent.fixed else { continue }
+            let (prior, priorGradient) = fixed.logDensityWithGradient(z[latent.name])
+            let (offset, size) = (space.constrainedOffsets[i], space.variables[i].size)
+            for p in 0..<s {
+                value[p] += prior.scalars[p]
+                for j in 0..<size { gradient[p * d + offset + j] += priorGradient.scalars[p * size + j] }
+            }
+        }
+        // Through the map θ ↦ z: the chain rule, plus the log-Jacobian's own derivative.
+        for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
+        return (Tensor(shape: [s], scalars: value), Tensor(shape: [s, d], scalars: gradient))
+    }
 }
 
 /// A model written as a value rather than a type: its latents and a closure for the log likelihood.

@@ -31,6 +31,16 @@ final class BijectorTests: XCTestCase {
         checkBijector("Chain(StickBreaking, Identity)", VariationalBijectors.Chain(StickBreaking(), Identity()), at: T([0.2, -0.3]))
     }
 
+    /// The derivatives of the log-determinant alone (the log-Jacobian term of a model with a simplex latent),
+    /// against finite differences, for one event and for a batch of them.
+    func testStickBreakingLogDeterminantGradient() {
+        let weights = T([1, -2, 0.5, 3])
+        for x in [T([0.4, -1.2, 0.7]), T(randomNormal: [2, 3], using: &generator)] {
+            assertGradientMatchesFiniteDifferences("StickBreaking log det", { StickBreaking<Double>().forwardLogDetJacobian($0[0]).sum() }, at: [x])
+            assertGradientMatchesFiniteDifferences("StickBreaking forward", { (StickBreaking<Double>().forward($0[0]) * weights).sum() }, at: [x])
+        }
+    }
+
     func testImagesLieInTheirSets() {
         let y = StickBreaking<Double>().forward(T(randomNormal: [5, 3], using: &generator))
         for row in 0..<5 {

@@ -1,0 +1,83 @@
+import _Differentiation
+import Foundation
+import VariationalCore
+import VariationalDistributions
+@testable import VariationalInference
+import VariationalTestSupport
+import XCTest
+
+/// The log joint's gradient with automatic differentiation confined to the model's own code (likelihood and priors
+/// that depend on other latents), the supports' maps and fixed priors chained by hand, against differentiating
+/// the whole log joint.
+final class LogJointByPartsTests: XCTestCase {
+    /// Every kind of elementwise support, a prior that depends on other latents, vector latents and a minibatch.
+    func mixedModel() throws -> Model {
+        let y = Tensor<Double>([0.3, 2.2, -1.1, 0.8, 1.7, -0.4])
+        let uniform = try Uniform(low: Tensor<Double>(-1), high: Tensor(4))
+        return Model([
+            Latent("mu", Normal(0.5, 2)), Latent("tau", HalfCauchy(3)), Latent("p", Beta(2, 3)),
+            Latent("u", uniform), Latent("theta", shape: [3]) { z in Normal(z["mu"], z["tau"]) },
+            Latent("w", Gamma(2, 1.5), shape: [2]),
+        ], observationCount: 6) { z, batch in
+            let rows = withoutDerivative(at: batch ?? Array(0..<6))
+            let location = z["theta"].sum(squeezingAxes: 1).expandingShape(at: 1) * z["p"] + z["u"]
+            let scale = z["w"].sum(squeezingAxes: 1).expandingShape(at: 1) + 0.5
+            return StudentT(Tensor<Double>(4), location, scale).logProbability(of: Tensor(rows.map { y.scalars[$0] }))
+        }
+    }
+
+    func testByPartsMatchesDifferentiatingEverything() throws {
+        let model = try mixedModel()
+        var generator = SeededGenerator(seed: 31)
+        let theta = Tensor<Double>(randomNormal: [4, model.latentSpace.dimension], using: &generator)
+        for observations in [nil, [5, 0, 3]] as [[Int]?] {
+            let (value, gradient) = try XCTUnwrap(model.logJointUnconstrainedByParts(theta, observations: observations))
+            let (reference, pullback) = valueWithPullback(at: theta) {
+                model.logJointUnconstrainedByDifferentiation($0, observations: observations)
+            }
+            let referenceGradient = pullback(Tensor(ones: [4]))
+            XCTAssertEqual(value.shape, [4])
+            XCTAssertEqual(gradient.shape, theta.shape)
+            for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12) }
+            for (a, b) in zip(gradient.scalars.array, referenceGradient.scalars.array) {
+                XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)))
+            }
+            // The route differentiation takes for the log joint is this one.
+            let routed = VariationalCore.gradient(at: theta) { model.logJointUnconstrained($0, observations: observations).sum() }
+            XCTAssertEqual(routed, gradient)
+        }
+        // The gradient itself, against finite differences of the value.
+        assertGradientMatchesFiniteDifferences("log joint by parts", { model.logJointUnconstrained($0[0], observations: [1, 4]).sum() }, at: [theta], tolerance: 1e-5)
+    }
+
+    /// The built-in models without a hand-written gradient, and one with only real latents.
+    func testBuiltInModelsByParts() throws {
+        let models: [any ProbabilisticModel] = [
+            try NormalNormalModel(observations: [1.2, 0.4, 2.5], priorMean: 0.5, priorStandardDeviation: 2, noiseStandardDeviation: 1.3),
+            Model([Latent("w", Normal(0, 10), shape: [3])]) { z in Normal(z["w"], Tensor(1.5)).logProbability(of: Tensor([0.1, -0.2, 0.4])) },
+        ]
+        for model in models {
+            var generator = SeededGenerator(seed: 32)
+            let theta = Tensor<Double>(randomNormal: [3, model.latentSpace.dimension], using: &generator)
+            let (value, gradient) = try XCTUnwrap(model.logJointUnconstrainedByParts(theta, observations: nil))
+            let (reference, pullback) = valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0) }
+            let referenceGradient = pullback(Tensor(ones: [3]))
+            for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12) }
+            for (a, b) in zip(gradient.scalars.array, referenceGradient.scalars.array) {
+                XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)))
+            }
+        }
+    }
+
+    /// A simplex is not mapped elementwise: the whole log joint is differentiated instead.
+    func testSimplexLatentsAreDifferentiatedWhole() throws {
+        let dirichlet = try Dirichlet(concentration: Tensor<Double>([1, 2, 3]))
+        let model = Model([Latent("p", dirichlet)]) { z in (z["p"] * Tensor([1, 0, 2])).sum(squeezingAxes: 1) }
+        let theta = Tensor<Double>([[0.2, -0.4], [1, 0.5]])
+        XCTAssertNil(model.logJointUnconstrainedByParts(theta, observations: nil))
+        let routed = gradient(at: theta) { model.logJointUnconstrained($0).sum() }
+        let whole = gradient(at: theta) { model.logJointUnconstrainedByDifferentiation($0).sum() }
+        XCTAssertEqual(routed, whole)
+        assertGradientMatchesFiniteDifferences("simplex log joint", { model.logJointUnconstrained($0[0]).sum() }, at: [theta])
+    }
+}
