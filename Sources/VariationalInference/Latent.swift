@@ -1,4 +1,5 @@
 import _Differentiation
+import Foundation
 import VariationalCore
 import VariationalDistributions
 
@@ -54,6 +55,7 @@ public struct Latent {
             gaussian = (normal.location.broadcasted(to: shape).scalars.array, normal.scale.broadcasted(to: shape).scalars.array)
         }
         let elementwise = prior.eventShape.isEmpty
+        let normal = gaussian
         fixed = FixedPrior(
             gaussian: gaussian,
             marginal: { element, value in
@@ -62,6 +64,7 @@ public struct Latent {
                 return density.isFinite ? density : nil
             },
             logDensityWithGradient: { x in
+                if let normal { return Latent.normalLogDensityWithGradient(x, normal.mean, normal.standardDeviation) }
                 let (value, pullback) = valueWithPullback(at: x) { prior.logProbability(of: $0) }
                 let gradient = pullback(Tensor(repeating: 1, shape: value.shape))
                 return (particleSums(value), gradient.isSymbolicZero ? Tensor(zeros: x.shape) : gradient)
@@ -83,6 +86,31 @@ public struct Latent {
         variable = LatentVariable(name, shape: shape, support: support)
         logPrior = { z in sumPerParticle(prior(z).logProbability(of: z[name])) }
         fixed = nil
+    }
+
+    /// Σⱼ log N(xₛⱼ; μⱼ, σⱼ²) for each particle s and its gradient −(xₛⱼ − μⱼ)/σⱼ², for particles x [S, …] whose
+    /// trailing elements line up with `mean` and `standardDeviation` (the most common prior, without the
+    /// bookkeeping of differentiating it).
+    static func normalLogDensityWithGradient(_ x: Tensor<Double>, _ mean: [Double], _ standardDeviation: [Double]) -> (value: Tensor<Double>, gradient: Tensor<Double>) {
+        let size = mean.count
+        let s = size == 0 ? 0 : x.scalarCount / size
+        var constant = 0.0
+        for sd in standardDeviation { constant -= Foundation.log(sd) + 0.5 * Foundation.log(2 * Double.pi) }
+        var value = [Double](repeating: constant, count: s)
+        let gradient = TensorElements<Double>.filled(count: x.scalarCount) { g in
+            x.scalars.withUnsafeBufferPointer { x in
+                for p in 0..<s {
+                    var total = 0.0
+                    for j in 0..<size {
+                        let z = (x[p * size + j] - mean[j]) / standardDeviation[j]
+                        total -= 0.5 * z * z
+                        g[p * size + j] = -z / standardDeviation[j]
+                    }
+                    value[p] += total
+                }
+            }
+        }
+        return (Tensor(shape: [s], scalars: value), Tensor(shape: x.shape, scalars: gradient))
     }
 
     /// Stops on priors that variational inference over a continuous unconstrained space cannot use.
