@@ -234,6 +234,22 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
     })
 }
 
+/// The derivative when the counts are data, as in a likelihood: only the rate's gradient, without the log of the
+/// rate per count that the counts' own gradient would take.
+@derivative(of: poissonLogDensity, wrt: rate)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpPoissonLogDensityInRate<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
+{
+    (poissonLogDensityValue(k, rate), { v in
+        fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
+            guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
+            return (0, k == 0 ? -1 : k / rate - 1, 0, 0)
+        }.1
+    })
+}
+
 /// log of a Bernoulli probability, x l − softplus(l) for x ∈ {0, 1} (−∞ elsewhere), for value and logits of one
 /// shape: one vectorised pass gives the value and the gradient x − σ(l) together, and counts the x outside {0, 1}.
 @differentiable(reverse)
