@@ -212,10 +212,11 @@ func logFactorialOfCount<S: TensorScalar>(_ k: S) -> S? {
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
-    fusedElementwise(k, rate, rate, rate, name: "Poisson.logProbability") { k, rate, _, _ in
+    // The rates' logarithms in one vectorised pass (one per rate, however many counts share it).
+    fusedElementwise(k, rate, rate.log(), rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
         guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
         // 0 · log 0 = 0: a rate of 0 gives probability 1 to k = 0.
-        return (k == 0 ? 0 : k * S.log(rate)) - rate - logFactorial
+        return (k == 0 ? 0 : k * logRate) - rate - logFactorial
     }
 }
 
