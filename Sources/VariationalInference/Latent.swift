@@ -55,7 +55,7 @@ public struct Latent {
             gaussian = (normal.location.broadcasted(to: shape).scalars.array, normal.scale.broadcasted(to: shape).scalars.array)
         }
         let elementwise = prior.eventShape.isEmpty
-        let normal = gaussian
+        let score = ElementwiseScore(prior, shape: shape)
         fixed = FixedPrior(
             gaussian: gaussian,
             marginal: { element, value in
@@ -64,7 +64,7 @@ public struct Latent {
                 return density.isFinite ? density : nil
             },
             logDensityWithGradient: { x in
-                if let normal { return Latent.normalLogDensityWithGradient(x, normal.mean, normal.standardDeviation) }
+                if let score { return score.logDensityWithGradient(x) }
                 let (value, pullback) = valueWithPullback(at: x) { prior.logProbability(of: $0) }
                 let gradient = pullback(Tensor(repeating: 1, shape: value.shape))
                 return (particleSums(value), gradient.isSymbolicZero ? Tensor(zeros: x.shape) : gradient)
@@ -88,31 +88,6 @@ public struct Latent {
         fixed = nil
     }
 
-    /// Σⱼ log N(xₛⱼ; μⱼ, σⱼ²) for each particle s and its gradient −(xₛⱼ − μⱼ)/σⱼ², for particles x [S, …] whose
-    /// trailing elements line up with `mean` and `standardDeviation` (the most common prior, without the
-    /// bookkeeping of differentiating it).
-    static func normalLogDensityWithGradient(_ x: Tensor<Double>, _ mean: [Double], _ standardDeviation: [Double]) -> (value: Tensor<Double>, gradient: Tensor<Double>) {
-        let size = mean.count
-        let s = size == 0 ? 0 : x.scalarCount / size
-        var constant = 0.0
-        for sd in standardDeviation { constant -= Foundation.log(sd) + 0.5 * Foundation.log(2 * Double.pi) }
-        var value = [Double](repeating: constant, count: s)
-        let gradient = TensorElements<Double>.filled(count: x.scalarCount) { g in
-            x.scalars.withUnsafeBufferPointer { x in
-                for p in 0..<s {
-                    var total = 0.0
-                    for j in 0..<size {
-                        let z = (x[p * size + j] - mean[j]) / standardDeviation[j]
-                        total -= 0.5 * z * z
-                        g[p * size + j] = -z / standardDeviation[j]
-                    }
-                    value[p] += total
-                }
-            }
-        }
-        return (Tensor(shape: [s], scalars: value), Tensor(shape: x.shape, scalars: gradient))
-    }
-
     /// Stops on priors that variational inference over a continuous unconstrained space cannot use.
     static func refuseUnusable<D: Distribution>(_ name: String, _ type: D.Type, _ support: Support, _ file: StaticString, _ line: UInt) {
         let discrete: Bool
@@ -133,5 +108,113 @@ extension LatentSpace {
     /// The layout of a model's latents, in the order they were declared.
     public init(_ latents: [Latent]) {
         self.init(latents.map(\.variable))
+    }
+}
+
+/// A fixed elementwise prior's log density and its derivative in the value, element by element with the
+/// parameters broadcast to the latent's shape once: the priors models use most, without the bookkeeping of
+/// differentiating them at every step. Each is tested against differentiating the distribution's own density.
+struct ElementwiseScore {
+    /// Per element j: the terms of log p that do not depend on the value.
+    let constants: [Double]
+    /// log p(x) − constant and d log p / dx, for element j at x.
+    let evaluate: (Double, Int) -> (Double, Double)
+
+    /// Nil for a prior not covered here (its density is then differentiated).
+    init?<D: Distribution>(_ prior: D, shape: [Int]) where D.Scalar == Double {
+        guard prior.eventShape.isEmpty else { return nil }
+        let size = shape.reduce(1, *)
+        func parameter(_ t: Tensor<Double>) -> [Double] { t.broadcasted(to: shape).scalars.array }
+        let halfLogTwoPi = 0.5 * Foundation.log(2 * Double.pi)
+        switch prior {
+        case let d as Normal<Double>:
+            let (m, s) = (parameter(d.location), parameter(d.scale))
+            constants = (0..<size).map { -Foundation.log(s[$0]) - halfLogTwoPi }
+            evaluate = { x, j in
+                let z = (x - m[j]) / s[j]
+                return (-0.5 * z * z, -z / s[j])
+            }
+        case let d as HalfNormal<Double>:
+            let s = parameter(d.scale)
+            constants = s.map { Foundation.log(2) - Foundation.log($0) - halfLogTwoPi }
+            evaluate = { x, j in
+                let z = x / s[j]
+                return (-0.5 * z * z, -z / s[j])
+            }
+        case let d as HalfCauchy<Double>:
+            let s = parameter(d.scale)
+            constants = s.map { Foundation.log(2 / Double.pi) - Foundation.log($0) }
+            evaluate = { x, j in
+                let z = x / s[j]
+                return (-Foundation.log1p(z * z), -2 * z / (s[j] * (1 + z * z)))
+            }
+        case let d as Cauchy<Double>:
+            let (m, s) = (parameter(d.location), parameter(d.scale))
+            constants = s.map { -Foundation.log(Double.pi) - Foundation.log($0) }
+            evaluate = { x, j in
+                let z = (x - m[j]) / s[j]
+                return (-Foundation.log1p(z * z), -2 * z / (s[j] * (1 + z * z)))
+            }
+        case let d as Exponential<Double>:
+            let rate = parameter(d.rate)
+            constants = rate.map { Foundation.log($0) }
+            evaluate = { x, j in (-rate[j] * x, -rate[j]) }
+        case let d as Gamma<Double>:
+            let (a, b) = (parameter(d.concentration), parameter(d.rate))
+            constants = (0..<size).map { a[$0] * Foundation.log(b[$0]) - Foundation.lgamma(a[$0]) }
+            evaluate = { x, j in ((a[j] - 1) * Foundation.log(x) - b[j] * x, (a[j] - 1) / x - b[j]) }
+        case let d as InverseGamma<Double>:
+            let (a, b) = (parameter(d.concentration), parameter(d.scale))
+            constants = (0..<size).map { a[$0] * Foundation.log(b[$0]) - Foundation.lgamma(a[$0]) }
+            evaluate = { x, j in (-(a[j] + 1) * Foundation.log(x) - b[j] / x, -(a[j] + 1) / x + b[j] / (x * x)) }
+        case let d as StudentT<Double>:
+            let (nu, m, s) = (parameter(d.degreesOfFreedom), parameter(d.location), parameter(d.scale))
+            constants = (0..<size).map {
+                Foundation.lgamma((nu[$0] + 1) / 2) - Foundation.lgamma(nu[$0] / 2) - 0.5 * Foundation.log(nu[$0] * Double.pi) - Foundation.log(s[$0])
+            }
+            evaluate = { x, j in
+                let z = (x - m[j]) / s[j]
+                let r = z * z / nu[j]
+                return (-(nu[j] + 1) / 2 * Foundation.log1p(r), -(nu[j] + 1) * z / (s[j] * nu[j] * (1 + r)))
+            }
+        case let d as Laplace<Double>:
+            let (m, b) = (parameter(d.location), parameter(d.scale))
+            constants = b.map { -Foundation.log(2 * $0) }
+            evaluate = { x, j in
+                let u = x - m[j]
+                return (-Swift.abs(u) / b[j], u > 0 ? -1 / b[j] : (u < 0 ? 1 / b[j] : 0))
+            }
+        case let d as Beta<Double>:
+            let (a, b) = (parameter(d.alpha), parameter(d.beta))
+            constants = (0..<size).map { Foundation.lgamma(a[$0] + b[$0]) - Foundation.lgamma(a[$0]) - Foundation.lgamma(b[$0]) }
+            evaluate = { x, j in
+                ((a[j] - 1) * Foundation.log(x) + (b[j] - 1) * Foundation.log1p(-x), (a[j] - 1) / x - (b[j] - 1) / (1 - x))
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// Σⱼ log p(xₛⱼ) for each particle s, [S], and the gradient (x's shape), for particles x [S, …] whose trailing
+    /// elements line up with the parameters.
+    func logDensityWithGradient(_ x: Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>) {
+        let size = constants.count
+        let s = size == 0 ? 0 : x.scalarCount / size
+        let constant = constants.reduce(0, +)
+        var value = [Double](repeating: constant, count: s)
+        let gradient = TensorElements<Double>.filled(count: x.scalarCount) { g in
+            x.scalars.withUnsafeBufferPointer { x in
+                for p in 0..<s {
+                    var total = 0.0
+                    for j in 0..<size {
+                        let (logDensity, slope) = evaluate(x[p * size + j], j)
+                        total += logDensity
+                        g[p * size + j] = slope
+                    }
+                    value[p] += total
+                }
+            }
+        }
+        return (Tensor(shape: [s], scalars: value), Tensor(shape: x.shape, scalars: gradient))
     }
 }

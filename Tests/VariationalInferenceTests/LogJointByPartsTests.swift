@@ -80,4 +80,32 @@ final class LogJointByPartsTests: XCTestCase {
         XCTAssertEqual(routed, whole)
         assertGradientMatchesFiniteDifferences("simplex log joint", { model.logJointUnconstrained($0[0]).sum() }, at: [theta])
     }
+
+    /// The priors written out element by element against differentiating each distribution's own density, at
+    /// draws from the prior (four particles of a latent of shape [3]; parameters scalar or one per element).
+    func testElementwisePriorsMatchTheirDensities() throws {
+        let v = { (values: [Double]) in Tensor<Double>(values) }
+        func check<D: Distribution>(_ name: String, _ prior: D, file: StaticString = #filePath, line: UInt = #line) throws where D.Scalar == Double {
+            let score = try XCTUnwrap(ElementwiseScore(prior, shape: [3]), name, file: file, line: line)
+            var generator = SeededGenerator(seed: 33)
+            let sampleShape = prior.batchShape.isEmpty ? [4, 3] : [4]
+            let x = prior.sample(sampleShape: sampleShape, using: &generator)
+            let (value, gradient) = score.logDensityWithGradient(x)
+            let (reference, pullback) = valueWithPullback(at: x) { sumPerParticle(prior.logProbability(of: $0)) }
+            let referenceGradient = pullback(Tensor(ones: [4]))
+            for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12, name, file: file, line: line) }
+            for (a, b) in zip(gradient.scalars.array, referenceGradient.scalars.array) { assertClose(a, b, relativeTolerance: 1e-10, name, file: file, line: line) }
+        }
+        try check("Normal", Normal(v([0.5, -1, 2]), v([2, 0.3, 1])))
+        try check("HalfNormal", HalfNormal(2))
+        try check("HalfCauchy", HalfCauchy(v([0.5, 1, 3])))
+        try check("Cauchy", Cauchy(1, 0.4))
+        try check("Exponential", Exponential(v([0.5, 2, 7])))
+        try check("Gamma", Gamma(v([2, 0.7, 5]), v([0.1, 1, 3])))
+        try check("InverseGamma", InverseGamma(3, 2))
+        try check("StudentT", StudentT(v([3, 1.5, 30]), v([0, 1, -2]), v([1, 0.2, 4])))
+        try check("Laplace", Laplace(-0.5, 1.5))
+        try check("Beta", Beta(v([2, 0.8, 5]), v([3, 0.6, 1])))
+        XCTAssertNil(ElementwiseScore(LogNormal(0, 1), shape: [3]), "not written out: differentiated")
+    }
 }
