@@ -36,13 +36,7 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        let nu = degreesOfFreedom
-        // log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ), with the half-step difference of log Γ written so that the parts
-        // of size ν cancel algebraically (at ν = 1e17 the plain difference loses everything).
-        let half = nu * 0.5
-        let normalizer = half * (0.5 / half).log1p() - Scalar(0.5 + SpecialFunctions.halfLogTwoPi)
-            + (half + 0.5).logGammaRemainder() - half.logGammaRemainder() - scale.log()
-        return normalizer + studentTKernel(value, location, scale, nu)
+        return studentTNormalizer(degreesOfFreedom, scale) + studentTKernel(value, location, scale, degreesOfFreedom)
     }
 
     /// Standard t noise with this ν: N(0, 1) / √(χ²_ν / ν), χ²_ν = 2 Gamma(ν/2).
