@@ -151,6 +151,35 @@ extension Tensor {
             }
             return Tensor(shape: outShape, scalars: result)
         }
+        // Rows × columns: an operand that is a column ([…, R, 1], one value per row), a row ([C]) or the whole
+        // result, as when particles [S, 1] meet observations [N] or [S, N]. No index arithmetic per element.
+        if let columns = outShape.last, columns > 0 {
+            let rows = count / columns
+            let left = Self.operandLayout(shape, in: outShape), right = Self.operandLayout(other.shape, in: outShape)
+            if left != .other && right != .other && !(left == .whole && right == .whole) {
+                result.withUnsafeMutableBufferPointer { out in
+                    scalars.withUnsafeBufferPointer { a in
+                        other.scalars.withUnsafeBufferPointer { b in
+                            for r in 0..<rows {
+                                let base = r * columns
+                                let x = left == .column ? a[r] : 0, y = right == .column ? b[r] : 0
+                                switch (left, right) {
+                                case (.column, .whole): for j in 0..<columns { out[base + j] = combine(x, b[base + j]) }
+                                case (.whole, .column): for j in 0..<columns { out[base + j] = combine(a[base + j], y) }
+                                case (.column, .row): for j in 0..<columns { out[base + j] = combine(x, b[j]) }
+                                case (.row, .column): for j in 0..<columns { out[base + j] = combine(a[j], y) }
+                                case (.row, .whole): for j in 0..<columns { out[base + j] = combine(a[j], b[base + j]) }
+                                case (.whole, .row): for j in 0..<columns { out[base + j] = combine(a[base + j], b[j]) }
+                                case (.column, .column): for j in 0..<columns { out[base + j] = combine(x, y) }
+                                default: for j in 0..<columns { out[base + j] = combine(a[j], b[j]) }
+                                }
+                            }
+                        }
+                    }
+                }
+                return Tensor(shape: outShape, scalars: result)
+            }
+        }
         let sa = broadcastStrides(shape, to: outShape)
         let sb = broadcastStrides(other.shape, to: outShape)
         let rank = outShape.count
@@ -178,6 +207,31 @@ extension Tensor {
             }
         }
         return Tensor(shape: outShape, scalars: result)
+    }
+
+    @usableFromInline
+    enum OperandLayout { case whole, row, column, other }
+
+    /// How an operand of shape `small` lies in a broadcast result of shape `large` ([…, R, C]), leading 1s aside:
+    /// the whole result, one row [C] repeated, one value per row ([…, R, 1]), or anything else.
+    @usableFromInline
+    static func operandLayout(_ small: [Int], in large: [Int]) -> OperandLayout {
+        let offset = large.count - small.count
+        guard offset >= 0, let columns = large.last else { return .other }
+        var leadingOnes = true
+        var whole = true, column = columns != 1
+        for axis in 0..<large.count {
+            let size = axis < offset ? 1 : small[axis - offset]
+            if axis < large.count - 1 {
+                if size != 1 { leadingOnes = false }
+                if size != large[axis] { whole = false; column = false }
+            } else {
+                if size != columns { whole = false }
+                if size != 1 { column = false }
+                if leadingOnes && size == columns { return whole ? .whole : .row }
+            }
+        }
+        return whole ? .whole : (column ? .column : .other)
     }
 
     /// If `small` (leading 1s dropped) equals the trailing dimensions of `large`, the element count of that suffix.

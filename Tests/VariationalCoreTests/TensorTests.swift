@@ -45,6 +45,29 @@ final class TensorTests: XCTestCase {
         XCTAssertEqual((row - a)[1, 2, 3], 4 - a[1, 2, 3])
     }
 
+    /// Every pairing of layouts (whole, row, column, anything else) against the same arithmetic on operands
+    /// broadcast by index arithmetic: columns of particles [S, 1] meet rows of observations [N] and whole [S, N].
+    func testRowAndColumnBroadcastsAgreeWithIndexing() {
+        var generator = SeededGenerator(seed: 2)
+        let pairs: [([Int], [Int])] = [
+            ([3, 1], [3, 4]), ([3, 4], [3, 1]), ([3, 1], [4]), ([4], [3, 1]), ([2, 3, 1], [2, 3, 4]), ([1, 4], [3, 1]),
+            ([3, 1], [1, 4]), ([2, 1, 4], [2, 3, 4]), ([1, 1], [3, 4]), ([1, 1], [1, 4]), ([3, 1], [3, 1, 1]), ([4], [2, 3, 4]),
+        ]
+        for (sa, sb) in pairs {
+            let a = T(randomNormal: sa, using: &generator), b = T(randomNormal: sb, using: &generator)
+            let shape = try! checkedBroadcastShape(sa, sb)
+            let (wa, wb) = (a.broadcasted(to: shape).scalars.array, b.broadcasted(to: shape).scalars.array)
+            let sum: T = a + b, difference: T = a - b, product: T = a * b, quotient: T = a / b
+            let cases: [(String, T, (Double, Double) -> Double)] = [
+                ("+", sum, { $0 + $1 }), ("-", difference, { $0 - $1 }), ("*", product, { $0 * $1 }), ("/", quotient, { $0 / $1 }),
+            ]
+            for (name, result, combine) in cases {
+                XCTAssertEqual(result.shape, shape, "\(sa) \(name) \(sb)")
+                XCTAssertEqual(result.scalars.array, zip(wa, wb).map(combine), "\(sa) \(name) \(sb)")
+            }
+        }
+    }
+
     func testSymbolicZeroIsANoOp() {
         let x = T([1, 2, 3])
         XCTAssertEqual(T.zero + x, x)
