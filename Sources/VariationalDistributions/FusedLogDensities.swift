@@ -248,8 +248,28 @@ func logFactorialOfCount<S: TensorScalar>(_ k: S) -> S? {
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
+    if let (rows, columns) = countsRepeatAlongRows(k, rate) {
+        // A rate for every count, the counts a row of data: one pass, the logarithms vectorised.
+        let logRate = rate.log()
+        let result = TensorElements<S>.filled(count: rows * columns) { out in
+            k.scalars.withUnsafeBufferPointer { k in
+                rate.scalars.withUnsafeBufferPointer { rate in
+                    logRate.scalars.withUnsafeBufferPointer { logRate in
+                        for r in 0..<rows {
+                            for j in 0..<columns {
+                                let i = r * columns + j
+                                guard let logFactorial = logFactorialOfCount(k[j]) else { out[i] = -.infinity; continue }
+                                out[i] = (k[j] == 0 ? 0 : k[j] * logRate[i]) - rate[i] - logFactorial
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: rate.shape, scalars: result)
+    }
     // The rates' logarithms in one vectorised pass (one per rate, however many counts share it).
-    fusedElementwise(k, rate, rate.log(), rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
+    return fusedElementwise(k, rate, rate.log(), rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
         guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
         // 0 · log 0 = 0: a rate of 0 gives probability 1 to k = 0.
         return (k == 0 ? 0 : k * logRate) - rate - logFactorial
@@ -280,11 +300,37 @@ func vjpPoissonLogDensityInRate<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
     (poissonLogDensityValue(k, rate), { v in
-        fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
+        if v.shape == rate.shape, let (rows, columns) = countsRepeatAlongRows(k, rate) {
+            let gradient = TensorElements<S>.filled(count: rows * columns) { out in
+                k.scalars.withUnsafeBufferPointer { k in
+                    rate.scalars.withUnsafeBufferPointer { rate in
+                        v.scalars.withUnsafeBufferPointer { v in
+                            for r in 0..<rows {
+                                for j in 0..<columns {
+                                    let i = r * columns + j
+                                    let valid = logFactorialOfCount(k[j]) != nil
+                                    out[i] = valid ? v[i] * (k[j] == 0 ? -1 : k[j] / rate[i] - 1) : 0
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return Tensor(shape: rate.shape, scalars: gradient)
+        }
+        return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
             guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
             return (0, k == 0 ? -1 : k / rate - 1, 0, 0)
         }.1
     })
+}
+
+/// (rows, columns) when the rates have the broadcast shape and the counts are its trailing row(s) repeated along
+/// the leading axes (counts [N] or [S, N] against rates [S, N]); nil otherwise.
+func countsRepeatAlongRows<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> (rows: Int, columns: Int)? {
+    let columns = k.scalarCount
+    guard columns > 0, k.rank <= rate.rank, rate.shape.suffix(k.rank).elementsEqual(k.shape) else { return nil }
+    return (rate.scalarCount / columns, columns)
 }
 
 /// log of a Bernoulli probability, x l − softplus(l) for x ∈ {0, 1} (−∞ elsewhere), for value and logits of one

@@ -2,6 +2,7 @@ import _Differentiation
 import VariationalCore
 import VariationalDistributions
 import VariationalTestSupport
+import Foundation
 import XCTest
 
 /// Log densities broadcast their value against the batch shape as tensor arithmetic does: the result is the log
@@ -88,6 +89,16 @@ final class BroadcastingTests: XCTestCase {
         check("StudentT", { StudentT($0[0].exp(), $0[1], $0[2].exp()).logProbability(of: $0[3]).sum() }, [column(0.5, 2), column(0.2, -0.5), column(0.1, -0.3), real])
         check("Gamma", { Gamma($0[0].exp(), $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.5, -0.2), column(0.1, 0.7), positive])
         check("Poisson", { Poisson(logRate: $0[0]).logProbability(of: counts).sum() }, [column(0.5, 1.7)])
+        // Rates for every count ([S, N] against counts [N]): the row-by-row pass, values checked by hand too.
+        check("Poisson [2, 3]", { Poisson(logRate: $0[0]).logProbability(of: counts).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
+        let rates = T(shape: [2, 3], scalars: [0.5, 1.7, 3, 0.2, 1, 2])
+        let byHand = (0..<6).map { i -> Double in
+            let k = counts.scalars[i % 3]
+            return k * Foundation.log(rates.scalars[i]) - rates.scalars[i] - Foundation.lgamma(k + 1)
+        }
+        for (a, b) in zip(Poisson(rates).logProbability(of: counts).scalars.array, byHand) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        XCTAssertEqual(Poisson(rates).logProbability(of: T([0, 2.5, 1])).scalars[1], -.infinity)
+        XCTAssertEqual(gradient(at: rates) { Poisson($0).logProbability(of: T([0, 2.5, 1])).sum() }.scalars.array, [-1, 0, 1 / 3.0 - 1, -1, 0, -0.5])
         check("Bernoulli", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [column(0.5, -1.7)])
         check("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
     }
