@@ -109,17 +109,28 @@ extension Tensor {
                     }
                 }
             }
-            return Tensor(shape: shape, scalars: result)
+            return Tensor(checkedShape: shape, elements: result)
         }
         let outShape = broadcastShape(shape, other.shape)
         let count = outShape.reduce(1, *)
+        // One element against many: a plain loop (through `map` the operation would be a closure within a closure).
         if other.scalars.count == 1 && shape == outShape {
             let b = other.scalars[0]
-            return map { combine($0, b) }
+            let result = scalars.withUnsafeBufferPointer { a in
+                TensorElements<Scalar>.filled(count: count) { out in
+                    for i in 0..<count { out[i] = combine(a[i], b) }
+                }
+            }
+            return Tensor(checkedShape: outShape, elements: result)
         }
         if scalars.count == 1 && other.shape == outShape {
             let a = scalars[0]
-            return other.map { combine(a, $0) }
+            let result = other.scalars.withUnsafeBufferPointer { b in
+                TensorElements<Scalar>.filled(count: count) { out in
+                    for i in 0..<count { out[i] = combine(a, b[i]) }
+                }
+            }
+            return Tensor(checkedShape: outShape, elements: result)
         }
         var result = TensorElements<Scalar>.zeros(count: count)
         // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).

@@ -4,6 +4,14 @@ import _Differentiation
 // Negative axes count from the end.
 
 extension Tensor {
+    /// One axis made non-negative (stops on an axis out of range).
+    @usableFromInline
+    func normalizedAxis(_ axis: Int) -> Int {
+        let a = axis < 0 ? axis + rank : axis
+        require(a >= 0 && a < rank, "Tensor: axis \(axis) out of range for shape \(shape)")
+        return a
+    }
+
     /// Axes made non-negative, sorted, without repeats.
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)

@@ -171,15 +171,16 @@ extension Tensor {
         let inner = shape[(axis + 1)...].reduce(1, *)
         var outShape = shape
         outShape[axis] = range.count
-        var result = [Scalar]()
-        result.reserveCapacity(outer * range.count * inner)
-        scalars.withUnsafeBufferPointer { x in
-            for o in 0..<outer {
-                let start = (o * n + range.lowerBound) * inner
-                result.append(contentsOf: x[start..<(start + range.count * inner)])
+        let block = range.count * inner
+        let result = scalars.withUnsafeBufferPointer { x in
+            TensorElements<Scalar>.filled(count: outer * block) { out in
+                for o in 0..<outer {
+                    let start = (o * n + range.lowerBound) * inner
+                    (out.baseAddress! + o * block).update(from: x.baseAddress! + start, count: block)
+                }
             }
         }
-        return Tensor(shape: outShape, scalars: result)
+        return Tensor(checkedShape: outShape, elements: result)
     }
 
     /// The elements with indices in `range` along `axis`.
@@ -187,7 +188,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func slice(axis: Int, range: Range<Int>) -> Tensor {
-        let a = withoutDerivative(at: normalizedAxes([axis])[0])
+        let a = withoutDerivative(at: normalizedAxis(axis))
         require(
             range.lowerBound >= 0 && range.upperBound <= shape[a],
             "Tensor.slice: range \(range) out of bounds for axis \(axis) of shape \(shape)")
@@ -199,14 +200,14 @@ extension Tensor {
     @derivative(of: slice)
     @usableFromInline
     func vjpSlice(axis: Int, range: Range<Int>) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        let a = normalizedAxes([axis])[0]
+        let a = normalizedAxis(axis)
         let inputShape = shape
-        return (slice(axis: axis, range: range), { v in
+        let value = slice(axis: axis, range: range)
+        let sliceShape = value.shape
+        return (value, { v in
             if v.isSymbolicZero { return .zero }
             // Zeros of the input's shape with the slice's gradient copied into its place, block by block.
-            var sliceShape = inputShape
-            sliceShape[a] = range.count
-            let upstream = v.broadcastRaw(to: sliceShape)
+            let upstream = v.shape == sliceShape ? v : v.broadcastRaw(to: sliceShape)
             let outer = inputShape[..<a].reduce(1, *)
             let inner = inputShape[(a + 1)...].reduce(1, *)
             let (full, block, offset) = (inputShape[a] * inner, range.count * inner, range.lowerBound * inner)
@@ -345,7 +346,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
     public func gathering(atIndices indices: [Int], alongAxis axis: Int = 0) -> Tensor {
-        gatherRaw(indices, axis: withoutDerivative(at: normalizedAxes([axis])[0]))
+        gatherRaw(indices, axis: withoutDerivative(at: normalizedAxis(axis)))
     }
 
     @_specialize(where Scalar == Float)
@@ -353,7 +354,7 @@ extension Tensor {
     @derivative(of: gathering)
     @usableFromInline
     func vjpGathering(atIndices indices: [Int], alongAxis axis: Int) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        let a = normalizedAxes([axis])[0]
+        let a = normalizedAxis(axis)
         let inputShape = shape
         return (gatherRaw(indices, axis: a), { v in
             if v.isSymbolicZero { return .zero }

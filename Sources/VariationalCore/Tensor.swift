@@ -62,7 +62,7 @@ public struct Tensor<Scalar: TensorScalar> {
     /// A scalar (rank-0) tensor.
     @inlinable
     public init(_ value: Scalar) {
-        self.init(shape: [], scalars: [value])
+        self.init(checkedShape: [], elements: TensorElements(uninitializedCount: 1) { $0[0] = value })
     }
 
     /// A rank-1 tensor.

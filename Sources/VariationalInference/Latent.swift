@@ -29,6 +29,8 @@ public struct Latent {
         let marginal: (Int, Double) -> Double?
         /// log p summed per particle ([S]) at values shaped as `z[name]` reads them, and its gradient there.
         let logDensityWithGradient: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)
+        /// The same element by element, for the priors written out by hand.
+        let score: ElementwiseScore?
     }
 
     public var name: String { variable.name }
@@ -68,7 +70,8 @@ public struct Latent {
                 let (value, pullback) = valueWithPullback(at: x) { prior.logProbability(of: $0) }
                 let gradient = pullback(Tensor(repeating: 1, shape: value.shape))
                 return (particleSums(value), gradient.isSymbolicZero ? Tensor(zeros: x.shape) : gradient)
-            })
+            },
+            score: score)
     }
 
     /// A latent variable whose prior depends on other latents: `prior` receives their values for a
@@ -200,21 +203,36 @@ struct ElementwiseScore {
     func logDensityWithGradient(_ x: Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>) {
         let size = constants.count
         let s = size == 0 ? 0 : x.scalarCount / size
-        let constant = constants.reduce(0, +)
-        var value = [Double](repeating: constant, count: s)
-        let gradient = TensorElements<Double>.filled(count: x.scalarCount) { g in
-            x.scalars.withUnsafeBufferPointer { x in
-                for p in 0..<s {
-                    var total = 0.0
-                    for j in 0..<size {
-                        let (logDensity, slope) = evaluate(x[p * size + j], j)
-                        total += logDensity
-                        g[p * size + j] = slope
-                    }
-                    value[p] += total
+        var value = TensorElements<Double>.zeros(count: s)
+        var gradient = TensorElements<Double>.zeros(count: x.scalarCount)
+        x.scalars.withUnsafeBufferPointer { x in
+            value.withUnsafeMutableBufferPointer { value in
+                gradient.withUnsafeMutableBufferPointer { gradient in
+                    accumulate(x, stride: size, offset: 0, particles: s, value: value, gradient: gradient)
                 }
             }
         }
         return (Tensor(shape: [s], scalars: value), Tensor(shape: x.shape, scalars: gradient))
+    }
+
+    /// Adds Σⱼ log p(zₚⱼ) to `value[p]` and d log p / dzₚⱼ to `gradient` for particles whose elements are at
+    /// `p * stride + offset + j` of `z` (one latent's columns of all the latents' values), writing the gradient at
+    /// the same places.
+    func accumulate(
+        _ z: UnsafeBufferPointer<Double>, stride: Int, offset: Int, particles: Int,
+        value: UnsafeMutableBufferPointer<Double>, gradient: UnsafeMutableBufferPointer<Double>
+    ) {
+        let size = constants.count
+        let constant = constants.reduce(0, +)
+        for p in 0..<particles {
+            var total = constant
+            let base = p * stride + offset
+            for j in 0..<size {
+                let (logDensity, slope) = evaluate(z[base + j], j)
+                total += logDensity
+                gradient[base + j] += slope
+            }
+            value[p] += total
+        }
     }
 }

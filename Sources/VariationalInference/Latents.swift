@@ -194,26 +194,38 @@ func constrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap]) -> C
     constrainElementwiseValue(theta, maps).0
 }
 
-func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap]) -> (ConstrainedValues, derivatives: [Double], slopes: [Double]) {
+func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
+    -> (ConstrainedValues, derivatives: TensorElements<Double>, slopes: TensorElements<Double>)
+{
     let (s, d) = (theta.shape[0], theta.shape[1])
-    var values = [Double](repeating: 0, count: s * d)
-    var logJacobian = [Double](repeating: 0, count: s)
-    var derivatives = [Double](repeating: 0, count: s * d)
-    var slopes = [Double](repeating: 0, count: s * d)
+    // Storage of the project's own throughout: a [Double] costs a generic allocation and a copy into a tensor.
+    var values = TensorElements<Double>.uninitialized(count: s * d)
+    var logJacobian = TensorElements<Double>.uninitialized(count: s)
+    var derivatives = TensorElements<Double>.uninitialized(count: s * d)
+    var slopes = TensorElements<Double>.uninitialized(count: s * d)
     theta.scalars.withUnsafeBufferPointer { x in
-        for p in 0..<s {
-            var total = 0.0
-            for j in 0..<d {
-                let (y, logDerivative, derivative, slope) = maps[j].apply(x[p * d + j])
-                values[p * d + j] = y
-                derivatives[p * d + j] = derivative
-                slopes[p * d + j] = slope
-                total += logDerivative
+        values.withUnsafeMutableBufferPointer { values in
+            derivatives.withUnsafeMutableBufferPointer { derivatives in
+                slopes.withUnsafeMutableBufferPointer { slopes in
+                    logJacobian.withUnsafeMutableBufferPointer { logJacobian in
+                        for p in 0..<s {
+                            var total = 0.0
+                            for j in 0..<d {
+                                let (y, logDerivative, derivative, slope) = maps[j].apply(x[p * d + j])
+                                values[p * d + j] = y
+                                derivatives[p * d + j] = derivative
+                                slopes[p * d + j] = slope
+                                total += logDerivative
+                            }
+                            logJacobian[p] = total
+                        }
+                    }
+                }
             }
-            logJacobian[p] = total
         }
     }
-    let result = ConstrainedValues(values: Tensor(shape: [s, d], scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
+    let result = ConstrainedValues(
+        values: Tensor(shape: [s, d], scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
     return (result, derivatives, slopes)
 }
 
@@ -226,15 +238,19 @@ func vjpConstrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
     return (value, { v in
         let (vy, vl) = (v.values, v.logJacobian)
         if vy.isSymbolicZero && vl.isSymbolicZero { return .zero }
-        var gradient = [Double](repeating: 0, count: s * d)
-        for p in 0..<s {
-            let l = vl.isSymbolicZero ? 0 : vl.scalars[p]
-            for j in 0..<d {
-                let i = p * d + j
-                gradient[i] = (vy.isSymbolicZero ? 0 : vy.scalars[i] * derivatives[i]) + l * slopes[i]
+        return Tensor(shape: [s, d]) { gradient in
+            derivatives.withUnsafeBufferPointer { derivatives in
+                slopes.withUnsafeBufferPointer { slopes in
+                    for p in 0..<s {
+                        let l = vl.isSymbolicZero ? 0 : vl.scalars[p]
+                        for j in 0..<d {
+                            let i = p * d + j
+                            gradient[i] = (vy.isSymbolicZero ? 0 : vy.scalars[i] * derivatives[i]) + l * slopes[i]
+                        }
+                    }
+                }
             }
         }
-        return Tensor(shape: [s, d], scalars: gradient)
     })
 }
 

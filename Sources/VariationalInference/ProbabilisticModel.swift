@@ -165,20 +165,35 @@ extension ProbabilisticModel {
             return total
         }
         let modelGradient = pullback(Tensor(repeating: 1, shape: modelValue.shape))
-        var value = (modelValue + constrained.logJacobian).scalars.array
-        var gradient = modelGradient.isSymbolicZero ? [Double](repeating: 0, count: s * d) : modelGradient.scalars.array
-        let z = Latents(values: constrained.values, space: space)
-        for (i, latent) in latents.enumerated() {
-            guard let fixed = latent.fixed else { continue }
-            let (prior, priorGradient) = fixed.logDensityWithGradient(z[latent.name])
-            let (offset, size) = (space.constrainedOffsets[i], space.variables[i].size)
-            for p in 0..<s {
-                value[p] += prior.scalars[p]
-                for j in 0..<size { gradient[p * d + offset + j] += priorGradient.scalars[p * size + j] }
+        var value = (modelValue + constrained.logJacobian).scalars
+        var gradient = modelGradient.isSymbolicZero ? TensorElements<Double>.zeros(count: s * d) : modelGradient.scalars
+        value.withUnsafeMutableBufferPointer { value in
+            gradient.withUnsafeMutableBufferPointer { gradient in
+                constrained.values.scalars.withUnsafeBufferPointer { z in
+                    for (i, latent) in latents.enumerated() {
+                        guard let fixed = latent.fixed else { continue }
+                        let (offset, size) = (space.constrainedOffsets[i], space.variables[i].size)
+                        // Priors written out by hand read and write their columns in place; the others see a slice.
+                        if let score = fixed.score {
+                            score.accumulate(z, stride: d, offset: offset, particles: s, value: value, gradient: gradient)
+                            continue
+                        }
+                        let values = Latents(values: constrained.values, space: space)[latent.name]
+                        let (prior, priorGradient) = fixed.logDensityWithGradient(values)
+                        for p in 0..<s {
+                            value[p] += prior.scalars[p]
+                            for j in 0..<size { gradient[p * d + offset + j] += priorGradient.scalars[p * size + j] }
+                        }
+                    }
+                    // Through the map θ ↦ z: the chain rule, plus the log-Jacobian's own derivative.
+                    derivatives.withUnsafeBufferPointer { derivatives in
+                        slopes.withUnsafeBufferPointer { slopes in
+                            for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
+                        }
+                    }
+                }
             }
         }
-        // Through the map θ ↦ z: the chain rule, plus the log-Jacobian's own derivative.
-        for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
         return (Tensor(shape: [s], scalars: value), Tensor(shape: [s, d], scalars: gradient))
     }
 }

@@ -326,24 +326,26 @@ func fullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tens
 
 func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
     let (s, d) = (noise.shape[0], mean.scalarCount)
-    var theta = [Double](repeating: 0, count: s * d)
-    mean.scalars.withUnsafeBufferPointer { m in
-        lower.scalars.withUnsafeBufferPointer { f in
-            raw.scalars.withUnsafeBufferPointer { r in
-                noise.scalars.withUnsafeBufferPointer { e in
-                    let diagonal = (0..<d).map { softplusAndSlope(r[$0]).value }
-                    for p in 0..<s {
-                        for i in 0..<d {
-                            var total = m[i] + diagonal[i] * e[p * d + i]
-                            for j in 0..<i { total += f[i * d + j] * e[p * d + j] }
-                            theta[p * d + i] = total
+    return Tensor(shape: [s, d]) { theta in
+        mean.scalars.withUnsafeBufferPointer { m in
+            lower.scalars.withUnsafeBufferPointer { f in
+                raw.scalars.withUnsafeBufferPointer { r in
+                    noise.scalars.withUnsafeBufferPointer { e in
+                        withUnsafeTemporaryAllocation(of: Double.self, capacity: d) { diagonal in
+                            for i in 0..<d { diagonal[i] = softplusAndSlope(r[i]).value }
+                            for p in 0..<s {
+                                for i in 0..<d {
+                                    var total = m[i] + diagonal[i] * e[p * d + i]
+                                    for j in 0..<i { total += f[i * d + j] * e[p * d + j] }
+                                    theta[p * d + i] = total
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     }
-    return Tensor(shape: [s, d], scalars: theta)
 }
 
 @derivative(of: fullRankSample, wrt: (mean, lower, raw))
@@ -362,22 +364,30 @@ func fullRankSamplePullback(_ mean: Tensor<Double>, _ raw: Tensor<Double>, _ noi
     -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>)
 {
     let (s, d) = (noise.shape[0], mean.scalarCount)
-    var gMean = [Double](repeating: 0, count: d)
-    var gLower = [Double](repeating: 0, count: d * d)
-    var gRaw = [Double](repeating: 0, count: d)
-    upstream.scalars.withUnsafeBufferPointer { g in
-        noise.scalars.withUnsafeBufferPointer { e in
-            for p in 0..<s {
-                for i in 0..<d {
-                    let gi = g[p * d + i] * weight
-                    gMean[i] += gi
-                    gRaw[i] += gi * e[p * d + i]
-                    for j in 0..<i { gLower[i * d + j] += gi * e[p * d + j] }
+    var gMean = TensorElements<Double>.zeros(count: d)
+    var gLower = TensorElements<Double>.zeros(count: d * d)
+    var gRaw = TensorElements<Double>.zeros(count: d)
+    gMean.withUnsafeMutableBufferPointer { gMean in
+        gLower.withUnsafeMutableBufferPointer { gLower in
+            gRaw.withUnsafeMutableBufferPointer { gRaw in
+                upstream.scalars.withUnsafeBufferPointer { g in
+                    noise.scalars.withUnsafeBufferPointer { e in
+                        for p in 0..<s {
+                            for i in 0..<d {
+                                let gi = g[p * d + i] * weight
+                                gMean[i] += gi
+                                gRaw[i] += gi * e[p * d + i]
+                                for j in 0..<i { gLower[i * d + j] += gi * e[p * d + j] }
+                            }
+                        }
+                    }
+                }
+                raw.scalars.withUnsafeBufferPointer { r in
+                    for i in 0..<d { gRaw[i] *= softplusAndSlope(r[i]).slope }
                 }
             }
         }
     }
-    for i in 0..<d { gRaw[i] *= softplusAndSlope(raw.scalars[i]).slope }
     return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: raw.shape, scalars: gRaw))
 }
 
@@ -397,10 +407,14 @@ func vjpGaussianEntropy(_ raw: Tensor<Double>) -> (value: Tensor<Double>, pullba
     (gaussianEntropyValue(raw), { v in
         if v.isSymbolicZero { return .zero }
         let g = v.scalar
-        return Tensor(shape: raw.shape, scalars: raw.scalars.map { rho in
-            let (value, slope) = softplusAndSlope(rho)
-            return g * slope / value
-        })
+        return Tensor(shape: raw.shape) { out in
+            raw.scalars.withUnsafeBufferPointer { r in
+                for i in 0..<r.count {
+                    let (value, slope) = softplusAndSlope(r[i])
+                    out[i] = g * slope / value
+                }
+            }
+        }
     })
 }
 
