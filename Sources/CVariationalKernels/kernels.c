@@ -410,6 +410,24 @@ DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p)
 DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p)
 DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p)
 
+// log k! from a table for counts below its size; NaN for anything else (the caller settles those).
+#define DEFINE_LOG_FACTORIALS(P, T)                                                                            \
+    long vk_##P##log_factorials(long n, const T *k, const double *table, long size, T *y) {                  \
+        long missing = 0;                                                                                      \
+        for (long j = 0; j < n; j++) {                                                                         \
+            double x = (double)k[j];                                                                           \
+            if (x >= 0 && x < (double)size && x == (double)(long)x) {                                          \
+                y[j] = (T)table[(long)x];                                                                      \
+            } else {                                                                                           \
+                y[j] = (T)NAN;                                                                                 \
+                missing++;                                                                                     \
+            }                                                                                                  \
+        }                                                                                                      \
+        return missing;                                                                                        \
+    }
+DEFINE_LOG_FACTORIALS(s, float)
+DEFINE_LOG_FACTORIALS(d, double)
+
 // The cross-entropy softplus(l) − x·l with its gradient σ(l) − x, from one exponential per element; with `logp`,
 // log Bernoulli(x; σ(l)) = −cross-entropy and its gradient x − σ(l) instead, −∞ and 0 where x is neither 0 nor 1,
 // returning how many such x there are (a caller needs a mask only when it is not 0). The elementwise loop is

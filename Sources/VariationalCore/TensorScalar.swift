@@ -29,6 +29,9 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func bernoulliLogDensity(
         count: Int, labels: UnsafePointer<Self>, logits: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>,
         gradient: UnsafeMutablePointer<Self>) -> Int
+    /// log k! read from `table` (log 0!, log 1!, …) for counts below its size, NaN elsewhere. Returns how many are NaN.
+    static func logFactorials(
+        count: Int, counts: UnsafePointer<Self>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Self>) -> Int
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// One fused Adam step over a flat buffer.
@@ -45,6 +48,12 @@ public enum VectorFunction: Sendable {
 }
 
 extension Float: TensorScalar {
+    public static func logFactorials(
+        count: Int, counts: UnsafePointer<Float>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Float>
+    ) -> Int {
+        vk_slog_factorials(count, counts, table, tableSize, result)
+    }
+
     public static func sigmoidCrossEntropy(
         count: Int, logits: UnsafePointer<Float>, labels: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>
     ) {
@@ -112,6 +121,12 @@ extension Float: TensorScalar {
 }
 
 extension Double: TensorScalar {
+    public static func logFactorials(
+        count: Int, counts: UnsafePointer<Double>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Double>
+    ) -> Int {
+        vk_dlog_factorials(count, counts, table, tableSize, result)
+    }
+
     public static func sigmoidCrossEntropy(
         count: Int, logits: UnsafePointer<Double>, labels: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>
     ) {

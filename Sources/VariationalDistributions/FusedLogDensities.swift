@@ -245,21 +245,42 @@ func logFactorialOfCount<S: TensorScalar>(_ k: S) -> S? {
     return S.logGamma(k + 1)
 }
 
+/// log k! for each count of a row of counts (NaN where an entry is not a count), looked up once per call rather than
+/// once per rate: in a likelihood every particle's row of rates meets the same row of counts.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func logFactorialsOfCounts<S: TensorScalar>(_ counts: Tensor<S>) -> TensorElements<S> {
+    counts.scalars.withUnsafeBufferPointer { counts in
+        logFactorials.withUnsafeBufferPointer { small in
+            TensorElements<S>.filled(count: counts.count) { table in
+                guard let k = counts.baseAddress, let out = table.baseAddress else { return }
+                // The table's kernel leaves NaN where a count is beyond the table or not a count at all.
+                if S.logFactorials(count: counts.count, counts: k, table: small.baseAddress!, tableSize: small.count, result: out) > 0 {
+                    for j in 0..<counts.count where table[j].isNaN { table[j] = logFactorialOfCount(counts[j]) ?? .nan }
+                }
+            }
+        }
+    }
+}
+
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
     if let (rows, columns) = countsRepeatAlongRows(k, rate) {
         // A rate for every count, the counts a row of data: one pass, the logarithms vectorised.
         let logRate = rate.log()
+        let logFactorialTable = logFactorialsOfCounts(k)
         let result = TensorElements<S>.filled(count: rows * columns) { out in
             k.scalars.withUnsafeBufferPointer { k in
-                rate.scalars.withUnsafeBufferPointer { rate in
-                    logRate.scalars.withUnsafeBufferPointer { logRate in
-                        for r in 0..<rows {
-                            for j in 0..<columns {
-                                let i = r * columns + j
-                                guard let logFactorial = logFactorialOfCount(k[j]) else { out[i] = -.infinity; continue }
-                                out[i] = (k[j] == 0 ? 0 : k[j] * logRate[i]) - rate[i] - logFactorial
+                logFactorialTable.withUnsafeBufferPointer { logFactorial in
+                    rate.scalars.withUnsafeBufferPointer { rate in
+                        logRate.scalars.withUnsafeBufferPointer { logRate in
+                            for r in 0..<rows {
+                                for j in 0..<columns {
+                                    let i = r * columns + j
+                                    out[i] = logFactorial[j].isNaN
+                                        ? -.infinity : (k[j] == 0 ? 0 : k[j] * logRate[i]) - rate[i] - logFactorial[j]
+                                }
                             }
                         }
                     }
@@ -301,15 +322,17 @@ func vjpPoissonLogDensityInRate<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<
 {
     (poissonLogDensityValue(k, rate), { v in
         if v.shape == rate.shape, let (rows, columns) = countsRepeatAlongRows(k, rate) {
+            let logFactorialTable = logFactorialsOfCounts(k)
             let gradient = TensorElements<S>.filled(count: rows * columns) { out in
                 k.scalars.withUnsafeBufferPointer { k in
-                    rate.scalars.withUnsafeBufferPointer { rate in
-                        v.scalars.withUnsafeBufferPointer { v in
-                            for r in 0..<rows {
-                                for j in 0..<columns {
-                                    let i = r * columns + j
-                                    let valid = logFactorialOfCount(k[j]) != nil
-                                    out[i] = valid ? v[i] * (k[j] == 0 ? -1 : k[j] / rate[i] - 1) : 0
+                    logFactorialTable.withUnsafeBufferPointer { logFactorial in
+                        rate.scalars.withUnsafeBufferPointer { rate in
+                            v.scalars.withUnsafeBufferPointer { v in
+                                for r in 0..<rows {
+                                    for j in 0..<columns {
+                                        let i = r * columns + j
+                                        out[i] = logFactorial[j].isNaN ? 0 : v[i] * (k[j] == 0 ? -1 : k[j] / rate[i] - 1)
+                                    }
                                 }
                             }
                         }

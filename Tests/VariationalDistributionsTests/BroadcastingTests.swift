@@ -99,6 +99,13 @@ final class BroadcastingTests: XCTestCase {
         for (a, b) in zip(Poisson(rates).logProbability(of: counts).scalars.array, byHand) { XCTAssertEqual(a, b, accuracy: 1e-12) }
         XCTAssertEqual(Poisson(rates).logProbability(of: T([0, 2.5, 1])).scalars[1], -.infinity)
         XCTAssertEqual(gradient(at: rates) { Poisson($0).logProbability(of: T([0, 2.5, 1])).sum() }.scalars.array, [-1, 0, 1 / 3.0 - 1, -1, 0, -0.5])
+        // Counts past the log-factorial table (1,024 entries) beside counts in it, in the same row.
+        let large = T(shape: [2, 2], scalars: [1500, 3, 1400, 2])
+        let largeByHand = (0..<4).map { i -> Double in
+            let k = [1500.0, 2][i % 2]
+            return k * Foundation.log(large.scalars[i]) - large.scalars[i] - Foundation.lgamma(k + 1)
+        }
+        for (a, b) in zip(Poisson(large).logProbability(of: T([1500, 2])).scalars.array, largeByHand) { XCTAssertEqual(a, b, accuracy: 1e-9) }
         check("Bernoulli", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [column(0.5, -1.7)])
         check("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
     }

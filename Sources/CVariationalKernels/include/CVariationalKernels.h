@@ -76,6 +76,9 @@ long vk_sbernoulli_log_density(long n, const float *labels, const float *logits,
 long vk_dbernoulli_log_density(long n, const double *labels, const double *logits, double *y, double *g);
 /// Bernoulli GLM: returns Σᵢ yᵢ lᵢ − softplus(lᵢ), lᵢ = Σⱼ w[j] xT[j·ldx + i], and writes g[j] = Σᵢ (yᵢ − σ(lᵢ)) xT[j·ldx + i].
 double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g);
+/// y[j] = table[k[j]] for counts k[j] ∈ {0, …, size − 1}, NaN otherwise; returns how many are NaN.
+long vk_slog_factorials(long n, const float *k, const double *table, long size, float *y);
+long vk_dlog_factorials(long n, const double *k, const double *table, long size, double *y);
 /// Fills each of `rows` rows of y (length `columns`) with the vector b.
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);
