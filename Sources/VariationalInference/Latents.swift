@@ -311,8 +311,29 @@ public func sumPerParticle(_ x: Tensor<Double>) -> Tensor<Double> {
 func particleSums(_ x: Tensor<Double>) -> Tensor<Double> {
     if x.rank <= 1 { return x }
     let s = x.shape[0]
-    let rows = x.reshaped(to: [s, s == 0 ? 0 : x.scalarCount / s]).sum(alongAxes: [1])
-    return Tensor(shape: [s], scalars: rows.scalars)
+    let k = s == 0 ? 0 : x.scalarCount / s
+    // Each particle's row summed in place, four partial sums at a time.
+    return Tensor(shape: [s]) { out in
+        x.scalars.withUnsafeBufferPointer { x in
+            for p in 0..<s {
+                let row = p * k
+                var (a, b, c, d) = (0.0, 0.0, 0.0, 0.0)
+                var j = 0
+                while j + 4 <= k {
+                    a += x[row + j]
+                    b += x[row + j + 1]
+                    c += x[row + j + 2]
+                    d += x[row + j + 3]
+                    j += 4
+                }
+                while j < k {
+                    a += x[row + j]
+                    j += 1
+                }
+                out[p] = (a + b) + (c + d)
+            }
+        }
+    }
 }
 
 @derivative(of: sumPerParticle)
@@ -323,7 +344,7 @@ func vjpSumPerParticle(_ x: Tensor<Double>) -> (value: Tensor<Double>, pullback:
         if v.isSymbolicZero || shape.count <= 1 { return v }
         let s = shape[0]
         let k = s == 0 ? 0 : x.scalarCount / s
-        let upstream = v.broadcasted(to: [s]).scalars
+        let upstream = v.scalarCount == s ? v.scalars : v.broadcasted(to: [s]).scalars
         let gradient = TensorElements<Double>.filled(count: s * k) { out in
             for p in 0..<s {
                 (out.baseAddress! + p * k).update(repeating: upstream[p], count: k)
