@@ -22,7 +22,9 @@ public struct Latent {
     /// What is known about a prior whose parameters are fixed; nil for a prior that depends on other latents.
     let fixed: FixedPrior?
 
-    struct FixedPrior {
+    /// A class: the fit reads it at every step, and copying a reference costs one retain where copying its fields
+    /// cost one each.
+    final class FixedPrior {
         /// The prior's mean and standard deviation of each element, when it is a normal distribution.
         let gaussian: (mean: [Double], standardDeviation: [Double])?
         /// The marginal log density of one element at a value, for elementwise priors.
@@ -31,6 +33,17 @@ public struct Latent {
         let logDensityWithGradient: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)
         /// The same element by element, for the priors written out by hand.
         let score: ElementwiseScore?
+
+        init(
+            gaussian: (mean: [Double], standardDeviation: [Double])?, marginal: @escaping (Int, Double) -> Double?,
+            logDensityWithGradient: @escaping (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>),
+            score: ElementwiseScore?
+        ) {
+            self.gaussian = gaussian
+            self.marginal = marginal
+            self.logDensityWithGradient = logDensityWithGradient
+            self.score = score
+        }
     }
 
     public var name: String { variable.name }

@@ -153,7 +153,7 @@ extension ProbabilisticModel {
         let space = latentSpace
         guard let maps = space.coordinateMaps else { return nil }
         let latents = self.latents
-        let dependent = latents.filter { $0.fixed == nil }
+        let dependent = latents.contains { $0.fixed == nil } ? latents.filter { $0.fixed == nil } : []
         let scale = observations.map { Double(observationCount) / Double($0.count) }
         let (constrained, derivatives, slopes) = constrainElementwiseValue(theta, maps)
         let (s, d) = (theta.shape[0], theta.shape[1])
@@ -170,15 +170,15 @@ extension ProbabilisticModel {
         value.withUnsafeMutableBufferPointer { value in
             gradient.withUnsafeMutableBufferPointer { gradient in
                 constrained.values.scalars.withUnsafeBufferPointer { z in
-                    for (i, latent) in latents.enumerated() {
-                        guard let fixed = latent.fixed else { continue }
+                    for i in latents.indices {
+                        guard let fixed = latents[i].fixed else { continue }
                         let (offset, size) = (space.constrainedOffsets[i], space.variables[i].size)
                         // Priors written out by hand read and write their columns in place; the others see a slice.
                         if let score = fixed.score {
                             score.accumulate(z, stride: d, offset: offset, particles: s, value: value, gradient: gradient)
                             continue
                         }
-                        let values = Latents(values: constrained.values, space: space)[latent.name]
+                        let values = Latents(values: constrained.values, space: space)[latents[i].name]
                         let (prior, priorGradient) = fixed.logDensityWithGradient(values)
                         for p in 0..<s {
                             value[p] += prior.scalars[p]
@@ -209,10 +209,29 @@ extension ProbabilisticModel {
 /// For minibatches, give `observationCount` and a closure that also receives the indices of the batch (nil for
 /// all observations): `Model(latents, observationCount: n) { z, batch in … y.rows(batch) … }`.
 public struct Model: ProbabilisticModel {
-    public let latents: [Latent]
-    public let latentSpace: LatentSpace
-    public let observationCount: Int
-    let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
+    public var latents: [Latent] { storage.latents }
+    public var latentSpace: LatentSpace { storage.latentSpace }
+    public var observationCount: Int { storage.observationCount }
+    var likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double> { storage.likelihood }
+
+    /// The model's parts behind one reference: a fit copies the model into several closures at every step.
+    final class Storage {
+        let latents: [Latent]
+        let latentSpace: LatentSpace
+        let observationCount: Int
+        let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
+
+        init(
+            _ latents: [Latent], observationCount: Int,
+            likelihood: @escaping @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
+        ) {
+            self.latents = latents
+            self.latentSpace = LatentSpace(latents)
+            self.observationCount = observationCount
+            self.likelihood = likelihood
+        }
+    }
+    let storage: Storage
 
     /// A model whose likelihood is evaluated on all observations at every step.
     public init(
@@ -220,10 +239,7 @@ public struct Model: ProbabilisticModel {
         likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>
     ) {
         Model.requireLatents(latents, file, line)
-        self.latents = latents
-        self.latentSpace = LatentSpace(latents)
-        self.observationCount = 0
-        self.likelihood = { z, _ in likelihood(z) }
+        storage = Storage(latents, observationCount: 0) { z, _ in likelihood(z) }
     }
 
     /// A model that can be subsampled: the closure receives the minibatch's indices into 0..<observationCount.
@@ -233,10 +249,7 @@ public struct Model: ProbabilisticModel {
     ) {
         Model.requireLatents(latents, file, line)
         require(observationCount >= 1, "Model: observationCount must be at least 1, got \(observationCount)", file: file, line: line)
-        self.latents = latents
-        self.latentSpace = LatentSpace(latents)
-        self.observationCount = observationCount
-        self.likelihood = likelihood
+        storage = Storage(latents, observationCount: observationCount, likelihood: likelihood)
     }
 
     @differentiable(reverse)
