@@ -359,54 +359,31 @@ DEFINE_UNARY(erf)
 // as t · 2/(2 + t), which keeps full relative accuracy down to the smallest subnormal t (t/(2 + t) would round
 // it to 0). One division and a polynomial: a few instructions an element where the
 // general log1p costs about 18.
-#define LOG1P_UNIT_DOUBLE_TERMS 16
-#define LOG1P_UNIT_FLOAT_TERMS 7
-static inline double log1p_unit_d(double t) {
-    double u = t * (2 / (2 + t)), q = 0.25 * u * u, p = 1.0 / (2 * LOG1P_UNIT_DOUBLE_TERMS + 1);
-    for (int k = LOG1P_UNIT_DOUBLE_TERMS - 1; k >= 1; k--) p = p * q + 1.0 / (2 * k + 1);
-    return u * (1 + q * p);
-}
-static inline float log1p_unit_s(float t) {
-    float u = t * (2 / (2 + t)), q = 0.25f * u * u, p = 1.0f / (2 * LOG1P_UNIT_FLOAT_TERMS + 1);
-    for (int k = LOG1P_UNIT_FLOAT_TERMS - 1; k >= 1; k--) p = p * q + 1.0f / (float)(2 * k + 1);
-    return u * (1 + q * p);
-}
-__attribute__((target("avx2,fma"))) static void avx_dlog1p_unit(long n, const double *x, double *y) {
-    const __m256d one = _mm256_set1_pd(1), two = _mm256_set1_pd(2), quarter = _mm256_set1_pd(0.25);
-    long i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m256d t = _mm256_loadu_pd(x + i);
-        __m256d u = _mm256_mul_pd(t, _mm256_div_pd(two, _mm256_add_pd(two, t)));
-        __m256d q = _mm256_mul_pd(quarter, _mm256_mul_pd(u, u));
-        __m256d p = _mm256_set1_pd(1.0 / (2 * LOG1P_UNIT_DOUBLE_TERMS + 1));
-        for (int k = LOG1P_UNIT_DOUBLE_TERMS - 1; k >= 1; k--) p = _mm256_fmadd_pd(p, q, _mm256_set1_pd(1.0 / (2 * k + 1)));
-        _mm256_storeu_pd(y + i, _mm256_mul_pd(u, _mm256_fmadd_pd(q, p, one)));
+#define DEFINE_LOG1P_UNIT(P, T, V, TERMS)                                                             \
+    static inline T log1p_unit_##P(T t) {                                                             \
+        T u = t * (2 / (2 + t)), q = (T)0.25 * u * u, p = (T)1 / (2 * TERMS + 1);                     \
+        for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                       \
+        return u * (1 + q * p);                                                                       \
+    }                                                                                                 \
+    __attribute__((target("avx2,fma"))) static void avx_##P##log1p_unit(long n, const T *x, T *y) {  \
+        enum { W = sizeof(V) / sizeof(T) };                                                           \
+        long i = 0;                                                                                   \
+        for (; i + W <= n; i += W) {                                                                  \
+            V t = *(const V *)(x + i);                                                                \
+            V u = t * (2 / (2 + t)), q = (T)0.25 * u * u, p = (V){0} + (T)1 / (2 * TERMS + 1);        \
+            for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                   \
+            *(V *)(y + i) = u * (1 + q * p);                                                          \
+        }                                                                                             \
+        for (; i < n; i++) y[i] = log1p_unit_##P(x[i]);                                               \
+    }                                                                                                 \
+    static void vk_##P##log1p_unit(long n, const T *x, T *y) {                                        \
+        vk_initialize();                                                                              \
+        if (has_avx2) { avx_##P##log1p_unit(n, x, y); return; }                                       \
+        for (long i = 0; i < n; i++) y[i] = log1p_unit_##P(x[i]);                                     \
     }
-    for (; i < n; i++) y[i] = log1p_unit_d(x[i]);
-}
-__attribute__((target("avx2,fma"))) static void avx_slog1p_unit(long n, const float *x, float *y) {
-    const __m256 one = _mm256_set1_ps(1), two = _mm256_set1_ps(2), quarter = _mm256_set1_ps(0.25f);
-    long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 t = _mm256_loadu_ps(x + i);
-        __m256 u = _mm256_mul_ps(t, _mm256_div_ps(two, _mm256_add_ps(two, t)));
-        __m256 q = _mm256_mul_ps(quarter, _mm256_mul_ps(u, u));
-        __m256 p = _mm256_set1_ps(1.0f / (2 * LOG1P_UNIT_FLOAT_TERMS + 1));
-        for (int k = LOG1P_UNIT_FLOAT_TERMS - 1; k >= 1; k--) p = _mm256_fmadd_ps(p, q, _mm256_set1_ps(1.0f / (float)(2 * k + 1)));
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(u, _mm256_fmadd_ps(q, p, one)));
-    }
-    for (; i < n; i++) y[i] = log1p_unit_s(x[i]);
-}
-static void vk_dlog1p_unit(long n, const double *x, double *y) {
-    vk_initialize();
-    if (has_avx2) { avx_dlog1p_unit(n, x, y); return; }
-    for (long i = 0; i < n; i++) y[i] = log1p_unit_d(x[i]);
-}
-static void vk_slog1p_unit(long n, const float *x, float *y) {
-    vk_initialize();
-    if (has_avx2) { avx_slog1p_unit(n, x, y); return; }
-    for (long i = 0; i < n; i++) y[i] = log1p_unit_s(x[i]);
-}
+
+DEFINE_LOG1P_UNIT(d, double, vk_d4, 16)
+DEFINE_LOG1P_UNIT(s, float, vk_s8, 7)
 
 // sigmoid(x) = 1 / (1 + e^-x) for x ≥ 0 and e^x / (1 + e^x) below, both from e = exp(-|x|): no overflow.
 // softplus(x) = max(x, 0) + log1p(exp(-|x|)).

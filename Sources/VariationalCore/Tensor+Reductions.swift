@@ -68,18 +68,24 @@ extension Tensor {
         return result
     }
 
-    /// Sums the last non-unit axis, whose elements are contiguous: four running sums per row, so the loop
-    /// pipelines instead of waiting on one accumulator.
+    /// Sums the last non-unit axis, whose elements are contiguous.
     @usableFromInline
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     func sumContiguousRows(axis: Int) -> Tensor {
-        let n = shape[axis]
         var outShape = shape
         outShape[axis] = 1
         // Counted from the result's shape: an empty axis still has one (zero) sum per row.
-        let rows = outShape.reduce(1, *)
-        let result = scalars.withUnsafeBufferPointer { x in
+        return Tensor(checkedShape: outShape, elements: Self.rowSums(scalars, rows: outShape.reduce(1, *), columns: shape[axis]))
+    }
+
+    /// The sum of each of `rows` contiguous rows of `columns` elements: four running sums per row, so the loop
+    /// pipelines instead of waiting on one accumulator.
+    @usableFromInline
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    static func rowSums(_ elements: TensorElements<Scalar>, rows: Int, columns n: Int) -> TensorElements<Scalar> {
+        elements.withUnsafeBufferPointer { x in
             TensorElements<Scalar>.filled(count: rows) { out in
                 for r in 0..<rows {
                     let base = r * n
@@ -100,7 +106,16 @@ extension Tensor {
                 }
             }
         }
-        return Tensor(shape: outShape, scalars: result)
+    }
+
+    /// One sum per index of the first axis, over all the others: shape [shape[0]] (no derivative; a rank-0 or
+    /// rank-1 tensor is returned as it is).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public func sumOverTrailingAxes() -> Tensor {
+        if rank <= 1 { return self }
+        let rows = shape[0]
+        return Tensor(checkedShape: [rows], elements: Self.rowSums(scalars, rows: rows, columns: rows == 0 ? 0 : scalarCount / rows))
     }
 
     @_specialize(where Scalar == Float)

@@ -309,31 +309,7 @@ public func sumPerParticle(_ x: Tensor<Double>) -> Tensor<Double> {
 }
 
 func particleSums(_ x: Tensor<Double>) -> Tensor<Double> {
-    if x.rank <= 1 { return x }
-    let s = x.shape[0]
-    let k = s == 0 ? 0 : x.scalarCount / s
-    // Each particle's row summed in place, four partial sums at a time.
-    return Tensor(shape: [s]) { out in
-        x.scalars.withUnsafeBufferPointer { x in
-            for p in 0..<s {
-                let row = p * k
-                var (a, b, c, d) = (0.0, 0.0, 0.0, 0.0)
-                var j = 0
-                while j + 4 <= k {
-                    a += x[row + j]
-                    b += x[row + j + 1]
-                    c += x[row + j + 2]
-                    d += x[row + j + 3]
-                    j += 4
-                }
-                while j < k {
-                    a += x[row + j]
-                    j += 1
-                }
-                out[p] = (a + b) + (c + d)
-            }
-        }
-    }
+    x.sumOverTrailingAxes()
 }
 
 @derivative(of: sumPerParticle)
