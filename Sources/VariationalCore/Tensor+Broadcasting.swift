@@ -274,6 +274,15 @@ extension Tensor {
         if shape == target { return self }
         let offset = shape.count - target.count
         require(offset >= 0, "Tensor: cannot reduce shape \(shape) to \(target)")
+        // The commonest cases in one pass over contiguous rows: everything to one number (a scalar parameter),
+        // and the last axis away (a column per particle, [S, 1], against observations [S, N]).
+        let targetCount = target.reduce(1, *)
+        if targetCount == 1 {
+            return Tensor(checkedShape: target, elements: Self.rowSums(scalars, rows: 1, columns: scalars.count))
+        }
+        if offset == 0, let last = target.last, last == 1, shape.last! != 1, shape.dropLast() == target.dropLast() {
+            return Tensor(checkedShape: target, elements: Self.rowSums(scalars, rows: targetCount, columns: shape.last!))
+        }
         var axes: [Int] = Array(0..<offset)
         for i in 0..<target.count where target[i] == 1 && shape[i + offset] != 1 {
             axes.append(i + offset)
