@@ -158,6 +158,16 @@ final class TensorTests: XCTestCase {
         XCTAssertLessThan(worstFloat, 5e-7, "Float softplus, worst relative error")
     }
 
+    func testSumOverTrailingAxes() {
+        let x = T(shape: [2, 3, 2], scalars: (1...12).map(Double.init))
+        XCTAssertEqual(x.sumOverTrailingAxes(), T([21, 57]))
+        // Rows of 5: four running sums and a tail.
+        XCTAssertEqual(T(shape: [2, 5], scalars: [1, 2, 3, 4, 5, 10, 20, 30, 40, 50]).sumOverTrailingAxes(), T([15, 150]))
+        XCTAssertEqual(T([1, 2]).sumOverTrailingAxes(), T([1, 2]))
+        XCTAssertEqual(T(shape: [0, 3], scalars: []).sumOverTrailingAxes().shape, [0])
+        XCTAssertEqual(T(shape: [2, 0], scalars: []).sumOverTrailingAxes(), T([0, 0]))
+    }
+
     func testProductsAgreeBetweenKernelsAndWithDirectSums() {
         var generator = SeededGenerator(seed: 4)
         // Matrix-vector shapes with lengths that are not multiples of the vector width, and row counts that are not
