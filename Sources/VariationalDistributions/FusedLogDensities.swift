@@ -265,11 +265,12 @@ func logFactorialsOfCounts<S: TensorScalar>(_ counts: Tensor<S>) -> TensorElemen
 
 @_specialize(where S == Double)
 @_specialize(where S == Float)
-func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> Tensor<S> {
+func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>, logFactorials known: TensorElements<S>? = nil) -> Tensor<S> {
     if let (rows, columns) = countsRepeatAlongRows(k, rate) {
-        // A rate for every count, the counts a row of data: one pass, the logarithms vectorised.
+        // A rate for every count, the counts a row of data: one pass, the logarithms vectorised. The counts'
+        // log-factorials come from the caller when its pullback needs them too.
         let logRate = rate.log()
-        let logFactorialTable = logFactorialsOfCounts(k)
+        let logFactorialTable = known ?? logFactorialsOfCounts(k)
         let result = TensorElements<S>.filled(count: rows * columns) { out in
             k.scalars.withUnsafeBufferPointer { k in
                 logFactorialTable.withUnsafeBufferPointer { logFactorial in
@@ -320,9 +321,10 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
 func vjpPoissonLogDensityInRate<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
-    (poissonLogDensityValue(k, rate), { v in
-        if v.shape == rate.shape, let (rows, columns) = countsRepeatAlongRows(k, rate) {
-            let logFactorialTable = logFactorialsOfCounts(k)
+    // The counts' log-factorials once, for the value and the pullback.
+    let logFactorialTable = countsRepeatAlongRows(k, rate) == nil ? nil : logFactorialsOfCounts(k)
+    return (poissonLogDensityValue(k, rate, logFactorials: logFactorialTable), { v in
+        if v.shape == rate.shape, let logFactorialTable, let (rows, columns) = countsRepeatAlongRows(k, rate) {
             let gradient = TensorElements<S>.filled(count: rows * columns) { out in
                 k.scalars.withUnsafeBufferPointer { k in
                     logFactorialTable.withUnsafeBufferPointer { logFactorial in
