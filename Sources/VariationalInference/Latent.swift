@@ -29,7 +29,8 @@ public struct Latent {
         let gaussian: (mean: [Double], standardDeviation: [Double])?
         /// The marginal log density of one element at a value, for elementwise priors.
         let marginal: (Int, Double) -> Double?
-        /// log p summed per particle ([S]) at values shaped as `z[name]` reads them, and its gradient there.
+        /// log p summed per particle ([S]) at values shaped as `z[name]` reads them, and its gradient there, by
+        /// differentiating the prior's density: for the priors that have no `score`.
         let logDensityWithGradient: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)
         /// The same element by element, for the priors written out by hand.
         let score: ElementwiseScore?
@@ -79,7 +80,6 @@ public struct Latent {
                 return density.isFinite ? density : nil
             },
             logDensityWithGradient: { x in
-                if let score { return score.logDensityWithGradient(x) }
                 let (value, pullback) = valueWithPullback(at: x) { prior.logProbability(of: $0) }
                 let gradient = pullback(Tensor(repeating: 1, shape: value.shape))
                 return (particleSums(value), gradient.isSymbolicZero ? Tensor(zeros: x.shape) : gradient)

@@ -153,7 +153,7 @@ extension ProbabilisticModel {
         let space = latentSpace
         guard let maps = space.coordinateMaps else { return nil }
         let latents = self.latents
-        let dependent = latents.contains { $0.fixed == nil } ? latents.filter { $0.fixed == nil } : []
+        let dependent = latents.filter { $0.fixed == nil }
         let scale = observations.map { Double(observationCount) / Double($0.count) }
         let (constrained, derivatives, slopes) = constrainElementwiseValue(theta, maps)
         let (s, d) = (theta.shape[0], theta.shape[1])
