@@ -61,6 +61,11 @@ static config_fn blas_config = 0;
 static int max_threads = 1;
 static int current_threads = -1;
 static int has_avx2 = 0;
+static int has_avx512 = 0;
+
+// products512.c: single-precision products with AVX-512 on up to `threads` threads.
+void vk_avx512_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                     const float *b, long ldb, float beta, float *c, long ldc, int threads);
 
 // The cores this process may run on: the online ones, fewer when its affinity mask (taskset, a container's
 // cpuset) allows fewer. Two BLAS threads on one allowed core wait on each other: a VAE step took 9× as long.
@@ -78,6 +83,7 @@ int vk_initialize(void) {
     if (initialized) return blas_sgemm != 0;
     initialized = 1;
     has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    has_avx512 = __builtin_cpu_supports("avx512f");
     long cores = available_cores();
     max_threads = cores > 0 ? (int)cores : 1;
     // VARIATIONAL_THREADS, or else OpenBLAS's own OPENBLAS_NUM_THREADS, caps the threads.
@@ -86,7 +92,8 @@ int vk_initialize(void) {
     if (threads && atoi(threads) > 0 && atoi(threads) < max_threads) max_threads = atoi(threads);
     const char *choice = getenv("VARIATIONAL_KERNEL");
     if (choice && strcmp(choice, "portable") == 0) {
-        has_avx2 = 0;  // portable throughout: no OpenBLAS, and plain C in place of the AVX2 and libmvec paths
+        has_avx2 = 0;  // portable throughout: no OpenBLAS, and plain C in place of the AVX-512, AVX2 and libmvec paths
+        has_avx512 = 0;
         return 0;
     }
     const char *names[] = {"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", 0};
@@ -121,6 +128,7 @@ void vk_set_max_threads(int threads) {
     max_threads = threads;
 }
 int vk_using_vector_math(void) { vk_initialize(); return has_avx2; }
+int vk_using_avx512_products(void) { vk_initialize(); return has_avx512 && !forced_portable; }
 void vk_force_portable(int portable) { vk_initialize(); forced_portable = portable; }
 
 // Small products stay on one thread: waking a second thread costs more than it saves below ~2 MFLOP.
@@ -278,12 +286,21 @@ DEFINE_AVX_GEMV(avx_dgemv, double, vk_d4)
 // Below this many elements of a, a matrix-vector product stays on one thread in the kernel above.
 enum { VK_SMALL_GEMV = 1 << 16 };
 
+// Single-precision products run in products512.c where the processor has AVX-512 (faster than OpenBLAS 0.3.21,
+// whose kernels stop at AVX2 on recent processors); double precision stays with OpenBLAS.
+#define OWN_PRODUCT_s (has_avx512 && !forced_portable)
+#define OWN_PRODUCT_d 0
+#define OWN_PRODUCT(P) OWN_PRODUCT_##P
+
 #define DEFINE_PRODUCTS(P, T)                                                                               \
     void vk_##P##gemm(int transA, int transB, long m, long n, long k, T alpha, const T *a, long lda,           \
                       const T *b, long ldb, T beta, T *c, long ldc) {                                          \
         vk_initialize();                                                                                       \
         if (m == 0 || n == 0) return;                                                                          \
-        if (blas_##P##gemm && !forced_portable) {                                                              \
+        if (OWN_PRODUCT(P)) {                                                                                  \
+            vk_avx512_sgemm(transA, transB, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, \
+                            (float)beta, (float *)c, ldc, max_threads);                                        \
+        } else if (blas_##P##gemm && !forced_portable) {                                                       \
             choose_threads(2.0 * m * n * k);                                                                   \
             blas_##P##gemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n,       \
                            (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);                        \

@@ -3,8 +3,9 @@
 
 #include <stddef.h>
 
-// Kernels for the Tensor core. Matrices are row-major. GEMM/GEMV use OpenBLAS when it can be loaded at run
-// time (dlopen), and a portable blocked kernel otherwise. Elementwise maths uses glibc's libmvec (AVX2 variants)
+// Kernels for the Tensor core. Matrices are row-major. Single-precision GEMM runs in the project's own AVX-512
+// kernel where the processor has it; other GEMM/GEMV use OpenBLAS when it can be loaded at run time (dlopen), and
+// a portable blocked kernel otherwise. Elementwise maths uses glibc's libmvec (AVX2 variants)
 // when the processor supports them, and scalar libm otherwise.
 
 /// Loads OpenBLAS unless the environment variable VARIATIONAL_KERNEL is "portable"; VARIATIONAL_THREADS caps
@@ -31,6 +32,8 @@ const char *vk_blas_description(void);
 int vk_max_threads(void);
 /// Caps the number of threads large products may use (1 ... cores).
 void vk_set_max_threads(int threads);
+/// 1 when single-precision products run in the project's own AVX-512 kernel.
+int vk_using_avx512_products(void);
 /// 1 when libmvec's AVX2 variants are used for elementwise maths.
 int vk_using_vector_math(void);
 /// Forces the portable GEMM/GEMV for this process (tests compare the two kernels).

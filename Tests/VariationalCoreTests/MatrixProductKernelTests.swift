@@ -1,0 +1,107 @@
+import Foundation
+import VariationalCore
+import XCTest
+
+/// The single-precision product kernels (the AVX-512 one where the processor has it) against sums in Double, on
+/// shapes that cross every edge of their blocking: panels of 8 rows and 48 columns, blocks of 256 in the inner
+/// dimension, 128 rows and 1,008 columns; all four transpositions, padded leading dimensions, alpha and beta.
+final class MatrixProductKernelTests: XCTestCase {
+    struct Case {
+        var transposeA: Bool, transposeB: Bool
+        var m: Int, n: Int, k: Int
+        var alpha: Float, beta: Float
+    }
+
+    /// Runs one product into a C whose padding columns hold a sentinel and (when beta is 0) whose entries are NaN,
+    /// and returns the worst error relative to the sum of the terms' magnitudes; fails if the padding changed.
+    func worstError(_ c: Case, using generator: inout SeededGenerator) -> Double {
+        let (aRows, aColumns) = c.transposeA ? (c.k, c.m) : (c.m, c.k)
+        let (bRows, bColumns) = c.transposeB ? (c.n, c.k) : (c.k, c.n)
+        let (lda, ldb, ldc) = (aColumns + 3, bColumns + 5, c.n + 2)
+        let a = (0..<(aRows * lda)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let b = (0..<(bRows * ldb)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let before = (0..<(c.m * ldc)).map { _ in Float.random(in: -1...1, using: &generator) }
+        var out = before
+        for i in 0..<c.m {
+            for j in 0..<ldc { out[i * ldc + j] = j >= c.n ? 777 : c.beta == 0 ? .nan : before[i * ldc + j] }
+        }
+        Float.gemm(
+            transposeA: c.transposeA, transposeB: c.transposeB, m: c.m, n: c.n, k: c.k, alpha: c.alpha, a: a, lda: lda,
+            b: b, ldb: ldb, beta: c.beta, c: &out, ldc: ldc)
+        var worst = 0.0
+        for i in 0..<c.m {
+            for j in c.n..<ldc where out[i * ldc + j] != 777 {
+                XCTFail("wrote past column \(c.n) in \(c)")
+                return .infinity
+            }
+            for j in 0..<c.n {
+                var sum = 0.0, magnitude = 0.0
+                for p in 0..<c.k {
+                    let x = Double(c.transposeA ? a[p * lda + i] : a[i * lda + p])
+                    let y = Double(c.transposeB ? b[j * ldb + p] : b[p * ldb + j])
+                    sum += x * y
+                    magnitude += abs(x * y)
+                }
+                let old = c.beta == 0 ? 0 : Double(c.beta) * Double(before[i * ldc + j])
+                let exact = Double(c.alpha) * sum + old
+                let scale = abs(Double(c.alpha)) * magnitude + abs(old) + 1e-30
+                let error = abs(Double(out[i * ldc + j]) - exact) / scale
+                if !(error <= worst) { worst = error }
+            }
+        }
+        return worst
+    }
+
+    func testFloatProductsAgainstDoubleSums() {
+        var generator = SeededGenerator(seed: 11)
+        let sizes = [1, 7, 8, 9, 16, 17, 47, 48, 49, 96, 129, 300]
+        var cases: [Case] = []
+        for index in 0..<160 {
+            cases.append(Case(
+                transposeA: index % 2 == 1, transposeB: index / 2 % 2 == 1,
+                m: sizes[Int.random(in: 0..<sizes.count, using: &generator)],
+                n: sizes[Int.random(in: 0..<sizes.count, using: &generator)],
+                k: index % 5 == 0 ? 600 : sizes[Int.random(in: 0..<sizes.count, using: &generator)],
+                alpha: index % 3 == 0 ? -0.7 : 1, beta: [0, 1, 0.5][index % 3]))
+        }
+        // Wider than a block of columns, and taller than a block of rows, in all four transpositions.
+        for t in 0..<4 {
+            cases.append(Case(transposeA: t % 2 == 1, transposeB: t / 2 == 1, m: 7, n: 1100, k: 270, alpha: 1, beta: 0))
+            cases.append(Case(transposeA: t % 2 == 1, transposeB: t / 2 == 1, m: 260, n: 50, k: 33, alpha: 1, beta: 0.5))
+        }
+        // An empty inner dimension scales C by beta.
+        cases.append(Case(transposeA: false, transposeB: false, m: 5, n: 9, k: 0, alpha: 1, beta: 0.5))
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        for limit in [1, 2] {
+            Kernels.maximumThreads = limit
+            for c in cases {
+                let worst = worstError(c, using: &generator)
+                // Float's rounding in each of k products and sums is below k · 2⁻²⁴ ≈ k · 6e-8 of the magnitudes.
+                XCTAssertLessThan(worst, 1e-6, "\(c) on \(limit) thread(s)")
+            }
+        }
+    }
+
+    /// Products from several threads at once: a caller that finds the workers busy runs its product alone.
+    func testConcurrentCallersGetTheirOwnProducts() {
+        let m = 96, n = 200, k = 150
+        var generator = SeededGenerator(seed: 12)
+        let inputs = (0..<4).map { _ in
+            (Tensor<Float>(randomNormal: [m, k], using: &generator), Tensor<Float>(randomNormal: [k, n], using: &generator))
+        }
+        let expected = inputs.map { matmul($0.0, $0.1) }
+        let lock = NSLock()
+        var mismatches = 0
+        DispatchQueue.concurrentPerform(iterations: 64) { index in
+            let (a, b) = inputs[index % 4]
+            let product = matmul(a, b)
+            if product.scalars != expected[index % 4].scalars {
+                lock.lock()
+                mismatches += 1
+                lock.unlock()
+            }
+        }
+        XCTAssertEqual(mismatches, 0)
+    }
+}
