@@ -1,5 +1,6 @@
 #define _GNU_SOURCE  // sincos
 #include "CVariationalKernels.h"
+#include "parts.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -687,20 +688,97 @@ double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double
     return has_avx2 ? avx_dlogistic_glm(n, d, xT, ldx, y, w, g) : portable_dlogistic_glm(n, d, xT, ldx, y, w, g);
 }
 
-// MARK: - Fused Adam
+// MARK: - Fused Adam, and the sum of squares of a gradient (its norm), split across the threads for large tensors
 
-#define DEFINE_ADAM(P, T, SQRT)                                                                          \
-    void vk_##P##adam(long n, T *restrict p, const T *restrict g, T *restrict m, T *restrict v, T lr,   \
-                      T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                              \
-        for (long i = 0; i < n; i++) {                                                                   \
-            T gi = g[i];                                                                                 \
-            T mi = beta1 * m[i] + (1 - beta1) * gi;                                                      \
-            T vi = beta2 * v[i] + (1 - beta2) * gi * gi;                                                 \
-            m[i] = mi;                                                                                   \
-            v[i] = vi;                                                                                   \
-            p[i] -= lr * ((mi * c1) / (SQRT(vi * c2) + eps) + weightDecay * p[i]);                       \
-        }                                                                                                \
+// Below this many elements an update or a sum stays on the calling thread.
+enum { PARALLEL_ELEMENTS = 1 << 15 };
+
+// Elements [first, last) of one Adam update. Compiled twice: as plain C, and for AVX-512, where the compiler
+// vectorises it sixteen floats or eight doubles at a time.
+#define ADAM_LOOP(T, SQRT)                                                                                \
+    for (long i = first; i < last; i++) {                                                                 \
+        T gi = u->g[i];                                                                                   \
+        T mi = u->beta1 * u->m[i] + (1 - u->beta1) * gi;                                                  \
+        T vi = u->beta2 * u->v[i] + (1 - u->beta2) * gi * gi;                                             \
+        u->m[i] = mi;                                                                                     \
+        u->v[i] = vi;                                                                                     \
+        u->p[i] -= u->lr * ((mi * u->c1) / (SQRT(vi * u->c2) + u->eps) + u->weightDecay * u->p[i]);       \
+    }
+
+#define DEFINE_ADAM(P, T, SQRT)                                                                                 \
+    typedef struct {                                                                                            \
+        long n;                                                                                                 \
+        T *restrict p;                                                                                          \
+        const T *restrict g;                                                                                    \
+        T *restrict m, *restrict v;                                                                             \
+        T lr, beta1, beta2, eps, c1, c2, weightDecay;                                                           \
+        int parts;                                                                                              \
+    } P##adam_update;                                                                                           \
+    static void P##adam_range(const P##adam_update *u, long first, long last) { ADAM_LOOP(T, SQRT) }          \
+    __attribute__((target("avx512f"))) static void P##adam_range512(const P##adam_update *u, long first,     \
+                                                                    long last) { ADAM_LOOP(T, SQRT) }         \
+    static void P##adam_part(void *context, int part) {                                                         \
+        const P##adam_update *u = context;                                                                      \
+        long first = u->n * part / u->parts / 64 * 64;                                                          \
+        long last = part == u->parts - 1 ? u->n : u->n * (part + 1) / u->parts / 64 * 64;                       \
+        if (has_avx512) P##adam_range512(u, first, last);                                                       \
+        else P##adam_range(u, first, last);                                                                     \
+    }                                                                                                           \
+    void vk_##P##adam(long n, T *restrict p, const T *restrict g, T *restrict m, T *restrict v, T lr,         \
+                      T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                                    \
+        vk_initialize();                                                                                        \
+        P##adam_update u = {n, p, g, m, v, lr, beta1, beta2, eps, c1, c2, weightDecay, 1};                      \
+        if (n >= PARALLEL_ELEMENTS && !forced_portable) u.parts = max_threads;                                  \
+        vk_run_parts(P##adam_part, &u, u.parts);                                                                \
     }
 
 DEFINE_ADAM(s, float, sqrtf)
 DEFINE_ADAM(d, double, sqrt)
+
+// Σ x² in double over fixed chunks, each with eight running sums, the chunks' sums added in order: the same value
+// on any number of threads.
+enum { SQUARES_CHUNK = 1 << 13 };
+
+#define DEFINE_SUM_SQUARES(P, T)                                                                                \
+    typedef struct {                                                                                            \
+        long n;                                                                                                 \
+        const T *x;                                                                                             \
+        double *sums;                                                                                           \
+        long chunks;                                                                                            \
+        int parts;                                                                                              \
+    } P##squares_job;                                                                                           \
+    static double P##squares_range(const T *x, long count) {                                                    \
+        double s[8] = {0};                                                                                      \
+        long i = 0;                                                                                             \
+        for (; i + 8 <= count; i += 8)                                                                          \
+            for (int l = 0; l < 8; l++) s[l] += (double)x[i + l] * (double)x[i + l];                            \
+        for (; i < count; i++) s[0] += (double)x[i] * (double)x[i];                                             \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                               \
+    }                                                                                                           \
+    static void P##squares_part(void *context, int part) {                                                      \
+        const P##squares_job *job = context;                                                                    \
+        long first = job->chunks * part / job->parts, last = job->chunks * (part + 1) / job->parts;             \
+        for (long c = first; c < last; c++) {                                                                   \
+            long start = c * SQUARES_CHUNK;                                                                     \
+            long count = job->n - start < SQUARES_CHUNK ? job->n - start : SQUARES_CHUNK;                       \
+            job->sums[c] = P##squares_range(job->x + start, count);                                             \
+        }                                                                                                       \
+    }                                                                                                           \
+    double vk_##P##sum_squares(long n, const T *x) {                                                            \
+        vk_initialize();                                                                                        \
+        long chunks = (n + SQUARES_CHUNK - 1) / SQUARES_CHUNK;                                                  \
+        if (chunks <= 1) return P##squares_range(x, n);                                                         \
+        double local[64];                                                                                       \
+        double *sums = chunks <= 64 ? local : malloc(sizeof(double) * (size_t)chunks);                         \
+        if (!sums) abort();                                                                                     \
+        P##squares_job job = {n, x, sums, chunks, 1};                                                           \
+        if (n >= PARALLEL_ELEMENTS && !forced_portable) job.parts = max_threads < chunks ? max_threads : (int)chunks; \
+        vk_run_parts(P##squares_part, &job, job.parts);                                                         \
+        double total = 0;                                                                                       \
+        for (long c = 0; c < chunks; c++) total += sums[c];                                                     \
+        if (sums != local) free(sums);                                                                          \
+        return total;                                                                                           \
+    }
+
+DEFINE_SUM_SQUARES(s, float)
+DEFINE_SUM_SQUARES(d, double)

@@ -8,20 +8,15 @@
 //
 // Edges are handled by zero padding in the packed panels and masked stores, so every call runs the same kernel.
 // With two or more threads the larger of the two output dimensions is split; each thread packs its own panels, so
-// the threads share nothing but the inputs and never wait for each other before the end.
+// the threads share nothing but the inputs and never wait for each other before the end. Every output is summed in
+// the same order whatever the number of threads, so results do not depend on it.
 
 #include "CVariationalKernels.h"
+#include "parts.h"
 
 #include <immintrin.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 enum { MR = 8, NR = 48, KC = 256, NC = 1008, MC = 128 };
 
@@ -199,7 +194,8 @@ TARGET static void run_block(const product *job, long i0, long i1, long j0, long
 }
 
 // Part `part` of `job->parts`: a range of rows or of columns, in whole panels.
-static void run_part(const product *job, int part) {
+static void run_part(void *context, int part) {
+    const product *job = context;
     long unit = job->splitRows ? MR : NR, extent = job->splitRows ? job->m : job->n;
     long panels = (extent + unit - 1) / unit;
     long first = panels * part / job->parts * unit, last = panels * (part + 1) / job->parts * unit;
@@ -207,84 +203,6 @@ static void run_part(const product *job, int part) {
     if (first >= last) return;
     if (job->splitRows) run_block(job, first, last, 0, job->n);
     else run_block(job, 0, job->m, first, last);
-}
-
-// MARK: - Workers
-
-// Each worker waits for a new job number, runs its part, and counts itself done. After a job it spins for a while
-// before sleeping on a futex, because the products of a training step come in quick succession.
-enum { MAX_WORKERS = 63,  // (a worker's index fits in 8 bits)
-      SPIN_ROUNDS = 20000 };
-
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static int workers_started = 0;
-static const product *current_job = 0;
-static _Atomic uint32_t job_number = 0;
-static _Atomic int parts_left = 0;
-static _Atomic int sleepers = 0;
-
-static void futex_wait(_Atomic uint32_t *address, uint32_t value) {
-    syscall(SYS_futex, (uint32_t *)address, FUTEX_WAIT_PRIVATE, value, 0, 0, 0);
-}
-static void futex_wake_all(_Atomic uint32_t *address) {
-    syscall(SYS_futex, (uint32_t *)address, FUTEX_WAKE_PRIVATE, INT_MAX, 0, 0, 0);
-}
-
-static void *worker(void *argument) {
-    // The part it runs (1, 2, …; the caller runs part 0), and the job number when it was made: a job posted
-    // before the thread first runs is still new to it.
-    int index = (int)((uintptr_t)argument & 0xFF);
-    uint32_t seen = (uint32_t)((uintptr_t)argument >> 8);
-    for (;;) {
-        uint32_t now;
-        int spins = 0;
-        while ((now = atomic_load_explicit(&job_number, memory_order_acquire)) == seen) {
-            if (++spins < SPIN_ROUNDS) {
-                _mm_pause();
-            } else {
-                atomic_fetch_add(&sleepers, 1);
-                if (atomic_load(&job_number) == seen) futex_wait(&job_number, seen);
-                atomic_fetch_sub(&sleepers, 1);
-                spins = 0;
-            }
-        }
-        seen = now;
-        const product *job = current_job;
-        if (index < job->parts) run_part(job, index);
-        atomic_fetch_sub_explicit(&parts_left, 1, memory_order_release);
-    }
-    return 0;
-}
-
-// Runs the job on `threads` threads (the caller and threads − 1 workers). Returns 0 when the workers are busy
-// with another caller's product, so that this caller runs its product alone.
-static int run_parallel(const product *job, int threads) {
-    if (pthread_mutex_trylock(&pool_lock) != 0) return 0;
-    while (workers_started < threads - 1 && workers_started < MAX_WORKERS) {
-        pthread_t thread;
-        pthread_attr_t attributes;
-        pthread_attr_init(&attributes);
-        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-        int failed = pthread_create(&thread, &attributes, worker,
-                                    (void *)(((uintptr_t)atomic_load(&job_number) << 8) | (uintptr_t)(workers_started + 1)));
-        pthread_attr_destroy(&attributes);
-        if (failed) break;
-        workers_started++;
-    }
-    if (workers_started == 0) {
-        pthread_mutex_unlock(&pool_lock);
-        return 0;
-    }
-    product local = *job;
-    if (local.parts > workers_started + 1) local.parts = workers_started + 1;
-    current_job = &local;
-    atomic_store(&parts_left, workers_started);
-    atomic_fetch_add(&job_number, 1);  // sequentially consistent: ordered before the sleepers are read
-    if (atomic_load(&sleepers) > 0) futex_wake_all(&job_number);
-    run_part(&local, 0);
-    while (atomic_load_explicit(&parts_left, memory_order_acquire) > 0) _mm_pause();
-    pthread_mutex_unlock(&pool_lock);
-    return 1;
 }
 
 // MARK: - Entry
@@ -312,7 +230,5 @@ void vk_avx512_sgemm(int transA, int transB, long m, long n, long k, float alpha
     if (parts > panels) parts = (int)panels;
     if ((double)m * n * k < PARALLEL_WORK) parts = 1;
     job.parts = parts;
-    if (parts > 1 && run_parallel(&job, parts)) return;
-    job.parts = 1;
-    run_part(&job, 0);
+    vk_run_parts(run_part, &job, parts);
 }

@@ -34,6 +34,8 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
         count: Int, counts: UnsafePointer<Self>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Self>) -> Int
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// Σ x² in Double, the same value on any number of threads (large buffers are summed on several).
+    static func sumOfSquares(count: Int, _ x: UnsafePointer<Self>) -> Double
     /// One fused Adam step over a flat buffer.
     static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Self>, gradient: UnsafePointer<Self>,
@@ -108,6 +110,8 @@ extension Float: TensorScalar {
         }
     }
 
+    public static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Double { vk_ssum_squares(count, x) }
+
     public static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
         firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
@@ -180,6 +184,8 @@ extension Double: TensorScalar {
         case .softplus: vk_dsoftplus(count, x, y)
         }
     }
+
+    public static func sumOfSquares(count: Int, _ x: UnsafePointer<Double>) -> Double { vk_dsum_squares(count, x) }
 
     public static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Double>, gradient: UnsafePointer<Double>,

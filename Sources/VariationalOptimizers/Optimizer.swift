@@ -225,27 +225,8 @@ final class NormVisitor: TensorVisitor, @unchecked Sendable {
         sumOfSquares += Self.sumOfSquares(offset.scalars)
     }
 
-    /// Σ x² in Double with four running sums: a single sum would wait on each addition in turn.
-    @_specialize(where Scalar == Float)
-    @_specialize(where Scalar == Double)
     static func sumOfSquares<Scalar: TensorScalar>(_ values: TensorElements<Scalar>) -> Double {
-        values.withUnsafeBufferPointer { x in
-            var (s0, s1, s2, s3) = (0.0, 0.0, 0.0, 0.0)
-            var i = 0
-            while i + 4 <= x.count {
-                let (a, b, c, d) = (Double(x[i]), Double(x[i + 1]), Double(x[i + 2]), Double(x[i + 3]))
-                s0 += a * a
-                s1 += b * b
-                s2 += c * c
-                s3 += d * d
-                i += 4
-            }
-            while i < x.count {
-                s0 += Double(x[i]) * Double(x[i])
-                i += 1
-            }
-            return (s0 + s1) + (s2 + s3)
-        }
+        values.withUnsafeBufferPointer { x in x.isEmpty ? 0 : Scalar.sumOfSquares(count: x.count, x.baseAddress!) }
     }
 }
 

@@ -47,6 +47,46 @@ final class OptimizerTests: XCTestCase {
         assertClose(p.scalars[0], x, relativeTolerance: 1e-12)
     }
 
+    /// Tensors of more than 2¹⁵ elements are updated and summed in parts on several threads: every element gets
+    /// the same two Adam steps as computed by hand, and the norm is the same on one thread as on two.
+    func testLargeTensorsSplitAcrossThreadsMatchHandComputation() {
+        let count = 100_003  // not a multiple of the parts' 64-element alignment
+        var generator = SeededGenerator(seed: 21)
+        let start = Tensor<Float>(randomNormal: [count], using: &generator)
+        let gradients = (0..<2).map { _ in Tensor<Float>(randomNormal: [count], using: &generator) }
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        var norms: [Double] = []
+        for limit in [1, 2] {
+            Kernels.maximumThreads = limit
+            var p = start
+            let adam = Adam(learningRate: 0.01, beta1: 0.9, beta2: 0.99, epsilon: 1e-8)
+            norms.append(adam.globalNorm(of: gradients[0], for: p))
+            for g in gradients { adam.update(&p, along: g) }
+            var worst: Float = 0
+            for i in 0..<count {
+                var (m, v, x): (Float, Float, Float) = (0, 0, start.scalars[i])
+                for (t, g) in gradients.enumerated() {
+                    let gi = g.scalars[i]
+                    m = 0.9 * m + 0.1 * gi
+                    v = 0.99 * v + 0.01 * gi * gi
+                    x -= 0.01 * (m / (1 - powf(0.9, Float(t + 1)))) / ((v / (1 - powf(0.99, Float(t + 1)))).squareRoot() + 1e-8)
+                }
+                worst = max(worst, abs(p.scalars[i] - x))
+            }
+            // Each step moves an element by at most about the rate, 0.01; Float's rounding of that is ~1e-9.
+            XCTAssertLessThan(worst, 1e-6, "on \(limit) thread(s)")
+        }
+        var direct = 0.0
+        for x in gradients[0].scalars { direct += Double(x) * Double(x) }
+        XCTAssertEqual(norms[0], direct.squareRoot(), accuracy: 1e-12 * direct.squareRoot())
+        XCTAssertEqual(norms[0], norms[1])  // the same chunks, summed in the same order
+        var values = gradients[0].scalars.array
+        values[count - 1] = .nan
+        let poisoned = Tensor<Float>(shape: [count], scalars: values)
+        XCTAssertTrue(Adam(learningRate: 0.01).globalNorm(of: poisoned, for: start).isNaN)
+    }
+
     func testAdamWDecaysWeightsIndependentlyOfTheGradient() {
         var p = T([2.0])
         AdamW(learningRate: 0.1, weightDecay: 0.5).update(&p, along: T([1e-12]))

@@ -86,6 +86,9 @@ long vk_dlog_factorials(long n, const double *k, const double *table, long size,
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);
 
+/// Σ x[i]² in double, the same value on any number of threads.
+double vk_ssum_squares(long n, const float *x);
+double vk_dsum_squares(long n, const double *x);
 /// One Adam step over a flat parameter: m, v updated in place, p -= lr * mhat / (sqrt(vhat) + eps)
 /// with the bias corrections folded into c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t).
 void vk_sadam(long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,
