@@ -57,6 +57,8 @@ public struct ImageDataset: Sendable {
     }
 
     /// The images at `indices`, [indices.count, D], copied into one batch.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func batch<Scalar: TensorScalar>(_ indices: ArraySlice<Int>, as scalar: Scalar.Type = Scalar.self) -> Tensor<Scalar> {
         let d = dimension
         var values = [Scalar](repeating: 0, count: indices.count * d)
@@ -121,6 +123,8 @@ public struct MinibatchStream {
 }
 
 /// Each pixel 1 with probability its intensity, 0 otherwise.
+@_specialize(where Scalar == Float, G == SeededGenerator)
+@_specialize(where Scalar == Double, G == SeededGenerator)
 public func binarized<Scalar: TensorScalar, G: RandomNumberGenerator>(_ x: Tensor<Scalar>, using generator: inout G) -> Tensor<Scalar> {
     x.map { p in
         let u = Scalar(Double(generator.next() >> 11) * 0x1p-53)
