@@ -63,9 +63,37 @@ extension Tensor {
         for axis in normalizedAxes(axes) {
             result = result.shape[(axis + 1)...].reduce(1, *) == 1
                 ? result.sumContiguousRows(axis: axis)
-                : result.reduceRaw(axis: axis, initial: 0, +)
+                : result.sumAcrossRows(axis: axis)
         }
         return result
+    }
+
+    /// Sums an axis that has elements after it (a bias's gradient: the columns of a batch). Each slice along the
+    /// axis is added whole into the running sums, a loop the compiler vectorises.
+    @usableFromInline
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    func sumAcrossRows(axis: Int) -> Tensor {
+        let outer = shape[..<axis].reduce(1, *)
+        let n = shape[axis]
+        let inner = shape[(axis + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape[axis] = 1
+        let sums = scalars.withUnsafeBufferPointer { x in
+            TensorElements<Scalar>.filled(count: outer * inner) { out in
+                for o in 0..<outer {
+                    let target = out.baseAddress! + o * inner
+                    target.initialize(repeating: 0, count: inner)
+                    guard n > 0 else { continue }
+                    let block = x.baseAddress! + o * n * inner
+                    for k in 0..<n {
+                        let row = block + k * inner
+                        for i in 0..<inner { target[i] += row[i] }
+                    }
+                }
+            }
+        }
+        return Tensor(checkedShape: outShape, elements: sums)
     }
 
     /// Sums the last non-unit axis, whose elements are contiguous.

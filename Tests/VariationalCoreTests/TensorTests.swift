@@ -88,6 +88,13 @@ final class TensorTests: XCTestCase {
         let x = T([[1, 2, 3], [4, 5, 6]])
         XCTAssertEqual(x.sum(squeezingAxes: 0).scalars, [5, 7, 9])
         XCTAssertEqual(x.sum(alongAxes: 1).shape, [2, 1])
+        // A middle axis of a rank-3 tensor, and empty axes there and first.
+        let cube = T(shape: [2, 3, 4], scalars: (0..<24).map { Double($0 * $0 % 7) })
+        var expected = [Double](repeating: 0, count: 8)
+        for o in 0..<2 { for k in 0..<3 { for i in 0..<4 { expected[o * 4 + i] += cube.scalars[(o * 3 + k) * 4 + i] } } }
+        XCTAssertEqual(cube.sum(alongAxes: 1), T(shape: [2, 1, 4], scalars: expected))
+        XCTAssertEqual(T(zeros: [2, 0, 3]).sum(alongAxes: 1), T(zeros: [2, 1, 3]))
+        XCTAssertEqual(T(zeros: [0, 3]).sum(alongAxes: 0), T(zeros: [1, 3]))
         XCTAssertEqual(x.mean().scalar, 3.5)
         XCTAssertEqual(x.sum().shape, [])
         XCTAssertEqual(x.sum().scalar, 21)
