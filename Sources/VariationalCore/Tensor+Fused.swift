@@ -109,24 +109,19 @@ func linearRaw<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scala
         x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[0] && bias.shape == [weight.shape[1]],
         "linear: input \(x.shape), weight \(weight.shape) and bias \(bias.shape) do not fit [b, n]·[n, m] + [m]")
     let (rows, inner, columns) = (x.shape[0], x.shape[1], weight.shape[1])
-    let result = [Scalar](unsafeUninitializedCapacity: rows * columns) { out, initialized in
-        guard let base = out.baseAddress, rows * columns > 0 else {
-            initialized = rows * columns
-            return
-        }
+    // Written straight into the tensor's storage: the bias in every row, then the product added onto it.
+    return Tensor(shape: [rows, columns]) { (out: UnsafeMutableBufferPointer<Scalar>) in
+        let base = out.baseAddress!
         bias.scalars.withUnsafeBufferPointer { b in Scalar.fillRows(rows: rows, columns: columns, row: b.baseAddress!, result: base) }
+        guard inner > 0 else { return }
         x.scalars.withUnsafeBufferPointer { px in
             weight.scalars.withUnsafeBufferPointer { pw in
-                if inner > 0 {
-                    Scalar.gemm(
-                        transposeA: false, transposeB: false, m: rows, n: columns, k: inner, alpha: 1,
-                        a: px.baseAddress!, lda: inner, b: pw.baseAddress!, ldb: columns, beta: 1, c: base, ldc: columns)
-                }
+                Scalar.gemm(
+                    transposeA: false, transposeB: false, m: rows, n: columns, k: inner, alpha: 1,
+                    a: px.baseAddress!, lda: inner, b: pw.baseAddress!, ldb: columns, beta: 1, c: base, ldc: columns)
             }
         }
-        initialized = rows * columns
     }
-    return Tensor(shape: [rows, columns], scalars: result)
 }
 
 @derivative(of: linear)
