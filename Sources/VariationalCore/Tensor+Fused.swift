@@ -92,6 +92,97 @@ func vjpSigmoidCrossEntropyBoth<Scalar: TensorScalar>(logits: Tensor<Scalar>, la
     })
 }
 
+/// The Bernoulli log-likelihood of each row, Σ_d x_d l_d − softplus(l_d), for logits [R, D] against labels [B, D]
+/// taken in turn: row r of the logits is scored against row r mod B of the labels, so that R = particles · B rows
+/// (particle-major, as a decoder sees a batch's particles) share one copy of the batch. Shape [R]. Differentiable in
+/// the logits; value and gradient come from one pass, and the labels are never copied per particle.
+@differentiable(reverse, wrt: logits)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func bernoulliRowLogLikelihoods<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>) -> Tensor<Scalar> {
+    bernoulliRows(logits: logits, labels: labels, gradient: nil)
+}
+
+/// Row sums of the negative cross-entropy, and its gradient σ(l) − x into `gradient` when given: the value is
+/// −Σ_d ce_d, summed with four running sums in the order of an axis sum.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func bernoulliRows<Scalar: TensorScalar>(
+    logits: Tensor<Scalar>, labels: Tensor<Scalar>, gradient: UnsafeMutableBufferPointer<Scalar>?
+) -> Tensor<Scalar> {
+    require(
+        logits.rank == 2 && labels.rank == 2 && logits.shape[1] == labels.shape[1]
+            && (labels.shape[0] == 0 ? logits.shape[0] == 0 : logits.shape[0] % labels.shape[0] == 0),
+        "bernoulliRowLogLikelihoods: logits \(logits.shape) are not whole copies of the rows of labels \(labels.shape)")
+    let (rows, d, period) = (logits.shape[0], logits.shape[1], labels.shape[0])
+    return Tensor(shape: [rows]) { (out: UnsafeMutableBufferPointer<Scalar>) in
+        guard d > 0 else {
+            out.initialize(repeating: 0)
+            return
+        }
+        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: d)
+        defer { scratch.deallocate() }
+        logits.scalars.withUnsafeBufferPointer { l in
+            labels.scalars.withUnsafeBufferPointer { x in
+                for r in 0..<rows {
+                    let (row, target) = (l.baseAddress! + r * d, x.baseAddress! + (r % period) * d)
+                    if let gradient {
+                        Scalar.sigmoidCrossEntropyWithGradient(
+                            count: d, logits: row, labels: target, result: scratch, gradient: gradient.baseAddress! + r * d)
+                    } else {
+                        Scalar.sigmoidCrossEntropy(count: d, logits: row, labels: target, result: scratch)
+                    }
+                    var (s0, s1, s2, s3) = (Scalar(0), Scalar(0), Scalar(0), Scalar(0))
+                    var k = 0
+                    while k + 4 <= d {
+                        s0 += scratch[k]
+                        s1 += scratch[k + 1]
+                        s2 += scratch[k + 2]
+                        s3 += scratch[k + 3]
+                        k += 4
+                    }
+                    while k < d {
+                        s0 += scratch[k]
+                        k += 1
+                    }
+                    out[r] = -((s0 + s1) + (s2 + s3))
+                }
+            }
+        }
+    }
+}
+
+@derivative(of: bernoulliRowLogLikelihoods, wrt: logits)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpBernoulliRowLogLikelihoods<Scalar: TensorScalar>(logits: Tensor<Scalar>, labels: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> Tensor<Scalar>)
+{
+    var gradient = TensorElements<Scalar>.uninitialized(count: logits.scalarCount)
+    let value = gradient.withUnsafeMutableBufferPointer { g in
+        bernoulliRows(logits: logits, labels: labels, gradient: g)
+    }
+    let shape = logits.shape
+    return (value, { v in
+        if v.isSymbolicZero { return .zero }
+        require(v.shape == value.shape, "bernoulliRowLogLikelihoods: cotangent \(v.shape) for rows \(value.shape)")
+        // d/dl of −ce is x − σ(l) = −(σ(l) − x): each row of the cross-entropy's gradient times −v[r].
+        let d = shape[1]
+        return Tensor(shape: shape) { (out: UnsafeMutableBufferPointer<Scalar>) in
+            v.scalars.withUnsafeBufferPointer { pv in
+                gradient.withUnsafeBufferPointer { g in
+                    for r in 0..<shape[0] {
+                        let scale = -pv[r]
+                        for k in 0..<d { out[r * d + k] = scale * g[r * d + k] }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// x · weight + bias for x of shape [batch, in], weight [in, out], bias [out]: the bias is written first and the
 /// product accumulated onto it, one pass fewer than a product followed by an addition.
 @differentiable(reverse)

@@ -186,6 +186,23 @@ final class GradientTests: XCTestCase {
         check("sigmoid cross-entropy both", [normal([4, 5]), positive([4, 5], low: 0, high: 1)]) {
             sigmoidCrossEntropy(logits: $0[0], labels: $0[1])
         }
+        // Row log-likelihoods against a batch taken in turn: 3 particles of 4 datapoints, 7 pixels (a tail of 3 after
+        // the four running sums), against finite differences and bit for bit against the per-element form over
+        // labels copied per particle, value and gradient.
+        let batch = T(randomUniform: [4, 7], using: &generator).map { $0 < 0.5 ? 0 : 1 }
+        check("Bernoulli row log-likelihoods", [normal([12, 7]) * 3]) { bernoulliRowLogLikelihoods(logits: $0[0], labels: batch) }
+        let rowLogits = normal([12, 7]) * 3
+        let copies = batch.expandingShape(at: 0).broadcasted(to: [3, 4, 7]).reshaped(to: [12, 7])
+        let rowWeights = normal([12])
+        let (rows, rowGradient) = valueWithGradient(at: rowLogits) { (bernoulliRowLogLikelihoods(logits: $0, labels: batch) * rowWeights).sum() }
+        let (elements, elementGradient) = valueWithGradient(at: rowLogits) {
+            (-sigmoidCrossEntropy(logits: $0, labels: copies).sum(squeezingAxes: 1) * rowWeights).sum()
+        }
+        XCTAssertEqual(rows.scalar, elements.scalar)
+        XCTAssertEqual(rowGradient, elementGradient)
+        XCTAssertEqual(
+            bernoulliRowLogLikelihoods(logits: rowLogits, labels: batch), -sigmoidCrossEntropy(logits: rowLogits, labels: copies).sum(squeezingAxes: 1))
+        XCTAssertEqual(bernoulliRowLogLikelihoods(logits: T(zeros: [6, 0]), labels: T(zeros: [2, 0])), T(zeros: [6]))
         // The fused logistic-regression likelihood: 601 observations cross chunk boundaries and leave a tail.
         let features = normal([601, 3]) * 3
         let responses = T(randomUniform: [601], using: &generator).map { $0 < 0.4 ? 1 : 0 }

@@ -46,8 +46,8 @@ public struct BernoulliDecoder<Network: Layer>: ObservationModel {
         let shape = withoutDerivative(at: z.shape)
         let particles = shape[0]
         let logits = network(flattenedParticles(z))
-        let labels = withoutDerivative(at: dataPerParticle(x, particles: particles))
-        let perRow = -sigmoidCrossEntropy(logits: logits, labels: labels).sum(squeezingAxes: 1)
+        // Row p·B + b of the logits is particle p of datapoint b: scored against row b of the batch, not a copy.
+        let perRow = bernoulliRowLogLikelihoods(logits: logits, labels: withoutDerivative(at: x))
         return perRow.reshaped(to: [particles, shape[1]])
     }
 
