@@ -64,7 +64,7 @@ static int current_threads = -1;
 static int has_avx2 = 0;
 static int has_avx512 = 0;
 
-// products512.c: single-precision products with AVX-512 on up to `threads` threads.
+// products512.c: single-precision products with AVX-512 on up to `threads` threads (m, n, k > 0, alpha ≠ 0).
 void vk_avx512_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                      const float *b, long ldb, float beta, float *c, long ldc, int threads);
 
@@ -288,7 +288,8 @@ DEFINE_AVX_GEMV(avx_dgemv, double, vk_d4)
 enum { VK_SMALL_GEMV = 1 << 16 };
 
 // Single-precision products run in products512.c where the processor has AVX-512 (faster than OpenBLAS 0.3.21,
-// whose kernels stop at AVX2 on recent processors); double precision stays with OpenBLAS.
+// whose kernels stop at AVX2 on recent processors); double precision stays with OpenBLAS. A product with nothing to
+// add (k = 0 or alpha = 0) only scales C by beta, which the other paths already do.
 #define OWN_PRODUCT_s (has_avx512 && !forced_portable)
 #define OWN_PRODUCT_d 0
 #define OWN_PRODUCT(P) OWN_PRODUCT_##P
@@ -298,7 +299,7 @@ enum { VK_SMALL_GEMV = 1 << 16 };
                       const T *b, long ldb, T beta, T *c, long ldc) {                                          \
         vk_initialize();                                                                                       \
         if (m == 0 || n == 0) return;                                                                          \
-        if (OWN_PRODUCT(P)) {                                                                                  \
+        if (OWN_PRODUCT(P) && k > 0 && alpha != 0) {                                                           \
             vk_avx512_sgemm(transA, transB, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, \
                             (float)beta, (float *)c, ldc, max_threads);                                        \
         } else if (blas_##P##gemm && !forced_portable) {                                                       \

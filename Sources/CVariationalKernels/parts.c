@@ -15,8 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum { MAX_WORKERS = 63,  // (a worker's index fits in 8 bits)
-       SPIN_ROUNDS = 20000 };
+enum { MAX_WORKERS = 63, SPIN_ROUNDS = 20000 };
 
 typedef struct {
     void (*body)(void *, int);

@@ -16,11 +16,15 @@
 
 #include <immintrin.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum { MR = 8, NR = 48, KC = 256, NC = 1008, MC = 128 };
 
 #define TARGET __attribute__((target("avx512f")))
+
+// The first `live` of 16 lanes (none for live ≤ 0, all for live ≥ 16).
+static inline __mmask16 lane_mask(long live) {
+    return live >= 16 ? 0xFFFF : live <= 0 ? 0 : (__mmask16)((1u << live) - 1);
+}
 
 // MARK: - Packing
 
@@ -29,7 +33,7 @@ enum { MR = 8, NR = 48, KC = 256, NC = 1008, MC = 128 };
 // 128-bit lanes, then the lanes themselves).
 TARGET static inline void transpose_lines(const float *src, long ld, long lines, long length, float *dst, long stride,
                                           __mmask16 storeMask) {
-    __mmask16 readMask = length >= 16 ? 0xFFFF : (__mmask16)((1u << length) - 1);
+    __mmask16 readMask = lane_mask(length);
     __m512 r[16], t[16];
     for (int i = 0; i < 16; i++) r[i] = i < lines ? _mm512_maskz_loadu_ps(readMask, src + i * ld) : _mm512_setzero_ps();
     for (int i = 0; i < 8; i++) {
@@ -65,7 +69,7 @@ TARGET static void pack_a(int transA, const float *a, long lda, long i0, long ro
         float *panel = out + q * kc;
         if (transA) {
             // op(A)(i, p) = a[p·lda + i]: each column's MR values are contiguous.
-            __mmask16 mask = (__mmask16)((1u << live) - 1);
+            __mmask16 mask = lane_mask(live);
             for (long p = 0; p < kc; p++) {
                 __m512 v = _mm512_maskz_loadu_ps(mask, a + (p0 + p) * lda + i0 + q);
                 _mm256_storeu_ps(panel + p * MR, _mm512_castps512_ps256(v));
@@ -86,9 +90,7 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
         long live = cols - q < NR ? cols - q : NR;
         float *panel = out + q * kc;
         if (!transB) {
-            __mmask16 m0 = live >= 16 ? 0xFFFF : (__mmask16)((1u << live) - 1);
-            __mmask16 m1 = live >= 32 ? 0xFFFF : live <= 16 ? 0 : (__mmask16)((1u << (live - 16)) - 1);
-            __mmask16 m2 = live >= 48 ? 0xFFFF : live <= 32 ? 0 : (__mmask16)((1u << (live - 32)) - 1);
+            __mmask16 m0 = lane_mask(live), m1 = lane_mask(live - 16), m2 = lane_mask(live - 32);
             for (long p = 0; p < kc; p++) {
                 const float *row = b + (p0 + p) * ldb + j0 + q;
                 float *dst = panel + p * NR;
@@ -132,11 +134,7 @@ TARGET static void kernel(long kc, const float *restrict ap, const float *restri
     }
     __m512 sums[MR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32},
                           {c40, c41, c42}, {c50, c51, c52}, {c60, c61, c62}, {c70, c71, c72}};
-    __mmask16 masks[3];
-    for (int v = 0; v < 3; v++) {
-        long live = cols - 16 * v;
-        masks[v] = live >= 16 ? 0xFFFF : live <= 0 ? 0 : (__mmask16)((1u << live) - 1);
-    }
+    __mmask16 masks[3] = {lane_mask(cols), lane_mask(cols - 16), lane_mask(cols - 32)};
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (long r = 0; r < rows; r++) {
         float *row = c + r * ldc;
@@ -211,17 +209,9 @@ static void run_part(void *context, int part) {
 // as waking it.
 enum { PARALLEL_WORK = 1 << 18 };
 
+// The caller (vk_sgemm) sends only products with m, n, k > 0 and alpha ≠ 0; C scaled by beta alone goes elsewhere.
 void vk_avx512_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                      const float *b, long ldb, float beta, float *c, long ldc, int threads) {
-    if (m == 0 || n == 0) return;
-    if (k == 0 || alpha == 0) {
-        for (long i = 0; i < m; i++) {
-            float *row = c + i * ldc;
-            if (beta == 0) memset(row, 0, sizeof(float) * (size_t)n);
-            else if (beta != 1) for (long j = 0; j < n; j++) row[j] *= beta;
-        }
-        return;
-    }
     product job = {transA, transB, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, 0, 1};
     long rowPanels = (m + MR - 1) / MR, columnPanels = (n + NR - 1) / NR;
     job.splitRows = rowPanels > columnPanels;

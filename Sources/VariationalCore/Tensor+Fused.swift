@@ -104,7 +104,7 @@ public func bernoulliRowLogLikelihoods<Scalar: TensorScalar>(logits: Tensor<Scal
 }
 
 /// Row sums of the negative cross-entropy, and its gradient σ(l) − x into `gradient` when given: the value is
-/// −Σ_d ce_d, summed with four running sums in the order of an axis sum.
+/// −Σ_d ce_d, summed in the order of an axis sum (`Tensor.rowSum`).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 @usableFromInline
@@ -133,20 +133,7 @@ func bernoulliRows<Scalar: TensorScalar>(
                     } else {
                         Scalar.sigmoidCrossEntropy(count: d, logits: row, labels: target, result: scratch)
                     }
-                    var (s0, s1, s2, s3) = (Scalar(0), Scalar(0), Scalar(0), Scalar(0))
-                    var k = 0
-                    while k + 4 <= d {
-                        s0 += scratch[k]
-                        s1 += scratch[k + 1]
-                        s2 += scratch[k + 2]
-                        s3 += scratch[k + 3]
-                        k += 4
-                    }
-                    while k < d {
-                        s0 += scratch[k]
-                        k += 1
-                    }
-                    out[r] = -((s0 + s1) + (s2 + s3))
+                    out[r] = -Tensor.rowSum(scratch, count: d)
                 }
             }
         }

@@ -115,25 +115,30 @@ extension Tensor {
     static func rowSums(_ elements: TensorElements<Scalar>, rows: Int, columns n: Int) -> TensorElements<Scalar> {
         elements.withUnsafeBufferPointer { x in
             TensorElements<Scalar>.filled(count: rows) { out in
-                for r in 0..<rows {
-                    let base = r * n
-                    var (s0, s1, s2, s3) = (Scalar(0), Scalar(0), Scalar(0), Scalar(0))
-                    var k = 0
-                    while k + 4 <= n {
-                        s0 += x[base + k]
-                        s1 += x[base + k + 1]
-                        s2 += x[base + k + 2]
-                        s3 += x[base + k + 3]
-                        k += 4
-                    }
-                    while k < n {
-                        s0 += x[base + k]
-                        k += 1
-                    }
-                    out[r] = (s0 + s1) + (s2 + s3)
-                }
+                // Rows of no elements have no storage to point into: their sums are 0.
+                for r in 0..<rows { out[r] = n == 0 ? 0 : rowSum(x.baseAddress! + r * n, count: n) }
             }
         }
+    }
+
+    /// The sum of `count` contiguous elements with four running sums (the order every row sum uses).
+    @usableFromInline
+    @inline(__always)
+    static func rowSum(_ x: UnsafePointer<Scalar>, count n: Int) -> Scalar {
+        var (s0, s1, s2, s3) = (Scalar(0), Scalar(0), Scalar(0), Scalar(0))
+        var k = 0
+        while k + 4 <= n {
+            s0 += x[k]
+            s1 += x[k + 1]
+            s2 += x[k + 2]
+            s3 += x[k + 3]
+            k += 4
+        }
+        while k < n {
+            s0 += x[k]
+            k += 1
+        }
+        return (s0 + s1) + (s2 + s3)
     }
 
     /// One sum per index of the first axis, over all the others: shape [shape[0]] (no derivative; a rank-0 or
