@@ -97,6 +97,7 @@ int vk_initialize(void) {
         has_avx512 = 0;
         return 0;
     }
+    if (choice && strcmp(choice, "avx2") == 0) has_avx512 = 0;  // the AVX2 paths on an AVX-512 machine (tests)
     const char *names[] = {"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", 0};
     void *handle = 0;
     for (int i = 0; names[i] && !handle; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
@@ -228,6 +229,8 @@ DEFINE_PORTABLE_GEMV(portable_dgemv, double, portable_dot4)
 // itself into y, four rows per pass over y.
 typedef double vk_d4 __attribute__((vector_size(32), aligned(8)));
 typedef float vk_s8 __attribute__((vector_size(32), aligned(4)));
+typedef long vk_l4i __attribute__((vector_size(32)));
+typedef int vk_i8i __attribute__((vector_size(32)));
 
 #define DEFINE_AVX_GEMV(NAME, T, V)                                                                           \
     __attribute__((target("avx2,fma"))) static void NAME(int transA, long m, long n, T alpha, const T *a,     \
@@ -284,6 +287,95 @@ typedef float vk_s8 __attribute__((vector_size(32), aligned(4)));
 DEFINE_AVX_GEMV(avx_sgemv, float, vk_s8)
 DEFINE_AVX_GEMV(avx_dgemv, double, vk_d4)
 
+// The same products for a narrow matrix, n ≤ 4 vectors wide (16 doubles, 32 floats: a model's features), where the
+// loops above spend more on tails and horizontal sums than on arithmetic. Each row is whole vectors, the last one
+// loaded through a mask. Without transposition four rows' sums are reduced together by pairwise horizontal adds;
+// transposed, y stays in registers for the whole pass over a.
+#define DEFINE_NARROW_GEMV(NAME, T, V, I, W, MASKLOAD)                                                        \
+    /* B vectors a row, a constant in each instance, so that the compiler keeps every vector in a register */  \
+    __attribute__((target("avx2,fma"), always_inline)) static inline void NAME##_blocks(                       \
+        const int B, int transA, long m, long n, T alpha, const T *a, long lda, const T *x, T beta, T *y) {     \
+        I lanes;                                                                                               \
+        for (int k = 0; k < W; k++) lanes[k] = (B - 1) * W + k < n ? -1 : 0;                                   \
+        V zero = {0};                                                                                          \
+        if (!transA) {                                                                                         \
+            V xs[4];                                                                                           \
+            for (int b = 0; b < B; b++) xs[b] = b + 1 < B ? load_##V(x + b * W) : MASKLOAD(x + b * W, lanes);   \
+            for (long i = 0; i < m; i += 4) {                                                                  \
+                long rows = m - i < 4 ? m - i : 4;                                                             \
+                V sums[4];                                                                                     \
+                for (int k = 0; k < 4; k++) {                                                                  \
+                    const T *r = a + (rows == 4 || k < rows ? i + k : i) * lda;                                \
+                    V s = MASKLOAD(r + (B - 1) * W, lanes) * xs[B - 1];                                        \
+                    for (int b = 0; b + 1 < B; b++) s += load_##V(r + b * W) * xs[b];                          \
+                    sums[k] = s;                                                                               \
+                }                                                                                              \
+                T totals[4];                                                                                   \
+                reduce4_##V(sums, totals);                                                                     \
+                for (long k = 0; k < rows; k++) y[i + k] = (beta == 0 ? 0 : beta * y[i + k]) + alpha * totals[k]; \
+            }                                                                                                  \
+        } else {                                                                                               \
+            /* two sets of sums, even and odd rows, so that consecutive rows do not wait on each other */     \
+            V even[4] = {zero, zero, zero, zero}, odd[4] = {zero, zero, zero, zero};                           \
+            long i = 0;                                                                                        \
+            for (; i + 2 <= m; i += 2) {                                                                       \
+                const T *r = a + i * lda;                                                                      \
+                V c0 = zero + x[i], c1 = zero + x[i + 1];                                                      \
+                for (int b = 0; b + 1 < B; b++) {                                                              \
+                    even[b] += c0 * load_##V(r + b * W);                                                       \
+                    odd[b] += c1 * load_##V(r + lda + b * W);                                                  \
+                }                                                                                              \
+                even[B - 1] += c0 * MASKLOAD(r + (B - 1) * W, lanes);                                          \
+                odd[B - 1] += c1 * MASKLOAD(r + lda + (B - 1) * W, lanes);                                     \
+            }                                                                                                  \
+            if (i < m) {                                                                                       \
+                V c = zero + x[i];                                                                             \
+                for (int b = 0; b + 1 < B; b++) even[b] += c * load_##V(a + i * lda + b * W);                  \
+                even[B - 1] += c * MASKLOAD(a + i * lda + (B - 1) * W, lanes);                                 \
+            }                                                                                                  \
+            for (int b = 0; b < B; b++) {                                                                      \
+                T out[W];                                                                                      \
+                V total = even[b] + odd[b];                                                                    \
+                memcpy(out, &total, sizeof out);                                                               \
+                for (long k = 0; k < W && b * W + k < n; k++)                                                  \
+                    y[b * W + k] = (beta == 0 ? 0 : beta * y[b * W + k]) + alpha * out[k];                     \
+            }                                                                                                  \
+        }                                                                                                      \
+    }                                                                                                          \
+    __attribute__((target("avx2,fma"))) static void NAME(int transA, long m, long n, T alpha, const T *a,      \
+                                                         long lda, const T *x, T beta, T *y) {                 \
+        switch ((n + W - 1) / W) {                                                                             \
+        case 1: NAME##_blocks(1, transA, m, n, alpha, a, lda, x, beta, y); break;                              \
+        case 2: NAME##_blocks(2, transA, m, n, alpha, a, lda, x, beta, y); break;                              \
+        case 3: NAME##_blocks(3, transA, m, n, alpha, a, lda, x, beta, y); break;                              \
+        default: NAME##_blocks(4, transA, m, n, alpha, a, lda, x, beta, y); break;                             \
+        }                                                                                                      \
+    }
+
+__attribute__((target("avx2,fma"))) static inline vk_d4 load_vk_d4(const double *p) { vk_d4 v; memcpy(&v, p, sizeof v); return v; }
+__attribute__((target("avx2,fma"))) static inline vk_s8 load_vk_s8(const float *p) { vk_s8 v; memcpy(&v, p, sizeof v); return v; }
+__attribute__((target("avx2,fma"))) static inline vk_d4 maskload_d4(const double *p, vk_l4i mask) {
+    return (vk_d4)_mm256_maskload_pd(p, (__m256i)mask);
+}
+__attribute__((target("avx2,fma"))) static inline vk_s8 maskload_s8(const float *p, vk_i8i mask) {
+    return (vk_s8)_mm256_maskload_ps(p, (__m256i)mask);
+}
+// The four sums of four vectors, in one vector's worth of pairwise adds.
+__attribute__((target("avx2,fma"))) static inline void reduce4_vk_d4(const vk_d4 *s, double *out) {
+    __m256d h01 = _mm256_hadd_pd((__m256d)s[0], (__m256d)s[1]), h23 = _mm256_hadd_pd((__m256d)s[2], (__m256d)s[3]);
+    __m256d low = _mm256_permute2f128_pd(h01, h23, 0x20), high = _mm256_permute2f128_pd(h01, h23, 0x31);
+    _mm256_storeu_pd(out, _mm256_add_pd(low, high));
+}
+__attribute__((target("avx2,fma"))) static inline void reduce4_vk_s8(const vk_s8 *s, float *out) {
+    __m256 h01 = _mm256_hadd_ps((__m256)s[0], (__m256)s[1]), h23 = _mm256_hadd_ps((__m256)s[2], (__m256)s[3]);
+    __m256 h = _mm256_hadd_ps(h01, h23);  // lanes: 0 1 2 3 of the low halves, then of the high halves
+    __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    _mm_storeu_ps(out, sums);
+}
+
+DEFINE_NARROW_GEMV(narrow_sgemv, float, vk_s8, vk_i8i, 8, maskload_s8)
+DEFINE_NARROW_GEMV(narrow_dgemv, double, vk_d4, vk_l4i, 4, maskload_d4)
+
 // Below this many elements of a, a matrix-vector product stays on one thread in the kernel above.
 enum { VK_SMALL_GEMV = 1 << 16 };
 
@@ -317,7 +409,9 @@ enum { VK_SMALL_GEMV = 1 << 16 };
             for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];                                 \
             return;                                                                                            \
         }                                                                                                      \
-        if (has_avx2 && (m * n <= VK_SMALL_GEMV || !blas_##P##gemv || forced_portable)) {                     \
+        if (has_avx2 && n <= 4 * (long)(32 / sizeof(T)) && (m * n <= VK_SMALL_GEMV || !blas_##P##gemv || forced_portable)) { \
+            narrow_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);                                         \
+        } else if (has_avx2 && (m * n <= VK_SMALL_GEMV || !blas_##P##gemv || forced_portable)) {              \
             avx_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);                                            \
         } else if (blas_##P##gemv && !forced_portable) {                                                       \
             choose_threads(2.0 * m * n);                                                                       \
@@ -373,92 +467,136 @@ DEFINE_UNARY(expm1)
 DEFINE_UNARY(tanh)
 DEFINE_UNARY(erf)
 
-// log(1 + t) for t ∈ [0, 1], the tail of softplus (t = e^(−|x|)): 2 atanh(s) with s = t / (2 + t) ≤ 1/3, whose odd
-// series s + s³/3 + s⁵/5 + … has converged to the last bit after 16 terms (7 in single precision). 2s is formed
-// as t · 2/(2 + t), which keeps full relative accuracy down to the smallest subnormal t (t/(2 + t) would round
-// it to 0). One division and a polynomial: a few instructions an element where the
-// general log1p costs about 18.
-#define DEFINE_LOG1P_UNIT(P, T, V, TERMS)                                                             \
-    static inline T log1p_unit_##P(T t) {                                                             \
-        T u = t * (2 / (2 + t)), q = (T)0.25 * u * u, p = (T)1 / (2 * TERMS + 1);                     \
+// MARK: - The logistic family: sigmoid, softplus, the cross-entropy from logits, the Bernoulli log density
+
+// All of them come from e = exp(−|l|) ∈ (0, 1], which cannot overflow:
+//   σ(l) = r for l ≥ 0 and e·r below, with r = 1/(1 + e);
+//   softplus(l) = max(l, 0) + log(1 + e);
+//   the cross-entropy softplus(l) − x·l, with its gradient σ(l) − x;
+//   log Bernoulli(x; σ(l)) = −cross-entropy, with its gradient x − σ(l), and −∞ and 0 where x is neither 0 nor 1,
+//   counting such x (a caller needs a mask only when there are some).
+// log(1 + e) is 2 atanh(s), s = e/(2 + e) ≤ 1/3, whose odd series s + s³/3 + s⁵/5 + … has converged to the last bit
+// after 16 terms (7 in single precision); 2s is formed as e · 2/(2 + e), which keeps full relative accuracy down to
+// the smallest subnormal e (e/(2 + e) would round it to 0). libmvec's general log1p costs about 18 instructions an
+// element; this is a polynomial and a share of one division.
+//
+// One kernel computes them all, so that they agree bit for bit: labels may be null (x = 0), and y or g null when
+// that output is not wanted. Every element takes the vector path, the tail of an array too (through a padded copy),
+// so an element's value does not depend on where it sits in its array.
+
+typedef double vk_d8 __attribute__((vector_size(64), aligned(8)));
+typedef float vk_s16 __attribute__((vector_size(64), aligned(4)));
+typedef long vk_l4 __attribute__((vector_size(32), aligned(8)));
+typedef long vk_l8 __attribute__((vector_size(64), aligned(8)));
+typedef int vk_i8 __attribute__((vector_size(32), aligned(4)));
+typedef int vk_i16 __attribute__((vector_size(64), aligned(4)));
+
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_exp(__m512d);
+__attribute__((target("avx512f"))) __m512 _ZGVeN16v_expf(__m512);
+__attribute__((target("avx2,fma"))) static inline vk_d4 exp_d4(vk_d4 x) { return (vk_d4)_ZGVdN4v_exp((__m256d)x); }
+__attribute__((target("avx2,fma"))) static inline vk_s8 exp_s8(vk_s8 x) { return (vk_s8)_ZGVdN8v_expf((__m256)x); }
+__attribute__((target("avx512f"))) static inline vk_d8 exp_d8(vk_d8 x) { return (vk_d8)_ZGVeN8v_exp((__m512d)x); }
+__attribute__((target("avx512f"))) static inline vk_s16 exp_s16(vk_s16 x) { return (vk_s16)_ZGVeN16v_expf((__m512)x); }
+
+// One element, for machines without AVX2: the same formulas, one lane at a time.
+#define DEFINE_LOGISTIC_ELEMENT(P, T, TERMS)                                                           \
+    static inline long logistic_element_##P(T v, T t, T *y, T *g, int logp) {                         \
+        T e = (T)exp(-fabs((double)v)), a = 1 + e, b = 2 + e, inverse = 1 / (a * b);                  \
+        T r = b * inverse, u = 2 * e * a * inverse, q = (T)0.25 * u * u, p = (T)1 / (2 * TERMS + 1);  \
         for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                       \
-        return u * (1 + q * p);                                                                       \
-    }                                                                                                 \
-    __attribute__((target("avx2,fma"))) static void avx_##P##log1p_unit(long n, const T *x, T *y) {  \
-        enum { W = sizeof(V) / sizeof(T) };                                                           \
-        long i = 0;                                                                                   \
-        for (; i + W <= n; i += W) {                                                                  \
-            V t = *(const V *)(x + i);                                                                \
-            V u = t * (2 / (2 + t)), q = (T)0.25 * u * u, p = (V){0} + (T)1 / (2 * TERMS + 1);        \
-            for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                   \
-            *(V *)(y + i) = u * (1 + q * p);                                                          \
-        }                                                                                             \
-        for (; i < n; i++) y[i] = log1p_unit_##P(x[i]);                                               \
-    }                                                                                                 \
-    static void vk_##P##log1p_unit(long n, const T *x, T *y) {                                        \
-        vk_initialize();                                                                              \
-        if (has_avx2) { avx_##P##log1p_unit(n, x, y); return; }                                       \
-        for (long i = 0; i < n; i++) y[i] = log1p_unit_##P(x[i]);                                     \
+        T vt = t != 0 ? v * t : 0; /* 0 where x = 0, also for an infinite l */                       \
+        T ce = (v > 0 ? v : 0) - vt + u * (1 + q * p), grad = (v >= 0 ? r : e * r) - t;               \
+        int valid = !logp | (t == 0) | (t == 1);                                                      \
+        if (y) *y = !logp ? ce : valid ? -ce : -(T)INFINITY;                                          \
+        if (g) *g = !logp ? grad : valid ? -grad : 0;                                                 \
+        return !valid;                                                                                \
     }
+DEFINE_LOGISTIC_ELEMENT(s, float, 7)
+DEFINE_LOGISTIC_ELEMENT(d, double, 16)
 
-DEFINE_LOG1P_UNIT(d, double, vk_d4, 16)
-DEFINE_LOG1P_UNIT(s, float, vk_s8, 7)
-
-// sigmoid(x) = 1 / (1 + e^-x) for x ≥ 0 and e^x / (1 + e^x) below, both from e = exp(-|x|): no overflow.
-// softplus(x) = max(x, 0) + log1p(exp(-|x|)).
-#define CHUNK 256
-#define DEFINE_LOGISTIC(P, T, EXP, LOG1P)                                                              \
-    void vk_##P##sigmoid(long n, const T *x, T *y) {                                                   \
-        T e[CHUNK];                                                                                    \
-        for (long s = 0; s < n; s += CHUNK) {                                                          \
-            long len = n - s < CHUNK ? n - s : CHUNK;                                                  \
-            for (long i = 0; i < len; i++) e[i] = -fabs((double)x[s + i]);                             \
-            EXP(len, e, e);                                                                            \
-            for (long i = 0; i < len; i++) {                                                           \
-                T r = 1 / (1 + e[i]);                                                                  \
-                y[s + i] = x[s + i] >= 0 ? r : e[i] * r;                                               \
+// W lanes of type V (I: integers of the same width, for the sign bit and the masks). The exponentials of a chunk
+// come first, in a loop of their own, so that the loop after it has no calls and the processor overlaps its
+// divisions from one iteration to the next. The two divisions 1/(1 + e) and 2/(2 + e) share one.
+#define LOGISTIC_VECTORS(P, T, V, I, EXPV, TERMS)                                                      \
+    enum { W = sizeof(V) / sizeof(T) };                                                                \
+    const I sign = (I)(-(V){0});                                                                       \
+    long invalid = 0;                                                                                  \
+    T es[CHUNK + W];                                                                                   \
+    for (long s = 0; s < n; s += CHUNK) {                                                              \
+        long len = n - s < CHUNK ? n - s : CHUNK, vectors = len / W * W, padded = (len + W - 1) / W * W; \
+        /* the last partial vector from a padded copy: zeros past the end */                           \
+        T tail[3][W];                                                                                  \
+        memset(tail, 0, sizeof tail);                                                                  \
+        memcpy(tail[0], l + s + vectors, sizeof(T) * (size_t)(len - vectors));                         \
+        if (x) memcpy(tail[1], x + s + vectors, sizeof(T) * (size_t)(len - vectors));                  \
+        for (long i = 0; i < padded; i += W) {                                                         \
+            V v;                                                                                       \
+            memcpy(&v, i < vectors ? l + s + i : tail[0], sizeof v);                                   \
+            V e = EXPV((V)((I)v | sign));                                                              \
+            memcpy(es + i, &e, sizeof e);                                                              \
+        }                                                                                              \
+        for (long i = 0; i < padded; i += W) {                                                         \
+            int whole = i < vectors;                                                                   \
+            V v, t = {0}, e;                                                                           \
+            memcpy(&v, whole ? l + s + i : tail[0], sizeof v);                                         \
+            if (x) memcpy(&t, whole ? x + s + i : tail[1], sizeof t);                                  \
+            memcpy(&e, es + i, sizeof e);                                                              \
+            V a = 1 + e, b = 2 + e, inverse = 1 / (a * b), r = b * inverse, u = 2 * e * a * inverse;   \
+            V q = (T)0.25 * u * u, p = (V){0} + (T)1 / (2 * TERMS + 1);                                \
+            for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                    \
+            I positive = v > 0, nonnegative = v >= 0;                                                  \
+            V vt = (V)((I)(v * t) & (t != 0)); /* 0 where x = 0, also for an infinite l */              \
+            V ce = (V)((I)v & positive) - vt + u * (1 + q * p);                                        \
+            V grad = (V)(((I)r & nonnegative) | ((I)(e * r) & ~nonnegative)) - t;                      \
+            if (logp) {                                                                                \
+                I valid = (t == 0) | (t == 1);                                                         \
+                V minusInfinity = (V){0} - (T)INFINITY;                                                \
+                ce = (V)(((I)-ce & valid) | ((I)minusInfinity & ~valid));                              \
+                grad = (V)((I)-grad & valid);                                                          \
+                for (int k = 0; k < W; k++) invalid += valid[k] == 0; /* padded lanes have x = 0 */    \
+            }                                                                                          \
+            if (whole) {                                                                               \
+                if (y) memcpy(y + s + i, &ce, sizeof ce);                                              \
+                if (g) memcpy(g + s + i, &grad, sizeof grad);                                          \
+            } else {                                                                                   \
+                size_t bytes = sizeof(T) * (size_t)(len - vectors);                                    \
+                if (y) memcpy(y + s + i, &ce, bytes);                                                  \
+                if (g) memcpy(g + s + i, &grad, bytes);                                                \
             }                                                                                          \
         }                                                                                              \
     }                                                                                                  \
-    void vk_##P##softplus(long n, const T *x, T *y) {                                                  \
-        T e[CHUNK];                                                                                    \
-        for (long s = 0; s < n; s += CHUNK) {                                                          \
-            long len = n - s < CHUNK ? n - s : CHUNK;                                                  \
-            for (long i = 0; i < len; i++) e[i] = -fabs((double)x[s + i]);                             \
-            EXP(len, e, e);                                                                            \
-            LOG1P(len, e, e);                                                                          \
-            for (long i = 0; i < len; i++) {                                                           \
-                T v = x[s + i];                                                                        \
-                y[s + i] = (v > 0 ? v : 0) + e[i];                                                     \
-            }                                                                                          \
-        }                                                                                              \
+    return invalid;
+
+#define CHUNK 256
+#define DEFINE_LOGISTIC(P, T, V4, I4, EXP4, V8, I8, EXP8, TERMS)                                       \
+    __attribute__((target("avx2,fma"))) static long avx_##P##logistic(                                \
+        long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V4, I4, EXP4, TERMS) } \
+    __attribute__((target("avx512f,avx512dq"))) static long avx512_##P##logistic(                     \
+        long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V8, I8, EXP8, TERMS) } \
+    static long P##logistic(long n, const T *l, const T *x, T *y, T *g, int logp) {                   \
+        vk_initialize();                                                                               \
+        if (has_avx512) return avx512_##P##logistic(n, l, x, y, g, logp);                              \
+        if (has_avx2) return avx_##P##logistic(n, l, x, y, g, logp);                                   \
+        long invalid = 0;                                                                              \
+        for (long i = 0; i < n; i++)                                                                   \
+            invalid += logistic_element_##P(l[i], x ? x[i] : 0, y ? y + i : 0, g ? g + i : 0, logp);   \
+        return invalid;                                                                                \
+    }                                                                                                  \
+    void vk_##P##sigmoid(long n, const T *x, T *y) { P##logistic(n, x, 0, 0, y, 0); }                  \
+    void vk_##P##softplus(long n, const T *x, T *y) { P##logistic(n, x, 0, y, 0, 0); }                 \
+    void vk_##P##sigmoid_cross_entropy(long n, const T *l, const T *x, T *y) { P##logistic(n, l, x, y, 0, 0); } \
+    void vk_##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {    \
+        P##logistic(n, l, x, y, g, 0);                                                                 \
+    }                                                                                                  \
+    long vk_##P##bernoulli_log_density(long n, const T *x, const T *l, T *y, T *g) {                   \
+        return P##logistic(n, l, x, y, g, 1);                                                          \
+    }                                                                                                  \
+    void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                \
+        for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);       \
     }
 
-DEFINE_LOGISTIC(s, float, vk_sexp, vk_slog1p_unit)
-DEFINE_LOGISTIC(d, double, vk_dexp, vk_dlog1p_unit)
-
-// MARK: - Fused Bernoulli log-likelihood from logits
-
-#define DEFINE_CROSS_ENTROPY(P, T, EXP, LOG1P)                                                        \
-    void vk_##P##sigmoid_cross_entropy(long n, const T *l, const T *x, T *y) {                                \
-        T e[CHUNK];                                                                                            \
-        for (long s = 0; s < n; s += CHUNK) {                                                                  \
-            long len = n - s < CHUNK ? n - s : CHUNK;                                                          \
-            for (long i = 0; i < len; i++) e[i] = -fabs((double)l[s + i]);                                     \
-            EXP(len, e, e);                                                                                    \
-            LOG1P(len, e, e);                                                                                  \
-            for (long i = 0; i < len; i++) {                                                                   \
-                T v = l[s + i];                                                                                \
-                y[s + i] = (v > 0 ? v : 0) - v * x[s + i] + e[i];                                              \
-            }                                                                                                  \
-        }                                                                                                      \
-    }                                                                                                          \
-    void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                        \
-        for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);               \
-    }
-
-DEFINE_CROSS_ENTROPY(s, float, vk_sexp, vk_slog1p_unit)
-DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p_unit)
+DEFINE_LOGISTIC(s, float, vk_s8, vk_i8, exp_s8, vk_s16, vk_i16, exp_s16, 7)
+DEFINE_LOGISTIC(d, double, vk_d4, vk_l4, exp_d4, vk_d8, vk_l8, exp_d8, 16)
 
 // log k! from a table for counts below its size; NaN for anything else (the caller settles those).
 #define DEFINE_LOG_FACTORIALS(P, T)                                                                            \
@@ -477,55 +615,6 @@ DEFINE_CROSS_ENTROPY(d, double, vk_dexp, vk_dlog1p_unit)
     }
 DEFINE_LOG_FACTORIALS(s, float)
 DEFINE_LOG_FACTORIALS(d, double)
-
-// The cross-entropy softplus(l) − x·l with its gradient σ(l) − x, from one exponential per element; with `logp`,
-// log Bernoulli(x; σ(l)) = −cross-entropy and its gradient x − σ(l) instead, −∞ and 0 where x is neither 0 nor 1,
-// returning how many such x there are (a caller needs a mask only when it is not 0). The elementwise loop is
-// compiled twice, with AVX2 and without, like the vector maths it calls.
-#define CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
-    T e[CHUNK], lp[CHUNK];                                                                             \
-    long invalid = 0;                                                                                  \
-    for (long s = 0; s < n; s += CHUNK) {                                                              \
-        long len = n - s < CHUNK ? n - s : CHUNK;                                                      \
-        for (long i = 0; i < len; i++) e[i] = -fabs((double)l[s + i]);                                 \
-        EXP(len, e, e);                                                                                \
-        LOG1P(len, e, lp);                                                                             \
-        for (long i = 0; i < len; i++) {                                                               \
-            T v = l[s + i], t = x[s + i], r = 1 / (1 + e[i]);                                          \
-            T ce = (v > 0 ? v : 0) - v * t + lp[i], grad = (v >= 0 ? r : e[i] * r) - t;               \
-            if (!logp) {                                                                               \
-                y[s + i] = ce;                                                                         \
-                g[s + i] = grad;                                                                       \
-                continue;                                                                              \
-            }                                                                                          \
-            int valid = (t == 0) | (t == 1);                                                           \
-            invalid += !valid;                                                                         \
-            y[s + i] = valid ? -ce : -(T)INFINITY;                                                     \
-            g[s + i] = valid ? -grad : 0;                                                              \
-        }                                                                                              \
-    }                                                                                                  \
-    return invalid;
-
-#define DEFINE_CE_WITH_GRADIENT(P, T, EXP, LOG1P)                                                      \
-    __attribute__((target("avx2,fma"))) static long avx_##P##ce_with_gradient(                        \
-        long n, const T *l, const T *x, T *y, T *g, int logp) { CE_WITH_GRADIENT_BODY(T, EXP, LOG1P) } \
-    static long portable_##P##ce_with_gradient(long n, const T *l, const T *x, T *y, T *g, int logp) { \
-        CE_WITH_GRADIENT_BODY(T, EXP, LOG1P)                                                           \
-    }                                                                                                  \
-    static long P##ce_with_gradient(long n, const T *l, const T *x, T *y, T *g, int logp) {           \
-        vk_initialize();                                                                               \
-        return has_avx2 ? avx_##P##ce_with_gradient(n, l, x, y, g, logp)                               \
-                        : portable_##P##ce_with_gradient(n, l, x, y, g, logp);                         \
-    }                                                                                                  \
-    void vk_##P##sigmoid_cross_entropy_with_gradient(long n, const T *l, const T *x, T *y, T *g) {    \
-        P##ce_with_gradient(n, l, x, y, g, 0);                                                         \
-    }                                                                                                  \
-    long vk_##P##bernoulli_log_density(long n, const T *x, const T *l, T *y, T *g) {                   \
-        return P##ce_with_gradient(n, l, x, y, g, 1);                                                  \
-    }
-
-DEFINE_CE_WITH_GRADIENT(s, float, vk_sexp, vk_slog1p_unit)
-DEFINE_CE_WITH_GRADIENT(d, double, vk_dexp, vk_dlog1p_unit)
 
 // MARK: - Bernoulli GLM log-likelihood with its gradient
 

@@ -259,6 +259,8 @@ final class GradientTests: XCTestCase {
             let sigmoid = l >= 0 ? 1 / (1 + Foundation.exp(-l)) : Foundation.exp(l) / (1 + Foundation.exp(l))
             XCTAssertEqual(oddGradient.scalars[i], sigmoid - x, accuracy: 1e-15)
         }
+        // An infinite logit against the label that makes it certain-wrong costs +∞ (not ∞ · 0 = NaN).
+        XCTAssertEqual(sigmoidCrossEntropy(logits: T([.infinity, -.infinity]), labels: T([0, 1])), T([.infinity, .infinity]))
         let w = normal([3, 4])
         let b = normal([4])
         let product = linear(data, w, b)

@@ -83,6 +83,42 @@ final class MatrixProductKernelTests: XCTestCase {
         }
     }
 
+    /// Matrix-vector products in both precisions against sums in Double: every width up to 40 (the narrow kernel
+    /// takes up to 16 doubles or 32 floats a row, in one to four vectors, the last through a mask), row counts around
+    /// its groups of four, both transpositions, a padded leading dimension, alpha and beta (β = 0 with NaN in y).
+    func testMatrixVectorProductsAgainstDoubleSums() {
+        func worstError<S: TensorScalar & BinaryFloatingPoint>(_: S.Type, seed: UInt64) -> Double {
+            var generator = SeededGenerator(seed: seed)
+            var worst = 0.0
+            for transposed in [false, true] {
+                for n in 1...40 {
+                    for m in [1, 3, 4, 5, 13, 130] {
+                        let lda = n + 3, (alpha, beta): (S, S) = n % 2 == 0 ? (1, 0) : (1.5, -0.5)
+                        let a = (0..<(m * lda)).map { _ in S(Double.random(in: -1...1, using: &generator)) }
+                        let x = (0..<(transposed ? m : n)).map { _ in S(Double.random(in: -1...1, using: &generator)) }
+                        let before = (0..<(transposed ? n : m)).map { _ in S(Double.random(in: -1...1, using: &generator)) }
+                        var y = beta == 0 ? before.map { _ in S.nan } : before
+                        S.gemv(transposeA: transposed, m: m, n: n, alpha: alpha, a: a, lda: lda, x: x, beta: beta, y: &y)
+                        for i in y.indices {
+                            var sum = 0.0, magnitude = 0.0
+                            for j in 0..<(transposed ? m : n) {
+                                let term = Double(transposed ? a[j * lda + i] : a[i * lda + j]) * Double(x[j])
+                                sum += term
+                                magnitude += abs(term)
+                            }
+                            let old = beta == 0 ? 0 : Double(beta) * Double(before[i])
+                            let error = abs(Double(y[i]) - (Double(alpha) * sum + old)) / (1.5 * magnitude + abs(old) + 1e-30)
+                            if !(error <= worst) { worst = error }
+                        }
+                    }
+                }
+            }
+            return worst
+        }
+        XCTAssertLessThan(worstError(Double.self, seed: 13), 1e-14)
+        XCTAssertLessThan(worstError(Float.self, seed: 14), 1e-6)
+    }
+
     /// Products from several threads at once: a caller that finds the workers busy runs its product alone.
     func testConcurrentCallersGetTheirOwnProducts() {
         let m = 96, n = 200, k = 150

@@ -41,6 +41,14 @@ enum VAEStepBenchmark {
         print(String(format: "  ratio       %7.2f ×", stepSeconds / gemmSeconds))
     }
 
+    static func runSteps(count: Int) {
+        var generator = SeededGenerator(seed: 2)
+        let x = Tensor<Float>(randomUniform: [batch, 784], using: &generator).map { $0 < 0.2 ? 1 : 0 }
+        var trainer = Trainer(problem: exampleVAE(using: &generator), estimator: AnalyticKLELBO(), optimizer: Adam(learningRate: 1e-3))
+        let time = seconds { for _ in 0..<count { trainer.step(on: x, using: &generator) } }
+        print(String(format: "%d VAE steps: %.3f ms each", count, time / Double(count) * 1e3))
+    }
+
     /// One epoch of 60,000 random binary images in batches of 128 (the last short), the data in memory, as
     /// `elbo vae train` runs it: a seeded shuffle, each batch copied out, a Trainer step.
     static func runEpoch() {

@@ -8,6 +8,10 @@ let selected = Set(arguments)
 if selected.isEmpty || selected.contains("gemm") { GEMMBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("vae") { VAEStepBenchmark.run(); print() }
 if selected.contains("vae-epoch") { VAEStepBenchmark.runEpoch(); print() }
+if selected.contains("vae-steps") {
+    // `vae-steps COUNT`: COUNT training steps of the PyTorch-examples VAE and nothing else, for a profiler.
+    VAEStepBenchmark.runSteps(count: arguments.compactMap { Int($0) }.first ?? 1000)
+}
 if selected.isEmpty || selected.contains("logistic") { LogisticRegressionBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("svi") { SVIStepBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("models") { ModelStepBenchmark.run(); print() }
