@@ -520,7 +520,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
 #define LOGISTIC_VECTORS(P, T, V, I, EXPV, TERMS)                                                      \
     enum { W = sizeof(V) / sizeof(T) };                                                                \
     const I sign = (I)(-(V){0});                                                                       \
-    long invalid = 0;                                                                                  \
+    I invalidLanes = {0};                                                                              \
     T es[CHUNK + W];                                                                                   \
     for (long s = 0; s < n; s += CHUNK) {                                                              \
         long len = n - s < CHUNK ? n - s : CHUNK, vectors = len / W * W, padded = (len + W - 1) / W * W; \
@@ -553,7 +553,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
                 V minusInfinity = (V){0} - (T)INFINITY;                                                \
                 ce = (V)(((I)-ce & valid) | ((I)minusInfinity & ~valid));                              \
                 grad = (V)((I)-grad & valid);                                                          \
-                for (int k = 0; k < W; k++) invalid += valid[k] == 0; /* padded lanes have x = 0 */    \
+                invalidLanes += ~valid & 1; /* padded lanes have x = 0: valid */                       \
             }                                                                                          \
             if (whole) {                                                                               \
                 if (y) memcpy(y + s + i, &ce, sizeof ce);                                              \
@@ -565,6 +565,8 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
             }                                                                                          \
         }                                                                                              \
     }                                                                                                  \
+    long invalid = 0;                                                                                  \
+    for (int k = 0; k < W; k++) invalid += invalidLanes[k];                                            \
     return invalid;
 
 #define CHUNK 256
