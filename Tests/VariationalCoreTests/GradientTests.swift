@@ -259,6 +259,14 @@ final class GradientTests: XCTestCase {
             let sigmoid = l >= 0 ? 1 / (1 + Foundation.exp(-l)) : Foundation.exp(l) / (1 + Foundation.exp(l))
             XCTAssertEqual(oddGradient.scalars[i], sigmoid - x, accuracy: 1e-15)
         }
+        // The Bernoulli density counts labels outside {0, 1}, in whole vectors and in the tail (19 elements).
+        let someLabels = T((0..<19).map { [2, 11, 18].contains($0) ? 0.5 : Double($0 % 2) })
+        let density = bernoulliLogProbabilityWithGradient(labels: someLabels, logits: normal([19]))
+        XCTAssertEqual(density.invalid, 3)
+        for i in 0..<19 {
+            XCTAssertEqual(density.value.scalars[i] == -.infinity, [2, 11, 18].contains(i))
+            if [2, 11, 18].contains(i) { XCTAssertEqual(density.logitGradient.scalars[i], 0) }
+        }
         // An infinite logit against the label that makes it certain-wrong costs +∞ (not ∞ · 0 = NaN).
         XCTAssertEqual(sigmoidCrossEntropy(logits: T([.infinity, -.infinity]), labels: T([0, 1])), T([.infinity, .infinity]))
         let w = normal([3, 4])
