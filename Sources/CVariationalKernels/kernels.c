@@ -131,6 +131,7 @@ void vk_set_max_threads(int threads) {
 }
 int vk_using_vector_math(void) { vk_initialize(); return has_avx2; }
 int vk_using_avx512_products(void) { vk_initialize(); return has_avx512 && !forced_portable; }
+int vk_using_avx512_vector_math(void) { vk_initialize(); return has_avx512; }
 void vk_force_portable(int portable) { vk_initialize(); forced_portable = portable; }
 
 // Small products stay on one thread: waking a second thread costs more than it saves below ~2 MFLOP.

@@ -222,7 +222,8 @@ public enum Kernels {
     public static var summary: String {
         var products = blasDescription.map { "OpenBLAS (\($0))" } ?? "portable blocked kernel"
         if usesOwnFloatProducts { products = "own AVX-512 kernel (Float), \(products) (Double)" }
-        let math = usesVectorMath ? "libmvec AVX2" : "scalar libm"
+        let math = !usesVectorMath ? "scalar libm"
+            : vk_using_avx512_vector_math() != 0 ? "libmvec AVX2, AVX-512 for the logistic family" : "libmvec AVX2"
         return "products: \(products), threads: \(maximumThreads); elementwise: \(math)"
     }
     /// Runs `body` with the portable product kernel forced on (for comparing the two kernels).

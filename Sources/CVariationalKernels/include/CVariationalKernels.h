@@ -34,6 +34,8 @@ int vk_max_threads(void);
 void vk_set_max_threads(int threads);
 /// 1 when single-precision products run in the project's own AVX-512 kernel.
 int vk_using_avx512_products(void);
+/// Whether the logistic family (sigmoid, softplus, the cross-entropy, the Bernoulli density) runs its AVX-512 kernel.
+int vk_using_avx512_vector_math(void);
 /// 1 when libmvec's AVX2 variants are used for elementwise maths.
 int vk_using_vector_math(void);
 /// Forces the portable GEMM/GEMV for this process (tests compare the two kernels).
