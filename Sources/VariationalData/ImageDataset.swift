@@ -1,4 +1,5 @@
 import VariationalCore
+import Foundation
 
 /// Images as rows of pixel intensities in [0, 1], with optional labels: [count, rows·columns].
 public struct ImageDataset: Sendable {
@@ -46,6 +47,15 @@ public struct ImageDataset: Sendable {
             Swift.max(0, (binarization == .dynamic ? mean[j] : squares[j] / n) - mean[j] * mean[j])
         }
         return (mean, variance)
+    }
+
+    /// The logit of each pixel's mean, log(p̄ / (1 − p̄)) with p̄ clipped to [clip, 1 − clip]: the output bias that
+    /// makes a Bernoulli decoder start at the data's mean image (Burda et al.'s initialisation, clip 0.001).
+    public func pixelMeanLogits(binarization: Binarization = .none, clip: Double = 0.001) -> [Double] {
+        pixelMoments(binarization: binarization).mean.map { mean in
+            let p = Swift.min(Swift.max(mean, clip), 1 - clip)
+            return Foundation.log(p / (1 - p))
+        }
     }
 
     /// The images at `range` as a data set of their own.

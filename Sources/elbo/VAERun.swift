@@ -12,6 +12,8 @@ struct VAERunConfiguration: Codable, Equatable {
     var decoder: DecoderChoice
     /// σ of the Gaussian decoder with a fixed variance.
     var decoderStandardDeviation: Double
+    /// The Bernoulli decoder's first output bias (nil: zero, as runs made before the choice existed).
+    var decoderBias: DecoderBiasChoice?
     /// Latent units of the (lowest) stochastic layer.
     var latent: Int
     /// The encoder's hidden sizes from the data to the (lowest) layer; the decoder mirrors them.
@@ -63,7 +65,7 @@ extension VAERunConfiguration {
         return ([latent] + (topLatent.map { [$0] } ?? [])).map(String.init).joined(separator: ",")
     }
 
-    /// "400" or "100,100/50,50".
+    /// "400" or "200,200/100,100".
     var hiddenDescription: String {
         ([hidden] + (topHidden.map { [$0] } ?? [])).map { $0.map(String.init).joined(separator: ",") }.joined(separator: "/")
     }
@@ -142,6 +144,12 @@ enum ScheduleChoice: String, Codable, CaseIterable {
 
 enum DecoderChoice: String, Codable, CaseIterable {
     case bernoulli, gaussian, gaussianLearned = "gaussian-learned", squaredError = "squared-error"
+}
+
+/// Where a Bernoulli decoder's output bias starts: at zero (each pixel ½), or at the logits of the training images'
+/// pixel means (the mean image, as Burda et al.'s code starts).
+enum DecoderBiasChoice: String, Codable, CaseIterable {
+    case zero, mean
 }
 
 enum ActivationChoice: String, Codable, CaseIterable {
@@ -329,7 +337,10 @@ extension VAERunConfiguration {
             return try visitor.visit(vae, AnalyticKLELBO(particleCount: k, klWeight: beta, freeBits: freeBits), klWeight: \.klWeight)
         }
         let encoder = VAEFactory.gaussianLayer(inputs: inputs, hidden: hidden, latent: latent, self, using: &generator)
-        let network = VAEFactory.decoderNetwork(self, outputs: inputs, using: &generator)
+        var network = VAEFactory.decoderNetwork(self, outputs: inputs, using: &generator)
+        if decoderBias == .mean {
+            network.layers[network.layers.count - 1].bias = Tensor(train.pixelMeanLogits(binarization: binarize).map { Float($0) })
+        }
         switch decoder {
         case .bernoulli:
             return try withDecoder(BernoulliDecoder(network: network), encoder, train, &generator, visitor)

@@ -40,10 +40,13 @@ struct VAETrain: ParsableCommand {
     @Option(name: .customLong("decoder-sd"), help: "σ of the gaussian decoder (default 0.1).")
     var decoderStandardDeviation: Double?
 
+    @Option(name: .customLong("decoder-bias"), help: "Where the bernoulli decoder's output bias starts: zero, or mean (the logits of the training images' pixel means, as in Burda et al.'s code) (default zero).")
+    var decoderBias: String?
+
     @Option(help: "Latent units (default 20); two numbers, e.g. 100,50, for two stochastic layers (nearest the data first).")
     var latent: String?
 
-    @Option(help: "Hidden layer sizes, encoder order, comma-separated (default 400; Burda et al.: 200,200); with two stochastic layers one group per layer, separated by '/' (default 100,100/50,50).")
+    @Option(help: "Hidden layer sizes, encoder order, comma-separated (default 400; Burda et al.: 200,200); with two stochastic layers one group per layer, separated by '/' (default 200,200/100,100, the sizes of Burda et al.'s code).")
     var hidden: String?
 
     @Option(help: "standard (N(0, I)) or vamp: the VampPrior, a mixture of the encoder's posteriors at learned pseudo-inputs (one stochastic layer).")
@@ -134,7 +137,7 @@ struct VAETrain: ParsableCommand {
                 ("--data", data), ("--synthetic-images", syntheticImages), ("--binarize", binarize), ("--model", model), ("--decoder", decoder), ("--latent", latent),
                 ("--hidden", hidden), ("--activation", activation), ("--k", k), ("--beta", beta), ("--free-bits", freeBits),
                 ("--warmup", warmup), ("--batch", batch), ("--lr", lr), ("--schedule", schedule), ("--seed", seed), ("--validation", validation),
-                ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
+                ("--out", out), ("--decoder-sd", decoderStandardDeviation), ("--decoder-bias", decoderBias), ("--adam-epsilon", adamEpsilon), ("--prior", prior),
                 ("--pseudo-inputs", pseudoInputs), ("--categorical", categorical), ("--classes", classes), ("--relaxation", relaxation),
                 ("--temperature", temperature), ("--min-temperature", minTemperature), ("--anneal-rate", annealRate),
                 ("--diffusion-steps", diffusionSteps), ("--diffusion-loss", diffusionLoss), ("--diffusion-baseline", diffusionBaseline), ("--diffusion-network", diffusionNetwork),
@@ -181,7 +184,7 @@ struct VAETrain: ParsableCommand {
             }
         }
         if model == .ddpm {
-            try Self.refuse([("--latent", latent), ("--decoder", decoder), ("--prior", prior), ("--beta", beta), ("--free-bits", freeBits), ("--warmup", warmup)]) {
+            try Self.refuse([("--latent", latent), ("--decoder", decoder), ("--decoder-bias", decoderBias), ("--prior", prior), ("--beta", beta), ("--free-bits", freeBits), ("--warmup", warmup)]) {
                 "\($0) does not apply to ddpm (its latents are the noised images, its decoder DDPM's discretised Gaussian)"
             }
         } else {
@@ -189,11 +192,11 @@ struct VAETrain: ParsableCommand {
         }
         let latents = try sizes(latent ?? "20", "--latent")
         guard latents.count <= 2 else { throw CommandError("--latent takes one stochastic layer or two (e.g. 100,50), got '\(latent ?? "")'") }
-        let groups = try (hidden ?? (latents.count == 2 ? "100,100/50,50" : "400")).split(separator: "/", omittingEmptySubsequences: false)
+        let groups = try (hidden ?? (latents.count == 2 ? "200,200/100,100" : "400")).split(separator: "/", omittingEmptySubsequences: false)
             .map { try sizes(String($0), "--hidden") }
         guard groups.count == latents.count else {
             throw CommandError(latents.count == 2
-                ? "--hidden needs one group of sizes per stochastic layer, separated by '/' (e.g. 100,100/50,50), got '\(hidden ?? "")'"
+                ? "--hidden needs one group of sizes per stochastic layer, separated by '/' (e.g. 200,200/100,100), got '\(hidden ?? "")'"
                 : "--hidden takes groups separated by '/' only with two stochastic layers (e.g. --latent 100,50), got '\(hidden ?? "")'")
         }
         let isAmat = data.map { path in
@@ -202,6 +205,7 @@ struct VAETrain: ParsableCommand {
         let configuration = VAERunConfiguration(
             data: data, syntheticImages: syntheticImages ?? 6000, binarize: try choice(binarize, "--binarize", isAmat ? Binarization.fixed : .none), model: model,
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
+            decoderBias: try decoderBias.map { try choice($0, "--decoder-bias", DecoderBiasChoice.zero) },
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
             pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,
@@ -261,6 +265,9 @@ struct VAETrain: ParsableCommand {
         if !(c.freeBits >= 0 && c.freeBits.isFinite) { throw CommandError("--free-bits must be finite and non-negative, got \(c.freeBits)") }
         if !(c.warmupEpochs >= 0 && c.warmupEpochs.isFinite) { throw CommandError("--warmup must be finite and non-negative, got \(c.warmupEpochs)") }
         if c.dreg && c.model != .iwae { throw CommandError("--dreg applies to --model iwae only") }
+        if c.decoderBias == .mean && (c.decoder != .bernoulli || c.discrete != nil) {
+            throw CommandError("--decoder-bias mean applies to the bernoulli decoder of a VAE with Gaussian latents")
+        }
         if c.model == .iwae && (c.freeBits > 0 || c.warmupEpochs > 0 || c.beta != 1) {
             throw CommandError("--beta, --free-bits and --warmup apply to vae and beta-vae, not iwae")
         }

@@ -79,6 +79,22 @@ final class VAEToolTests: XCTestCase {
         XCTAssertFalse(page.contains("<script src") || page.contains("<link "), "the report must be self-contained")
     }
 
+    /// `--decoder-bias mean` starts the Bernoulli decoder at the data's mean image: its first epoch's loss is far below
+    /// that of the same run started at zero bias (each pixel ½), and the choice is kept in run.json.
+    func testDecoderBiasStartsAtTheMeanImage() throws {
+        var firstLosses: [String: Double] = [:]
+        for choice in ["zero", "mean"] {
+            let out = path("bias-\(choice)")
+            let result = try run(["vae", "train", "--epochs", "1", "--decoder-bias", choice, "--out", out] + small)
+            XCTAssertEqual(result.status, 0, result.error)
+            let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
+            XCTAssertEqual((record["configuration"] as? [String: Any])?["decoderBias"] as? String, choice)
+            firstLosses[choice] = try XCTUnwrap(record["history"] as? [[String: Any]]).first?["trainLoss"] as? Double
+        }
+        let (zero, mean) = (try XCTUnwrap(firstLosses["zero"]), try XCTUnwrap(firstLosses["mean"]))
+        XCTAssertLessThan(mean, zero - 20, "first-epoch loss from the mean image \(mean), from zero bias \(zero)")
+    }
+
     /// Two stochastic layers: trained as a VAE, evaluated layer by layer, sampled through the learned prior.
     func testTwoStochasticLayers() throws {
         let out = path("two")
@@ -271,6 +287,10 @@ final class VAEToolTests: XCTestCase {
             (["vae", "train", "--lr", "nan"], "--lr must be positive and finite"),
             (["vae", "train", "--binarize", "fixed", "--out", path("o2")] + small, "--binarize fixed needs binary images"),
             (["vae", "train", "--dreg"], "--dreg applies to --model iwae only"),
+            (["vae", "train", "--decoder-bias", "data"], "--decoder-bias must be one of zero, mean, got 'data'"),
+            (["vae", "train", "--decoder", "gaussian", "--decoder-bias", "mean"], "--decoder-bias mean applies to the bernoulli decoder"),
+            (["vae", "train", "--model", "dvae", "--decoder-bias", "mean"], "--decoder-bias mean applies to the bernoulli decoder"),
+            (["vae", "train", "--resume", existing, "--decoder-bias", "mean"], "--decoder-bias cannot be changed when resuming"),
             (["vae", "train", "--out", existing] + small, "holds a run already"),
             (["vae", "train", "--resume", existing, "--lr", "0.1"], "--lr cannot be changed when resuming"),
             (["vae", "train", "--resume", path("none")], "run.json: no run here"),
