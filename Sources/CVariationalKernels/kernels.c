@@ -526,7 +526,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
     for (long s = 0; s < n; s += CHUNK) {                                                              \
         long len = n - s < CHUNK ? n - s : CHUNK, vectors = len / W * W, padded = (len + W - 1) / W * W; \
         /* the last partial vector from a padded copy: zeros past the end */                           \
-        T tail[3][W];                                                                                  \
+        T tail[2][W];                                                                                  \
         memset(tail, 0, sizeof tail);                                                                  \
         memcpy(tail[0], l + s + vectors, sizeof(T) * (size_t)(len - vectors));                         \
         if (x) memcpy(tail[1], x + s + vectors, sizeof(T) * (size_t)(len - vectors));                  \
