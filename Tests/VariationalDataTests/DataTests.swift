@@ -125,6 +125,11 @@ final class DataTests: XCTestCase {
         let dynamic = images.pixelMoments(binarization: .dynamic)
         XCTAssertEqual(dynamic.mean, [0.5, 0.5])
         XCTAssertEqual(dynamic.variance, [0.25, 0.25])
+        // The decoder's starting bias: the logits of the means, clipped to [0.001, 0.999] (a pixel always 1 here).
+        let logits = ImageDataset(pixels: [0, 0.5, 1, 0.25, 0.5, 1], count: 2, rows: 1, columns: 3).pixelMeanLogits()
+        XCTAssertEqual(logits[0], Foundation.log(0.125 / 0.875), accuracy: 1e-12)
+        XCTAssertEqual(logits[1], 0, accuracy: 1e-12)
+        XCTAssertEqual(logits[2], Foundation.log(0.999 / 0.001), accuracy: 1e-9)
     }
 
     func testSharedMNIST() throws {
