@@ -230,8 +230,8 @@ DEFINE_PORTABLE_GEMV(portable_dgemv, double, portable_dot4)
 // itself into y, four rows per pass over y.
 typedef double vk_d4 __attribute__((vector_size(32), aligned(8)));
 typedef float vk_s8 __attribute__((vector_size(32), aligned(4)));
-typedef long vk_l4i __attribute__((vector_size(32)));
-typedef int vk_i8i __attribute__((vector_size(32)));
+typedef long vk_l4 __attribute__((vector_size(32), aligned(8)));  // integers of the same widths: masks, sign bits
+typedef int vk_i8 __attribute__((vector_size(32), aligned(4)));
 
 #define DEFINE_AVX_GEMV(NAME, T, V)                                                                           \
     __attribute__((target("avx2,fma"))) static void NAME(int transA, long m, long n, T alpha, const T *a,     \
@@ -355,10 +355,10 @@ DEFINE_AVX_GEMV(avx_dgemv, double, vk_d4)
 
 __attribute__((target("avx2,fma"))) static inline vk_d4 load_vk_d4(const double *p) { vk_d4 v; memcpy(&v, p, sizeof v); return v; }
 __attribute__((target("avx2,fma"))) static inline vk_s8 load_vk_s8(const float *p) { vk_s8 v; memcpy(&v, p, sizeof v); return v; }
-__attribute__((target("avx2,fma"))) static inline vk_d4 maskload_d4(const double *p, vk_l4i mask) {
+__attribute__((target("avx2,fma"))) static inline vk_d4 maskload_d4(const double *p, vk_l4 mask) {
     return (vk_d4)_mm256_maskload_pd(p, (__m256i)mask);
 }
-__attribute__((target("avx2,fma"))) static inline vk_s8 maskload_s8(const float *p, vk_i8i mask) {
+__attribute__((target("avx2,fma"))) static inline vk_s8 maskload_s8(const float *p, vk_i8 mask) {
     return (vk_s8)_mm256_maskload_ps(p, (__m256i)mask);
 }
 // The four sums of four vectors, in one vector's worth of pairwise adds.
@@ -374,8 +374,8 @@ __attribute__((target("avx2,fma"))) static inline void reduce4_vk_s8(const vk_s8
     _mm_storeu_ps(out, sums);
 }
 
-DEFINE_NARROW_GEMV(narrow_sgemv, float, vk_s8, vk_i8i, 8, maskload_s8)
-DEFINE_NARROW_GEMV(narrow_dgemv, double, vk_d4, vk_l4i, 4, maskload_d4)
+DEFINE_NARROW_GEMV(narrow_sgemv, float, vk_s8, vk_i8, 8, maskload_s8)
+DEFINE_NARROW_GEMV(narrow_dgemv, double, vk_d4, vk_l4, 4, maskload_d4)
 
 // Below this many elements of a, a matrix-vector product stays on one thread in the kernel above.
 enum { VK_SMALL_GEMV = 1 << 16 };
@@ -410,10 +410,9 @@ enum { VK_SMALL_GEMV = 1 << 16 };
             for (long i = 0; i < len; i++) y[i] = beta == 0 ? 0 : beta * y[i];                                 \
             return;                                                                                            \
         }                                                                                                      \
-        if (has_avx2 && n <= 4 * (long)(32 / sizeof(T)) && (m * n <= VK_SMALL_GEMV || !blas_##P##gemv || forced_portable)) { \
-            narrow_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);                                         \
-        } else if (has_avx2 && (m * n <= VK_SMALL_GEMV || !blas_##P##gemv || forced_portable)) {              \
-            avx_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);                                            \
+        if (has_avx2 && (m * n <= VK_SMALL_GEMV || !blas_##P##gemv || forced_portable)) {                     \
+            if (n <= 4 * (long)(32 / sizeof(T))) narrow_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);   \
+            else avx_##P##gemv(transA, m, n, alpha, a, lda, x, beta, y);                                       \
         } else if (blas_##P##gemv && !forced_portable) {                                                       \
             choose_threads(2.0 * m * n);                                                                       \
             blas_##P##gemv(RowMajor, transA ? Trans : NoTrans, (int)m, (int)n, alpha, a, (int)lda, x, 1, beta, \
@@ -487,9 +486,7 @@ DEFINE_UNARY(erf)
 
 typedef double vk_d8 __attribute__((vector_size(64), aligned(8)));
 typedef float vk_s16 __attribute__((vector_size(64), aligned(4)));
-typedef long vk_l4 __attribute__((vector_size(32), aligned(8)));
 typedef long vk_l8 __attribute__((vector_size(64), aligned(8)));
-typedef int vk_i8 __attribute__((vector_size(32), aligned(4)));
 typedef int vk_i16 __attribute__((vector_size(64), aligned(4)));
 
 __attribute__((target("avx512f"))) __m512d _ZGVeN8v_exp(__m512d);
@@ -593,13 +590,18 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
     }                                                                                                  \
     long vk_##P##bernoulli_log_density(long n, const T *x, const T *l, T *y, T *g) {                   \
         return P##logistic(n, l, x, y, g, 1);                                                          \
-    }                                                                                                  \
-    void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                \
-        for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);       \
     }
 
 DEFINE_LOGISTIC(s, float, vk_s8, vk_i8, exp_s8, vk_s16, vk_i16, exp_s16, 7)
 DEFINE_LOGISTIC(d, double, vk_d4, vk_l4, exp_d4, vk_d8, vk_l8, exp_d8, 16)
+
+// Every row of y (rows × columns) a copy of b.
+#define DEFINE_FILL_ROWS(P, T)                                                                         \
+    void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                \
+        for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);       \
+    }
+DEFINE_FILL_ROWS(s, float)
+DEFINE_FILL_ROWS(d, double)
 
 // log k! from a table for counts below its size; NaN for anything else (the caller settles those).
 #define DEFINE_LOG_FACTORIALS(P, T)                                                                            \
