@@ -48,6 +48,8 @@ public struct SVIConfiguration: Sendable {
     public var batchSize: Int? = nil
     /// Consecutive rejected steps (non-finite loss or gradient) after which the fit stops.
     public var maxConsecutiveFailures = 20
+    /// Rejected steps halve the learning rate down to this, at which the fit stops.
+    public var minimumLearningRate = 1e-10
 
     public init() {}
 }
@@ -77,6 +79,10 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     public private(set) var trace: [Double] = []
     public private(set) var messages: [String] = []
     private var consecutiveFailures = 0
+    /// The family at which the last accepted step's loss was finite: the state a rejected step returns to, since a
+    /// step is rejected for what the previous update did (a learning rate too large can leave the scale infinite,
+    /// and then no smaller rate from there helps).
+    private var lastGoodFamily: Family?
 
     /// Stops with a message when the estimator cannot work with this model and family (check
     /// `estimator.incompatibility(model:family:)` first to handle that as an error).
@@ -114,15 +120,23 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     @_specialize(where Model == VariationalInference.Model, Family == FullRankGaussian, Estimator == ReparameterizedELBO, G == SeededGenerator)
     public mutating func step<G: RandomNumberGenerator>(using generator: inout G) -> Double? {
         let observations = minibatch(using: &generator)
+        let before = family
         let outcome = trainer.step(on: observations, using: &generator)
         guard outcome.accepted else {
             consecutiveFailures += 1
             let reason = diagnose(noise: outcome.noise, observations: observations, loss: outcome.loss)
-            let rate = optimizer.learningRate / 2
+            let rate = Swift.max(optimizer.learningRate / 2, configuration.minimumLearningRate)
             optimizer.schedule = ConstantRate(rate)
-            messages.append("iteration \(iteration + 1): step rejected, \(reason); learning rate halved to \(rate)")
+            var message = "iteration \(iteration + 1): step rejected, \(reason); learning rate halved to \(rate)"
+            if let lastGoodFamily {
+                family = lastGoodFamily
+                self.lastGoodFamily = nil
+                message += ", from the parameters before the last step"
+            }
+            messages.append(message)
             return nil
         }
+        lastGoodFamily = before
         consecutiveFailures = 0
         trace.append(-outcome.loss)
         return -outcome.loss
@@ -204,16 +218,27 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         var checkGenerator = SeededGenerator(seed: generator.next())
         let checkNoise = family.sampleNoise(count: Swift.max(configuration.checkParticles, 2), using: &checkGenerator)
         let checkObservations = checkSubset(using: &checkGenerator)
+        let startScores = perParticleELBO(model: model, family: family, noise: checkNoise, observations: checkObservations).scalars.array
         // The scores of this stage's windows, the latest last.
         var stageScores: [[Double]] = []
         let firstIteration = iteration
         var failedChecks = 0
+        var stoppedByFailures = false
         while iteration - firstIteration < budget {
             if step(using: &generator) == nil {
                 if consecutiveFailures >= configuration.maxConsecutiveFailures {
                     messages.append("stopped after \(consecutiveFailures) consecutive rejected steps; returning the last good state")
                     break
                 }
+                if optimizer.learningRate <= configuration.minimumLearningRate {
+                    messages.append(
+                        "stopped: rejected steps took the learning rate down to \(configuration.minimumLearningRate); returning the last good state")
+                    stoppedByFailures = true
+                    break
+                }
+                // The averages hold the iterate the step was rejected for: start them again.
+                average.reset()
+                windowAverage.reset()
                 continue
             }
             if configuration.averageLastWindow { average.add(family, structure: structure) }
@@ -230,8 +255,10 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 if annealingLeft == 0 {
                     var candidate = family
                     if configuration.averageLastWindow, average.count > 0 { average.write(into: &candidate, structure: structure) }
+                    // Stationary when no coordinate is far from zero; a z-score that is NaN (no finite gradient to
+                    // judge by) is not evidence of stationarity.
                     guard let (index, z, shapes) = largestGradientZScore(candidate, observations: checkObservations),
-                          Swift.abs(z) > configuration.stationarityThreshold
+                          !(Swift.abs(z) <= configuration.stationarityThreshold)
                     else {
                         converged = true
                         break
@@ -241,9 +268,11 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                     failedChecks += 1
                     annealingLeft = Swift.min(failedChecks, configuration.annealingSteps)
                     let rate = chosenRate / Foundation.pow(2, Double(configuration.annealingSteps - annealingLeft))
+                    let gradient = z.isNaN
+                        ? "no finite gradient came from \(configuration.stationarityParticles) draws"
+                        : "its gradient in \(parameterName(index, shapes: shapes)) was \(String(format: "%.1f", z)) standard errors from zero"
                     messages.append(
-                        "iteration \(iteration): the ELBO had levelled off but its gradient in \(parameterName(index, shapes: shapes)) was "
-                            + "\(String(format: "%.1f", z)) standard errors from zero; annealing resumed at learning rate \(rate)")
+                        "iteration \(iteration): the ELBO had levelled off but \(gradient); annealing resumed at learning rate \(rate)")
                     optimizer.schedule = ConstantRate(rate)
                     if annealingLeft == configuration.annealingSteps { trainer.estimator.annealingChanged(isAnnealing: false) }
                     stageScores = []
@@ -261,7 +290,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 average.reset()
             }
         }
-        if !converged && consecutiveFailures < configuration.maxConsecutiveFailures {
+        if !converged && !stoppedByFailures && consecutiveFailures < configuration.maxConsecutiveFailures {
             let stage = configuration.annealingSteps - annealingLeft
             messages.append(
                 "reached the iteration cap (\(configuration.maxIterations)) before the stopping rule held: at stage \(stage + 1) of "
@@ -271,6 +300,16 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         var result = family
         if configuration.averageLastWindow, average.count > 0 {
             average.write(into: &result, structure: structure)
+        }
+        // A rate too large for the model can wander off to where the noise hides every rise and every gradient, and
+        // the stopping rule then holds far from the optimum: a q worse than the one the run started from has not
+        // converged, whatever the rule says.
+        let endScores = perParticleELBO(model: model, family: result, noise: checkNoise, observations: checkObservations).scalars.array
+        if Self.hasFallen(from: startScores, to: endScores, tolerance: configuration.tolerance) {
+            converged = false
+            messages.append(
+                "the ELBO of the final q is below that of the q the run started from (\(Self.meanDescription(endScores)) against "
+                    + "\(Self.meanDescription(startScores)) on the same draws): the learning rate, \(chosenRate), may be too large for this model")
         }
         return SVIResult(
             family: result, iterations: iteration, converged: converged, learningRate: chosenRate, trace: trace,
@@ -296,11 +335,36 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         return rise < Swift.max(2 * (variance / n).squareRoot(), tolerance * Swift.max(1, Swift.abs(level)))
     }
 
+    /// Whether the scores fell from `start` to `end` under the same draws, by more than `tolerance` relative: a draw
+    /// finite at the start is not at the end; or the mean difference is negative and either below minus two of its
+    /// standard errors or, since one far draw can hide a fall from that test, the median difference is negative too
+    /// and more than n/2 + √n of the n draws fell (two standard deviations of a fair coin's count).
+    static func hasFallen(from start: [Double], to end: [Double], tolerance: Double) -> Bool {
+        let pairs = zip(start, end).filter { $0.0.isFinite }
+        if pairs.contains(where: { !$0.1.isFinite }) { return true }
+        let differences = pairs.map { $0.1 - $0.0 }.sorted()
+        guard differences.count >= 2 else { return false }
+        let n = Double(differences.count)
+        let level = pairs.reduce(0) { $0 + $1.0 } / n
+        let negligible = tolerance * Swift.max(1, Swift.abs(level))
+        let change = differences.reduce(0, +) / n
+        let variance = differences.reduce(0) { $0 + ($1 - change) * ($1 - change) } / (n - 1)
+        guard change < -negligible else { return false }
+        if change < -2 * (variance / n).squareRoot() { return true }
+        let median = differences[differences.count / 2]
+        let fell = differences.filter { $0 < 0 }.count
+        return median < -negligible && Double(fell) > n / 2 + n.squareRoot()
+    }
+
+    static func meanDescription(_ scores: [Double]) -> String {
+        String(format: "%.6g", scores.reduce(0, +) / Double(Swift.max(scores.count, 1)))
+    }
+
     /// The coordinate of the ELBO's gradient at `candidate` farthest from zero in standard errors, estimated from
     /// independent gradients of the training estimator (as many draws as make `stationarityParticles` particles),
-    /// or nil when no coordinate could be measured, with the shapes of the tensors the flat index runs over. At a
-    /// stationary point every coordinate's mean is zero; the estimator's own gradient is used because sticking the
-    /// landing measures it far more sharply near p.
+    /// nil when every coordinate's mean is negligible, z = NaN when fewer than two draws gave a finite gradient, with
+    /// the shapes of the tensors the flat index runs over. At a stationary point every coordinate's mean is zero; the
+    /// estimator's own gradient is used because sticking the landing measures it far more sharply near p.
     func largestGradientZScore(_ candidate: Family, observations: [Int]?) -> (index: Int, z: Double, shapes: [[Int]])? {
         var generator = SeededGenerator(seed: 0x5EED)
         var problem = trainer.problem
@@ -323,7 +387,8 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             used += 1
             lossSum += loss
         }
-        guard used >= 2 else { return nil }
+        // Fewer than two finite draws say nothing about stationarity.
+        guard used >= 2 else { return (0, .nan, shapes) }
         let n = Double(used)
         // Gradients below this are rounding (an exact fit's are 1e-16 with a bias of the same size).
         let negligible = 1e-9 * Swift.max(1, Swift.abs(lossSum / n))

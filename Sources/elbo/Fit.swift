@@ -176,6 +176,13 @@ private struct FitVisitor: ModelVisitor {
         }
         if showProgress { FileHandle.standardError.write("\r\u{1B}[K".data(using: .utf8)!) }
         let diagnostics = diagnose(model: model, family: result.family, drawCount: command.draws, using: &generator)
+        guard diagnostics.elbo.isFinite else {
+            // A table of NaNs would be a silently wrong answer: say that the fit failed, and the last thing it noted.
+            let last = result.messages.last.map { "; last note: \($0)" } ?? ""
+            throw CommandError(
+                "the fit failed: the ELBO of the fitted q is \(diagnostics.elbo) after \(result.iterations) iterations at learning "
+                    + "rate \(result.learningRate) (the data or the settings overflow double precision?)\(last)")
+        }
         var report = FitReport(
             model: command.model.rawValue, dataSource: table.source, rows: table.rowCount, family: family.name,
             estimator: estimator.name, particles: estimator.particleCount, seed: command.seed, result: result,

@@ -166,7 +166,7 @@ final class ElboToolTests: XCTestCase {
         let cases: [([String], String)] = [
             (["explain", "--model", "gamma-poisson", "--prior-alpha", "1e300"], "log p(x) computed numerically is -inf"),
             (["explain", "--model", "gamma-poisson", "--q-mean", "1e300", "--q-sd", "1"], "outside double precision"),
-            (["explain", "--model", "linear-regression", "--prior-sd", "1e-300"], "cannot be formed in double precision"),
+            (["explain", "--model", "linear-regression", "--prior-sd", "1e-300"], "--prior-sd must be between 1e-100 and 1e100, got 1e-300"),
             (["fit", "gamma-poisson", "--data", try temporaryFile("counts.csv", "x\n1e20\n2\n")], "above 2^53"),
             (["fit", "normal-normal", "--data", try temporaryFile("hex.csv", "x\n0x10\n2\n")], "'0x10' is not a number"),
             (["fit", "normal-normal", "--data", try temporaryFile("crlf.csv", "x\r\n1\r\n1\u{0}2\r\n")], "'1\\02' is not a number"),
@@ -287,7 +287,12 @@ final class ElboToolTests: XCTestCase {
             (["fit", "normal-normal", "--data", empty], "empty.csv: empty file"),
             (["fit", "no-such-model"], "no-such-model"),
             (["fit", "normal-normal", "--family", "gaussian"], "gaussian"),
-            (["fit", "normal-normal", "--prior-sd=-1"], "--prior-sd must be positive and finite, got -1.0"),
+            (["fit", "normal-normal", "--prior-sd=-1"], "--prior-sd must be between 1e-100 and 1e100, got -1.0"),
+            (["fit", "normal-normal", "--prior-sd", "1e300"], "--prior-sd must be between 1e-100 and 1e100, got 1e+300"),
+            (["fit", "gaussian-mixture", "--noise-sd", "1e-300"], "--noise-sd must be between 1e-100 and 1e100, got 1e-300"),
+            // Rejected steps halve the rate down to 1e-10 and stop; the q left gives no finite ELBO: an error, not a
+            // table of NaNs (this once crashed on a learning rate halved to zero).
+            (["fit", "gamma-poisson", "--learning-rate", "1e6", "--draws", "100"], "the fit failed: the ELBO of the fitted q is"),
             (["fit", "eight-schools", "--prior-sd", "2"], "--prior-sd does not apply to eight-schools"),
             (["fit", "eight-schools", "--estimator", "analytic-kl"], "needs a model whose prior is independent normals"),
             (["fit", "beta-bernoulli", "--data", try temporaryFile("counts.csv", "x\n2\n")], "x must be 0 or 1, got 2.0 in row 1"),
@@ -430,7 +435,7 @@ final class ElboToolTests: XCTestCase {
         let bad = try temporaryFile("bad.csv", "x\n1\ninf\n")
         let cases: [([String], String)] = [
             (["explain", "--data", bad], "bad.csv, row 3, column 'x': inf is not allowed"),
-            (["explain", "--prior-sd=-2"], "--prior-sd must be positive and finite, got -2.0"),
+            (["explain", "--prior-sd=-2"], "--prior-sd must be between 1e-100 and 1e100, got -2.0"),
             (["explain", "--model", "beta-bernoulli", "--q-mean", "1.5", "--q-sd", "0.1"], "--q-mean must be in (0, 1)"),
             (["explain", "--q-mean", "1"], "give both --q-mean and --q-sd"),
             (["explain", "--model", "eight-schools"], "explain covers normal-normal, beta-bernoulli, gamma-poisson, linear-regression and diffusion, not eight-schools"),

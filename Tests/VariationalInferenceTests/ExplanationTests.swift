@@ -75,7 +75,10 @@ final class ExplanationTests: XCTestCase {
     func testExtremeValuesAreRefused() throws {
         let x = Tensor<Double>([[1], [2]])
         XCTAssertThrowsError(try LinearRegressionModel(features: x, responses: [1, 2], priorStandardDeviation: 1e-300)) { error in
-            XCTAssertTrue("\(error)".contains("cannot be formed in double precision with prior-sd 1e-300"), "\(error)")
+            XCTAssertTrue("\(error)".contains("--prior-sd must be between 1e-100 and 1e100, got 1e-300"), "\(error)")
+        }
+        XCTAssertThrowsError(try LinearRegressionModel(features: Tensor<Double>([[1e160], [2]]), responses: [1, 2])) { error in
+            XCTAssertTrue("\(error)".contains("cannot be formed in double precision"), "\(error)")
         }
         XCTAssertThrowsError(try LinearRegressionModel(features: Tensor<Double>([[1e200], [2]]), responses: [1, 2]))
         XCTAssertThrowsError(try GammaPoissonModel(observations: [1e20, 2])) { error in

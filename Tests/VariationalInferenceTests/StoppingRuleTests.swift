@@ -27,6 +27,64 @@ final class StoppingRuleTests: XCTestCase {
         XCTAssertFalse(SVI<NormalNormalModel, MeanFieldGaussian, ReparameterizedELBO>.hasLevelled(from: [.nan, 1], to: [1, .nan], tolerance: 1e-4))
     }
 
+    /// A fall in the scores under shared draws: a clear one; one hidden from the mean's test by a single far draw
+    /// (caught by the count of draws that fell); a draw that became non-finite. Not a fall: a rise in the mean
+    /// although most draws fell; a change below the tolerance; no change.
+    func testFallenTest() {
+        typealias Rule = SVI<NormalNormalModel, MeanFieldGaussian, ReparameterizedELBO>
+        let start = (0..<32).map { -40 - Double($0 % 5) }
+        XCTAssertTrue(Rule.hasFallen(from: start, to: start.map { $0 - 3 }, tolerance: 1e-4))
+        var farDraw = start.map { $0 - 50 }
+        farDraw[7] = -1e9
+        XCTAssertTrue(Rule.hasFallen(from: start, to: farDraw, tolerance: 1e-4))
+        var nonFinite = start
+        nonFinite[2] = -.infinity
+        XCTAssertTrue(Rule.hasFallen(from: start, to: nonFinite, tolerance: 1e-4))
+        var risingMean = start.map { $0 - 1 }
+        risingMean[0] += 100
+        XCTAssertFalse(Rule.hasFallen(from: start, to: risingMean, tolerance: 1e-4))
+        XCTAssertFalse(Rule.hasFallen(from: start, to: start.map { $0 - 1e-4 }, tolerance: 1e-4))
+        XCTAssertFalse(Rule.hasFallen(from: start, to: start, tolerance: 1e-4))
+    }
+
+    /// A learning rate of 10⁶: Adam moves q's raw scale ρ by about 10⁶ a step; once ρ ≈ −10⁶, σ = softplus(ρ) is
+    /// zero and the next step is rejected (log q is NaN). The fit goes back to the parameters before the step that
+    /// did it (no rate from σ = 0 could help) and halves the rate.
+    func testRejectedStepReturnsToTheParametersBeforeTheLastStep() {
+        var configuration = SVIConfiguration()
+        configuration.learningRate = 1e6
+        var svi = SVI(model: model, family: MeanFieldGaussian(dimension: 1), estimator: ReparameterizedELBO(), configuration: configuration)
+        var generator = SeededGenerator(seed: 3)
+        var states = [svi.family]
+        for _ in 0..<20 {
+            if svi.step(using: &generator) == nil { break }
+            states.append(svi.family)
+        }
+        XCTAssertGreaterThanOrEqual(states.count, 2)
+        XCTAssertLessThan(states.count, 21, "no step was rejected")
+        XCTAssertEqual(svi.family.mean.scalars, states[states.count - 2].mean.scalars)
+        XCTAssertEqual(svi.family.rawScale.scalars, states[states.count - 2].rawScale.scalars)
+        XCTAssertTrue(svi.family.rawScale.softplus().scalars.allSatisfy { $0 > 0 })
+        XCTAssertEqual(svi.optimizer.learningRate, 5e5)
+        XCTAssertTrue(svi.messages.last?.hasSuffix("learning rate halved to 500000.0, from the parameters before the last step") == true, "\(svi.messages)")
+    }
+
+    /// Eight schools with Adam at rate 1 wanders to τ ≈ 0 with the school effects far out, where the ELBO's noise
+    /// hides every rise and gradient and the rule held: the final q's ELBO, far below the starting q's, now says
+    /// that it has not converged.
+    func testFitThatEndsBelowItsStartHasNotConverged() {
+        let schools = try! EightSchoolsModel()
+        var configuration = SVIConfiguration()
+        configuration.learningRate = 1
+        var generator = SeededGenerator(seed: 0)
+        // As `elbo fit eight-schools --learning-rate 1` starts.
+        let start = LaplaceApproximation(model: schools).map(FullRankGaussian.init(laplace:)) ?? FullRankGaussian(dimension: 10)
+        var svi = SVI(model: schools, family: start, estimator: StickingTheLandingELBO(warmUp: true), configuration: configuration)
+        let result = svi.run(using: &generator)
+        XCTAssertFalse(result.converged, result.messages.joined(separator: "\n"))
+        XCTAssertTrue(result.messages.last?.contains("the ELBO of the final q is below that of the q the run started from") == true, "\(result.messages)")
+    }
+
     /// A rule that would end every stage at once (a tolerance of 1,000%) on a q still far from p: the last
     /// stage's gradient check refuses "converged" and says why; without the check the same run claims it.
     func testStationarityCheckCatchesAFitThatHasNotArrived() {

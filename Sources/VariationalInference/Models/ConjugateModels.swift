@@ -15,8 +15,8 @@ public struct NormalNormalModel: ConjugateModel {
     public init(observations: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10, noiseStandardDeviation: Double = 1) throws {
         guard !observations.isEmpty else { throw ModelError("normal-normal: no observations") }
         try ModelError.checkFinite(observations, "normal-normal", "x")
-        try ModelError.checkPositive(priorStandardDeviation, "normal-normal", "prior-sd")
-        try ModelError.checkPositive(noiseStandardDeviation, "normal-normal", "noise-sd")
+        try ModelError.checkScale(priorStandardDeviation, "normal-normal", "prior-sd")
+        try ModelError.checkScale(noiseStandardDeviation, "normal-normal", "noise-sd")
         try ModelError.checkFinite([priorMean], "normal-normal", "prior-mean")
         self.observations = observations
         self.priorMean = priorMean
@@ -186,6 +186,14 @@ public struct ModelError: Error, CustomStringConvertible, Equatable {
     static func checkFinite(_ values: [Double], _ model: String, _ name: String) throws {
         if let i = values.firstIndex(where: { !$0.isFinite }) {
             throw ModelError("\(model): \(name) must be finite, got \(values[i])\(values.count > 1 ? " in row \(i + 1)" : "")")
+        }
+    }
+
+    /// A standard deviation between 1e-100 and 1e100, so that its square and its reciprocal's square are finite
+    /// and non-zero in double precision.
+    static func checkScale(_ value: Double, _ model: String, _ name: String) throws {
+        guard value >= 1e-100, value <= 1e100 else {
+            throw ModelError("\(model): --\(name) must be between 1e-100 and 1e100, got \(value)")
         }
     }
 

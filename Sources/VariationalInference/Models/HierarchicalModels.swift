@@ -56,8 +56,8 @@ public struct GaussianMixtureModel: ProbabilisticModel {
     public init(observations: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10, noiseStandardDeviation: Double = 1) throws {
         guard observations.count >= 2 else { throw ModelError("gaussian-mixture: needs at least 2 observations, got \(observations.count)") }
         try ModelError.checkFinite(observations, "gaussian-mixture", "x")
-        try ModelError.checkPositive(priorStandardDeviation, "gaussian-mixture", "prior-sd")
-        try ModelError.checkPositive(noiseStandardDeviation, "gaussian-mixture", "noise-sd")
+        try ModelError.checkScale(priorStandardDeviation, "gaussian-mixture", "prior-sd")
+        try ModelError.checkScale(noiseStandardDeviation, "gaussian-mixture", "noise-sd")
         self.observations = Tensor(observations)
         self.priorMean = priorMean
         self.priorStandardDeviation = priorStandardDeviation

@@ -32,8 +32,8 @@ public struct LinearRegressionModel: ConjugateModel {
     public init(features: Tensor<Double>, responses: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10,
                 noiseStandardDeviation: Double = 1) throws {
         try checkRegressionData(features, responses, "linear-regression")
-        try ModelError.checkPositive(priorStandardDeviation, "linear-regression", "prior-sd")
-        try ModelError.checkPositive(noiseStandardDeviation, "linear-regression", "noise-sd")
+        try ModelError.checkScale(priorStandardDeviation, "linear-regression", "prior-sd")
+        try ModelError.checkScale(noiseStandardDeviation, "linear-regression", "noise-sd")
         try ModelError.checkFinite([priorMean], "linear-regression", "prior-mean")
         self.features = features
         self.responses = Tensor(responses)
@@ -114,7 +114,7 @@ public struct LinearRegressionUnknownNoiseModel: ConjugateModel {
     public init(features: Tensor<Double>, responses: [Double], priorMean: Double = 0, priorStandardDeviation: Double = 10,
                 priorAlpha: Double = 2, priorBeta: Double = 2) throws {
         try checkRegressionData(features, responses, "linear-regression-unknown-noise")
-        try ModelError.checkPositive(priorStandardDeviation, "linear-regression-unknown-noise", "prior-sd")
+        try ModelError.checkScale(priorStandardDeviation, "linear-regression-unknown-noise", "prior-sd")
         try ModelError.checkPositive(priorAlpha, "linear-regression-unknown-noise", "prior-alpha")
         try ModelError.checkPositive(priorBeta, "linear-regression-unknown-noise", "prior-beta")
         try ModelError.checkFinite([priorMean], "linear-regression-unknown-noise", "prior-mean")
@@ -198,7 +198,7 @@ public struct LogisticRegressionModel: ProbabilisticModel {
         if let i = responses.firstIndex(where: { $0 != 0 && $0 != 1 }) {
             throw ModelError("logistic-regression: y must be 0 or 1, got \(responses[i]) in row \(i + 1)")
         }
-        try ModelError.checkPositive(priorStandardDeviation, "logistic-regression", "prior-sd")
+        try ModelError.checkScale(priorStandardDeviation, "logistic-regression", "prior-sd")
         try ModelError.checkFinite([priorMean], "logistic-regression", "prior-mean")
         self.features = features
         self.featuresTransposed = features.transposed()
