@@ -12,6 +12,14 @@ public enum ParameterTensor: Sendable, Equatable {
         }
     }
 
+    /// The index of the first NaN or infinity, if any.
+    public var firstNonFiniteIndex: Int? {
+        switch self {
+        case .float(let t): return t.scalars.firstIndex { !$0.isFinite }
+        case .double(let t): return t.scalars.firstIndex { !$0.isFinite }
+        }
+    }
+
     /// "F32" or "F64".
     public var typeName: String {
         switch self {

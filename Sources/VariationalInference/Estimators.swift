@@ -231,7 +231,9 @@ public struct AnalyticKLELBO: ELBOEstimator {
             let reconstruction = t.logLikelihood.mean()
             let kl = t.klToPrior.sum(squeezingAxes: 1).mean()
             let perUnit = t.klToPrior.mean(squeezingAxes: 0)
-            let weighted = (lambda > 0 ? perUnit.clamped(to: lambda...Scalar.greatestFiniteMagnitude) : perUnit).sum()
+            // λ beyond Float's range (rounded to infinity) would make an empty range.
+            let floor = Swift.min(lambda, Scalar.greatestFiniteMagnitude)
+            let weighted = (lambda > 0 ? perUnit.clamped(to: floor...Scalar.greatestFiniteMagnitude) : perUnit).sum()
             return withValue(weighted * beta - reconstruction, kl - reconstruction)
         }
     }

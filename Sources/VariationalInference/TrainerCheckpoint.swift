@@ -59,6 +59,12 @@ extension Trainer {
             }
             slots.append(buffers)
         }
+        // A damaged checkpoint must not pass for a trained model: a NaN weight can hide behind a ReLU.
+        for (name, tensor) in zip(names, values) + zip(names, slots).flatMap({ name, buffers in
+            buffers.enumerated().map { ("optimizer.\(name).\($0.offset)", $0.element) }
+        }) {
+            if let i = tensor.firstNonFiniteIndex { throw DataError("\(path): tensor '\(name)' holds a non-finite value at index \(i)") }
+        }
         var restored = problem
         if let mismatch = setParameters(of: &restored, structure: structure, to: values, names: names) {
             throw DataError("\(path): does not fit this model: \(mismatch)")

@@ -191,11 +191,19 @@ struct VAERunRecord: Codable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CommandError("\(path): no run here (train one with elbo vae train --out \(directory))")
         }
+        let record: VAERunRecord
         do {
-            return try JSONDecoder().decode(VAERunRecord.self, from: data)
+            record = try JSONDecoder().decode(VAERunRecord.self, from: data)
         } catch {
             throw CommandError("\(path): not a run record (\(error))")
         }
+        // A record edited by hand (or damaged) is checked as the options that made it were.
+        do {
+            try VAETrain.check(record.configuration)
+        } catch let error as CommandError {
+            throw CommandError("\(path): \(error.description)")
+        }
+        return record
     }
 
     func write(to directory: String) throws {

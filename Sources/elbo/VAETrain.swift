@@ -220,6 +220,11 @@ struct VAETrain: ParsableCommand {
         return configuration
     }
 
+    /// The most units in a layer.
+    static let largestLayer = 65_536
+    /// The most bytes of one layer's activations for a batch.
+    static let largestActivation = 2 << 30
+
     static func check(_ c: VAERunConfiguration) throws {
         func positive(_ value: Double, _ name: String) throws {
             if !(value > 0 && value.isFinite) { throw CommandError("\(name) must be positive and finite, got \(value)") }
@@ -227,13 +232,23 @@ struct VAETrain: ParsableCommand {
         func atLeast(_ value: Int, _ low: Int, _ name: String) throws {
             if value < low { throw CommandError("\(name) must be at least \(low), got \(value)") }
         }
-        try atLeast(c.latent, 1, "--latent")
+        func atMost(_ value: Int, _ high: Int, _ name: String) throws {
+            if value > high { throw CommandError("\(name) must be at most \(high), got \(value)") }
+        }
+        // Sizes stay below what would fail to allocate (a crash, not an error) on any machine this runs on.
+        let sizes = [(c.latent, "--latent")] + (c.topLatent.map { [($0, "--latent")] } ?? [])
+            + (c.hidden + (c.topHidden ?? [])).map { ($0, "--hidden") }
+        for (size, name) in sizes {
+            try atLeast(size, 1, name)
+            try atMost(size, Self.largestLayer, name)
+        }
         if let steps = c.diffusionSteps, !(2...100_000).contains(steps) {
             throw CommandError("--diffusion-steps must be between 2 and 100000, got \(steps)")
         }
         if let d = c.discrete {
             try atLeast(d.variables, 1, "--categorical")
             try atLeast(d.classes, 2, "--classes")
+            try atMost(d.variables * d.classes, Self.largestLayer, "--categorical × --classes")
             try positive(d.temperature, "--temperature")
             try positive(d.minimumTemperature, "--min-temperature")
             if !(d.annealRate >= 0 && d.annealRate.isFinite) { throw CommandError("--anneal-rate must be finite and non-negative, got \(d.annealRate)") }
@@ -244,6 +259,7 @@ struct VAETrain: ParsableCommand {
         if let k = c.pseudoInputs {
             if c.prior != .vamp { throw CommandError("--pseudo-inputs applies to --prior vamp only") }
             try atLeast(k, 1, "--pseudo-inputs")
+            try atMost(k, 100_000, "--pseudo-inputs")
         }
         if !c.hasClosedFormKL && c.freeBits > 0 {
             let which = c.isHierarchical ? "a VAE with two stochastic layers" : c.prior == .vamp ? "the VampPrior" : "the score-function route"
@@ -253,16 +269,25 @@ struct VAETrain: ParsableCommand {
             throw CommandError("--beta and --warmup do not apply to the score-function route")
         }
         try atLeast(c.syntheticImages, 1, "--synthetic-images")
+        try atMost(c.syntheticImages, 1_000_000, "--synthetic-images")
         if c.data != nil && c.syntheticImages != 6000 { throw CommandError("--synthetic-images applies without --data only") }
         try atLeast(c.k, 1, "--k")
         try atLeast(c.epochs, 1, "--epochs")
         try atLeast(c.batch, 1, "--batch")
+        // A layer's activations for every particle of a batch: k · batch rows of the widest layer, in Float.
+        let widest = ([784, c.latent] + c.hidden + [c.topLatent ?? 0] + (c.topHidden ?? []) + [(c.discrete?.variables ?? 0) * (c.discrete?.classes ?? 0)]).max()!
+        let bytes = Double(c.k) * Double(c.batch) * Double(widest) * 4
+        if bytes > Double(Self.largestActivation) {
+            throw CommandError(
+                "--k \(c.k) × --batch \(c.batch) particles × \(widest) units make one layer's activations "
+                    + "\(String(format: "%.3g", bytes / 1e9)) GB; at most \(Self.largestActivation >> 30) GiB: lower --k or --batch")
+        }
         try atLeast(c.validation, 0, "--validation")
         try positive(c.learningRate, "--lr")
         try positive(c.adamEpsilon, "--adam-epsilon")
         try positive(c.decoderStandardDeviation, "--decoder-sd")
-        if !(c.beta >= 0 && c.beta.isFinite) { throw CommandError("--beta must be finite and non-negative, got \(c.beta)") }
-        if !(c.freeBits >= 0 && c.freeBits.isFinite) { throw CommandError("--free-bits must be finite and non-negative, got \(c.freeBits)") }
+        if !(0...1e6).contains(c.beta) { throw CommandError("--beta must be between 0 and 1e6, got \(c.beta)") }
+        if !(0...1e6).contains(c.freeBits) { throw CommandError("--free-bits must be between 0 and 1e6 nats, got \(c.freeBits)") }
         if !(c.warmupEpochs >= 0 && c.warmupEpochs.isFinite) { throw CommandError("--warmup must be finite and non-negative, got \(c.warmupEpochs)") }
         if c.dreg && c.model != .iwae { throw CommandError("--dreg applies to --model iwae only") }
         if c.decoderBias == .mean && (c.decoder != .bernoulli || c.discrete != nil) {

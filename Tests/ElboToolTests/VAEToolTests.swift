@@ -285,6 +285,13 @@ final class VAEToolTests: XCTestCase {
             (["vae", "train", "--model", "dvae", "--relaxation", "score", "--k", "1"], "--relaxation score needs --k of at least 2"),
             (["vae", "train", "--model", "dvae", "--temperature", "0"], "--temperature must be positive and finite, got 0.0"),
             (["vae", "train", "--lr", "nan"], "--lr must be positive and finite"),
+            // Sizes that would fail to allocate (a crash) are refused first.
+            (["vae", "train", "--latent", "100000000000"], "--latent must be at most 65536, got 100000000000"),
+            (["vae", "train", "--hidden", "400,70000"], "--hidden must be at most 65536, got 70000"),
+            (["vae", "train", "--model", "iwae", "--k", "100000000"], "make one layer's activations 4.01e+04 GB; at most 2 GiB: lower --k or --batch"),
+            (["vae", "train", "--synthetic-images", "1000000000"], "--synthetic-images must be at most 1000000, got 1000000000"),
+            (["vae", "train", "--beta", "1e300"], "--beta must be between 0 and 1e6, got 1e+300"),
+            (["vae", "train", "--free-bits", "1e300"], "--free-bits must be between 0 and 1e6 nats, got 1e+300"),
             (["vae", "train", "--binarize", "fixed", "--out", path("o2")] + small, "--binarize fixed needs binary images"),
             (["vae", "train", "--dreg"], "--dreg applies to --model iwae only"),
             (["vae", "train", "--decoder-bias", "data"], "--decoder-bias must be one of zero, mean, got 'data'"),
@@ -304,6 +311,30 @@ final class VAEToolTests: XCTestCase {
             XCTAssertTrue(result.error.contains(message), "\(arguments): \(result.error)")
             XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
         }
+        // A run record edited by hand is checked as the options were: a negative latent size once crashed eval.
+        let edited = path("edited")
+        try FileManager.default.copyItem(atPath: existing, toPath: edited)
+        let record = try String(contentsOfFile: edited + "/run.json", encoding: .utf8)
+        XCTAssertTrue(record.contains("\"latent\" : 4,"), record)
+        try record.replacingOccurrences(of: "\"latent\" : 4,", with: "\"latent\" : -5,").write(toFile: edited + "/run.json", atomically: true, encoding: .utf8)
+        for command in ["eval", "sample", "reconstruct", "train"] {
+            let arguments = command == "train" ? ["vae", "train", "--resume", edited] : ["vae", command, edited] + (command == "eval" ? [] : ["--png", path("x.png")])
+            let result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, command)
+            XCTAssertTrue(result.error.contains("run.json: --latent must be at least 1, got -5"), "\(command): \(result.error)")
+        }
+        // A NaN among the weights is refused: behind a ReLU it could pass unseen.
+        let poisoned = path("poisoned")
+        try FileManager.default.copyItem(atPath: existing, toPath: poisoned)
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: poisoned + "/checkpoint.safetensors")))
+        let headerLength = bytes[0..<8].reversed().reduce(0) { $0 << 8 | Int($1) }
+        let nan = Float.nan.bitPattern
+        for i in 0..<4 { bytes[8 + headerLength + 4 + i] = UInt8(truncatingIfNeeded: nan >> (8 * i)) }
+        try Data(bytes).write(to: URL(fileURLWithPath: poisoned + "/checkpoint.safetensors"))
+        let nanResult = try run(["vae", "eval", poisoned])
+        XCTAssertNotEqual(nanResult.status, 0)
+        XCTAssertTrue(nanResult.error.contains("holds a non-finite value at index 1"), nanResult.error)
+
         // A damaged checkpoint is refused, not trusted.
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: existing + "/checkpoint.safetensors"))
         let damaged = try run(["vae", "eval", existing])
