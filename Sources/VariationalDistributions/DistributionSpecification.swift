@@ -124,10 +124,13 @@ public struct AnyDistribution {
     public let familyName: String
     /// The number of categories of a categorical distribution (its values are 0 ..< count); nil for other families.
     public let categoryCount: Int?
+    /// Whether its values are discrete (a probability mass function rather than a density).
+    public let isDiscrete: Bool
 
     public init<D: Distribution>(_ distribution: D) where D.Scalar == Double {
         open = { visitor in visitor.visit(distribution) }
         eventShape = distribution.eventShape
+        isDiscrete = D.isDiscrete
         familyName = String(describing: D.self)
         categoryCount = (distribution as? Categorical<Double>)?.logits.shape.last
     }

@@ -32,7 +32,12 @@ func vjpReinterpret<A: Differentiable, B: Differentiable>(_ a: A, as type: B.Typ
 
 /// A KL divergence with how it was obtained.
 public struct KLEstimate: Sendable, Equatable {
-    public enum Method: String, Sendable { case closedForm = "closed-form", monteCarlo = "monte-carlo" }
+    public enum Method: String, Sendable {
+        case closedForm = "closed-form", monteCarlo = "monte-carlo"
+        /// One distribution is discrete and the other continuous: each puts mass where the other has none, and the
+        /// divergence is +∞ exactly.
+        case supportMismatch = "support-mismatch"
+    }
     /// The value (the sum over the batch).
     public var value: Double
     public var method: Method
@@ -40,11 +45,14 @@ public struct KLEstimate: Sendable, Equatable {
     public var standardError: Double
 }
 
-/// KL(q ‖ p) = E_q[log q(x) − log p(x)]: the closed form when one exists, otherwise a Monte-Carlo estimate from
-/// `sampleCount` draws of q with its standard error. Batches are summed.
+/// KL(q ‖ p) = E_q[log q(x) − log p(x)]: the closed form when one exists, +∞ when one of q and p is discrete and
+/// the other continuous (a probability mass against a density is no ratio of densities: q is not absolutely
+/// continuous with respect to p), otherwise a Monte-Carlo estimate from `sampleCount` draws of q with its standard
+/// error. Batches are summed. The estimate is NaN when q's draws overflow double precision.
 public func klDivergence<Q: Distribution, P: Distribution, G: RandomNumberGenerator>(
     from q: Q, to p: P, sampleCount: Int = 100_000, using generator: inout G
 ) -> KLEstimate where Q.Scalar == P.Scalar {
+    if Q.isDiscrete != P.isDiscrete { return KLEstimate(value: .infinity, method: .supportMismatch, standardError: 0) }
     if hasClosedFormKL(from: Q.self, to: P.self) {
         return KLEstimate(value: Double(closedFormKL(from: q, to: p).sum().scalar), method: .closedForm, standardError: 0)
     }
@@ -62,7 +70,11 @@ public func monteCarloKL<Q: Distribution, P: Distribution, G: RandomNumberGenera
     let perSample = ratios.reshaped(to: [sampleCount, -1]).sum(squeezingAxes: 1).scalars.map(Double.init)
     // A draw of q where p has no mass proves the divergence infinite; no standard error qualifies that.
     if perSample.contains(.infinity) { return (.infinity, 0) }
-    return meanAndStandardError(perSample)
+    // A NaN (an infinite draw, ∞ − ∞) or −∞ (a draw where q's own density is zero) says q's draws overflowed.
+    if perSample.contains(where: { $0.isNaN || $0 == -.infinity }) { return (.nan, .nan) }
+    let (mean, error) = meanAndStandardError(perSample)
+    // Finite terms whose sum overflows: the divergence is beyond double precision.
+    return mean == .infinity ? (.infinity, 0) : (mean, error)
 }
 
 /// The mean of the values and the standard error of that mean.

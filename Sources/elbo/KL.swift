@@ -40,6 +40,9 @@ struct KL: ParsableCommand {
             throw SpecificationError("'\(q)' has event shape \(first.eventShape) but '\(p)' has \(second.eventShape): KL needs the same space")
         }
         let estimate = try first.klDivergence(to: second, sampleCount: samples, seed: seed)
+        if estimate.value.isNaN {
+            throw CommandError("KL(\(q) ‖ \(p)) by Monte Carlo is not a number: draws of q overflow double precision")
+        }
         if json {
             print(Self.json(estimate))
         } else {
@@ -47,6 +50,9 @@ struct KL: ParsableCommand {
             switch estimate.method {
             case .closedForm:
                 print("KL(\(q) ‖ \(p)) = \(value) nats (closed form)")
+            case .supportMismatch:
+                let (discrete, continuous) = first.isDiscrete ? ("q", "p") : ("p", "q")
+                print("KL(\(q) ‖ \(p)) = ∞ nats (exact: \(discrete) is discrete and \(continuous) continuous, so q has mass where p has none)")
             case .monteCarlo:
                 print("KL(\(q) ‖ \(p)) ≈ \(value) ± \(String(format: "%.2g", estimate.standardError)) nats "
                     + "(Monte Carlo, \(samples) samples, standard error)")

@@ -128,6 +128,32 @@ final class ElboToolTests: XCTestCase {
         }
     }
 
+    /// A mass function against a density (either way round) is +∞ exactly: it was estimated by Monte Carlo as the
+    /// mean of log pmf − log pdf, 0.48 for Bernoulli(0.5) against Normal(0, 1). Two discrete families still go by
+    /// Monte Carlo. Draws of q that overflow are an error, not "nan ± nan".
+    func testKLOfMismatchedSupportsAndOverflowingDraws() throws {
+        for (q, p) in [("Bernoulli(0.5)", "Normal(0, 1)"), ("Gamma(2, 1)", "Poisson(2)")] {
+            let result = try run(["kl", q, p, "--json"])
+            XCTAssertEqual(result.status, 0, result.error)
+            let object = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
+            XCTAssertEqual(object["method"] as? String, "support-mismatch", result.output)
+            XCTAssertEqual(object["infinite"] as? Bool, true, result.output)
+        }
+        let text = try run(["kl", "Bernoulli(0.5)", "Normal(0, 1)"])
+        XCTAssertTrue(text.output.contains("= ∞ nats (exact: q is discrete and p continuous"), text.output)
+        // Σ q log(q / p) over {0, 1}: ½ log(½ / e⁻²) + ½ log(½ / 2e⁻²).
+        let discrete = try run(["kl", "Categorical([0.5, 0.5])", "Poisson(2)", "--json", "--samples", "20000"])
+        let object = try JSONSerialization.jsonObject(with: Data(discrete.output.utf8)) as! [String: Any]
+        XCTAssertEqual(object["method"] as? String, "monte-carlo")
+        XCTAssertEqual(object["kl"] as! Double, 0.5 * (log(0.5) + 2) + 0.5 * (log(0.25) + 2), accuracy: 5 * (object["standardError"] as! Double))
+        for q in ["StudentT(0.001, 0, 1)", "Exponential(1e-320)"] {
+            let result = try run(["kl", q, "Normal(0, 1)"])
+            XCTAssertNotEqual(result.status, 0, q)
+            XCTAssertTrue(result.error.contains("by Monte Carlo is not a number: draws of q overflow double precision"), result.error)
+            XCTAssertEqual(result.error.trimmingCharacters(in: .newlines).split(separator: "\n").count, 1, result.error)
+        }
+    }
+
     func testKLTextOutputAndVectors() throws {
         let result = try run(["kl", "Dirichlet([1, 2, 3])", "Dirichlet([1,1,1])"])
         XCTAssertEqual(result.status, 0, result.error)
