@@ -231,7 +231,8 @@ private struct Parser {
 
 extension AnyDistribution {
     /// KL(self ‖ other): the closed form when the pair has one, otherwise a Monte-Carlo estimate from `sampleCount`
-    /// seeded draws of `self`. Throws when the two live on spaces of different shapes.
+    /// seeded draws of `self`. Throws when the two live on spaces of different shapes, or when draws of `self`
+    /// overflow and the estimate is NaN.
     public func klDivergence(to other: AnyDistribution, sampleCount: Int = 100_000, seed: UInt64 = 0) throws -> KLEstimate {
         guard eventShape == other.eventShape else {
             throw SpecificationError("\(familyName) has event shape \(eventShape) but \(other.familyName) has \(other.eventShape): KL needs the same space")
@@ -239,7 +240,13 @@ extension AnyDistribution {
         if let count = categoryCount, let otherCount = other.categoryCount, count != otherCount {
             throw SpecificationError("categorical distributions over \(count) and over \(otherCount) categories: KL needs the same categories")
         }
-        return open(OpenFirst(second: other, sampleCount: sampleCount, seed: seed)) as! KLEstimate
+        let estimate = open(OpenFirst(second: other, sampleCount: sampleCount, seed: seed)) as! KLEstimate
+        if estimate.value.isNaN {
+            let name = { (family: String) in family.split(separator: "<").first.map(String.init) ?? family }
+            throw SpecificationError(
+                "KL(\(name(familyName)) ‖ \(name(other.familyName))) by Monte Carlo is not a number: draws of q overflow double precision")
+        }
+        return estimate
     }
 }
 
