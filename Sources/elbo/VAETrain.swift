@@ -40,7 +40,7 @@ struct VAETrain: ParsableCommand {
     @Option(name: .customLong("decoder-sd"), help: "σ of the gaussian decoder (default 0.1).")
     var decoderStandardDeviation: Double?
 
-    @Option(name: .customLong("decoder-bias"), help: "Where the bernoulli decoder's output bias starts: zero, or mean (the logits of the training images' pixel means, as in Burda et al.'s code) (default zero).")
+    @Option(name: .customLong("decoder-bias"), help: "Where the bernoulli decoder's output bias starts: zero, or mean (the logits of the training images' pixel means, as in Burda et al.'s code) (default: mean with two stochastic layers, whose second layer went unused from zero; zero otherwise).")
     var decoderBias: String?
 
     @Option(help: "Latent units (default 20); two numbers, e.g. 100,50, for two stochastic layers (nearest the data first).")
@@ -205,7 +205,8 @@ struct VAETrain: ParsableCommand {
         let configuration = VAERunConfiguration(
             data: data, syntheticImages: syntheticImages ?? 6000, binarize: try choice(binarize, "--binarize", isAmat ? Binarization.fixed : .none), model: model,
             decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
-            decoderBias: try decoderBias.map { try choice($0, "--decoder-bias", DecoderBiasChoice.zero) },
+            decoderBias: try decoderBias.map { try choice($0, "--decoder-bias", DecoderBiasChoice.zero) }
+                ?? (latents.count == 2 && (decoder ?? "bernoulli") == "bernoulli" ? .mean : nil),
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
             pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,

@@ -104,6 +104,8 @@ final class VAEToolTests: XCTestCase {
         let record = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any])
         let losses = try XCTUnwrap(record["history"] as? [[String: Any]]).map { $0["trainLoss"] as! Double }
         XCTAssertLessThan(losses[1], losses[0])
+        // Two layers start the decoder at the mean image unless told otherwise: from zero the second layer went unused.
+        XCTAssertEqual((record["configuration"] as? [String: Any])?["decoderBias"] as? String, "mean")
         let header = try safetensorsHeader(out + "/checkpoint.safetensors")
         for (name, shape) in [("topEncoder.body.layers.0.weight", [4, 16]), ("topEncoder.meanHead.weight", [16, 2]),
                               ("prior.body.layers.0.weight", [2, 16]), ("prior.logVarianceHead.weight", [16, 4]),
