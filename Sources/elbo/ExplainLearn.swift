@@ -18,11 +18,18 @@ struct LearnExplanation {
     /// has ELBO(q̂, η) = log p(x | η) − KL(q̂ ‖ p(z | x, η)), both in closed form.
     static func make<M: EmpiricalBayesModel & ConjugateModel>(_ model: M, learning name: String, seed: UInt64, points: Int = 61) throws -> LearnExplanation {
         guard let start = try model.hyperparameters(named: [name]).first else { throw CommandError("--learn needs a hyper-parameter") }
+        // As the plain explanation does: numbers beyond double precision are refused, not shown as −∞ and NaN.
+        guard model.exactLogEvidence.isFinite else {
+            throw CommandError("log p(x) in closed form is \(model.exactLogEvidence) for this model and data: beyond double precision; rescale the data or the prior")
+        }
         var generator = SeededGenerator(seed: seed &+ 0xEB)
         let result = try learnHyperparameters(model: model, learning: [name], using: &generator)
         let learned = result.values[name]!
         let q = result.family.gaussian()
         let exact = try model.exactEvidenceMaximizer([name], from: result.values)[name]!
+        guard learned.isFinite, exact.isFinite else {
+            throw CommandError("--learn \(name): the learned value is \(learned) and the exact maximiser \(exact): beyond double precision; rescale the data or the prior")
+        }
         // Two units of log η either side for a positive η; ± 3 (and at least 3 × |η̂|) otherwise.
         let half = start.isPositive ? 2.0 : Swift.max(3, 3 * Swift.abs(learned))
         var curve: [(Double, Double, Double, Double)] = []

@@ -193,6 +193,8 @@ final class ElboToolTests: XCTestCase {
             (["explain", "--model", "gamma-poisson", "--prior-alpha", "1e300"], "log p(x) computed numerically is -inf"),
             (["explain", "--model", "gamma-poisson", "--q-mean", "1e300", "--q-sd", "1"], "outside double precision"),
             (["explain", "--model", "linear-regression", "--prior-sd", "1e-300"], "--prior-sd must be between 1e-100 and 1e100, got 1e-300"),
+            // The --learn section printed a column of −∞ and a NaN maximiser here.
+            (["explain", "--learn", "prior-sd", "--data", try temporaryFile("big.csv", "x\n1e300\n-1e300\n")], "log p(x) in closed form is -inf for this model and data"),
             (["fit", "gamma-poisson", "--data", try temporaryFile("counts.csv", "x\n1e20\n2\n")], "above 2^53"),
             (["fit", "normal-normal", "--data", try temporaryFile("hex.csv", "x\n0x10\n2\n")], "'0x10' is not a number"),
             (["fit", "normal-normal", "--data", try temporaryFile("crlf.csv", "x\r\n1\r\n1\u{0}2\r\n")], "'1\\02' is not a number"),
