@@ -46,6 +46,11 @@ public protocol ELBOEstimator {
     /// Called after each accepted step with the terms of that step (for baselines).
     mutating func observe<Scalar: TensorScalar>(_ terms: ELBOTerms<Scalar>)
 
+    /// True when the objective is the ELBO itself (its expectation, whatever the estimator's variance): false for
+    /// the importance-weighted and Rényi bounds and a reweighted KL, whose optimum is another q. ``SVI`` then also
+    /// checks that its fit did not end with a lower ELBO than it started with.
+    var maximizesTheELBO: Bool { get }
+
     /// Called by a training loop with a stopping rule (``SVI``) with true when its first stage ends and the learning
     /// rate starts to fall (the iterates have reached the neighbourhood of an optimum), with false when it starts
     /// the annealing again from the first rate.
@@ -54,6 +59,7 @@ public protocol ELBOEstimator {
 
 extension ELBOEstimator {
     public var separatesGenerativeGradient: Bool { false }
+    public var maximizesTheELBO: Bool { true }
 
     public func generativeObjective<Scalar: TensorScalar>(_ scalar: Scalar.Type, requested: ELBOTermSet)
         -> @differentiable(reverse) (ELBOTerms<Scalar>) -> Tensor<Scalar>
@@ -217,6 +223,7 @@ public struct AnalyticKLELBO: ELBOEstimator {
     }
 
     public var name: String { klWeight == 1 && freeBits == 0 ? "analytic-kl" : "analytic-kl(β=\(klWeight), λ=\(freeBits))" }
+    public var maximizesTheELBO: Bool { klWeight == 1 && freeBits == 0 }
 
     public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logLikelihood, .klToPrior] }
 
@@ -352,6 +359,8 @@ public struct ImportanceWeightedELBO: ELBOEstimator {
     }
 
     public var name: String { doublyReparameterized ? "iwae-dreg" : "iwae" }
+    /// With one particle the bound is the ELBO.
+    public var maximizesTheELBO: Bool { particleCount == 1 }
 
     public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet {
         doublyReparameterized ? [.logJoint, .pathLogQ] : [.logJoint, .logQ]
@@ -398,6 +407,8 @@ public struct RenyiELBO: ELBOEstimator {
     }
 
     public var name: String { "renyi" }
+    /// With one particle every α gives the ELBO.
+    public var maximizesTheELBO: Bool { particleCount == 1 }
 
     public func requestedTerms(available: ELBOTermSet) -> ELBOTermSet { [.logJoint, .logQ] }
 

@@ -303,8 +303,9 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         }
         // A rate too large for the model can wander off to where the noise hides every rise and every gradient, and
         // the stopping rule then holds far from the optimum: a q worse than the one the run started from has not
-        // converged, whatever the rule says.
-        let endScores = perParticleELBO(model: model, family: result, noise: checkNoise, observations: checkObservations).scalars.array
+        // converged, whatever the rule says. (Only for the ELBO: the optimum of another bound has a lower ELBO.)
+        let endScores = estimator.maximizesTheELBO
+            ? perParticleELBO(model: model, family: result, noise: checkNoise, observations: checkObservations).scalars.array : startScores
         if Self.hasFallen(from: startScores, to: endScores, tolerance: configuration.tolerance) {
             converged = false
             messages.append(

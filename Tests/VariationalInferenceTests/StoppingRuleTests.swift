@@ -85,6 +85,18 @@ final class StoppingRuleTests: XCTestCase {
         XCTAssertTrue(result.messages.last?.contains("the ELBO of the final q is below that of the q the run started from") == true, "\(result.messages)")
     }
 
+    /// The importance-weighted bound's optimum is a wider q, whose ELBO can end below the Laplace start's: no failure
+    /// to converge (`ElboToolTests.testFitWithAnotherBoundIsNotJudgedByTheELBO`). Its fall is not checked; the ELBO
+    /// estimators' is, and so is IWAE's or Rényi's with one particle (the ELBO).
+    func testFallIsCheckedOnlyForTheELBO() {
+        XCTAssertFalse(ImportanceWeightedELBO(particleCount: 10).maximizesTheELBO)
+        XCTAssertTrue(ImportanceWeightedELBO(particleCount: 1).maximizesTheELBO)
+        XCTAssertFalse(RenyiELBO(particleCount: 10, alpha: 0.5).maximizesTheELBO)
+        XCTAssertTrue(RenyiELBO(particleCount: 1, alpha: 0.5).maximizesTheELBO)
+        XCTAssertFalse(AnalyticKLELBO(klWeight: 0.5).maximizesTheELBO)
+        XCTAssertTrue(AnalyticKLELBO().maximizesTheELBO && StickingTheLandingELBO().maximizesTheELBO && ScoreFunctionELBO().maximizesTheELBO)
+    }
+
     /// A rule that would end every stage at once (a tolerance of 1,000%) on a q still far from p: the last
     /// stage's gradient check refuses "converged" and says why; without the check the same run claims it.
     func testStationarityCheckCatchesAFitThatHasNotArrived() {
