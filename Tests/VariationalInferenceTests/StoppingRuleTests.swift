@@ -85,6 +85,18 @@ final class StoppingRuleTests: XCTestCase {
         XCTAssertTrue(result.messages.last?.contains("the ELBO of the final q is below that of the q the run started from") == true, "\(result.messages)")
     }
 
+    /// A q at which no draw gives a finite gradient (its mean at 1e300) has a NaN z-score, not "nothing to see":
+    /// the check once returned nil there, which the rule reads as every gradient negligible, that is, stationary.
+    func testStationarityCheckWithoutFiniteGradientsIsNaN() {
+        let svi = SVI(model: model, family: MeanFieldGaussian(dimension: 1), estimator: StickingTheLandingELBO())
+        let far = MeanFieldGaussian(dimension: 1, mean: Tensor([1e300]))
+        let check = svi.largestGradientZScore(far, observations: nil)
+        XCTAssertNotNil(check)
+        XCTAssertTrue(check?.z.isNaN ?? false, "\(String(describing: check))")
+        let near = svi.largestGradientZScore(MeanFieldGaussian(dimension: 1), observations: nil)
+        XCTAssertTrue(near.map { $0.z.isFinite && Swift.abs($0.z) > 4 } ?? false, "\(String(describing: near))")
+    }
+
     /// The importance-weighted bound's optimum is a wider q, whose ELBO can end below the Laplace start's: no failure
     /// to converge (`ElboToolTests.testFitWithAnotherBoundIsNotJudgedByTheELBO`). Its fall is not checked; the ELBO
     /// estimators' is, and so is IWAE's or Rényi's with one particle (the ELBO).
