@@ -1,6 +1,7 @@
 import _Differentiation
 import Foundation
 import VariationalCore
+import VariationalDistributions
 import VariationalOptimizers
 
 /// Settings of stochastic variational inference.
@@ -228,6 +229,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             if step(using: &generator) == nil {
                 if consecutiveFailures >= configuration.maxConsecutiveFailures {
                     messages.append("stopped after \(consecutiveFailures) consecutive rejected steps; returning the last good state")
+                    stoppedByFailures = true
                     break
                 }
                 if optimizer.learningRate <= configuration.minimumLearningRate {
@@ -290,7 +292,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
                 average.reset()
             }
         }
-        if !converged && !stoppedByFailures && consecutiveFailures < configuration.maxConsecutiveFailures {
+        if !converged && !stoppedByFailures {
             let stage = configuration.annealingSteps - annealingLeft
             messages.append(
                 "reached the iteration cap (\(configuration.maxIterations)) before the stopping rule held: at stage \(stage + 1) of "
@@ -304,13 +306,14 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         // A rate too large for the model can wander off to where the noise hides every rise and every gradient, and
         // the stopping rule then holds far from the optimum: a q worse than the one the run started from has not
         // converged, whatever the rule says. (Only for the ELBO: the optimum of another bound has a lower ELBO.)
-        let endScores = estimator.maximizesTheELBO
-            ? perParticleELBO(model: model, family: result, noise: checkNoise, observations: checkObservations).scalars.array : startScores
-        if Self.hasFallen(from: startScores, to: endScores, tolerance: configuration.tolerance) {
-            converged = false
-            messages.append(
-                "the ELBO of the final q is below that of the q the run started from (\(Self.meanDescription(endScores)) against "
-                    + "\(Self.meanDescription(startScores)) on the same draws): the learning rate, \(chosenRate), may be too large for this model")
+        if estimator.maximizesTheELBO {
+            let endScores = perParticleELBO(model: model, family: result, noise: checkNoise, observations: checkObservations).scalars.array
+            if Self.hasFallen(from: startScores, to: endScores, tolerance: configuration.tolerance) {
+                converged = false
+                messages.append(
+                    "the ELBO of the final q is below that of the q the run started from (\(Self.meanDescription(endScores)) against "
+                        + "\(Self.meanDescription(startScores)) on the same draws): the learning rate, \(chosenRate), may be too large for this model")
+            }
         }
         return SVIResult(
             family: result, iterations: iteration, converged: converged, learningRate: chosenRate, trace: trace,
@@ -326,14 +329,8 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// of its standard errors or below `tolerance` relative. Draws where either score is not finite are left out;
     /// with none left the test fails.
     static func hasLevelled(from previous: [Double], to current: [Double], tolerance: Double) -> Bool {
-        let pairs = zip(previous, current).filter { $0.0.isFinite && $0.1.isFinite }
-        let differences = pairs.map { $0.1 - $0.0 }
-        guard differences.count >= 2 else { return false }
-        let n = Double(differences.count)
-        let rise = differences.reduce(0, +) / n
-        let variance = differences.reduce(0) { $0 + ($1 - rise) * ($1 - rise) } / (n - 1)
-        let level = pairs.reduce(0) { $0 + $1.0 } / n
-        return rise < Swift.max(2 * (variance / n).squareRoot(), tolerance * Swift.max(1, Swift.abs(level)))
+        guard let paired = pairedChange(from: previous, to: current) else { return false }
+        return paired.change < Swift.max(2 * paired.standardError, tolerance * Swift.max(1, Swift.abs(paired.level)))
     }
 
     /// Whether the scores fell from `start` to `end` under the same draws, by more than `tolerance` relative: a draw
@@ -341,20 +338,26 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// standard errors or, since one far draw can hide a fall from that test, the median difference is negative too
     /// and more than n/2 + √n of the n draws fell (two standard deviations of a fair coin's count).
     static func hasFallen(from start: [Double], to end: [Double], tolerance: Double) -> Bool {
-        let pairs = zip(start, end).filter { $0.0.isFinite }
-        if pairs.contains(where: { !$0.1.isFinite }) { return true }
-        let differences = pairs.map { $0.1 - $0.0 }.sorted()
-        guard differences.count >= 2 else { return false }
+        if zip(start, end).contains(where: { $0.0.isFinite && !$0.1.isFinite }) { return true }
+        guard let paired = pairedChange(from: start, to: end) else { return false }
+        let negligible = tolerance * Swift.max(1, Swift.abs(paired.level))
+        guard paired.change < -negligible else { return false }
+        if paired.change < -2 * paired.standardError { return true }
+        let differences = paired.differences.sorted()
         let n = Double(differences.count)
-        let level = pairs.reduce(0) { $0 + $1.0 } / n
-        let negligible = tolerance * Swift.max(1, Swift.abs(level))
-        let change = differences.reduce(0, +) / n
-        let variance = differences.reduce(0) { $0 + ($1 - change) * ($1 - change) } / (n - 1)
-        guard change < -negligible else { return false }
-        if change < -2 * (variance / n).squareRoot() { return true }
-        let median = differences[differences.count / 2]
         let fell = differences.filter { $0 < 0 }.count
-        return median < -negligible && Double(fell) > n / 2 + n.squareRoot()
+        return differences[differences.count / 2] < -negligible && Double(fell) > n / 2 + n.squareRoot()
+    }
+
+    /// Two sets of scores under the same draws, over the draws where both are finite: the differences `to − from`,
+    /// their mean and its standard error, and the mean of `from` (the level the tolerance is relative to). Nil with
+    /// fewer than two such draws.
+    static func pairedChange(from: [Double], to: [Double]) -> (differences: [Double], change: Double, standardError: Double, level: Double)? {
+        let pairs = zip(from, to).filter { $0.0.isFinite && $0.1.isFinite }
+        guard pairs.count >= 2 else { return nil }
+        let differences = pairs.map { $0.1 - $0.0 }
+        let (change, standardError) = meanAndStandardError(differences)
+        return (differences, change, standardError, pairs.reduce(0) { $0 + $1.0 } / Double(pairs.count))
     }
 
     static func meanDescription(_ scores: [Double]) -> String {

@@ -41,10 +41,15 @@ extension Trainer {
         let (tensors, metadata) = try SafeTensors.read(from: path)
         let names = parameterNames(structure: structure)
         let byName = Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+        // A damaged checkpoint must not pass for a trained model: a NaN weight can hide behind a ReLU.
+        func finite(_ tensor: ParameterTensor, _ name: String) throws -> ParameterTensor {
+            if let i = tensor.firstNonFiniteIndex { throw DataError("\(path): tensor '\(name)' holds a non-finite value at index \(i)") }
+            return tensor
+        }
         var values: [ParameterTensor] = []
         for name in names {
             guard let tensor = byName[name] else { throw DataError("\(path): no tensor '\(name)' (the model's parameters are \(names.joined(separator: ", ")))") }
-            values.append(tensor)
+            values.append(try finite(tensor, name))
         }
         guard let step = metadata["optimizer_step"].flatMap(Int.init), let done = metadata["iteration"].flatMap(Int.init),
               let counts = metadata["optimizer_slots"]?.split(separator: ",", omittingEmptySubsequences: false).map({ Int($0) }),
@@ -54,16 +59,11 @@ extension Trainer {
         for (name, count) in zip(names, counts) {
             var buffers: [ParameterTensor] = []
             for i in 0..<count! {
-                guard let tensor = byName["optimizer.\(name).\(i)"] else { throw DataError("\(path): no tensor 'optimizer.\(name).\(i)'") }
-                buffers.append(tensor)
+                let slotName = "optimizer.\(name).\(i)"
+                guard let tensor = byName[slotName] else { throw DataError("\(path): no tensor '\(slotName)'") }
+                buffers.append(try finite(tensor, slotName))
             }
             slots.append(buffers)
-        }
-        // A damaged checkpoint must not pass for a trained model: a NaN weight can hide behind a ReLU.
-        for (name, tensor) in zip(names, values) + zip(names, slots).flatMap({ name, buffers in
-            buffers.enumerated().map { ("optimizer.\(name).\($0.offset)", $0.element) }
-        }) {
-            if let i = tensor.firstNonFiniteIndex { throw DataError("\(path): tensor '\(name)' holds a non-finite value at index \(i)") }
         }
         var restored = problem
         if let mismatch = setParameters(of: &restored, structure: structure, to: values, names: names) {
