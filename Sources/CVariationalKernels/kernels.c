@@ -1,6 +1,7 @@
 #define _GNU_SOURCE  // sincos
 #include "CVariationalKernels.h"
 #include "parts.h"
+#include "products.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -64,9 +65,6 @@ static int current_threads = -1;
 static int has_avx2 = 0;
 static int has_avx512 = 0;
 
-// products512.c: single-precision products with AVX-512 on up to `threads` threads (m, n, k > 0, alpha ≠ 0).
-void vk_avx512_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
-                     const float *b, long ldb, float beta, float *c, long ldc, int threads);
 
 // The cores this process may run on: the online ones, fewer when its affinity mask (taskset, a container's
 // cpuset) allows fewer. Two BLAS threads on one allowed core wait on each other: a VAE step took 9× as long.
@@ -130,7 +128,10 @@ void vk_set_max_threads(int threads) {
     max_threads = threads;
 }
 int vk_using_vector_math(void) { vk_initialize(); return has_avx2; }
-int vk_using_avx512_products(void) { vk_initialize(); return has_avx512 && !forced_portable; }
+int vk_own_float_products(void) {
+    vk_initialize();
+    return forced_portable ? 0 : has_avx512 ? 512 : has_avx2 ? 256 : 0;
+}
 int vk_using_avx512_vector_math(void) { vk_initialize(); return has_avx512; }
 void vk_force_portable(int portable) { vk_initialize(); forced_portable = portable; }
 
@@ -380,10 +381,11 @@ DEFINE_NARROW_GEMV(narrow_dgemv, double, vk_d4, vk_l4, 4, maskload_d4)
 // Below this many elements of a, a matrix-vector product stays on one thread in the kernel above.
 enum { VK_SMALL_GEMV = 1 << 16 };
 
-// Single-precision products run in products512.c where the processor has AVX-512 (faster than OpenBLAS 0.3.21,
-// whose kernels stop at AVX2 on recent processors); double precision stays with OpenBLAS. A product with nothing to
+// Single-precision products run in the project's own kernels where the processor has AVX-512 or AVX2 with FMA
+// (products.h; faster than OpenBLAS 0.3.21 at the VAE's sizes, and no slower than the portable kernel without it);
+// double precision stays with OpenBLAS. A product with nothing to
 // add (k = 0 or alpha = 0) only scales C by beta, which the other paths already do.
-#define OWN_PRODUCT_s (has_avx512 && !forced_portable)
+#define OWN_PRODUCT_s ((has_avx512 || has_avx2) && !forced_portable)
 #define OWN_PRODUCT_d 0
 #define OWN_PRODUCT(P) OWN_PRODUCT_##P
 
@@ -393,8 +395,9 @@ enum { VK_SMALL_GEMV = 1 << 16 };
         vk_initialize();                                                                                       \
         if (m == 0 || n == 0) return;                                                                          \
         if (OWN_PRODUCT(P) && k > 0 && alpha != 0) {                                                           \
-            vk_avx512_sgemm(transA, transB, m, n, k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, \
-                            (float)beta, (float *)c, ldc, max_threads);                                        \
+            vk_own_sgemm(has_avx512 ? &vk_avx512_sgemm_kernels : &vk_avx2_sgemm_kernels, transA, transB, m, n, \
+                         k, (float)alpha, (const float *)a, lda, (const float *)b, ldb, (float)beta, (float *)c,  \
+                         ldc, max_threads);                                                                     \
         } else if (blas_##P##gemm && !forced_portable) {                                                       \
             choose_threads(2.0 * m * n * k);                                                                   \
             blas_##P##gemm(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, (int)m, (int)n,       \
@@ -788,8 +791,8 @@ double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double
 // Below this many elements an update or a sum stays on the calling thread.
 enum { PARALLEL_ELEMENTS = 1 << 15 };
 
-// Elements [first, last) of one Adam update. Compiled twice: as plain C, and for AVX-512, where the compiler
-// vectorises it sixteen floats or eight doubles at a time.
+// Elements [first, last) of one Adam update. Compiled three times: as plain C, for AVX2 with FMA and for AVX-512,
+// where the compiler vectorises it eight or sixteen floats (four or eight doubles) at a time.
 #define ADAM_LOOP(T, SQRT)                                                                                \
     for (long i = first; i < last; i++) {                                                                 \
         T gi = u->g[i];                                                                                   \
@@ -812,11 +815,14 @@ enum { PARALLEL_ELEMENTS = 1 << 15 };
     static void P##adam_range(const P##adam_update *u, long first, long last) { ADAM_LOOP(T, SQRT) }          \
     __attribute__((target("avx512f"))) static void P##adam_range512(const P##adam_update *u, long first,     \
                                                                     long last) { ADAM_LOOP(T, SQRT) }         \
+    __attribute__((target("avx2,fma"))) static void P##adam_range256(const P##adam_update *u, long first,    \
+                                                                    long last) { ADAM_LOOP(T, SQRT) }         \
     static void P##adam_part(void *context, int part) {                                                         \
         const P##adam_update *u = context;                                                                      \
         long first = u->n * part / u->parts / 64 * 64;                                                          \
         long last = part == u->parts - 1 ? u->n : u->n * (part + 1) / u->parts / 64 * 64;                       \
         if (has_avx512) P##adam_range512(u, first, last);                                                       \
+        else if (has_avx2) P##adam_range256(u, first, last);                                                   \
         else P##adam_range(u, first, last);                                                                     \
     }                                                                                                           \
     void vk_##P##adam(long n, T *restrict p, const T *restrict g, T *restrict m, T *restrict v, T lr,         \

@@ -1,23 +1,14 @@
-// Single-precision matrix products with AVX-512, for processors that have it (the VAE's products run here).
-//
-// The layout is the classic one of blocked GEMM. op(B) is packed, a block of KC rows at a time, into panels of NR
-// columns (each row of a panel contiguous); op(A) is packed into panels of MR rows (each column of a panel
-// contiguous). A micro-kernel multiplies one A panel by one B panel into MR × NR sums held in registers: for each
-// of the KC steps it loads NR/16 vectors of B and broadcasts MR scalars of A into MR · NR/16 fused multiply-adds.
-// The A panel (MR × KC) stays in the first-level cache while the B block streams from the second.
-//
-// Edges are handled by zero padding in the packed panels and masked stores, so every call runs the same kernel.
-// With two or more threads the larger of the two output dimensions is split; each thread packs its own panels, so
-// the threads share nothing but the inputs and never wait for each other before the end. Every output is summed in
-// the same order whatever the number of threads, so results do not depend on it.
+// Single-precision matrix products with AVX-512, for processors that have it: the packing and the micro-kernel
+// (products.h says how they fit together). The micro-kernel holds 8 × 48 sums: for each step of the inner dimension
+// it loads three vectors of B and broadcasts eight scalars of A into 24 fused multiply-adds.
 
 #include "CVariationalKernels.h"
-#include "parts.h"
+#include "products.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
 
-enum { MR = 8, NR = 48, KC = 256, NC = 1008, MC = 128 };
+enum { MR = 8, NR = 48, MC = 128 };
 
 #define TARGET __attribute__((target("avx512f")))
 
@@ -61,8 +52,6 @@ TARGET static inline void transpose_lines(const float *src, long ld, long lines,
     }
 }
 
-// Rows i0 ..< i0 + rows of op(A), columns p0 ..< p0 + kc, into panels of MR rows: panel q holds, for each column p,
-// the MR values of rows q·MR ..< q·MR + MR (zeros past the edge).
 TARGET static void pack_a(int transA, const float *a, long lda, long i0, long rows, long p0, long kc, float *out) {
     for (long q = 0; q < rows; q += MR) {
         long live = rows - q < MR ? rows - q : MR;
@@ -83,8 +72,6 @@ TARGET static void pack_a(int transA, const float *a, long lda, long i0, long ro
     }
 }
 
-// Rows p0 ..< p0 + kc of op(B), columns j0 ..< j0 + cols, into panels of NR columns: panel q holds, for each row p,
-// the NR values of columns q·NR ..< q·NR + NR (zeros past the edge).
 TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc, long j0, long cols, float *out) {
     for (long q = 0; q < cols; q += NR) {
         long live = cols - q < NR ? cols - q : NR;
@@ -112,7 +99,6 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
 
 // MARK: - The micro-kernel
 
-// C[0 ..< rows, 0 ..< cols] = alpha · (A panel · B panel) + beta · C, where beta == 0 never reads C.
 TARGET static void kernel(long kc, const float *restrict ap, const float *restrict bp, float *c, long ldc,
                           long rows, long cols, float alpha, float beta) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
@@ -147,78 +133,4 @@ TARGET static void kernel(long kc, const float *restrict ap, const float *restri
     }
 }
 
-// MARK: - One thread's share: C[i0 ..< i1, j0 ..< j1]
-
-typedef struct {
-    int transA, transB;
-    long m, n, k;
-    float alpha, beta;
-    const float *a, *b;
-    long lda, ldb, ldc;
-    float *c;
-    int splitRows;  // 1: the parts divide the rows, 0: the columns
-    int parts;
-} product;
-
-static _Thread_local float *pack_buffer = 0;
-
-TARGET static void run_block(const product *job, long i0, long i1, long j0, long j1) {
-    if (!pack_buffer) {
-        pack_buffer = aligned_alloc(64, sizeof(float) * (size_t)(KC * (MC + MR) + KC * (NC + NR)));
-        if (!pack_buffer) abort();
-    }
-    float *packedA = pack_buffer, *packedB = pack_buffer + KC * (MC + MR);
-    for (long jc = j0; jc < j1; jc += NC) {
-        long nc = j1 - jc < NC ? j1 - jc : NC;
-        for (long pc = 0; pc < job->k; pc += KC) {
-            long kc = job->k - pc < KC ? job->k - pc : KC;
-            float beta = pc == 0 ? job->beta : 1;
-            pack_b(job->transB, job->b, job->ldb, pc, kc, jc, nc, packedB);
-            for (long ic = i0; ic < i1; ic += MC) {
-                long mc = i1 - ic < MC ? i1 - ic : MC;
-                pack_a(job->transA, job->a, job->lda, ic, mc, pc, kc, packedA);
-                for (long ir = 0; ir < mc; ir += MR) {
-                    const float *ap = packedA + ir * kc;
-                    long rows = mc - ir < MR ? mc - ir : MR;
-                    for (long jr = 0; jr < nc; jr += NR) {
-                        long cols = nc - jr < NR ? nc - jr : NR;
-                        kernel(kc, ap, packedB + jr * kc, job->c + (ic + ir) * job->ldc + jc + jr, job->ldc, rows,
-                               cols, job->alpha, beta);
-                    }
-                }
-            }
-        }
-    }
-}
-
-// Part `part` of `job->parts`: a range of rows or of columns, in whole panels.
-static void run_part(void *context, int part) {
-    const product *job = context;
-    long unit = job->splitRows ? MR : NR, extent = job->splitRows ? job->m : job->n;
-    long panels = (extent + unit - 1) / unit;
-    long first = panels * part / job->parts * unit, last = panels * (part + 1) / job->parts * unit;
-    if (last > extent) last = extent;
-    if (first >= last) return;
-    if (job->splitRows) run_block(job, first, last, 0, job->n);
-    else run_block(job, 0, job->m, first, last);
-}
-
-// MARK: - Entry
-
-// Below this many multiply-adds a product runs on one thread: the second thread's share would take about as long
-// as waking it.
-enum { PARALLEL_WORK = 1 << 18 };
-
-// The caller (vk_sgemm) sends only products with m, n, k > 0 and alpha ≠ 0; C scaled by beta alone goes elsewhere.
-void vk_avx512_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
-                     const float *b, long ldb, float beta, float *c, long ldc, int threads) {
-    product job = {transA, transB, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, 0, 1};
-    long rowPanels = (m + MR - 1) / MR, columnPanels = (n + NR - 1) / NR;
-    job.splitRows = rowPanels > columnPanels;
-    long panels = job.splitRows ? rowPanels : columnPanels;
-    int parts = threads;
-    if (parts > panels) parts = (int)panels;
-    if ((double)m * n * k < PARALLEL_WORK) parts = 1;
-    job.parts = parts;
-    vk_run_parts(run_part, &job, parts);
-}
+const vk_sgemm_kernels vk_avx512_sgemm_kernels = {MR, NR, MC, pack_a, pack_b, kernel};

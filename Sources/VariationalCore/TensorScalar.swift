@@ -213,15 +213,19 @@ public enum Kernels {
         get { Int(vk_max_threads()) }
         set { vk_set_max_threads(Int32(newValue)) }
     }
-    /// True when single-precision products run in the project's own AVX-512 kernel (double precision then still
-    /// goes to OpenBLAS or the portable kernel).
-    public static var usesOwnFloatProducts: Bool { vk_using_avx512_products() != 0 }
+    /// True when single-precision products run in the project's own kernel, for AVX-512 or for AVX2 with FMA
+    /// (double precision then still goes to OpenBLAS or the portable kernel).
+    public static var usesOwnFloatProducts: Bool { vk_own_float_products() != 0 }
     /// True when glibc's libmvec AVX2 variants compute elementwise maths.
     public static var usesVectorMath: Bool { vk_using_vector_math() != 0 }
     /// A one-line description: which product kernel runs, and on how many threads.
     public static var summary: String {
         var products = blasDescription.map { "OpenBLAS (\($0))" } ?? "portable blocked kernel"
-        if usesOwnFloatProducts { products = "own AVX-512 kernel (Float), \(products) (Double)" }
+        switch vk_own_float_products() {
+        case 512: products = "own AVX-512 kernel (Float), \(products) (Double)"
+        case 256: products = "own AVX2 kernel (Float), \(products) (Double)"
+        default: break
+        }
         let math = !usesVectorMath ? "scalar libm"
             : vk_using_avx512_vector_math() != 0 ? "libmvec AVX2, AVX-512 for the logistic family" : "libmvec AVX2"
         return "products: \(products), threads: \(maximumThreads); elementwise: \(math)"

@@ -2,9 +2,10 @@ import Foundation
 import VariationalCore
 import XCTest
 
-/// The single-precision product kernels (the AVX-512 one where the processor has it) against sums in Double, on
-/// shapes that cross every edge of their blocking: panels of 8 rows and 48 columns, blocks of 256 in the inner
-/// dimension, 128 rows and 1,008 columns; all four transpositions, padded leading dimensions, alpha and beta.
+/// The single-precision product kernels (the AVX-512 one or the AVX2 one, whichever the processor has; CI also runs
+/// the AVX2 one on an AVX-512 machine) against sums in Double, on shapes that cross every edge of their blocking:
+/// panels of 8 rows and 48 columns (AVX-512) or 6 and 16 (AVX2), blocks of 256 in the inner dimension, 128 or 120
+/// rows and 1,008 columns; all four transpositions, padded leading dimensions, alpha and beta.
 final class MatrixProductKernelTests: XCTestCase {
     struct Case {
         var transposeA: Bool, transposeB: Bool
@@ -80,6 +81,29 @@ final class MatrixProductKernelTests: XCTestCase {
                 // Float's rounding in each of k products and sums is below k · 2⁻²⁴ ≈ k · 6e-8 of the magnitudes.
                 XCTAssertLessThan(worst, 1e-6, "\(c) on \(limit) thread(s)")
             }
+        }
+    }
+
+    /// Each output is summed in the same order whatever the number of threads, so a product gives the same bits on
+    /// one thread and on two, whichever dimension the threads divide.
+    func testFloatProductsDoNotDependOnTheNumberOfThreads() {
+        var generator = SeededGenerator(seed: 12)
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        for (m, n, k, transposeA, transposeB) in [(300, 70, 600, false, false), (50, 1100, 270, true, true), (129, 400, 784, false, true)] {
+            let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let before = (0..<(m * n)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var results: [[Float]] = []
+            for limit in [1, 2] {
+                Kernels.maximumThreads = limit
+                var c = before
+                Float.gemm(
+                    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5, a: a,
+                    lda: transposeA ? m : k, b: b, ldb: transposeB ? k : n, beta: 0.25, c: &c, ldc: n)
+                results.append(c)
+            }
+            XCTAssertEqual(results[0], results[1], "\(m) × \(n) × \(k)")
         }
     }
 

@@ -32,8 +32,9 @@ const char *vk_blas_description(void);
 int vk_max_threads(void);
 /// Caps the number of threads large products may use (1 ... cores).
 void vk_set_max_threads(int threads);
-/// 1 when single-precision products run in the project's own AVX-512 kernel.
-int vk_using_avx512_products(void);
+/// Which of the project's own kernels single-precision products run in: 512 (AVX-512), 256 (AVX2 with FMA), or 0
+/// (OpenBLAS or the portable kernel).
+int vk_own_float_products(void);
 /// Whether the logistic family (sigmoid, softplus, the cross-entropy, the Bernoulli density) runs its AVX-512 kernel.
 int vk_using_avx512_vector_math(void);
 /// 1 when libmvec's AVX2 variants are used for elementwise maths.

@@ -1,0 +1,87 @@
+// The blocked driver of the project's own single-precision products (products.h): which blocks are packed when, and
+// how the work is split between threads.
+//
+// With two or more threads the larger of the two output dimensions is split; each thread packs its own panels, so
+// the threads share nothing but the inputs and never wait for each other before the end. Every output is summed in
+// the same order whatever the number of threads, so results do not depend on it.
+
+#include "products.h"
+#include "parts.h"
+
+#include <stdlib.h>
+
+typedef struct {
+    const vk_sgemm_kernels *kernels;
+    int transA, transB;
+    long m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    long lda, ldb, ldc;
+    float *c;
+    int splitRows;  // 1: the parts divide the rows, 0: the columns
+    int parts;
+} product;
+
+// Room for the packed panels of any kernel set: mc + mr rows of A and NC + nr columns of B, KC deep.
+enum { MOST_PACKED_ROWS = 128 + 8, MOST_PACKED_COLUMNS = VK_NC + 48 };
+static _Thread_local float *pack_buffer = 0;
+
+// One thread's share: C[i0 ..< i1, j0 ..< j1].
+static void run_block(const product *job, long i0, long i1, long j0, long j1) {
+    const vk_sgemm_kernels *ks = job->kernels;
+    if (!pack_buffer) {
+        pack_buffer = aligned_alloc(64, sizeof(float) * (size_t)(VK_KC * (MOST_PACKED_ROWS + MOST_PACKED_COLUMNS)));
+        if (!pack_buffer) abort();
+    }
+    float *packedA = pack_buffer, *packedB = pack_buffer + VK_KC * MOST_PACKED_ROWS;
+    for (long jc = j0; jc < j1; jc += VK_NC) {
+        long nc = j1 - jc < VK_NC ? j1 - jc : VK_NC;
+        for (long pc = 0; pc < job->k; pc += VK_KC) {
+            long kc = job->k - pc < VK_KC ? job->k - pc : VK_KC;
+            float beta = pc == 0 ? job->beta : 1;
+            ks->pack_b(job->transB, job->b, job->ldb, pc, kc, jc, nc, packedB);
+            for (long ic = i0; ic < i1; ic += ks->mc) {
+                long mc = i1 - ic < ks->mc ? i1 - ic : ks->mc;
+                ks->pack_a(job->transA, job->a, job->lda, ic, mc, pc, kc, packedA);
+                for (long ir = 0; ir < mc; ir += ks->mr) {
+                    const float *ap = packedA + ir * kc;
+                    long rows = mc - ir < ks->mr ? mc - ir : ks->mr;
+                    for (long jr = 0; jr < nc; jr += ks->nr) {
+                        long cols = nc - jr < ks->nr ? nc - jr : ks->nr;
+                        ks->kernel(kc, ap, packedB + jr * kc, job->c + (ic + ir) * job->ldc + jc + jr, job->ldc, rows,
+                                   cols, job->alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Part `part` of `job->parts`: a range of rows or of columns, in whole panels.
+static void run_part(void *context, int part) {
+    const product *job = context;
+    long unit = job->splitRows ? job->kernels->mr : job->kernels->nr, extent = job->splitRows ? job->m : job->n;
+    long panels = (extent + unit - 1) / unit;
+    long first = panels * part / job->parts * unit, last = panels * (part + 1) / job->parts * unit;
+    if (last > extent) last = extent;
+    if (first >= last) return;
+    if (job->splitRows) run_block(job, first, last, 0, job->n);
+    else run_block(job, 0, job->m, first, last);
+}
+
+// Below this many multiply-adds a product runs on one thread: the second thread's share would take about as long
+// as waking it.
+enum { PARALLEL_WORK = 1 << 18 };
+
+void vk_own_sgemm(const vk_sgemm_kernels *kernels, int transA, int transB, long m, long n, long k, float alpha,
+                  const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads) {
+    product job = {kernels, transA, transB, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, 0, 1};
+    long rowPanels = (m + kernels->mr - 1) / kernels->mr, columnPanels = (n + kernels->nr - 1) / kernels->nr;
+    job.splitRows = rowPanels > columnPanels;
+    long panels = job.splitRows ? rowPanels : columnPanels;
+    int parts = threads;
+    if (parts > panels) parts = (int)panels;
+    if ((double)m * n * k < PARALLEL_WORK) parts = 1;
+    job.parts = parts;
+    vk_run_parts(run_part, &job, parts);
+}
