@@ -88,8 +88,13 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
             for (long p = 0; p < kc; p++) {
                 const float *row = b + (p0 + p) * ldb + j0 + q;
                 float *dst = panel + p * NR;
-                _mm256_storeu_ps(dst, _mm256_maskload_ps(row, m0));
-                _mm256_storeu_ps(dst + 8, _mm256_maskload_ps(row + 8, m1));
+                if (live == NR) {
+                    _mm256_storeu_ps(dst, _mm256_loadu_ps(row));
+                    _mm256_storeu_ps(dst + 8, _mm256_loadu_ps(row + 8));
+                } else {
+                    _mm256_storeu_ps(dst, _mm256_maskload_ps(row, m0));
+                    _mm256_storeu_ps(dst + 8, _mm256_maskload_ps(row + 8, m1));
+                }
             }
         } else {
             // op(B)(p, j) = b[j·ldb + p]: column j of op(B) is contiguous. Transpose 8 × 8 blocks.
