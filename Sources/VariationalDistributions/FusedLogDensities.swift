@@ -266,10 +266,19 @@ func logFactorialsOfCounts<S: TensorScalar>(_ counts: Tensor<S>) -> TensorElemen
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>, logFactorials known: TensorElements<S>? = nil) -> Tensor<S> {
+    // The rates' logarithms in one vectorised pass (one per rate, however many counts share it).
+    poissonLogDensityValue(k, logRate: rate.log(), rate: rate, logFactorials: known)
+}
+
+/// kη − λ − log k! from both η = log λ and λ (of one shape).
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func poissonLogDensityValue<S: TensorScalar>(
+    _ k: Tensor<S>, logRate: Tensor<S>, rate: Tensor<S>, logFactorials known: TensorElements<S>? = nil
+) -> Tensor<S> {
     if let (rows, columns) = countsRepeatAlongRows(k, rate) {
-        // A rate for every count, the counts a row of data: one pass, the logarithms vectorised. The counts'
-        // log-factorials come from the caller when its pullback needs them too.
-        let logRate = rate.log()
+        // A rate for every count, the counts a row of data: one pass. The counts' log-factorials come from the
+        // caller when its pullback needs them too.
         let logFactorialTable = known ?? logFactorialsOfCounts(k)
         let result = TensorElements<S>.filled(count: rows * columns) { out in
             k.scalars.withUnsafeBufferPointer { k in
@@ -290,15 +299,14 @@ func poissonLogDensityValue<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>, 
         }
         return Tensor(shape: rate.shape, scalars: result)
     }
-    // The rates' logarithms in one vectorised pass (one per rate, however many counts share it).
-    return fusedElementwise(k, rate, rate.log(), rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
+    return fusedElementwise(k, rate, logRate, rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
         guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
         // 0 · log 0 = 0: a rate of 0 gives probability 1 to k = 0.
         return (k == 0 ? 0 : k * logRate) - rate - logFactorial
     }
 }
 
-@derivative(of: poissonLogDensity)
+@derivative(of: poissonLogDensity(_:_:))
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
@@ -315,7 +323,7 @@ func vjpPoissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
 
 /// The derivative when the counts are data, as in a likelihood: only the rate's gradient, without the log of the
 /// rate per count that the counts' own gradient would take.
-@derivative(of: poissonLogDensity, wrt: rate)
+@derivative(of: poissonLogDensity(_:_:), wrt: rate)
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func vjpPoissonLogDensityInRate<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>)
@@ -324,30 +332,77 @@ func vjpPoissonLogDensityInRate<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<
     // The counts' log-factorials once, for the value and the pullback.
     let logFactorialTable = countsRepeatAlongRows(k, rate) == nil ? nil : logFactorialsOfCounts(k)
     return (poissonLogDensityValue(k, rate, logFactorials: logFactorialTable), { v in
-        if v.shape == rate.shape, let logFactorialTable, let (rows, columns) = countsRepeatAlongRows(k, rate) {
-            let gradient = TensorElements<S>.filled(count: rows * columns) { out in
-                k.scalars.withUnsafeBufferPointer { k in
-                    logFactorialTable.withUnsafeBufferPointer { logFactorial in
-                        rate.scalars.withUnsafeBufferPointer { rate in
-                            v.scalars.withUnsafeBufferPointer { v in
-                                for r in 0..<rows {
-                                    for j in 0..<columns {
-                                        let i = r * columns + j
-                                        out[i] = logFactorial[j].isNaN ? 0 : v[i] * (k[j] == 0 ? -1 : k[j] / rate[i] - 1)
-                                    }
+        poissonGradient(k, rate, upstream: v, logFactorials: logFactorialTable, inLogRate: false)
+    })
+}
+
+/// log of a Poisson probability in the log rate η = log λ: kη − e^η − log k!.
+@differentiable(reverse)
+func poissonLogDensity<S: TensorScalar>(_ k: Tensor<S>, logRate: Tensor<S>) -> Tensor<S> {
+    poissonLogDensityValue(k, logRate: logRate, rate: logRate.exp())
+}
+
+@derivative(of: poissonLogDensity(_:logRate:))
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpPoissonLogDensityInLogRateAndCounts<S: TensorScalar>(_ k: Tensor<S>, logRate: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
+    let rate = logRate.exp()
+    return (poissonLogDensityValue(k, logRate: logRate, rate: rate), { v in
+        let g = fusedElementwiseGradient(k, logRate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, logRate, rate, _ in
+            guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
+            return (logRate, k - rate, 0, 0)
+        }
+        return (g.0, g.1)
+    })
+}
+
+/// The derivative for counts that are data: ∂/∂η = k − e^η, the exponentials kept from the value.
+@derivative(of: poissonLogDensity(_:logRate:), wrt: logRate)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpPoissonLogDensityInLogRate<S: TensorScalar>(_ k: Tensor<S>, logRate: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
+{
+    let rate = logRate.exp()
+    let logFactorialTable = countsRepeatAlongRows(k, rate) == nil ? nil : logFactorialsOfCounts(k)
+    return (poissonLogDensityValue(k, logRate: logRate, rate: rate, logFactorials: logFactorialTable), { v in
+        poissonGradient(k, rate, upstream: v, logFactorials: logFactorialTable, inLogRate: true)
+    })
+}
+
+/// The gradient of Σ v · log P(k | λ) in λ (k/λ − 1 per element), or in η = log λ (k − λ), where the counts are
+/// data: 0 where k is not a count.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func poissonGradient<S: TensorScalar>(
+    _ k: Tensor<S>, _ rate: Tensor<S>, upstream v: Tensor<S>, logFactorials: TensorElements<S>?, inLogRate: Bool
+) -> Tensor<S> {
+    if v.shape == rate.shape, let logFactorials, let (rows, columns) = countsRepeatAlongRows(k, rate) {
+        let gradient = TensorElements<S>.filled(count: rows * columns) { out in
+            k.scalars.withUnsafeBufferPointer { k in
+                logFactorials.withUnsafeBufferPointer { logFactorial in
+                    rate.scalars.withUnsafeBufferPointer { rate in
+                        v.scalars.withUnsafeBufferPointer { v in
+                            for r in 0..<rows {
+                                for j in 0..<columns {
+                                    let i = r * columns + j
+                                    let slope = inLogRate ? k[j] - rate[i] : k[j] == 0 ? -1 : k[j] / rate[i] - 1
+                                    out[i] = logFactorial[j].isNaN ? 0 : v[i] * slope
                                 }
                             }
                         }
                     }
                 }
             }
-            return Tensor(shape: rate.shape, scalars: gradient)
         }
-        return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
-            guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
-            return (0, k == 0 ? -1 : k / rate - 1, 0, 0)
-        }.1
-    })
+        return Tensor(shape: rate.shape, scalars: gradient)
+    }
+    return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
+        guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
+        return (0, inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1, 0, 0)
+    }.1
 }
 
 /// (rows, columns) when the rates have the broadcast shape and the counts are its trailing row(s) repeated along

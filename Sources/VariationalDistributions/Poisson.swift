@@ -3,9 +3,28 @@ import Foundation
 import VariationalCore
 
 /// The Poisson distribution with rate λ: P(k) = λᵏ e^(−λ) / k!.
+///
+/// Made from its log rate η = log λ (``init(logRate:)``, the log link of a Poisson regression), it keeps η: the log
+/// density is then kη − e^η − log k!, with gradient k − e^η, without the round trip through λ and log λ, and exact
+/// where e^η underflows.
 public struct Poisson<Scalar: TensorScalar>: Distribution {
     public typealias KLPartner = Poisson
-    public var rate: Tensor<Scalar>
+    /// λ, or η = log λ when `isLogRate`.
+    @usableFromInline var parameter: Tensor<Scalar>
+    @noDerivative @usableFromInline var isLogRate: Bool
+
+    /// λ.
+    @differentiable(reverse)
+    public var rate: Tensor<Scalar> {
+        get { isLogRate ? parameter.exp() : parameter }
+        set { (parameter, isLogRate) = (newValue, false) }
+    }
+
+    @differentiable(reverse)
+    init(parameter: Tensor<Scalar>, isLogRate: Bool) {
+        self.parameter = parameter
+        self.isLogRate = isLogRate
+    }
 
     public init(rate: Tensor<Scalar>) throws {
         try Check.positive(rate, "Poisson", "rate")
@@ -13,9 +32,13 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
     }
 
     @differentiable(reverse)
-    public init(uncheckedRate rate: Tensor<Scalar>) { self.rate = rate }
+    public init(uncheckedRate rate: Tensor<Scalar>) { self.init(parameter: rate, isLogRate: false) }
 
-    public var batchShape: [Int] { rate.shape }
+    /// Poisson(e^η), keeping η.
+    @differentiable(reverse)
+    public init(uncheckedLogRate logRate: Tensor<Scalar>) { self.init(parameter: logRate, isLogRate: true) }
+
+    public var batchShape: [Int] { parameter.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .nonNegativeIntegers }
     public static var fixedSupport: Support? { .nonNegativeIntegers }
@@ -25,7 +48,7 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         checkValueBroadcasts(withoutDerivative(at: value.shape), withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
-        return poissonLogDensity(value, rate)
+        return isLogRate ? poissonLogDensity(value, logRate: parameter) : poissonLogDensity(value, parameter)
     }
 
     public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {

@@ -118,7 +118,7 @@ extension Poisson {
     }
     @differentiable(reverse)
     public init(_ rate: Tensor<Scalar>) { self.init(uncheckedRate: rate) }
-    /// Poisson(exp(η)): the log link of a Poisson regression.
+    /// Poisson(exp(η)): the log link of a Poisson regression. The distribution keeps η (see ``Poisson``).
     @differentiable(reverse)
-    public init(logRate: Tensor<Scalar>) { self.init(uncheckedRate: logRate.exp()) }
+    public init(logRate: Tensor<Scalar>) { self.init(uncheckedLogRate: logRate) }
 }

@@ -109,4 +109,35 @@ final class BroadcastingTests: XCTestCase {
         check("Bernoulli", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [column(0.5, -1.7)])
         check("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
     }
+
+    /// Poisson(logRate: η) keeps η: its density is Poisson(rate: e^η)'s where e^η is a number, in both of the
+    /// density's passes (rates [S, N] against counts [N], and the general broadcast), and kη − log k! where e^η
+    /// underflows to 0 (the route through log λ gives −∞ there).
+    func testPoissonFromItsLogRate() throws {
+        let counts = T([0, 2, 5]), other = T([3, 0, 1, 7])
+        let logRates = T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])
+        for (logRate, value) in [(logRates, counts), (T(shape: [4, 1], scalars: [-3, 0.2, 1, 6]), other)] {
+            let fromLog = Poisson(logRate: logRate).logProbability(of: value)
+            let fromRate = try Poisson(rate: logRate.exp()).logProbability(of: value)
+            XCTAssertEqual(fromLog.shape, fromRate.shape)
+            for (a, b) in zip(fromLog.scalars.array, fromRate.scalars.array) { XCTAssertEqual(a, b, accuracy: 1e-12 * max(1, abs(b))) }
+        }
+        let far = Poisson(logRate: T([-800, -800])).logProbability(of: T([3, 0])).scalars.array
+        XCTAssertEqual(far[0], 3 * -800 - Foundation.log(6), accuracy: 1e-12)
+        XCTAssertEqual(far[1], 0)
+        XCTAssertEqual(Poisson(logRate: T([1.5])).logProbability(of: T([2.5])).scalars[0], -.infinity)
+        // Differentiated in the counts too (a density of counts has no finite differences in them): ∂/∂k = η summed
+        // over the rows, ∂/∂η = k − e^η.
+        let column = T(shape: [2, 1], scalars: [0.5, 1.7])
+        let (inLogRate, inCounts) = gradient(at: column, counts) { Poisson(logRate: $0).logProbability(of: $1).sum() }
+        XCTAssertEqual(inCounts.scalars.array, [2.2, 2.2, 2.2])
+        for (r, eta) in [0.5, 1.7].enumerated() {
+            XCTAssertEqual(inLogRate.scalars[r], 7 - 3 * Foundation.exp(eta), accuracy: 1e-12)
+        }
+        // The rate, its mean and variance, and the KL read λ = e^η.
+        let p = Poisson(logRate: T([0.3]))
+        XCTAssertEqual(p.rate.scalars[0], Foundation.exp(0.3), accuracy: 1e-15)
+        XCTAssertEqual(p.klDivergence(to: Poisson(T([2.0]))).scalar,
+                       Poisson(T([Foundation.exp(0.3)])).klDivergence(to: Poisson(T([2.0]))).scalar, accuracy: 1e-15)
+    }
 }
