@@ -65,7 +65,6 @@ static int current_threads = -1;
 static int has_avx2 = 0;
 static int has_avx512 = 0;
 
-
 // The cores this process may run on: the online ones, fewer when its affinity mask (taskset, a container's
 // cpuset) allows fewer. Two BLAS threads on one allowed core wait on each other: a VAE step took 9× as long.
 static long available_cores(void) {
@@ -382,9 +381,9 @@ DEFINE_NARROW_GEMV(narrow_dgemv, double, vk_d4, vk_l4, 4, maskload_d4)
 enum { VK_SMALL_GEMV = 1 << 16 };
 
 // Single-precision products run in the project's own kernels where the processor has AVX-512 or AVX2 with FMA
-// (products.h; faster than OpenBLAS 0.3.21 at the VAE's sizes, and no slower than the portable kernel without it);
-// double precision stays with OpenBLAS. A product with nothing to
-// add (k = 0 or alpha = 0) only scales C by beta, which the other paths already do.
+// (products.h; at the VAE's sizes faster than OpenBLAS 0.3.21 with AVX-512, as fast or faster with AVX2); double
+// precision stays with OpenBLAS. A product with nothing to add (k = 0 or alpha = 0) only scales C by beta, which the
+// other paths already do.
 #define OWN_PRODUCT_s ((has_avx512 || has_avx2) && !forced_portable)
 #define OWN_PRODUCT_d 0
 #define OWN_PRODUCT(P) OWN_PRODUCT_##P

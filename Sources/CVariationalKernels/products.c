@@ -22,18 +22,16 @@ typedef struct {
     int parts;
 } product;
 
-// Room for the packed panels of any kernel set: mc + mr rows of A and NC + nr columns of B, KC deep.
-enum { MOST_PACKED_ROWS = 128 + 8, MOST_PACKED_COLUMNS = VK_NC + 48 };
 static _Thread_local float *pack_buffer = 0;
 
 // One thread's share: C[i0 ..< i1, j0 ..< j1].
 static void run_block(const product *job, long i0, long i1, long j0, long j1) {
     const vk_sgemm_kernels *ks = job->kernels;
     if (!pack_buffer) {
-        pack_buffer = aligned_alloc(64, sizeof(float) * (size_t)(VK_KC * (MOST_PACKED_ROWS + MOST_PACKED_COLUMNS)));
+        pack_buffer = aligned_alloc(64, sizeof(float) * (size_t)(VK_KC * (VK_MOST_PACKED_ROWS + VK_MOST_PACKED_COLUMNS)));
         if (!pack_buffer) abort();
     }
-    float *packedA = pack_buffer, *packedB = pack_buffer + VK_KC * MOST_PACKED_ROWS;
+    float *packedA = pack_buffer, *packedB = pack_buffer + VK_KC * VK_MOST_PACKED_ROWS;
     for (long jc = j0; jc < j1; jc += VK_NC) {
         long nc = j1 - jc < VK_NC ? j1 - jc : VK_NC;
         for (long pc = 0; pc < job->k; pc += VK_KC) {

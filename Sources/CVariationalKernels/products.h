@@ -10,7 +10,10 @@
 // (mr × KC) stays in the first-level cache while the B block streams from the second. Edges are handled by zero
 // padding in the packed panels, so every call runs the same micro-kernel.
 
-enum { VK_KC = 256, VK_NC = 1008 };  // NC: a multiple of every set's nr
+// KC and NC: the depth and width of a packed B block (NC a multiple of every set's nr). The packing buffer holds
+// up to VK_MOST_PACKED_ROWS rows of A (a set's mc + mr) and VK_MOST_PACKED_COLUMNS columns of B (NC + a set's nr);
+// each kernel file checks its sizes against these when it is compiled.
+enum { VK_KC = 256, VK_NC = 1008, VK_MOST_PACKED_ROWS = 128 + 8, VK_MOST_PACKED_COLUMNS = VK_NC + 48 };
 
 typedef struct {
     long mr, nr, mc;  // rows and columns of a micro-kernel's block; rows of op(A) packed at a time (a multiple of mr)

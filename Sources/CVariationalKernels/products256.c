@@ -10,6 +10,8 @@
 #include <string.h>
 
 enum { MR = 6, NR = 16, MC = 120 };
+_Static_assert(MC % MR == 0 && MC + MR <= VK_MOST_PACKED_ROWS && VK_NC % NR == 0 && VK_NC + NR <= VK_MOST_PACKED_COLUMNS,
+               "the packing buffer (products.h) is too small for these panels");
 
 #define TARGET __attribute__((target("avx2,fma")))
 

@@ -2,13 +2,13 @@
 // (products.h says how they fit together). The micro-kernel holds 8 × 48 sums: for each step of the inner dimension
 // it loads three vectors of B and broadcasts eight scalars of A into 24 fused multiply-adds.
 
-#include "CVariationalKernels.h"
 #include "products.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 
 enum { MR = 8, NR = 48, MC = 128 };
+_Static_assert(MC % MR == 0 && MC + MR <= VK_MOST_PACKED_ROWS && VK_NC % NR == 0 && VK_NC + NR <= VK_MOST_PACKED_COLUMNS,
+               "the packing buffer (products.h) is too small for these panels");
 
 #define TARGET __attribute__((target("avx512f")))
 

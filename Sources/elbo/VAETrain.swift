@@ -202,11 +202,12 @@ struct VAETrain: ParsableCommand {
         let isAmat = data.map { path in
             ["binarized_mnist_train.amat.gz", "binarized_mnist_train.amat"].contains { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0)) }
         } ?? false
+        let decoderChoice = try choice(decoder, "--decoder", DecoderChoice.bernoulli)
         let configuration = VAERunConfiguration(
             data: data, syntheticImages: syntheticImages ?? 6000, binarize: try choice(binarize, "--binarize", isAmat ? Binarization.fixed : .none), model: model,
-            decoder: try choice(decoder, "--decoder", DecoderChoice.bernoulli), decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
+            decoder: decoderChoice, decoderStandardDeviation: decoderStandardDeviation ?? 0.1,
             decoderBias: try decoderBias.map { try choice($0, "--decoder-bias", DecoderBiasChoice.zero) }
-                ?? (latents.count == 2 && (decoder ?? "bernoulli") == "bernoulli" ? .mean : nil),
+                ?? (latents.count == 2 && decoderChoice == .bernoulli ? .mean : nil),
             latent: latents[0], hidden: groups[0], topLatent: latents.count == 2 ? latents[1] : nil,
             topHidden: groups.count == 2 ? groups[1] : nil, prior: try choice(prior, "--prior", PriorChoice.standard),
             pseudoInputs: pseudoInputs, discrete: discrete, diffusionSteps: model == .ddpm ? diffusionSteps ?? 1000 : nil,
