@@ -279,25 +279,10 @@ func poissonLogDensityValue<S: TensorScalar>(
     if let (rows, columns) = countsRepeatAlongRows(k, rate) {
         // A rate for every count, the counts a row of data: one pass. The counts' log-factorials come from the
         // caller when its pullback needs them too.
-        let logFactorialTable = known ?? logFactorialsOfCounts(k)
-        let result = TensorElements<S>.filled(count: rows * columns) { out in
-            k.scalars.withUnsafeBufferPointer { k in
-                logFactorialTable.withUnsafeBufferPointer { logFactorial in
-                    rate.scalars.withUnsafeBufferPointer { rate in
-                        logRate.scalars.withUnsafeBufferPointer { logRate in
-                            for r in 0..<rows {
-                                for j in 0..<columns {
-                                    let i = r * columns + j
-                                    out[i] = logFactorial[j].isNaN
-                                        ? -.infinity : (k[j] == 0 ? 0 : k[j] * logRate[i]) - rate[i] - logFactorial[j]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        return forEachCountAlongRows(k, known ?? logFactorialsOfCounts(k), rate, logRate, rows: rows, columns: columns) {
+            k, logFactorial, rate, logRate in
+            logFactorial.isNaN ? -.infinity : (k == 0 ? 0 : k * logRate) - rate - logFactorial
         }
-        return Tensor(shape: rate.shape, scalars: result)
     }
     return fusedElementwise(k, rate, logRate, rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
         guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
@@ -380,29 +365,40 @@ func poissonGradient<S: TensorScalar>(
     _ k: Tensor<S>, _ rate: Tensor<S>, upstream v: Tensor<S>, logFactorials: TensorElements<S>?, inLogRate: Bool
 ) -> Tensor<S> {
     if v.shape == rate.shape, let logFactorials, let (rows, columns) = countsRepeatAlongRows(k, rate) {
-        let gradient = TensorElements<S>.filled(count: rows * columns) { out in
-            k.scalars.withUnsafeBufferPointer { k in
-                logFactorials.withUnsafeBufferPointer { logFactorial in
-                    rate.scalars.withUnsafeBufferPointer { rate in
-                        v.scalars.withUnsafeBufferPointer { v in
-                            for r in 0..<rows {
-                                for j in 0..<columns {
-                                    let i = r * columns + j
-                                    let slope = inLogRate ? k[j] - rate[i] : k[j] == 0 ? -1 : k[j] / rate[i] - 1
-                                    out[i] = logFactorial[j].isNaN ? 0 : v[i] * slope
-                                }
+        return forEachCountAlongRows(k, logFactorials, rate, v, rows: rows, columns: columns) { k, logFactorial, rate, v in
+            logFactorial.isNaN ? 0 : v * (inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1)
+        }
+    }
+    return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
+        guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
+        return (0, inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1, 0, 0)
+    }.1
+}
+
+/// body(k_j, log k_j!, a_i, b_i) for every element i = r · columns + j of `a` and `b` (rows × columns, of a's shape),
+/// where the counts k are one row repeated along the rows (``countsRepeatAlongRows(_:_:)``).
+@inline(__always)
+func forEachCountAlongRows<S: TensorScalar>(
+    _ k: Tensor<S>, _ logFactorials: TensorElements<S>, _ a: Tensor<S>, _ b: Tensor<S>, rows: Int, columns: Int,
+    _ body: (_ k: S, _ logFactorial: S, _ a: S, _ b: S) -> S
+) -> Tensor<S> {
+    let result = TensorElements<S>.filled(count: rows * columns) { out in
+        k.scalars.withUnsafeBufferPointer { k in
+            logFactorials.withUnsafeBufferPointer { logFactorial in
+                a.scalars.withUnsafeBufferPointer { a in
+                    b.scalars.withUnsafeBufferPointer { b in
+                        for r in 0..<rows {
+                            for j in 0..<columns {
+                                let i = r * columns + j
+                                out[i] = body(k[j], logFactorial[j], a[i], b[i])
                             }
                         }
                     }
                 }
             }
         }
-        return Tensor(shape: rate.shape, scalars: gradient)
     }
-    return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
-        guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
-        return (0, inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1, 0, 0)
-    }.1
+    return Tensor(shape: a.shape, scalars: result)
 }
 
 /// (rows, columns) when the rates have the broadcast shape and the counts are its trailing row(s) repeated along
