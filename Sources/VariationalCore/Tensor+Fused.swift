@@ -232,6 +232,101 @@ func vjpLinearParameters<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Te
     })
 }
 
+/// relu(x · weight + bias), the hidden layer of most networks, in one operation: the product is written first and
+/// the bias and the rectifier are applied to it in one pass over its rows, where `linear(x, weight, bias).relu()`
+/// fills the bias in, accumulates the product onto it, and makes a second tensor for the rectified values. Only the
+/// output is kept for the derivative (x > 0 exactly where relu(x) > 0), and the pullback masks the upstream gradient
+/// and sums the bias's gradient in one pass. The bias is added to the finished product, where the unfused form
+/// accumulates the product onto it: the same bits when the product's depth fits one block of the kernel (256), the
+/// last bits otherwise. The gradients are the unfused ones given the same output.
+@differentiable(reverse)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func linearReLU<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>) -> Tensor<Scalar> {
+    linearReLURaw(x, weight, bias)
+}
+
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func linearReLURaw<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>) -> Tensor<Scalar> {
+    require(
+        x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[0] && bias.shape == [weight.shape[1]],
+        "linearReLU: input \(x.shape), weight \(weight.shape) and bias \(bias.shape) do not fit [b, n]·[n, m] + [m]")
+    let (rows, inner, columns) = (x.shape[0], x.shape[1], weight.shape[1])
+    return Tensor(shape: [rows, columns]) { (out: UnsafeMutableBufferPointer<Scalar>) in
+        guard rows > 0 && columns > 0 else { return }
+        let base = out.baseAddress!
+        if inner > 0 {
+            x.scalars.withUnsafeBufferPointer { px in
+                weight.scalars.withUnsafeBufferPointer { pw in
+                    Scalar.gemm(
+                        transposeA: false, transposeB: false, m: rows, n: columns, k: inner, alpha: 1,
+                        a: px.baseAddress!, lda: inner, b: pw.baseAddress!, ldb: columns, beta: 0, c: base, ldc: columns)
+                }
+            }
+        } else {
+            base.initialize(repeating: 0, count: rows * columns)
+        }
+        bias.scalars.withUnsafeBufferPointer { pb in Scalar.addBiasAndRectify(rows: rows, columns: columns, bias: pb.baseAddress!, result: base) }
+    }
+}
+
+/// The pullback of `linearReLU` at output y for upstream v: δ = v where y > 0 and 0 elsewhere, with the bias's
+/// gradient Σ over rows of δ summed in the same pass (row by row, as `sum(alongAxes: 0)` adds them).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func maskedByReLU<Scalar: TensorScalar>(_ upstream: Tensor<Scalar>, output y: Tensor<Scalar>) -> (delta: Tensor<Scalar>, bias: Tensor<Scalar>) {
+    let v = upstream.shape == y.shape ? upstream : upstream.broadcastRaw(to: y.shape)
+    let (rows, columns) = (y.shape[0], y.shape[1])
+    var biasGradient = TensorElements<Scalar>.zeros(count: columns)
+    let delta = Tensor(shape: y.shape) { (out: UnsafeMutableBufferPointer<Scalar>) in
+        guard rows > 0 && columns > 0 else { return }
+        v.scalars.withUnsafeBufferPointer { pv in
+            y.scalars.withUnsafeBufferPointer { py in
+                biasGradient.withUnsafeMutableBufferPointer { pg in
+                    Scalar.rectifierBackward(
+                        rows: rows, columns: columns, upstream: pv.baseAddress!, output: py.baseAddress!, delta: out.baseAddress!,
+                        biasGradient: pg.baseAddress!)
+                }
+            }
+        }
+    }
+    return (delta, Tensor(shape: [columns], scalars: biasGradient))
+}
+
+@derivative(of: linearReLU)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpLinearReLU<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>))
+{
+    let y = linearReLURaw(x, weight, bias)
+    return (y, { v in
+        if v.isSymbolicZero { return (.zero, .zero, .zero) }
+        let (delta, biasGradient) = maskedByReLU(v, output: y)
+        return (Tensor.matmulRaw(delta, weight, transposeB: true), Tensor.matmulRaw(x, delta, transposeA: true), biasGradient)
+    })
+}
+
+// The input is data: backward skips the product that would give its gradient.
+@derivative(of: linearReLU, wrt: (weight, bias))
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+@usableFromInline
+func vjpLinearReLUParameters<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<Scalar>, _ bias: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
+{
+    let y = linearReLURaw(x, weight, bias)
+    return (y, { v in
+        if v.isSymbolicZero { return (.zero, .zero) }
+        let (delta, biasGradient) = maskedByReLU(v, output: y)
+        return (Tensor.matmulRaw(x, delta, transposeA: true), biasGradient)
+    })
+}
+
 /// The logistic-regression log-likelihood Σᵢ [yᵢ lᵢ − softplus(lᵢ)], lᵢ = xᵢ · w, for each row w of `weights`
 /// [S, D], with the features stored transposed, [D, n], and labels [n] in [0, 1]: shape [S]. Differentiable in the
 /// weights; value and gradient come from one fused pass over the features.

@@ -34,6 +34,12 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
         count: Int, counts: UnsafePointer<Self>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Self>) -> Int
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// Each row of `result` becomes max(row + bias, 0) in place (the rectifier's x > 0 ? x : 0).
+    static func addBiasAndRectify(rows: Int, columns: Int, bias: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// δ = upstream where output > 0, 0 elsewhere, and the bias's gradient Σ over rows of δ.
+    static func rectifierBackward(
+        rows: Int, columns: Int, upstream: UnsafePointer<Self>, output: UnsafePointer<Self>, delta: UnsafeMutablePointer<Self>,
+        biasGradient: UnsafeMutablePointer<Self>)
     /// Σ x² in Double, the same value on any number of threads (large buffers are summed on several).
     static func sumOfSquares(count: Int, _ x: UnsafePointer<Self>) -> Double
     /// One fused Adam step over a flat buffer.
@@ -78,6 +84,17 @@ extension Float: TensorScalar {
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
         vk_sfill_rows(rows, columns, row, result)
+    }
+
+    public static func addBiasAndRectify(rows: Int, columns: Int, bias: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
+        vk_sbias_relu(rows, columns, bias, result)
+    }
+
+    public static func rectifierBackward(
+        rows: Int, columns: Int, upstream: UnsafePointer<Float>, output: UnsafePointer<Float>, delta: UnsafeMutablePointer<Float>,
+        biasGradient: UnsafeMutablePointer<Float>
+    ) {
+        vk_srelu_backward(rows, columns, upstream, output, delta, biasGradient)
     }
 
     public static func gemm(
@@ -153,6 +170,17 @@ extension Double: TensorScalar {
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
         vk_dfill_rows(rows, columns, row, result)
+    }
+
+    public static func addBiasAndRectify(rows: Int, columns: Int, bias: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
+        vk_dbias_relu(rows, columns, bias, result)
+    }
+
+    public static func rectifierBackward(
+        rows: Int, columns: Int, upstream: UnsafePointer<Double>, output: UnsafePointer<Double>, delta: UnsafeMutablePointer<Double>,
+        biasGradient: UnsafeMutablePointer<Double>
+    ) {
+        vk_drelu_backward(rows, columns, upstream, output, delta, biasGradient)
     }
 
     public static func gemm(

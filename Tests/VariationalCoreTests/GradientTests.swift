@@ -276,6 +276,44 @@ final class GradientTests: XCTestCase {
         for i in 0..<24 { XCTAssertEqual(product.scalars[i], reference.scalars[i], accuracy: 1e-12) }
     }
 
+    /// relu(x · W + b) in one operation: its derivatives against finite differences, with the input as data or not,
+    /// and its values and gradients against the unfused composition, in Double and through the Float kernel.
+    func testRectifiedLinearLayer() {
+        let data = normal([6, 3])
+        check("linearReLU", [normal([6, 3]), normal([3, 4]), normal([4])]) { linearReLU($0[0], $0[1], $0[2]).squared().sum() }
+        check("linearReLU parameters only", [normal([3, 4]), normal([4])]) { linearReLU(data, $0[0], $0[1]).squared().sum() }
+        func compare<S: TensorScalar>(_: S.Type, _ rows: Int, _ inner: Int, _ columns: Int, tolerance: S) {
+            var generator = SeededGenerator(seed: UInt64(rows * 1000 + inner))
+            let x = Tensor<S>(randomNormal: [rows, inner], using: &generator)
+            let (w, b) = (Tensor<S>(randomNormal: [inner, columns], using: &generator), Tensor<S>(randomNormal: [columns], using: &generator))
+            let upstream = Tensor<S>(randomNormal: [rows, columns], using: &generator)
+            let (fused, fusedPullback) = valueWithPullback(at: x, w, b) { linearReLU($0, $1, $2) }
+            let (plain, plainPullback) = valueWithPullback(at: x, w, b) { linear($0, $1, $2).relu() }
+            let name = "\(S.self) [\(rows), \(inner)]·[\(inner), \(columns)]"
+            XCTAssertEqual(fused.shape, [rows, columns], name)
+            if rows > 0 { XCTAssertGreaterThan(fused.scalars.filter { $0 == 0 }.count, 0, name) }
+            let (g, h) = (fusedPullback(upstream), plainPullback(upstream))
+            for (a, e) in [(fused, plain), (g.0, h.0), (g.1, h.1), (g.2, h.2)] {
+                XCTAssertEqual(a.shape, e.shape, name)
+                for i in 0..<a.scalarCount {
+                    XCTAssertEqual(a.scalars[i], e.scalars[i], accuracy: tolerance * Swift.max(1, Swift.abs(e.scalars[i])), name)
+                }
+            }
+            // The parameters-only derivative (the input is data) gives the same two gradients.
+            let (_, parameterPullback) = valueWithPullback(at: w, b) { linearReLU(x, $0, $1) }
+            let parameters = parameterPullback(upstream)
+            XCTAssertEqual(parameters.0, g.1, name)
+            XCTAssertEqual(parameters.1, g.2, name)
+        }
+        // Products shallower than one packed block add the bias to the same sum either way; deeper ones (300 > 256)
+        // add it after rather than before the second block, so the last bits may differ.
+        compare(Float.self, 130, 70, 37, tolerance: 0)
+        compare(Float.self, 20, 300, 50, tolerance: 1e-5)
+        compare(Double.self, 9, 5, 7, tolerance: 1e-13)
+        compare(Double.self, 0, 5, 7, tolerance: 0)
+        compare(Double.self, 4, 0, 3, tolerance: 0)
+    }
+
     /// The checker must notice a wrong derivative: a function whose registered derivative is deliberately off.
     func testCheckerCatchesAWrongDerivative() {
         let result = GradientChecker.check({ deliberatelyWrongSquare($0[0]) }, at: [normal([3])])

@@ -89,6 +89,13 @@ long vk_dlog_factorials(long n, const double *k, const double *table, long size,
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);
 
+/// Rows of y (rows × columns) become max(y + b, 0), in place (NaN gives 0, as x > 0 ? x : 0 does).
+void vk_sbias_relu(long rows, long columns, const float *b, float *y);
+void vk_dbias_relu(long rows, long columns, const double *b, double *y);
+/// δ = v where y > 0, 0 elsewhere, and bias_gradient[k] = Σ_r δ[r][k] summed in row order (arrays must not overlap).
+void vk_srelu_backward(long rows, long columns, const float *v, const float *y, float *delta, float *bias_gradient);
+void vk_drelu_backward(long rows, long columns, const double *v, const double *y, double *delta, double *bias_gradient);
+
 /// Σ x[i]² in double, the same value on any number of threads.
 double vk_ssum_squares(long n, const float *x);
 double vk_dsum_squares(long n, const double *x);
