@@ -140,6 +140,18 @@ func bernoulliRows<Scalar: TensorScalar>(
     }
 }
 
+/// A value a pullback takes the first time it runs, so that it holds the only reference and can update it in place.
+@usableFromInline
+final class TakenOnce<Value> {
+    private var value: Value?
+    @usableFromInline init(_ value: Value) { self.value = value }
+    @usableFromInline func take() -> Value? {
+        let taken = value
+        value = nil
+        return taken
+    }
+}
+
 @derivative(of: bernoulliRowLogLikelihoods, wrt: logits)
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
@@ -152,21 +164,31 @@ func vjpBernoulliRowLogLikelihoods<Scalar: TensorScalar>(logits: Tensor<Scalar>,
         bernoulliRows(logits: logits, labels: labels, gradient: g)
     }
     let shape = logits.shape
+    // The pullback runs once in training: it takes the elements from the forward pass and scales them in place (a
+    // tensor as large as the decoder's output, which it would otherwise copy). A second call computes them again.
+    let kept = TakenOnce(gradient)
     return (value, { v in
         if v.isSymbolicZero { return .zero }
         require(v.shape == value.shape, "bernoulliRowLogLikelihoods: cotangent \(v.shape) for rows \(value.shape)")
+        var elements: TensorElements<Scalar>
+        if let forward = kept.take() {
+            elements = forward
+        } else {
+            elements = .uninitialized(count: logits.scalarCount)
+            elements.withUnsafeMutableBufferPointer { g in _ = bernoulliRows(logits: logits, labels: labels, gradient: g) }
+        }
         // d/dl of −ce is x − σ(l) = −(σ(l) − x): each row of the cross-entropy's gradient times −v[r].
         let d = shape[1]
-        return Tensor(shape: shape) { (out: UnsafeMutableBufferPointer<Scalar>) in
+        if d > 0 { elements.withUnsafeMutableBufferPointer { g in
             v.scalars.withUnsafeBufferPointer { pv in
-                gradient.withUnsafeBufferPointer { g in
-                    for r in 0..<shape[0] {
-                        let scale = -pv[r]
-                        for k in 0..<d { out[r * d + k] = scale * g[r * d + k] }
-                    }
+                for r in 0..<shape[0] {
+                    let scale = -pv[r]
+                    let row = g.baseAddress! + r * d
+                    for k in 0..<d { row[k] = scale * row[k] }
                 }
             }
-        }
+        } }
+        return Tensor(checkedShape: shape, elements: elements)
     })
 }
 

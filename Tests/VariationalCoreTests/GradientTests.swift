@@ -200,6 +200,12 @@ final class GradientTests: XCTestCase {
         }
         XCTAssertEqual(rows.scalar, elements.scalar)
         XCTAssertEqual(rowGradient, elementGradient)
+        // The pullback scales the forward pass's gradient in place the first time; a second call recomputes it.
+        let (_, rowPullback) = valueWithPullback(at: rowLogits) { bernoulliRowLogLikelihoods(logits: $0, labels: batch) }
+        XCTAssertEqual(rowPullback(rowWeights), elementGradient)
+        XCTAssertEqual(rowPullback(rowWeights), elementGradient)
+        XCTAssertEqual(rowPullback(rowWeights * 2), elementGradient * 2)
+        XCTAssertEqual(valueWithPullback(at: T(zeros: [3, 0])) { bernoulliRowLogLikelihoods(logits: $0, labels: T(zeros: [1, 0])) }.1(T(ones: [3])), T(zeros: [3, 0]))
         XCTAssertEqual(
             bernoulliRowLogLikelihoods(logits: rowLogits, labels: batch), -sigmoidCrossEntropy(logits: rowLogits, labels: copies).sum(squeezingAxes: 1))
         XCTAssertEqual(bernoulliRowLogLikelihoods(logits: T(zeros: [6, 0]), labels: T(zeros: [2, 0])), T(zeros: [6]))
