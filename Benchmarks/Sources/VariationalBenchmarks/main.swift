@@ -34,3 +34,38 @@ if selected.contains("steps") {
     }
     SVIStepBenchmark.runSteps(model, meanField: name == "logistic", particles: particles, count: count)
 }
+if selected.contains("op-chain") {
+    // `op-chain KIND COUNT`: COUNT gradients of ten operations of one kind on [4, 8] tensors, for a profiler (`none`:
+    // the sum alone, the cost of the gradient call itself).
+    let count = arguments.compactMap { Int($0) }.first ?? 1000
+    var generator = SeededGenerator(seed: 1)
+    let a = Tensor<Double>(randomNormal: [4, 8], using: &generator)
+    let b = Tensor<Double>(randomNormal: [4, 8], using: &generator)
+    let row = Tensor<Double>(randomNormal: [8], using: &generator)
+    @differentiable(reverse) func none(_ x: Tensor<Double>) -> Tensor<Double> { x.sum() }
+    @differentiable(reverse) func add(_ x: Tensor<Double>) -> Tensor<Double> {
+        (x + b + b + b + b + b + b + b + b + b + b).sum()
+    }
+    @differentiable(reverse) func mul(_ x: Tensor<Double>) -> Tensor<Double> {
+        (x * b * b * b * b * b * b * b * b * b * b).sum()
+    }
+    @differentiable(reverse) func addRow(_ x: Tensor<Double>) -> Tensor<Double> {
+        (x + row + row + row + row + row + row + row + row + row + row).sum()
+    }
+    // Values stay in (0, 1), so the chain measures the map rather than the overflow paths of an exponential.
+    @differentiable(reverse) func sigmoids(_ x: Tensor<Double>) -> Tensor<Double> {
+        x.sigmoid().sigmoid().sigmoid().sigmoid().sigmoid().sigmoid().sigmoid().sigmoid().sigmoid().sigmoid().sum()
+    }
+    let kinds: [String: @differentiable(reverse) (Tensor<Double>) -> Tensor<Double>] = [
+        "none": none, "add": add, "mul": mul, "add-row": addRow, "sigmoid": sigmoids,
+    ]
+    guard let kind = arguments.first(where: { kinds[$0] != nil }), let f = kinds[kind] else {
+        fatalError("op-chain: name one of \(kinds.keys.sorted())")
+    }
+    var total = 0.0
+    for _ in 0..<count {
+        let (value, gradient) = valueWithGradient(at: a, of: f)
+        total += value.scalar + gradient.scalars[0]
+    }
+    print(total)
+}
