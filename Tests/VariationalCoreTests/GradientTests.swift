@@ -311,9 +311,10 @@ final class GradientTests: XCTestCase {
             XCTAssertEqual(parameters.0, g.1, name)
             XCTAssertEqual(parameters.1, g.2, name)
         }
-        // Products shallower than one packed block add the bias to the same sum either way; deeper ones (300 > 256)
-        // add it after rather than before the second block, so the last bits may differ.
-        compare(Float.self, 130, 70, 37, tolerance: 0)
+        // The fused layer adds the bias after the product; the composition may add it inside the kernel's sums (the
+        // portable kernel does, and its sums run in another order), so single precision agrees to about 1e-5 relative
+        // (up to 4e-6 seen), not bit for bit.
+        compare(Float.self, 130, 70, 37, tolerance: 1e-5)
         compare(Float.self, 20, 300, 50, tolerance: 1e-5)
         compare(Double.self, 9, 5, 7, tolerance: 1e-13)
         compare(Double.self, 0, 5, 7, tolerance: 0)
