@@ -73,6 +73,7 @@ enum { PARALLEL_WORK = 1 << 18 };
 
 void vk_own_sgemm(const vk_sgemm_kernels *kernels, int transA, int transB, long m, long n, long k, float alpha,
                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads) {
+    if (!transB && vk_sparse_sgemm(transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads)) return;
     product job = {kernels, transA, transB, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, 0, 1};
     long rowPanels = (m + kernels->mr - 1) / kernels->mr, columnPanels = (n + kernels->nr - 1) / kernels->nr;
     job.splitRows = rowPanels > columnPanels;

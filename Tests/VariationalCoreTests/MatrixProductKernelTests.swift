@@ -11,6 +11,8 @@ final class MatrixProductKernelTests: XCTestCase {
         var transposeA: Bool, transposeB: Bool
         var m: Int, n: Int, k: Int
         var alpha: Float, beta: Float
+        /// The chance that an element of A is nonzero (the rest are zeros).
+        var density = 1.0
     }
 
     /// Runs one product into a C whose padding columns hold a sentinel and (when beta is 0) whose entries are NaN,
@@ -19,7 +21,9 @@ final class MatrixProductKernelTests: XCTestCase {
         let (aRows, aColumns) = c.transposeA ? (c.k, c.m) : (c.m, c.k)
         let (bRows, bColumns) = c.transposeB ? (c.n, c.k) : (c.k, c.n)
         let (lda, ldb, ldc) = (aColumns + 3, bColumns + 5, c.n + 2)
-        let a = (0..<(aRows * lda)).map { _ in Float.random(in: -1...1, using: &generator) }
+        let a = (0..<(aRows * lda)).map { _ in
+            Double.random(in: 0..<1, using: &generator) < c.density ? Float.random(in: -1...1, using: &generator) : 0
+        }
         let b = (0..<(bRows * ldb)).map { _ in Float.random(in: -1...1, using: &generator) }
         let before = (0..<(c.m * ldc)).map { _ in Float.random(in: -1...1, using: &generator) }
         var out = before
@@ -84,14 +88,58 @@ final class MatrixProductKernelTests: XCTestCase {
         }
     }
 
+    /// Products whose left operand is mostly zeros, as a network's first layer meets images (the sparse path takes
+    /// those at most 30% nonzero, with B not transposed): both transpositions of A, every density up to past the
+    /// threshold, columns around its blocks of 64 and 8, rows on either side of the columns (the threads then divide
+    /// rows rather than columns), padded leading dimensions, alpha and beta, on one thread and two.
+    func testSparseLeftOperandsAgainstDoubleSums() {
+        var generator = SeededGenerator(seed: 15)
+        var cases: [Case] = []
+        for density in [0, 0.05, 0.2, 0.29, 0.5] {
+            for (m, n, k) in [(64, 136, 300), (300, 72, 60), (7, 135, 300), (33, 65, 129), (5, 32, 600)] {
+                for transposeA in [false, true] {
+                    cases.append(Case(
+                        transposeA: transposeA, transposeB: false, m: m, n: n, k: k,
+                        alpha: cases.count % 3 == 0 ? -0.7 : 1, beta: [0, 1, 0.5][cases.count % 3], density: density))
+                }
+            }
+        }
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        for limit in [1, 2] {
+            Kernels.maximumThreads = limit
+            for c in cases {
+                XCTAssertLessThan(worstError(c, using: &generator), 1e-6, "\(c) on \(limit) thread(s)")
+            }
+        }
+    }
+
+    /// A NaN among the nonzeros of a sparse left operand reaches its row of the product.
+    func testSparseLeftOperandCarriesNaN() {
+        let (m, n, k) = (64, 48, 200)
+        var a = [Float](repeating: 0, count: m * k)
+        for i in 0..<m { a[i * k + (7 * i) % k] = 1 }
+        a[5 * k + 3] = .nan
+        let b = (0..<(k * n)).map { Float($0 % 13) - 6 }
+        var c = [Float](repeating: 0, count: m * n)
+        Float.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: &c, ldc: n)
+        XCTAssertTrue((0..<n).allSatisfy { c[5 * n + $0].isNaN })
+        XCTAssertTrue((0..<n).allSatisfy { c[4 * n + $0] == b[(7 * 4 % k) * n + $0] })
+    }
+
     /// Each output is summed in the same order whatever the number of threads, so a product gives the same bits on
     /// one thread and on two, whichever dimension the threads divide.
     func testFloatProductsDoNotDependOnTheNumberOfThreads() {
         var generator = SeededGenerator(seed: 12)
         let threads = Kernels.maximumThreads
         defer { Kernels.maximumThreads = threads }
-        for (m, n, k, transposeA, transposeB) in [(300, 70, 600, false, false), (50, 1100, 270, true, true), (129, 400, 784, false, true)] {
-            let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &generator) }
+        for (m, n, k, transposeA, transposeB, density) in [
+            (300, 70, 600, false, false, 1.0), (50, 1100, 270, true, true, 1), (129, 400, 784, false, true, 1),
+            (128, 400, 784, false, false, 0.2), (784, 400, 128, true, false, 0.2),
+        ] {
+            let a = (0..<(m * k)).map { _ in
+                Double.random(in: 0..<1, using: &generator) < density ? Float.random(in: -1...1, using: &generator) : 0
+            }
             let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &generator) }
             let before = (0..<(m * n)).map { _ in Float.random(in: -1...1, using: &generator) }
             var results: [[Float]] = []

@@ -71,11 +71,39 @@ enum VAEStepBenchmark {
     static let buffers: [String: [Float]] = {
         var generator = SeededGenerator(seed: 3)
         func random(_ n: Int) -> [Float] { Tensor<Float>(randomNormal: [n], using: &generator).scalars.array }
+        // The images as the step sees them: binary, 20% ones (a sparse left operand for the first layer's products).
+        let x = Tensor<Float>(randomUniform: [batch * 784], using: &generator).scalars.array.map { $0 < 0.2 ? Float(1) : 0 }
         return [
-            "x": random(batch * 784), "w1": random(784 * 400), "h": random(batch * 400), "w2": random(400 * 20),
+            "x": x, "w1": random(784 * 400), "h": random(batch * 400), "w2": random(400 * 20),
             "z": random(batch * 20), "w4": random(20 * 400), "w5": random(400 * 784), "out": random(batch * 784),
         ]
     }()
+
+    /// The first layer's two products, X·W₁ (forward) and Xᵀ·δ (the weight's gradient), on binary images with 20% ones
+    /// (the sparse path) and on the same images with every zero made 1e-30 (the blocked kernel; same shapes and work).
+    static func runFirstLayer() {
+        let (x, w, delta) = (buffers["x"]!, buffers["w1"]!, buffers["h"]!)
+        let dense = x.map { $0 == 0 ? Float(1e-30) : $0 }
+        var c = [Float](repeating: 0, count: 784 * 400)
+        func products(_ images: [Float]) {
+            images.withUnsafeBufferPointer { pa in
+                c.withUnsafeMutableBufferPointer { pc in
+                    w.withUnsafeBufferPointer { pw in
+                        Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
+                                   lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
+                    }
+                    delta.withUnsafeBufferPointer { pd in
+                        Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
+                                   lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
+                    }
+                }
+            }
+        }
+        let times = interleavedMedians(repeats: 21, iterations: 20, [{ products(x) }, { products(dense) }])
+        print("VAE first layer: X·W₁ [\(batch), 784]·[784, 400] and Xᵀ·δ [784, \(batch)]·[\(batch), 400]")
+        print(String(format: "  binary images, 20%% ones   %7.3f ms", times[0] * 1e3))
+        print(String(format: "  no zeros (blocked kernel)  %7.3f ms   (ratio %.2f)", times[1] * 1e3, times[0] / times[1]))
+    }
 
     static func runGEMMs() {
         // (transA, transB, m, n, k, a, b): forward, then weight gradients (aᵀ·g), then input gradients (g·wᵀ).
