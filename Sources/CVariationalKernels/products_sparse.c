@@ -12,6 +12,8 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,16 +53,42 @@ static void reserve(sparse_rows *s, long rows, long entries) {
 // 256 evenly spaced elements of A decide whether gathering is worth trying; most dense operands stop there.
 enum { SAMPLES = 256 };
 
+// compress_order[mask] lists the lanes set in an 8-bit mask in ascending order (then zeros): the shuffle that packs a
+// vector's nonzeros to its front.
+static uint8_t compress_order[256][8];
+static pthread_once_t compress_once = PTHREAD_ONCE_INIT;
+
+static void build_compress_order(void) {
+    for (int mask = 0; mask < 256; mask++) {
+        int n = 0;
+        for (int lane = 0; lane < 8; lane++)
+            if (mask >> lane & 1) compress_order[mask][n++] = (uint8_t)lane;
+    }
+}
+
 // Gathers the rows of a (rows × columns, leading dimension lda) into s, in ascending columns within each row; 0,
-// leaving s unusable, when they hold more than `limit` nonzeros. Every element is written and the count advanced
-// by whether it is nonzero, without a branch to mispredict on images' scattered zeros.
-static int gather_rows(sparse_rows *s, const float *a, long lda, long rows, long columns, long limit) {
-    reserve(s, rows, limit + columns);
+// leaving s unusable, when they hold more than `limit` nonzeros. Eight elements at a time: their nonzeros (NaN
+// counts as one, −0 does not) are packed to the front of a vector and all eight lanes stored, the count advancing by
+// the nonzeros only, so the entries past the count are scratch that the next store overwrites.
+__attribute__((target("avx2,popcnt"))) static int gather_rows(sparse_rows *s, const float *a, long lda, long rows, long columns,
+                                                               long limit) {
+    pthread_once(&compress_once, build_compress_order);
+    reserve(s, rows, limit + columns + 8);
+    const __m256 zero = _mm256_setzero_ps();
     long count = 0;
     for (long i = 0; i < rows; i++) {
         s->starts[i] = count;
         const float *row = a + i * lda;
-        for (long p = 0; p < columns; p++) {
+        long p = 0;
+        for (; p + 8 <= columns; p += 8) {
+            __m256 v = _mm256_loadu_ps(row + p);
+            int mask = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ));
+            __m256i order = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)compress_order[mask]));
+            _mm256_storeu_ps(s->values + count, _mm256_permutevar8x32_ps(v, order));
+            _mm256_storeu_si256((__m256i *)(s->columns + count), _mm256_add_epi32(order, _mm256_set1_epi32((int)p)));
+            count += __builtin_popcount((unsigned)mask);
+        }
+        for (; p < columns; p++) {
             s->columns[count] = (int)p;
             s->values[count] = row[p];
             count += row[p] != 0;
