@@ -47,8 +47,9 @@ static void reserve(sparse_rows *s, long rows, long entries) {
 }
 
 // A product is tried as sparse when op(A) is at most this dense (nonzeros / elements). At MNIST's 20% the VAE's two
-// first-layer products take 0.73 of the AVX-512 blocked kernel's time (gathering included), less against the AVX2
-// one; the nonzeros' rows of B come from the second-level cache, so past about 30% the blocked kernel wins.
+// first-layer products take 0.5-0.6 of the AVX-512 blocked kernel's time on one thread, 0.6-0.9 on two (gathering
+// included; the benchmark `first-layer`); the nonzeros' rows of B come from the second-level cache, one load for
+// each multiply-add, so past about 30% the blocked kernel, which reuses what it loads, wins.
 #define SPARSE_DENSITY 0.3
 // 256 evenly spaced elements of A decide whether gathering is worth trying; most dense operands stop there.
 enum { SAMPLES = 256 };
