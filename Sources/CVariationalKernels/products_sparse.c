@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,10 @@ static void reserve(sparse_rows *s, long rows, long entries) {
 // first-layer products take 0.5-0.6 of the AVX-512 blocked kernel's time on one thread, 0.6-0.9 on two (gathering
 // included; the benchmark `first-layer`); the nonzeros' rows of B come from the second-level cache, one load for
 // each multiply-add, so past about 30% the blocked kernel, which reuses what it loads, wins.
-#define SPARSE_DENSITY 0.3
+// Atomic: a setting made while other threads multiply is seen whole.
+static _Atomic double sparse_density = 0.3;
+double vk_sparse_density(void) { return sparse_density; }
+void vk_set_sparse_density(double density) { sparse_density = density < 0 || density != density ? 0 : density > 1 ? 1 : density; }
 // 256 evenly spaced elements of A decide whether gathering is worth trying; most dense operands stop there.
 enum { SAMPLES = 256 };
 
@@ -215,8 +219,9 @@ int vk_sparse_sgemm(int transA, long m, long n, long k, float alpha, const float
         long at = (long)((double)t * (double)(elements - 1) / (SAMPLES - 1));
         zeros += a[at / columns * lda + at % columns] == 0;
     }
-    if (zeros < (long)((1 - SPARSE_DENSITY) * SAMPLES)) return 0;
-    if (!gather(transA, a, lda, m, k, (long)(SPARSE_DENSITY * (double)elements))) return 0;
+    double density = sparse_density;
+    if (density <= 0 || zeros < (long)((1 - density) * SAMPLES)) return 0;
+    if (!gather(transA, a, lda, m, k, (long)(density * (double)elements))) return 0;
     sparse_product job = {&gathered, b, ldb, m, n, alpha, beta, c, ldc, m > n, threads};
     long units = job.splitRows ? m : (n + 7) / 8;
     if (job.parts > units) job.parts = (int)units;

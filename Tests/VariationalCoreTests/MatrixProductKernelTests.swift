@@ -127,6 +127,47 @@ final class MatrixProductKernelTests: XCTestCase {
         XCTAssertTrue((0..<n).allSatisfy { c[4 * n + $0] == b[(7 * 4 % k) * n + $0] })
     }
 
+    /// `Kernels.sparseDensityLimit` decides which path a product takes, seen by where a NaN of B goes: the sparse path
+    /// never multiplies A's zeros, so a NaN in a row of B that only zeros of A meet stays out of C; the blocked kernel
+    /// spreads it down its column. Half-zero operands take the sparse path only once the limit allows it, and give
+    /// the double sums there too.
+    func testSparseDensityLimitChoosesThePath() throws {
+        try XCTSkipUnless(Kernels.usesOwnFloatProducts, "the sparse path belongs to the project's own kernel")
+        let saved = Kernels.sparseDensityLimit
+        defer { Kernels.sparseDensityLimit = saved }
+        XCTAssertEqual(saved, 0.3)
+        let (m, n, k, poisoned) = (64, 48, 200, 11)
+        func product(density: Double) -> [Float] {
+            // Column `poisoned` of A is zero; about `density` of the others are ones.
+            var a = [Float](repeating: 0, count: m * k)
+            for i in 0..<m {
+                for p in 0..<k where p != poisoned && (i * 31 + p * 17) % 100 < Int(density * 100) { a[i * k + p] = 1 }
+            }
+            var b = (0..<(k * n)).map { Float($0 % 13) - 6 }
+            b[poisoned * n + 5] = .nan
+            var c = [Float](repeating: 0, count: m * n)
+            Float.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n, beta: 0, c: &c, ldc: n)
+            return c
+        }
+        func spread(_ c: [Float]) -> Bool { (0..<m).allSatisfy { c[$0 * n + 5].isNaN } }
+        func untouched(_ c: [Float]) -> Bool { !c.contains { $0.isNaN } }
+        XCTAssertTrue(untouched(product(density: 0.2)))
+        XCTAssertTrue(spread(product(density: 0.5)))
+        Kernels.sparseDensityLimit = 0
+        XCTAssertTrue(spread(product(density: 0.2)))
+        Kernels.sparseDensityLimit = 1
+        XCTAssertTrue(untouched(product(density: 0.5)))
+        var generator = SeededGenerator(seed: 16)
+        for transposeA in [false, true] {
+            let c = Case(transposeA: transposeA, transposeB: false, m: 64, n: 136, k: 300, alpha: 1, beta: 0.5, density: 0.5)
+            XCTAssertLessThan(worstError(c, using: &generator), 1e-6, "\(c)")
+        }
+        for (value, clamped) in [(-1, 0), (.nan, 0), (2, 1), (0.45, 0.45)] as [(Double, Double)] {
+            Kernels.sparseDensityLimit = value
+            XCTAssertEqual(Kernels.sparseDensityLimit, clamped, "\(value)")
+        }
+    }
+
     /// Each output is summed in the same order whatever the number of threads, so a product gives the same bits on
     /// one thread and on two, whichever dimension the threads divide.
     func testFloatProductsDoNotDependOnTheNumberOfThreads() {

@@ -105,6 +105,39 @@ enum VAEStepBenchmark {
         print(String(format: "  no zeros (blocked kernel)  %7.3f ms   (ratio %.2f)", times[1] * 1e3, times[0] / times[1]))
     }
 
+    /// The first layer's two products at densities of the images from 10% to 60% ones, the sparse path forced on
+    /// (`Kernels.sparseDensityLimit` 1) against it turned off (0), on the same images: where the limit belongs.
+    static func runSparseDensities() {
+        let (w, delta) = (buffers["w1"]!, buffers["h"]!)
+        var generator = SeededGenerator(seed: 4)
+        let uniform = Tensor<Float>(randomUniform: [batch * 784], using: &generator).scalars.array
+        var c = [Float](repeating: 0, count: 784 * 400)
+        let saved = Kernels.sparseDensityLimit
+        defer { Kernels.sparseDensityLimit = saved }
+        print("VAE first layer (X·W₁ and Xᵀ·δ) by the density of X: sparse path against blocked kernel, same images")
+        for density in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
+            let x = uniform.map { $0 < Float(density) ? Float(1) : 0 }
+            func products(limit: Double) {
+                Kernels.sparseDensityLimit = limit
+                x.withUnsafeBufferPointer { pa in
+                    c.withUnsafeMutableBufferPointer { pc in
+                        w.withUnsafeBufferPointer { pw in
+                            Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
+                                       lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
+                        }
+                        delta.withUnsafeBufferPointer { pd in
+                            Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
+                                       lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
+                        }
+                    }
+                }
+            }
+            let times = interleavedMedians(repeats: 15, iterations: 20, [{ products(limit: 1) }, { products(limit: 0) }])
+            print(String(format: "  %3.0f%% ones   sparse %6.3f ms   blocked %6.3f ms   ratio %.2f", density * 100, times[0] * 1e3,
+                         times[1] * 1e3, times[0] / times[1]))
+        }
+    }
+
     static func runGEMMs() {
         // (transA, transB, m, n, k, a, b): forward, then weight gradients (aᵀ·g), then input gradients (g·wᵀ).
         let shapes: [(Bool, Bool, Int, Int, Int, String, String)] = [

@@ -8,6 +8,7 @@ let selected = Set(arguments)
 if selected.isEmpty || selected.contains("gemm") { GEMMBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("vae") { VAEStepBenchmark.run(); print() }
 if selected.contains("first-layer") { VAEStepBenchmark.runFirstLayer(); print() }
+if selected.contains("sparse-density") { VAEStepBenchmark.runSparseDensities(); print() }
 if selected.contains("vae-epoch") { VAEStepBenchmark.runEpoch(); print() }
 if selected.contains("vae-steps") {
     // `vae-steps COUNT`: COUNT training steps of the PyTorch-examples VAE and nothing else, for a profiler.

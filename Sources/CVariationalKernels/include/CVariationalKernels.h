@@ -41,6 +41,10 @@ int vk_using_avx512_vector_math(void);
 int vk_using_vector_math(void);
 /// Forces the portable GEMM/GEMV for this process (tests compare the two kernels).
 void vk_force_portable(int portable);
+/// The density (nonzeros / elements) up to which a single-precision product's left operand is summed over its
+/// nonzeros only (products_sparse.c); 0 turns that path off, 1 tries it on any operand. 0.3 at first.
+double vk_sparse_density(void);
+void vk_set_sparse_density(double density);
 
 void vk_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc);
