@@ -79,36 +79,40 @@ enum VAEStepBenchmark {
         ]
     }()
 
-    /// The first layer's two products, X·W₁ (forward) and Xᵀ·δ (the weight's gradient), on binary images with 20% ones
-    /// (the sparse path) and on the same images with every zero made 1e-30 (the blocked kernel; same shapes and work).
-    static func runFirstLayer() {
-        let (x, w, delta) = (buffers["x"]!, buffers["w1"]!, buffers["h"]!)
-        let dense = x.map { $0 == 0 ? Float(1e-30) : $0 }
-        var c = [Float](repeating: 0, count: 784 * 400)
-        func products(_ images: [Float]) {
-            images.withUnsafeBufferPointer { pa in
-                c.withUnsafeMutableBufferPointer { pc in
-                    w.withUnsafeBufferPointer { pw in
-                        Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
-                                   lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
-                    }
-                    delta.withUnsafeBufferPointer { pd in
-                        Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
-                                   lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
-                    }
+    /// The first layer's two products, X·W₁ (forward) and Xᵀ·δ (the weight's gradient), for images `x` into `c`.
+    static func firstLayerProducts(_ x: [Float], into c: inout [Float]) {
+        let (w, delta) = (buffers["w1"]!, buffers["h"]!)
+        x.withUnsafeBufferPointer { pa in
+            c.withUnsafeMutableBufferPointer { pc in
+                w.withUnsafeBufferPointer { pw in
+                    Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
+                               lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
+                }
+                delta.withUnsafeBufferPointer { pd in
+                    Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
+                               lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
                 }
             }
         }
-        let times = interleavedMedians(repeats: 21, iterations: 20, [{ products(x) }, { products(dense) }])
+    }
+
+    /// The first layer's products on binary images with 20% ones (the sparse path) and on the same images with every
+    /// zero made 1e-30 (the blocked kernel; same shapes and work).
+    static func runFirstLayer() {
+        let x = buffers["x"]!
+        let dense = x.map { $0 == 0 ? Float(1e-30) : $0 }
+        var c = [Float](repeating: 0, count: 784 * 400)
+        let times = interleavedMedians(repeats: 21, iterations: 20, [
+            { firstLayerProducts(x, into: &c) }, { firstLayerProducts(dense, into: &c) },
+        ])
         print("VAE first layer: X·W₁ [\(batch), 784]·[784, 400] and Xᵀ·δ [784, \(batch)]·[\(batch), 400]")
         print(String(format: "  binary images, 20%% ones   %7.3f ms", times[0] * 1e3))
         print(String(format: "  no zeros (blocked kernel)  %7.3f ms   (ratio %.2f)", times[1] * 1e3, times[0] / times[1]))
     }
 
-    /// The first layer's two products at densities of the images from 10% to 60% ones, the sparse path forced on
+    /// The first layer's products at densities of the images from 10% to 60% ones, the sparse path forced on
     /// (`Kernels.sparseDensityLimit` 1) against it turned off (0), on the same images: where the limit belongs.
     static func runSparseDensities() {
-        let (w, delta) = (buffers["w1"]!, buffers["h"]!)
         var generator = SeededGenerator(seed: 4)
         let uniform = Tensor<Float>(randomUniform: [batch * 784], using: &generator).scalars.array
         var c = [Float](repeating: 0, count: 784 * 400)
@@ -117,22 +121,10 @@ enum VAEStepBenchmark {
         print("VAE first layer (X·W₁ and Xᵀ·δ) by the density of X: sparse path against blocked kernel, same images")
         for density in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
             let x = uniform.map { $0 < Float(density) ? Float(1) : 0 }
-            func products(limit: Double) {
-                Kernels.sparseDensityLimit = limit
-                x.withUnsafeBufferPointer { pa in
-                    c.withUnsafeMutableBufferPointer { pc in
-                        w.withUnsafeBufferPointer { pw in
-                            Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
-                                       lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
-                        }
-                        delta.withUnsafeBufferPointer { pd in
-                            Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
-                                       lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
-                        }
-                    }
-                }
-            }
-            let times = interleavedMedians(repeats: 15, iterations: 20, [{ products(limit: 1) }, { products(limit: 0) }])
+            let times = interleavedMedians(repeats: 15, iterations: 20, [
+                { Kernels.sparseDensityLimit = 1; firstLayerProducts(x, into: &c) },
+                { Kernels.sparseDensityLimit = 0; firstLayerProducts(x, into: &c) },
+            ])
             print(String(format: "  %3.0f%% ones   sparse %6.3f ms   blocked %6.3f ms   ratio %.2f", density * 100, times[0] * 1e3,
                          times[1] * 1e3, times[0] / times[1]))
         }
