@@ -50,11 +50,19 @@ static void reserve(sparse_rows *s, long rows, long entries) {
 // A product is tried as sparse when op(A) is at most this dense (nonzeros / elements). At MNIST's 20% the VAE's two
 // first-layer products take 0.5-0.6 of the AVX-512 blocked kernel's time on one thread, 0.6-0.9 on two (gathering
 // included; the benchmark `first-layer`); the nonzeros' rows of B come from the second-level cache, one load for
-// each multiply-add, so past about 30% the blocked kernel, which reuses what it loads, wins.
-// Atomic: a setting made while other threads multiply is seen whole.
+// each multiply-add, so past about 30% the blocked kernel, which reuses what it loads, wins. Atomic: a setting made
+// while other threads multiply is seen whole.
 static _Atomic double sparse_density = 0.3;
+
 double vk_sparse_density(void) { return sparse_density; }
-void vk_set_sparse_density(double density) { sparse_density = density < 0 || density != density ? 0 : density > 1 ? 1 : density; }
+
+// NaN and negative values turn the path off; values past 1 mean 1.
+void vk_set_sparse_density(double density) {
+    if (!(density > 0)) density = 0;
+    if (density > 1) density = 1;
+    sparse_density = density;
+}
+
 // 256 evenly spaced elements of A decide whether gathering is worth trying; most dense operands stop there.
 enum { SAMPLES = 256 };
 

@@ -245,10 +245,10 @@ public enum Kernels {
     /// (double precision then still goes to OpenBLAS or the portable kernel).
     public static var usesOwnFloatProducts: Bool { vk_own_float_products() != 0 }
     /// Single-precision products in the project's own kernel (`usesOwnFloatProducts`) whose left operand has at
-    /// most this fraction of nonzeros (sampled, then counted) sum over its nonzeros only, as images' first layers do (0.3 at first; 0 turns that path off, and
-    /// values are clamped to 0 ... 1). That path, like the reference BLAS, never multiplies a zero of the left
-    /// operand, so an infinity or NaN in the right operand reaches only the outputs whose sums meet it through a
-    /// nonzero; the blocked kernel spreads it to its whole column of the product.
+    /// most this fraction of nonzeros (sampled, then counted) sum over its nonzeros only, as images' first layers
+    /// do. 0.3 at first; 0 turns that path off; values are clamped to 0 ... 1. That path, like the reference BLAS,
+    /// never multiplies a zero of the left operand, so an infinity or NaN in the right operand reaches only the
+    /// outputs whose sums meet it through a nonzero; the blocked kernel spreads it to its whole column of the product.
     public static var sparseDensityLimit: Double {
         get { vk_sparse_density() }
         set { vk_set_sparse_density(newValue) }
