@@ -864,9 +864,113 @@ enum { PARALLEL_ELEMENTS = 1 << 15 };
 DEFINE_ADAM(s, float, sqrtf)
 DEFINE_ADAM(d, double, sqrt)
 
-// Σ x² in double over fixed chunks, each with eight running sums, the chunks' sums added in order: the same value
-// on any number of threads.
-enum { SQUARES_CHUNK = 1 << 13 };
+// Σ x² in double over fixed chunks, the chunks' sums added in order: the same value on any number of threads.
+// Within a chunk, 32 running sums (element i goes to sum i mod 32; the tail past the last whole 32 to sum 0) are
+// added pairwise at the end. Every path, portable or vector, rounds each product and each sum separately (no
+// fused multiply-add), so they give the same bits: 32 sums let the vector paths run four independent additions
+// at a time (a gradient's norm is read before every update; with 8 sums the additions' latency bound it).
+enum { SQUARES_CHUNK = 1 << 13, SQUARES_LANES = 32 };
+
+static double squares_total(double *s) {
+    for (int width = SQUARES_LANES / 2; width >= 1; width /= 2)
+        for (int l = 0; l < width; l++) s[l] = s[l] + s[l + width];
+    return s[0];
+}
+
+#define SQUARES_TAIL                                                                                            \
+    for (; i < count; i++) {                                                                                    \
+        double square = (double)x[i] * (double)x[i];                                                            \
+        s[0] = s[0] + square;                                                                                   \
+    }
+
+static double ssquares_portable(const float *x, long count) {
+#pragma clang fp contract(off)
+    double s[SQUARES_LANES] = {0};
+    long i = 0;
+    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
+        for (int l = 0; l < SQUARES_LANES; l++) {
+            double square = (double)x[i + l] * (double)x[i + l];
+            s[l] = s[l] + square;
+        }
+    SQUARES_TAIL
+    return squares_total(s);
+}
+
+static double dsquares_portable(const double *x, long count) {
+#pragma clang fp contract(off)
+    double s[SQUARES_LANES] = {0};
+    long i = 0;
+    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
+        for (int l = 0; l < SQUARES_LANES; l++) {
+            double square = x[i + l] * x[i + l];
+            s[l] = s[l] + square;
+        }
+    SQUARES_TAIL
+    return squares_total(s);
+}
+
+// Sums l, l + 8, l + 16, l + 24 of the 32 in the four accumulators' lane l.
+__attribute__((target("avx512f"))) static double ssquares512(const float *x, long count) {
+#pragma clang fp contract(off)
+    __m512d a[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    long i = 0;
+    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
+        for (int k = 0; k < 4; k++) {
+            __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * k));
+            a[k] = _mm512_add_pd(a[k], _mm512_mul_pd(v, v));
+        }
+    double s[SQUARES_LANES];
+    for (int k = 0; k < 4; k++) _mm512_storeu_pd(s + 8 * k, a[k]);
+    SQUARES_TAIL
+    return squares_total(s);
+}
+
+__attribute__((target("avx512f"))) static double dsquares512(const double *x, long count) {
+#pragma clang fp contract(off)
+    __m512d a[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
+    long i = 0;
+    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
+        for (int k = 0; k < 4; k++) {
+            __m512d v = _mm512_loadu_pd(x + i + 8 * k);
+            a[k] = _mm512_add_pd(a[k], _mm512_mul_pd(v, v));
+        }
+    double s[SQUARES_LANES];
+    for (int k = 0; k < 4; k++) _mm512_storeu_pd(s + 8 * k, a[k]);
+    SQUARES_TAIL
+    return squares_total(s);
+}
+
+__attribute__((target("avx2"))) static double ssquares256(const float *x, long count) {
+#pragma clang fp contract(off)
+    __m256d a[8];
+    for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_pd();
+    long i = 0;
+    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
+        for (int k = 0; k < 8; k++) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * k));
+            a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(v, v));
+        }
+    double s[SQUARES_LANES];
+    for (int k = 0; k < 8; k++) _mm256_storeu_pd(s + 4 * k, a[k]);
+    SQUARES_TAIL
+    return squares_total(s);
+}
+
+__attribute__((target("avx2"))) static double dsquares256(const double *x, long count) {
+#pragma clang fp contract(off)
+    __m256d a[8];
+    for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_pd();
+    long i = 0;
+    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
+        for (int k = 0; k < 8; k++) {
+            __m256d v = _mm256_loadu_pd(x + i + 4 * k);
+            a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(v, v));
+        }
+    double s[SQUARES_LANES];
+    for (int k = 0; k < 8; k++) _mm256_storeu_pd(s + 4 * k, a[k]);
+    SQUARES_TAIL
+    return squares_total(s);
+}
 
 #define DEFINE_SUM_SQUARES(P, T)                                                                                \
     typedef struct {                                                                                            \
@@ -877,12 +981,9 @@ enum { SQUARES_CHUNK = 1 << 13 };
         int parts;                                                                                              \
     } P##squares_job;                                                                                           \
     static double P##squares_range(const T *x, long count) {                                                    \
-        double s[8] = {0};                                                                                      \
-        long i = 0;                                                                                             \
-        for (; i + 8 <= count; i += 8)                                                                          \
-            for (int l = 0; l < 8; l++) s[l] += (double)x[i + l] * (double)x[i + l];                            \
-        for (; i < count; i++) s[0] += (double)x[i] * (double)x[i];                                             \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                               \
+        if (has_avx512 && !forced_portable) return P##squares512(x, count);                                     \
+        if (has_avx2 && !forced_portable) return P##squares256(x, count);                                       \
+        return P##squares_portable(x, count);                                                                   \
     }                                                                                                           \
     static void P##squares_part(void *context, int part) {                                                      \
         const P##squares_job *job = context;                                                                    \

@@ -1,0 +1,63 @@
+import Foundation
+import VariationalCore
+import XCTest
+
+/// The sum of squares behind optimisers' gradient norms: every path (AVX-512, AVX2, portable) adds in one fixed
+/// order, so a norm, and so a clipped update, has the same bits on any machine.
+final class SumOfSquaresTests: XCTestCase {
+    /// The order the kernels promise, written out: chunks of 8,192 elements; in each, 32 running sums (element i to
+    /// sum i mod 32, the tail past the last whole 32 to sum 0) added pairwise; the chunks' sums added in order.
+    func reference<Scalar: TensorScalar & BinaryFloatingPoint>(_ x: [Scalar]) -> Double {
+        var total = 0.0
+        var start = 0
+        repeat {
+            let count = min(8192, x.count - start)
+            var s = [Double](repeating: 0, count: 32)
+            var i = 0
+            while i + 32 <= count {
+                for l in 0..<32 {
+                    let value = Double(x[start + i + l])
+                    s[l] = s[l] + value * value
+                }
+                i += 32
+            }
+            while i < count {
+                let value = Double(x[start + i])
+                s[0] = s[0] + value * value
+                i += 1
+            }
+            var width = 16
+            while width >= 1 {
+                for l in 0..<width { s[l] = s[l] + s[l + width] }
+                width /= 2
+            }
+            // A single chunk is returned as it is; several are added to a total that starts at zero.
+            if x.count <= 8192 { return s[0] }
+            total += s[0]
+            start += 8192
+        } while start < x.count
+        return total
+    }
+
+    func testEveryPathAddsInTheSameOrder() {
+        var generator = SeededGenerator(seed: 3)
+        for count in [1, 31, 32, 33, 1000, 8192, 8193, 50_001] {
+            // Magnitudes spread over six decades, so that another order of addition would round differently.
+            let floats = (0..<count).map { _ in
+                Float.random(in: -1...1, using: &generator) * Float(pow(10, Double.random(in: -3...3, using: &generator)))
+            }
+            let doubles = floats.map { Double($0) * (1 + 1e-9 * Double.random(in: -1...1, using: &generator)) }
+            let expectedFloat = reference(floats), expectedDouble = reference(doubles)
+            let float = floats.withUnsafeBufferPointer { Float.sumOfSquares(count: count, $0.baseAddress!) }
+            let double = doubles.withUnsafeBufferPointer { Double.sumOfSquares(count: count, $0.baseAddress!) }
+            let portable = Kernels.withPortableKernel {
+                (floats.withUnsafeBufferPointer { Float.sumOfSquares(count: count, $0.baseAddress!) },
+                 doubles.withUnsafeBufferPointer { Double.sumOfSquares(count: count, $0.baseAddress!) })
+            }
+            XCTAssertEqual(float, expectedFloat, "Float, \(count) elements")
+            XCTAssertEqual(double, expectedDouble, "Double, \(count) elements")
+            XCTAssertEqual(portable.0, expectedFloat, "Float, portable, \(count) elements")
+            XCTAssertEqual(portable.1, expectedDouble, "Double, portable, \(count) elements")
+        }
+    }
+}
