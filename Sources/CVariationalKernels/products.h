@@ -23,9 +23,10 @@ typedef struct {
     // Rows p0 ..< p0 + kc of op(B), columns j0 ..< j0 + cols, into panels of nr columns: panel q holds, for each
     // row p, the nr values of columns q·nr ..< q·nr + nr (zeros past the edge).
     void (*pack_b)(int transB, const float *b, long ldb, long p0, long kc, long j0, long cols, float *out);
-    // C[0 ..< rows, 0 ..< cols] = alpha · (A panel · B panel) + beta · C, where beta == 0 never reads C.
-    void (*kernel)(long kc, const float *ap, const float *bp, float *c, long ldc, long rows, long cols, float alpha,
-                   float beta);
+    // C[0 ..< rows, 0 ..< cols] = alpha · (A panel · B panel) + beta · C, where beta == 0 never reads C. Row p of
+    // the B panel starts at bp + p·bstride: nr for a packed panel, ldb for nr columns of op(B) read where they lie.
+    void (*kernel)(long kc, const float *ap, const float *bp, long bstride, float *c, long ldc, long rows, long cols,
+                   float alpha, float beta);
 } vk_sgemm_kernels;
 
 extern const vk_sgemm_kernels vk_avx512_sgemm_kernels;

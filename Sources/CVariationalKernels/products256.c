@@ -114,7 +114,7 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
 
 // MARK: - The micro-kernel
 
-TARGET static void kernel(long kc, const float *restrict ap, const float *restrict bp, float *c, long ldc,
+TARGET static void kernel(long kc, const float *restrict ap, const float *restrict bp, long bstride, float *c, long ldc,
                           long rows, long cols, float alpha, float beta) {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -128,7 +128,7 @@ TARGET static void kernel(long kc, const float *restrict ap, const float *restri
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5)
 #undef ROW
         ap += MR;
-        bp += NR;
+        bp += bstride;
     }
     __m256 sums[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
     __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);

@@ -99,7 +99,7 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
 
 // MARK: - The micro-kernel
 
-TARGET static void kernel(long kc, const float *restrict ap, const float *restrict bp, float *c, long ldc,
+TARGET static void kernel(long kc, const float *restrict ap, const float *restrict bp, long bstride, float *c, long ldc,
                           long rows, long cols, float alpha, float beta) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
     __m512 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
@@ -116,7 +116,7 @@ TARGET static void kernel(long kc, const float *restrict ap, const float *restri
         ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
 #undef ROW
         ap += MR;
-        bp += NR;
+        bp += bstride;
     }
     __m512 sums[MR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32},
                           {c40, c41, c42}, {c50, c51, c52}, {c60, c61, c62}, {c70, c71, c72}};

@@ -253,6 +253,15 @@ public enum Kernels {
         get { vk_sparse_density() }
         set { vk_set_sparse_density(newValue) }
     }
+    /// Single-precision products in the project's own kernel read a non-transposed right operand where it lies,
+    /// without packing it, when each thread's rows of the left operand fit in this many of the kernel's row panels
+    /// (8 rows with AVX-512, 6 with AVX2) and the operand's rows are not a multiple of 256 elements apart: 4 at first,
+    /// so batches of up to 32 rows with AVX-512; 0 always packs. The results are the same bits either way; only the
+    /// time differs (the benchmark `unpacked`).
+    public static var unpackedRightOperandPanels: Int {
+        get { Int(vk_direct_b_panels()) }
+        set { vk_set_direct_b_panels(Int32(clamping: newValue)) }
+    }
     /// True when glibc's libmvec AVX2 variants compute elementwise maths.
     public static var usesVectorMath: Bool { vk_using_vector_math() != 0 }
     /// A one-line description: which product kernel runs, and on how many threads.

@@ -168,6 +168,38 @@ final class MatrixProductKernelTests: XCTestCase {
         }
     }
 
+    /// A right operand read where it lies (few rows of A) gives the same bits as the packed one, on shapes whose
+    /// columns end in a partial panel, whose depth spans two blocks, with padded rows, alpha and beta; and both are
+    /// checked against double sums.
+    func testUnpackedRightOperandGivesThePackedBits() throws {
+        try XCTSkipUnless(Kernels.usesOwnFloatProducts, "the unpacked operand belongs to the project's own kernel")
+        let saved = Kernels.unpackedRightOperandPanels
+        defer { Kernels.unpackedRightOperandPanels = saved }
+        XCTAssertEqual(saved, 4)
+        var generator = SeededGenerator(seed: 17)
+        for (transposeA, m, n, k) in [(false, 20, 200, 784), (true, 20, 100, 300), (false, 7, 1100, 50), (false, 32, 48, 513), (true, 120, 250, 260)] {
+            let (aRows, aColumns) = transposeA ? (k, m) : (m, k)
+            let (lda, ldb, ldc) = (aColumns + 3, n + 5, n + 2)
+            let a = (0..<(aRows * lda)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let b = (0..<(k * ldb)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let start = (0..<(m * ldc)).map { _ in Float.random(in: -1...1, using: &generator) }
+            func product(panels: Int) -> [Float] {
+                Kernels.unpackedRightOperandPanels = panels
+                var c = start
+                Float.gemm(transposeA: transposeA, transposeB: false, m: m, n: n, k: k, alpha: 0.75, a: a, lda: lda,
+                           b: b, ldb: ldb, beta: 0.5, c: &c, ldc: ldc)
+                return c
+            }
+            // 100 panels reads B in place for every shape here, 0 never does.
+            XCTAssertTrue(product(panels: 100) == product(panels: 0), "different bits: \(m) × \(k) · \(k) × \(n), transposeA \(transposeA)")
+            Kernels.unpackedRightOperandPanels = 100
+            let c = Case(transposeA: transposeA, transposeB: false, m: m, n: n, k: k, alpha: 0.75, beta: 0.5)
+            XCTAssertLessThan(worstError(c, using: &generator), 1e-6, "\(c)")
+        }
+        Kernels.unpackedRightOperandPanels = -3
+        XCTAssertEqual(Kernels.unpackedRightOperandPanels, 0)
+    }
+
     /// Each output is summed in the same order whatever the number of threads, so a product gives the same bits on
     /// one thread and on two, whichever dimension the threads divide.
     func testFloatProductsDoNotDependOnTheNumberOfThreads() {

@@ -29,3 +29,25 @@ enum GEMMBenchmark {
         }
     }
 }
+
+/// The products of small batches with weight matrices, the right operand read where it lies against packed first
+/// (`Kernels.unpackedRightOperandPanels` at its default against 0), interleaved in one process.
+enum UnpackedOperandBenchmark {
+    static func run(threads: Int) {
+        let saved = (Kernels.unpackedRightOperandPanels, Kernels.maximumThreads)
+        defer { (Kernels.unpackedRightOperandPanels, Kernels.maximumThreads) = saved }
+        Kernels.maximumThreads = threads
+        var generator = SeededGenerator(seed: 2)
+        print("Batch × weights, B read in place (\(saved.0) panels) against packed, \(threads) thread(s), medians of 15 rounds")
+        for (m, k, n) in [(20, 784, 200), (20, 200, 200), (20, 100, 784), (20, 200, 784), (32, 400, 784), (48, 400, 784), (128, 400, 784), (128, 784, 400), (128, 20, 400), (128, 1000, 1000), (128, 1024, 1024), (20, 1000, 1000), (32, 1000, 1000), (48, 1000, 1000), (64, 1000, 1000), (96, 1000, 1000)] {
+            let a = Tensor<Float>(randomNormal: [m, k], using: &generator)
+            let b = Tensor<Float>(randomNormal: [k, n], using: &generator)
+            let repeats = max(1, 4_000_000 / (m * k * n / 64))
+            let times = interleavedMedians(repeats: 15, iterations: repeats, [
+                { Kernels.unpackedRightOperandPanels = saved.0; _ = matmul(a, b) },
+                { Kernels.unpackedRightOperandPanels = 0; _ = matmul(a, b) },
+            ])
+            print(String(format: "  %4d × %4d · %4d × %4d: in place %7.2f µs, packed %7.2f µs, ratio %.3f", m, k, k, n, times[0] * 1e6, times[1] * 1e6, times[0] / times[1]))
+        }
+    }
+}

@@ -9,6 +9,12 @@ if selected.isEmpty || selected.contains("gemm") { GEMMBenchmark.run(); print() 
 if selected.isEmpty || selected.contains("vae") { VAEStepBenchmark.run(); print() }
 if selected.contains("first-layer") { VAEStepBenchmark.runFirstLayer(); print() }
 if selected.contains("sparse-density") { VAEStepBenchmark.runSparseDensities(); print() }
+if selected.contains("unpacked") {
+    // `unpacked [2] [PANELS]`: on two threads; with the in-place limit at PANELS (3 or more) instead of its default.
+    if let panels = arguments.compactMap({ Int($0) }).first(where: { $0 >= 3 }) { Kernels.unpackedRightOperandPanels = panels }
+    UnpackedOperandBenchmark.run(threads: arguments.contains("2") ? 2 : 1)
+    print()
+}
 if selected.contains("vae-epoch") { VAEStepBenchmark.runEpoch(); print() }
 if selected.contains("vae-steps") {
     // `vae-steps COUNT`: COUNT training steps of the PyTorch-examples VAE and nothing else, for a profiler.

@@ -45,6 +45,10 @@ void vk_force_portable(int portable);
 /// nonzeros only (products_sparse.c); 0 turns that path off, 1 tries it on any operand. 0.3 at first.
 double vk_sparse_density(void);
 void vk_set_sparse_density(double density);
+/// Single-precision products whose rows of op(A) (on one thread) fit in this many of the kernel's row panels read a
+/// non-transposed B where it lies instead of packing it (4 at first; 0 always packs). For benchmarks and tests.
+void vk_set_direct_b_panels(int panels);
+int vk_direct_b_panels(void);
 
 void vk_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
               const float *b, long ldb, float beta, float *c, long ldc);
