@@ -866,9 +866,9 @@ DEFINE_ADAM(d, double, sqrt)
 
 // Σ x² in double over fixed chunks, the chunks' sums added in order: the same value on any number of threads.
 // Within a chunk, 32 running sums (element i goes to sum i mod 32; the tail past the last whole 32 to sum 0) are
-// added pairwise at the end. Every path, portable or vector, rounds each product and each sum separately (no
-// fused multiply-add), so they give the same bits: 32 sums let the vector paths run four independent additions
-// at a time (a gradient's norm is read before every update; with 8 sums the additions' latency bound it).
+// added pairwise at the end. Both paths, portable and AVX2, round each product and each sum separately (no fused
+// multiply-add), so they give the same bits: 32 sums let the vector path run eight independent additions at a time
+// (a gradient's norm is read before every update; with 8 sums the additions' latency bound it).
 enum { SQUARES_CHUNK = 1 << 13, SQUARES_LANES = 32 };
 
 static double squares_total(double *s) {
@@ -877,100 +877,49 @@ static double squares_total(double *s) {
     return s[0];
 }
 
-#define SQUARES_TAIL                                                                                            \
-    for (; i < count; i++) {                                                                                    \
-        double square = (double)x[i] * (double)x[i];                                                            \
-        s[0] = s[0] + square;                                                                                   \
+// Four elements of either type as doubles, for the vector path.
+__attribute__((target("avx2"))) static inline __m256d sload4(const float *x) { return _mm256_cvtps_pd(_mm_loadu_ps(x)); }
+__attribute__((target("avx2"))) static inline __m256d dload4(const double *x) { return _mm256_loadu_pd(x); }
+
+// The portable path and the AVX2 path of one element type. In the AVX2 path accumulator k's lane l is running sum
+// l + 4k; the tail past the last whole 32 goes to sum 0 in both. AVX2 also runs on AVX-512 processors: eight
+// accumulators of four doubles took 0.070 ns an element there against 0.087 for four of eight, and the portable
+// loop 0.18 (one core, 2 MB of floats).
+#define DEFINE_SQUARES_PATHS(P, T)                                                                              \
+    static double P##squares_portable(const T *x, long count) {                                                 \
+        _Pragma("clang fp contract(off)") double s[SQUARES_LANES] = {0};                                        \
+        long i = 0;                                                                                             \
+        for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)                                                  \
+            for (int l = 0; l < SQUARES_LANES; l++) {                                                           \
+                double square = (double)x[i + l] * (double)x[i + l];                                            \
+                s[l] = s[l] + square;                                                                           \
+            }                                                                                                   \
+        for (; i < count; i++) {                                                                                \
+            double square = (double)x[i] * (double)x[i];                                                        \
+            s[0] = s[0] + square;                                                                               \
+        }                                                                                                       \
+        return squares_total(s);                                                                                \
+    }                                                                                                           \
+    __attribute__((target("avx2"))) static double P##squares256(const T *x, long count) {                      \
+        _Pragma("clang fp contract(off)") __m256d a[8];                                                         \
+        for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_pd();                                                 \
+        long i = 0;                                                                                             \
+        for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)                                                  \
+            for (int k = 0; k < 8; k++) {                                                                       \
+                __m256d v = P##load4(x + i + 4 * k);                                                            \
+                a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(v, v));                                                \
+            }                                                                                                   \
+        double s[SQUARES_LANES];                                                                                \
+        for (int k = 0; k < 8; k++) _mm256_storeu_pd(s + 4 * k, a[k]);                                          \
+        for (; i < count; i++) {                                                                                \
+            double square = (double)x[i] * (double)x[i];                                                        \
+            s[0] = s[0] + square;                                                                               \
+        }                                                                                                       \
+        return squares_total(s);                                                                                \
     }
 
-static double ssquares_portable(const float *x, long count) {
-#pragma clang fp contract(off)
-    double s[SQUARES_LANES] = {0};
-    long i = 0;
-    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
-        for (int l = 0; l < SQUARES_LANES; l++) {
-            double square = (double)x[i + l] * (double)x[i + l];
-            s[l] = s[l] + square;
-        }
-    SQUARES_TAIL
-    return squares_total(s);
-}
-
-static double dsquares_portable(const double *x, long count) {
-#pragma clang fp contract(off)
-    double s[SQUARES_LANES] = {0};
-    long i = 0;
-    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
-        for (int l = 0; l < SQUARES_LANES; l++) {
-            double square = x[i + l] * x[i + l];
-            s[l] = s[l] + square;
-        }
-    SQUARES_TAIL
-    return squares_total(s);
-}
-
-// Sums l, l + 8, l + 16, l + 24 of the 32 in the four accumulators' lane l.
-__attribute__((target("avx512f"))) static double ssquares512(const float *x, long count) {
-#pragma clang fp contract(off)
-    __m512d a[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-    long i = 0;
-    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
-        for (int k = 0; k < 4; k++) {
-            __m512d v = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * k));
-            a[k] = _mm512_add_pd(a[k], _mm512_mul_pd(v, v));
-        }
-    double s[SQUARES_LANES];
-    for (int k = 0; k < 4; k++) _mm512_storeu_pd(s + 8 * k, a[k]);
-    SQUARES_TAIL
-    return squares_total(s);
-}
-
-__attribute__((target("avx512f"))) static double dsquares512(const double *x, long count) {
-#pragma clang fp contract(off)
-    __m512d a[4] = {_mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd(), _mm512_setzero_pd()};
-    long i = 0;
-    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
-        for (int k = 0; k < 4; k++) {
-            __m512d v = _mm512_loadu_pd(x + i + 8 * k);
-            a[k] = _mm512_add_pd(a[k], _mm512_mul_pd(v, v));
-        }
-    double s[SQUARES_LANES];
-    for (int k = 0; k < 4; k++) _mm512_storeu_pd(s + 8 * k, a[k]);
-    SQUARES_TAIL
-    return squares_total(s);
-}
-
-__attribute__((target("avx2"))) static double ssquares256(const float *x, long count) {
-#pragma clang fp contract(off)
-    __m256d a[8];
-    for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_pd();
-    long i = 0;
-    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
-        for (int k = 0; k < 8; k++) {
-            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * k));
-            a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(v, v));
-        }
-    double s[SQUARES_LANES];
-    for (int k = 0; k < 8; k++) _mm256_storeu_pd(s + 4 * k, a[k]);
-    SQUARES_TAIL
-    return squares_total(s);
-}
-
-__attribute__((target("avx2"))) static double dsquares256(const double *x, long count) {
-#pragma clang fp contract(off)
-    __m256d a[8];
-    for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_pd();
-    long i = 0;
-    for (; i + SQUARES_LANES <= count; i += SQUARES_LANES)
-        for (int k = 0; k < 8; k++) {
-            __m256d v = _mm256_loadu_pd(x + i + 4 * k);
-            a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(v, v));
-        }
-    double s[SQUARES_LANES];
-    for (int k = 0; k < 8; k++) _mm256_storeu_pd(s + 4 * k, a[k]);
-    SQUARES_TAIL
-    return squares_total(s);
-}
+DEFINE_SQUARES_PATHS(s, float)
+DEFINE_SQUARES_PATHS(d, double)
 
 #define DEFINE_SUM_SQUARES(P, T)                                                                                \
     typedef struct {                                                                                            \
@@ -981,7 +930,6 @@ __attribute__((target("avx2"))) static double dsquares256(const double *x, long 
         int parts;                                                                                              \
     } P##squares_job;                                                                                           \
     static double P##squares_range(const T *x, long count) {                                                    \
-        if (has_avx512 && !forced_portable) return P##squares512(x, count);                                     \
         if (has_avx2 && !forced_portable) return P##squares256(x, count);                                       \
         return P##squares_portable(x, count);                                                                   \
     }                                                                                                           \

@@ -2,7 +2,7 @@ import Foundation
 import VariationalCore
 import XCTest
 
-/// The sum of squares behind optimisers' gradient norms: every path (AVX-512, AVX2, portable) adds in one fixed
+/// The sum of squares behind optimisers' gradient norms: both paths (AVX2, portable) add in one fixed
 /// order, so a norm, and so a clipped update, has the same bits on any machine.
 final class SumOfSquaresTests: XCTestCase {
     /// The order the kernels promise, written out: chunks of 8,192 elements; in each, 32 running sums (element i to
