@@ -28,8 +28,9 @@ static _Thread_local float *pack_buffer = 0;
 // Up to this many panels of op(A) rows on a thread (a small batch times a weight matrix), op(B) is read where it
 // lies when it is not transposed: each B panel then serves only a few micro-kernels, and copying it first costs more
 // than reading it unpacked from the second-level cache. Benchmark `unpacked`, one core, in place against packed:
-// 0.83–0.87 of the time with 20 rows, 0.87–0.92 with 32; 1.00 with 48, and with more rows the packed copy wins by far
-// as B widens (1,000 columns: 1.10 with 64 rows, 1.26 with 96, 1.38 with 128). vk_set_direct_b_panels changes it.
+// 0.83–0.87 of the time with 20 rows, 0.87–0.92 with 32; with 48 rows 0.89–0.90 on 784 columns but 1.00 on 1,000, and
+// with more rows the packed copy wins by far as B widens (1,000 columns: 1.10 with 64 rows, 1.26 with 96, 1.38 with
+// 128). vk_set_direct_b_panels changes it.
 static _Atomic int direct_b_panels = 4;
 void vk_set_direct_b_panels(int panels) { atomic_store_explicit(&direct_b_panels, panels < 0 ? 0 : panels, memory_order_relaxed); }
 int vk_direct_b_panels(void) { return atomic_load_explicit(&direct_b_panels, memory_order_relaxed); }
@@ -60,8 +61,9 @@ static void run_block(const product *job, long i0, long i1, long j0, long j1) {
                     long rows = mc - ir < ks->mr ? mc - ir : ks->mr;
                     for (long jr = 0; jr < nc; jr += ks->nr) {
                         long cols = nc - jr < ks->nr ? nc - jr : ks->nr;
-                        const float *bp = jr < whole ? job->b + pc * job->ldb + jc + jr : packedB + jr * kc;
-                        ks->kernel(kc, ap, bp, jr < whole ? job->ldb : ks->nr, job->c + (ic + ir) * job->ldc + jc + jr,
+                        int inPlace = jr < whole;
+                        const float *bp = inPlace ? job->b + pc * job->ldb + jc + jr : packedB + jr * kc;
+                        ks->kernel(kc, ap, bp, inPlace ? job->ldb : ks->nr, job->c + (ic + ir) * job->ldc + jc + jr,
                                    job->ldc, rows, cols, job->alpha, beta);
                     }
                 }
