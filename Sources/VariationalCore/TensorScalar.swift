@@ -32,6 +32,15 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     /// log k! read from `table` (log 0!, log 1!, …) for counts below its size, NaN elsewhere. Returns how many are NaN.
     static func logFactorials(
         count: Int, counts: UnsafePointer<Self>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Self>) -> Int
+    /// A Poisson likelihood with one row of `counts` for every row of rates (rows × columns), `logFactorials` log k!
+    /// per count (NaN where k is not a count): kη − λ − log k! into `result`, −∞ where k is not a count.
+    static func poissonLogDensities(
+        rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
+        logRates: UnsafePointer<Self>, rates: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// Their gradient times `upstream`: v·(k/λ − 1) in the rate, or v·(k − λ) in the log rate; 0 where k is not a count.
+    static func poissonGradient(
+        rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
+        rates: UnsafePointer<Self>, upstream: UnsafePointer<Self>, inLogRate: Bool, result: UnsafeMutablePointer<Self>)
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// Each row of `result` becomes max(row + bias, 0) in place (the rectifier's x > 0 ? x : 0).
@@ -80,6 +89,20 @@ extension Float: TensorScalar {
         gradient: UnsafeMutablePointer<Float>
     ) -> Int {
         vk_sbernoulli_log_density(count, labels, logits, result, gradient)
+    }
+
+    public static func poissonLogDensities(
+        rows: Int, columns: Int, counts: UnsafePointer<Float>, logFactorials: UnsafePointer<Float>,
+        logRates: UnsafePointer<Float>, rates: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>
+    ) {
+        vk_spoisson_rows(rows, columns, counts, logFactorials, logRates, rates, result)
+    }
+
+    public static func poissonGradient(
+        rows: Int, columns: Int, counts: UnsafePointer<Float>, logFactorials: UnsafePointer<Float>,
+        rates: UnsafePointer<Float>, upstream: UnsafePointer<Float>, inLogRate: Bool, result: UnsafeMutablePointer<Float>
+    ) {
+        vk_spoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, inLogRate ? 1 : 0, result)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
@@ -166,6 +189,20 @@ extension Double: TensorScalar {
         gradient: UnsafeMutablePointer<Double>
     ) -> Int {
         vk_dbernoulli_log_density(count, labels, logits, result, gradient)
+    }
+
+    public static func poissonLogDensities(
+        rows: Int, columns: Int, counts: UnsafePointer<Double>, logFactorials: UnsafePointer<Double>,
+        logRates: UnsafePointer<Double>, rates: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dpoisson_rows(rows, columns, counts, logFactorials, logRates, rates, result)
+    }
+
+    public static func poissonGradient(
+        rows: Int, columns: Int, counts: UnsafePointer<Double>, logFactorials: UnsafePointer<Double>,
+        rates: UnsafePointer<Double>, upstream: UnsafePointer<Double>, inLogRate: Bool, result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dpoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, inLogRate ? 1 : 0, result)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {

@@ -245,12 +245,20 @@ func logFactorialOfCount<S: TensorScalar>(_ k: S) -> S? {
     return S.logGamma(k + 1)
 }
 
-/// log k! for each count of a row of counts (NaN where an entry is not a count), looked up once per call rather than
-/// once per rate: in a likelihood every particle's row of rates meets the same row of counts.
+/// The log-factorials of the rows of counts seen last: counts are usually data, met at every step of a fit.
+let logFactorialMemo = ElementsMemo(capacity: 4)
+
+/// log k! for each count of a row of counts (NaN where an entry is not a count), looked up once per row of counts
+/// rather than once per rate (every particle's row of rates meets the same row of counts), and remembered for the
+/// counts' buffer (`ElementsMemo`): a likelihood's counts are the same data at every step.
+func logFactorialsOfCounts<S: TensorScalar>(_ counts: Tensor<S>) -> TensorElements<S> {
+    logFactorialMemo.elements(derivedFrom: counts.scalars) { (elements: TensorElements<S>) in computeLogFactorialsOfCounts(elements) }
+}
+
 @_specialize(where S == Double)
 @_specialize(where S == Float)
-func logFactorialsOfCounts<S: TensorScalar>(_ counts: Tensor<S>) -> TensorElements<S> {
-    counts.scalars.withUnsafeBufferPointer { counts in
+func computeLogFactorialsOfCounts<S: TensorScalar>(_ counts: TensorElements<S>) -> TensorElements<S> {
+    counts.withUnsafeBufferPointer { counts in
         logFactorials.withUnsafeBufferPointer { small in
             TensorElements<S>.filled(count: counts.count) { table in
                 guard let k = counts.baseAddress, let out = table.baseAddress else { return }
@@ -279,10 +287,21 @@ func poissonLogDensityValue<S: TensorScalar>(
     if let (rows, columns) = countsRepeatAlongRows(k, rate) {
         // A rate for every count, the counts a row of data: one pass. The counts' log-factorials come from the
         // caller when its pullback needs them too.
-        return forEachCountAlongRows(k, known ?? logFactorialsOfCounts(k), rate, logRate, rows: rows, columns: columns) {
-            k, logFactorial, rate, logRate in
-            logFactorial.isNaN ? -.infinity : (k == 0 ? 0 : k * logRate) - rate - logFactorial
+        let logFactorials = known ?? logFactorialsOfCounts(k)
+        let result = TensorElements<S>.filled(count: rows * columns) { out in
+            k.scalars.withUnsafeBufferPointer { k in
+                logFactorials.withUnsafeBufferPointer { logFactorials in
+                    logRate.scalars.withUnsafeBufferPointer { logRate in
+                        rate.scalars.withUnsafeBufferPointer { rate in
+                            S.poissonLogDensities(
+                                rows: rows, columns: columns, counts: k.baseAddress!, logFactorials: logFactorials.baseAddress!,
+                                logRates: logRate.baseAddress!, rates: rate.baseAddress!, result: out.baseAddress!)
+                        }
+                    }
+                }
+            }
         }
+        return Tensor(shape: rate.shape, scalars: result)
     }
     return fusedElementwise(k, rate, logRate, rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
         guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
@@ -365,40 +384,25 @@ func poissonGradient<S: TensorScalar>(
     _ k: Tensor<S>, _ rate: Tensor<S>, upstream v: Tensor<S>, logFactorials: TensorElements<S>?, inLogRate: Bool
 ) -> Tensor<S> {
     if v.shape == rate.shape, let logFactorials, let (rows, columns) = countsRepeatAlongRows(k, rate) {
-        return forEachCountAlongRows(k, logFactorials, rate, v, rows: rows, columns: columns) { k, logFactorial, rate, v in
-            logFactorial.isNaN ? 0 : v * (inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1)
-        }
-    }
-    return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
-        guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
-        return (0, inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1, 0, 0)
-    }.1
-}
-
-/// body(k_j, log k_j!, a_i, b_i) for every element i = r · columns + j of `a` and `b` (rows × columns, of a's shape),
-/// where the counts k are one row repeated along the rows (``countsRepeatAlongRows(_:_:)``).
-@inline(__always)
-func forEachCountAlongRows<S: TensorScalar>(
-    _ k: Tensor<S>, _ logFactorials: TensorElements<S>, _ a: Tensor<S>, _ b: Tensor<S>, rows: Int, columns: Int,
-    _ body: (_ k: S, _ logFactorial: S, _ a: S, _ b: S) -> S
-) -> Tensor<S> {
-    let result = TensorElements<S>.filled(count: rows * columns) { out in
-        k.scalars.withUnsafeBufferPointer { k in
-            logFactorials.withUnsafeBufferPointer { logFactorial in
-                a.scalars.withUnsafeBufferPointer { a in
-                    b.scalars.withUnsafeBufferPointer { b in
-                        for r in 0..<rows {
-                            for j in 0..<columns {
-                                let i = r * columns + j
-                                out[i] = body(k[j], logFactorial[j], a[i], b[i])
-                            }
+        let gradient = TensorElements<S>.filled(count: rows * columns) { out in
+            k.scalars.withUnsafeBufferPointer { k in
+                logFactorials.withUnsafeBufferPointer { logFactorials in
+                    rate.scalars.withUnsafeBufferPointer { rate in
+                        v.scalars.withUnsafeBufferPointer { v in
+                            S.poissonGradient(
+                                rows: rows, columns: columns, counts: k.baseAddress!, logFactorials: logFactorials.baseAddress!,
+                                rates: rate.baseAddress!, upstream: v.baseAddress!, inLogRate: inLogRate, result: out.baseAddress!)
                         }
                     }
                 }
             }
         }
+        return Tensor(shape: rate.shape, scalars: gradient)
     }
-    return Tensor(shape: a.shape, scalars: result)
+    return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
+        guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
+        return (0, inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1, 0, 0)
+    }.1
 }
 
 /// (rows, columns) when the rates have the broadcast shape and the counts are its trailing row(s) repeated along

@@ -43,4 +43,41 @@ final class TensorElementsTests: XCTestCase {
         // Elements start 16-byte aligned, as an array's do (the matrix kernels are slower on misaligned rows).
         t.scalars.withUnsafeBufferPointer { XCTAssertEqual(Int(bitPattern: $0.baseAddress!) % 16, 0) }
     }
+
+    /// The memo computes once per buffer, and a tensor written after its buffer was remembered gets a buffer of its
+    /// own (the memo holds the old one), so it is computed afresh: never a result for elements that have changed.
+    func testMemoComputesOncePerBufferAndSeesWrites() {
+        let memo = ElementsMemo(capacity: 2)
+        var calls = 0
+        let doubled = { (x: TensorElements<Double>) -> TensorElements<Double> in
+            calls += 1
+            return TensorElements(x.map { 2 * $0 })
+        }
+        var counts = Tensor<Double>([1, 2, 3])
+        XCTAssertEqual(memo.elements(derivedFrom: counts.scalars, doubled), [2, 4, 6])
+        XCTAssertEqual(memo.elements(derivedFrom: counts.scalars, doubled), [2, 4, 6])
+        let shared = counts
+        XCTAssertEqual(memo.elements(derivedFrom: shared.scalars, doubled), [2, 4, 6])
+        XCTAssertEqual(calls, 1)
+        // Written in place: the tensor alone refers to its buffer apart from the memo and `shared`.
+        counts.withUnsafeMutableScalars { $0[0] = 10 }
+        XCTAssertEqual(memo.elements(derivedFrom: counts.scalars, doubled), [20, 4, 6])
+        XCTAssertEqual(calls, 2)
+        XCTAssertEqual(memo.elements(derivedFrom: shared.scalars, doubled), [2, 4, 6])
+        XCTAssertEqual(calls, 2)
+        // A third buffer pushes out the least recently used (counts' new one, after `shared` was read).
+        let other = Tensor<Double>([5])
+        XCTAssertEqual(memo.elements(derivedFrom: other.scalars, doubled), [10])
+        XCTAssertEqual(memo.count, 2)
+        XCTAssertEqual(memo.elements(derivedFrom: shared.scalars, doubled), [2, 4, 6])
+        XCTAssertEqual(calls, 3)
+        XCTAssertEqual(memo.elements(derivedFrom: counts.scalars, doubled), [20, 4, 6])
+        XCTAssertEqual(calls, 4)
+        // Empty elements are not remembered; another element type has buffers of its own.
+        XCTAssertEqual(memo.elements(derivedFrom: TensorElements<Double>(), doubled), [])
+        XCTAssertEqual(calls, 5)
+        let single = Tensor<Float>([1.5])
+        XCTAssertEqual(memo.elements(derivedFrom: single.scalars) { TensorElements($0.map { -$0 }) }, [-1.5])
+        XCTAssertEqual(memo.elements(derivedFrom: single.scalars) { _ in TensorElements([0]) }, [-1.5])
+    }
 }

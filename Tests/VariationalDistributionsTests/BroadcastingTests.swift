@@ -110,6 +110,25 @@ final class BroadcastingTests: XCTestCase {
         check("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
     }
 
+    /// The counts' log-factorials are remembered for their buffer (data meet a density at every step); counts
+    /// written in place afterwards are seen as they are, in the value and in the gradient.
+    func testPoissonSeesCountsWrittenInPlace() {
+        var counts = T([1, 2, 3])
+        let rates = T(shape: [2, 3], scalars: [0.5, 1.7, 3, 0.2, 1, 2])
+        func byHand(_ k: [Double]) -> [Double] {
+            (0..<6).map { i in k[i % 3] * Foundation.log(rates.scalars[i]) - rates.scalars[i] - Foundation.lgamma(k[i % 3] + 1) }
+        }
+        for (a, b) in zip(Poisson(rates).logProbability(of: counts).scalars.array, byHand([1, 2, 3])) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        counts.withUnsafeMutableScalars { $0[1] = 7 }
+        for (a, b) in zip(Poisson(rates).logProbability(of: counts).scalars.array, byHand([1, 7, 3])) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+        counts.withUnsafeMutableScalars { $0[2] = 2.5 }
+        let logRates = rates.log()
+        let (value, slope) = valueWithGradient(at: logRates) { Poisson(logRate: $0).logProbability(of: counts).sum() }
+        XCTAssertEqual(value.scalar, -.infinity)
+        // k − λ, and 0 where k is not a count.
+        for (a, b) in zip(slope.scalars.array, [1 - 0.5, 7 - 1.7, 0, 1 - 0.2, 7 - 1, 0] as [Double]) { XCTAssertEqual(a, b, accuracy: 1e-12) }
+    }
+
     /// Poisson(logRate: η) keeps η: its density is Poisson(rate: e^η)'s where e^η is a number, in both of the
     /// density's passes (rates [S, N] against counts [N], and the general broadcast), and kη − log k! where e^η
     /// underflows to 0 (the route through log λ gives −∞ there).

@@ -93,6 +93,16 @@ double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double
 /// y[j] = table[k[j]] for counts k[j] ∈ {0, …, size − 1}, NaN otherwise; returns how many are NaN.
 long vk_slog_factorials(long n, const float *k, const double *table, long size, float *y);
 long vk_dlog_factorials(long n, const double *k, const double *table, long size, double *y);
+/// A Poisson likelihood with one row of counts k for every row of rates (rows × columns) and log k! per count (NaN
+/// where k is not a count): the log densities kη − λ − log k! into y (−∞ where k is not a count).
+void vk_spoisson_rows(long rows, long columns, const float *k, const float *lf, const float *eta, const float *rate, float *y);
+void vk_dpoisson_rows(long rows, long columns, const double *k, const double *lf, const double *eta, const double *rate, double *y);
+/// Their gradient times v into g: in the rate, v·(k/λ − 1); in the log rate (in_log_rate ≠ 0), v·(k − λ); 0 where k
+/// is not a count.
+void vk_spoisson_gradient_rows(long rows, long columns, const float *k, const float *lf, const float *rate, const float *v,
+                               int in_log_rate, float *g);
+void vk_dpoisson_gradient_rows(long rows, long columns, const double *k, const double *lf, const double *rate,
+                               const double *v, int in_log_rate, double *g);
 /// Fills each of `rows` rows of y (length `columns`) with the vector b.
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);

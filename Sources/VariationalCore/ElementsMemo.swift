@@ -1,0 +1,53 @@
+import Synchronization
+
+/// Elements computed from a tensor's elements alone — the log-factorials of a row of counts — remembered for the
+/// few element buffers seen last, so that data met at every step of a fit is processed once rather than every step.
+///
+/// An entry holds its source buffer, and a tensor writes into a buffer only after finding it uniquely held (copying
+/// it otherwise), so the elements behind a remembered buffer cannot change while it is remembered: the identity of
+/// the buffer is a sound key. Beyond `capacity` entries the least recently used is forgotten, and with it the
+/// buffers it held.
+public final class ElementsMemo: Sendable {
+    private struct Entry {
+        let source: AnyObject
+        let result: AnyObject?
+    }
+
+    private let entries: Mutex<[Entry]>
+    private let capacity: Int
+
+    /// A memo of at most `capacity` entries.
+    public init(capacity: Int = 4) {
+        self.capacity = max(capacity, 1)
+        entries = Mutex([])
+    }
+
+    /// `derive(source)`, computed once for each buffer of elements while it stays among the remembered ones.
+    /// `derive` must depend on the elements alone (not on a shape or any other state).
+    public func elements<Scalar: TensorScalar>(
+        derivedFrom source: TensorElements<Scalar>, _ derive: (TensorElements<Scalar>) -> TensorElements<Scalar>
+    ) -> TensorElements<Scalar> {
+        guard let key = source.buffer else { return derive(source) }
+        let (found, remembered): (Bool, AnyObject?) = entries.withLock { entries in
+            guard let i = entries.firstIndex(where: { $0.source === key }) else { return (false, nil) }
+            let entry = entries.remove(at: i)
+            entries.insert(entry, at: 0)
+            return (true, entry.result)
+        }
+        if found {
+            var result = TensorElements<Scalar>()
+            // The entry was made from a buffer of the same element type, so its result has that type too.
+            result.buffer = remembered.map { unsafeDowncast($0, to: TensorBuffer<Scalar>.self) }
+            return result
+        }
+        let result = derive(source)
+        entries.withLock { entries in
+            entries.insert(Entry(source: key, result: result.buffer), at: 0)
+            if entries.count > capacity { entries.removeLast() }
+        }
+        return result
+    }
+
+    /// How many buffers are remembered (for tests).
+    public var count: Int { entries.withLock { $0.count } }
+}
