@@ -287,17 +287,44 @@ public struct Latents: Differentiable {
     /// ([S, 1] with [S, 8]) the way plates broadcast in other probabilistic languages.
     @differentiable(reverse, wrt: self)
     public subscript(name: String) -> Tensor<Double> {
-        let i = withoutDerivative(at: space.index(of: name))
-        let v = withoutDerivative(at: space.variables[i])
-        let start = withoutDerivative(at: space.constrainedOffsets[i])
-        let s = withoutDerivative(at: values.shape[0])
-        let flat = withoutDerivative(at: v.shape.count <= 1)
-        // One variable filling the whole vector needs no slice.
-        if start == 0 && v.size == withoutDerivative(at: values.shape[1]) {
-            return flat ? values : values.reshaped(to: [s] + v.shape)
-        }
-        let block = values.slice(axis: 1, range: start..<(start + v.size))
-        return flat ? block : block.reshaped(to: [s] + v.shape)
+        readVariable(name)
+    }
+
+    /// The subscript's value, and the columns and shape it reads.
+    func readVariable(_ name: String) -> Tensor<Double> {
+        let i = space.index(of: name)
+        let v = space.variables[i]
+        let start = space.constrainedOffsets[i]
+        let s = values.shape[0]
+        let shape = v.shape.count <= 1 ? [s, v.size] : [s] + v.shape
+        // One variable filling the whole vector needs no copy.
+        if start == 0 && v.size == values.shape[1] { return values.reshaped(to: shape) }
+        return values.slice(axis: 1, range: start..<(start + v.size)).reshaped(to: shape)
+    }
+
+    /// One pullback for the read: the variable's gradient placed in its columns of zeros [S, C] (a gradient that
+    /// broadcasts to the variable's shape is broadcast first).
+    @derivative(of: subscript(_:))
+    @usableFromInline
+    func vjpSubscript(_ name: String) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector) {
+        let value = readVariable(name)
+        let start = space.constrainedOffsets[space.index(of: name)]
+        let (valueShape, fullShape) = (value.shape, values.shape)
+        return (value, { v in
+            if v.isSymbolicZero { return TangentVector(values: .zero) }
+            let upstream = v.shape == valueShape ? v : v.broadcasted(to: valueShape)
+            let (s, c) = (fullShape[0], fullShape[1])
+            let size = s == 0 ? 0 : upstream.scalarCount / s
+            if size == c { return TangentVector(values: upstream.reshaped(to: fullShape)) }
+            return TangentVector(values: Tensor(shape: fullShape) { out in
+                guard let target = out.baseAddress else { return }
+                target.initialize(repeating: 0, count: out.count)
+                upstream.scalars.withUnsafeBufferPointer { source in
+                    guard let source = source.baseAddress, size > 0 else { return }
+                    for p in 0..<s { (target + p * c + start).update(from: source + p * size, count: size) }
+                }
+            })
+        })
     }
 }
 

@@ -236,22 +236,37 @@ public struct FullRankGaussian: VariationalFamily {
     }
 
     /// θ = μ + ε Lᵀ and H = Σ log Lᵢᵢ + D/2 (1 + log 2π). With g the model's gradient at θ, the loss's gradient
-    /// is the sampling map's pullback of −g/S, less softplus′(ρᵢ)/Lᵢᵢ for ρ (the entropy's part).
+    /// is the sampling map's pullback of −g/S, less softplus′(ρᵢ)/Lᵢᵢ for ρ (the entropy's part). The diagonal
+    /// softplus(ρ), its slope and logarithm are computed once for the sample, the pullback and the entropy.
     public func reparameterizedLossWithHandWrittenGradient(
         fromNoise noise: Tensor<Double>,
         logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
     ) -> (loss: Double, gradient: TangentVector)? {
-        let theta = fullRankSampleValue(mean, lowerFactor, rawDiagonal, noise)
-        guard let (value, g) = logJoint(theta) else { return nil }
-        let perParticle = -1 / Double(noise.shape[0])
-        var gradient = fullRankSamplePullback(mean, rawDiagonal, noise, g, weight: perParticle)
-        gradient.raw.withUnsafeMutableScalars { raw in
-            for i in 0..<raw.count {
-                let (diagonal, slope) = softplusAndSlope(rawDiagonal.scalars[i])
-                raw[i] -= slope / diagonal
+        let (s, d) = (noise.shape[0], dimension)
+        // softplus(ρᵢ) in [0, d), its slope σ(ρᵢ) in [d, 2d).
+        var scaleAndSlope = TensorElements<Double>.uninitialized(count: 2 * d)
+        var logDiagonal = 0.0
+        scaleAndSlope.withUnsafeMutableBufferPointer { buffer in
+            rawDiagonal.scalars.withUnsafeBufferPointer { rho in
+                for i in 0..<d {
+                    let (value, slope) = softplusAndSlope(rho[i])
+                    buffer[i] = value
+                    buffer[d + i] = slope
+                    logDiagonal += Foundation.log(value)
+                }
             }
         }
-        let loss = value.scalars.reduce(0, +) * perParticle - gaussianEntropyValue(rawDiagonal).scalar
+        let entropy = logDiagonal + Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
+        let theta = fullRankSampleValue(mean, lowerFactor, diagonal: scaleAndSlope, noise)
+        guard let (value, g) = logJoint(theta) else { return nil }
+        let perParticle = -1 / Double(s)
+        var gradient = fullRankSamplePullback(mean, noise, g, weight: perParticle, slopes: scaleAndSlope, offset: d)
+        gradient.raw.withUnsafeMutableScalars { raw in
+            scaleAndSlope.withUnsafeBufferPointer { buffer in
+                for i in 0..<d { raw[i] -= buffer[d + i] / buffer[i] }
+            }
+        }
+        let loss = value.scalars.reduce(0, +) * perParticle - entropy
         return (loss, TangentVector(mean: gradient.mean, lowerFactor: gradient.lower, rawDiagonal: gradient.raw))
     }
 }
@@ -325,20 +340,32 @@ func fullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tens
 }
 
 func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
+    let diagonal = TensorElements<Double>.filled(count: raw.scalarCount) { diagonal in
+        raw.scalars.withUnsafeBufferPointer { r in
+            for i in 0..<r.count { diagonal[i] = softplusAndSlope(r[i]).value }
+        }
+    }
+    return fullRankSampleValue(mean, lower, diagonal: diagonal, noise)
+}
+
+/// θ = μ + ε Lᵀ with L's diagonal given (its first D elements).
+func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, diagonal: TensorElements<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
     let (s, d) = (noise.shape[0], mean.scalarCount)
     return Tensor(shape: [s, d]) { theta in
         mean.scalars.withUnsafeBufferPointer { m in
             lower.scalars.withUnsafeBufferPointer { f in
-                raw.scalars.withUnsafeBufferPointer { r in
+                diagonal.withUnsafeBufferPointer { diagonal in
                     noise.scalars.withUnsafeBufferPointer { e in
-                        withUnsafeTemporaryAllocation(of: Double.self, capacity: d) { diagonal in
-                            for i in 0..<d { diagonal[i] = softplusAndSlope(r[i]).value }
-                            for p in 0..<s {
-                                for i in 0..<d {
-                                    var total = m[i] + diagonal[i] * e[p * d + i]
-                                    for j in 0..<i { total += f[i * d + j] * e[p * d + j] }
-                                    theta[p * d + i] = total
-                                }
+                        guard let m = m.baseAddress, let f = f.baseAddress, let l = diagonal.baseAddress,
+                            let e = e.baseAddress, let theta = theta.baseAddress
+                        else { return }
+                        for p in 0..<s {
+                            let (ep, tp) = (e + p * d, theta + p * d)
+                            for i in 0..<d {
+                                let fi = f + i * d
+                                var total = m[i] + l[i] * ep[i]
+                                for j in 0..<i { total += fi[j] * ep[j] }
+                                tp[i] = total
                             }
                         }
                     }
@@ -363,6 +390,19 @@ func vjpFullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: T
 func fullRankSamplePullback(_ mean: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double)
     -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>)
 {
+    let slopes = TensorElements<Double>.filled(count: raw.scalarCount) { slopes in
+        raw.scalars.withUnsafeBufferPointer { r in
+            for i in 0..<r.count { slopes[i] = softplusAndSlope(r[i]).slope }
+        }
+    }
+    return fullRankSamplePullback(mean, noise, upstream, weight: weight, slopes: slopes, offset: 0)
+}
+
+/// The same pullback with softplus′(ρ) given (D elements of `slopes` from `offset`).
+func fullRankSamplePullback(
+    _ mean: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double,
+    slopes: TensorElements<Double>, offset: Int
+) -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>) {
     let (s, d) = (noise.shape[0], mean.scalarCount)
     var gMean = TensorElements<Double>.zeros(count: d)
     var gLower = TensorElements<Double>.zeros(count: d * d)
@@ -372,23 +412,28 @@ func fullRankSamplePullback(_ mean: Tensor<Double>, _ raw: Tensor<Double>, _ noi
             gRaw.withUnsafeMutableBufferPointer { gRaw in
                 upstream.scalars.withUnsafeBufferPointer { g in
                     noise.scalars.withUnsafeBufferPointer { e in
-                        for p in 0..<s {
-                            for i in 0..<d {
-                                let gi = g[p * d + i] * weight
-                                gMean[i] += gi
-                                gRaw[i] += gi * e[p * d + i]
-                                for j in 0..<i { gLower[i * d + j] += gi * e[p * d + j] }
+                        slopes.withUnsafeBufferPointer { slopes in
+                            guard let gm = gMean.baseAddress, let gl = gLower.baseAddress, let gr = gRaw.baseAddress,
+                                let g = g.baseAddress, let e = e.baseAddress, let slopes = slopes.baseAddress
+                            else { return }
+                            for p in 0..<s {
+                                let (gp, ep) = (g + p * d, e + p * d)
+                                for i in 0..<d {
+                                    let gi = gp[i] * weight
+                                    gm[i] += gi
+                                    gr[i] += gi * ep[i]
+                                    let row = gl + i * d
+                                    for j in 0..<i { row[j] += gi * ep[j] }
+                                }
                             }
+                            for i in 0..<d { gr[i] *= slopes[offset + i] }
                         }
                     }
-                }
-                raw.scalars.withUnsafeBufferPointer { r in
-                    for i in 0..<d { gRaw[i] *= softplusAndSlope(r[i]).slope }
                 }
             }
         }
     }
-    return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: raw.shape, scalars: gRaw))
+    return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: [d], scalars: gRaw))
 }
 
 /// The entropy of a Gaussian whose Cholesky factor has diagonal softplus(ρ): Σ log softplus(ρᵢ) + D/2 (1 + log 2π).

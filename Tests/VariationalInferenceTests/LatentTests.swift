@@ -96,6 +96,26 @@ final class LatentTests: XCTestCase {
         assertClose(model.logJointUnconstrained(theta, observations: batch).scalar, prior + 2.5 * likelihood, relativeTolerance: 1e-13)
     }
 
+    /// Reading a variable by name has one pullback of its own: gradients land in the variable's columns, also when
+    /// the variable fills the whole vector, is a matrix, or is read twice, and a broadcast upstream is summed back.
+    func testReadingByNameDifferentiates() {
+        let space = LatentSpace([Latent("a", Normal(0, 1)), Latent("m", Normal(0, 1), shape: [2, 3]), Latent("b", Normal(0, 1), shape: [2])])
+        let whole = LatentSpace([Latent("v", Normal(0, 1), shape: [3])])
+        var generator = SeededGenerator(seed: 9)
+        let weights = T(randomNormal: [2, 2, 3], using: &generator)
+        let row = T(randomNormal: [4], using: &generator)
+        assertGradientMatchesFiniteDifferences("a, m and b", { x in
+            let z = Latents(values: x[0], space: space)
+            return (z["a"] * row).sum() + (z["m"] * weights).sum() + (z["b"] * z["b"] * z["a"]).sum() + z["m"].squared().sum()
+        }, at: [T(randomNormal: [2, 9], using: &generator)])
+        assertGradientMatchesFiniteDifferences("one variable", { x in
+            let z = Latents(values: x[0], space: whole)
+            return (z["v"] * z["v"] * T([1, -2, 0.5])).sum()
+        }, at: [T(randomNormal: [2, 3], using: &generator)])
+        XCTAssertEqual(Latents(values: T(zeros: [2, 9]), space: space)["m"].shape, [2, 2, 3])
+        XCTAssertEqual(Latents(values: T(zeros: [2, 9]), space: space)["a"].shape, [2, 1])
+    }
+
     /// Gradients of a log joint with constrained latents and a dependent prior, through automatic differentiation.
     func testGradientMatchesFiniteDifferences() {
         let y = T([0.5, -1, 2, 0.3])
