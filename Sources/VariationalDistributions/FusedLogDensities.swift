@@ -118,10 +118,23 @@ func studentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ sc
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func studentTKernelValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>) -> Tensor<S> {
-    fusedElementwise(x, location, scale, nu, name: "StudentT.logProbability") { x, m, s, nu in
+    studentTKernelParts(x, location, scale, nu).value
+}
+
+/// The kernel and log(1 + z²/ν) per element, in three passes: z²/ν, its log1p through the vectorised kernel (a
+/// scalar log1p per observation cost more than the rest of the likelihood), and −(ν + 1)/2 times that.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func studentTKernelParts<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>)
+    -> (value: Tensor<S>, logs: Tensor<S>)
+{
+    let ratios = fusedElementwise(x, location, scale, nu, name: "StudentT.logProbability") { x, m, s, nu in
         let z = (x - m) / s
-        return -(nu + 1) / 2 * S.log(onePlus: z * z / nu)
+        return z * z / nu
     }
+    let logs = ratios.log1p()
+    let value = fusedElementwise(logs, nu, nu, nu, name: "StudentT.logProbability") { l, nu, _, _ in -(nu + 1) / 2 * l }
+    return (value, logs)
 }
 
 @derivative(of: studentTKernel)
@@ -130,14 +143,19 @@ func studentTKernelValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>,
 func vjpStudentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>, Tensor<S>))
 {
-    (studentTKernelValue(x, location, scale, nu), { v in
-        fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability") { x, m, s, nu in
+    let (value, logs) = studentTKernelParts(x, location, scale, nu)
+    return (value, { v in
+        if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
+        let g = fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability") { x, m, s, nu in
             let z = (x - m) / s
             let r = z * z / nu
             let q = 1 + r
             let w = (nu + 1) * z / (s * nu * q)
-            return (-w, w, (nu + 1) * r / (s * q), -S.log(onePlus: r) / 2 + (nu + 1) * r / (2 * nu * q))
+            return (-w, w, (nu + 1) * r / (s * q), (nu + 1) * r / (2 * nu * q))
         }
+        // ∂/∂ν also has −½ log(1 + z²/ν) per element: the logarithms of the value's pass, summed into ν's shape.
+        let logTerm = (v * logs).summed(toShape: nu.shape) * S(-0.5)
+        return (g.0, g.1, g.2, g.3 + logTerm)
     })
 }
 
