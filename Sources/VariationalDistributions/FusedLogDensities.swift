@@ -147,11 +147,15 @@ func vjpStudentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _
     return (value, { v in
         if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
         let g = fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability") { x, m, s, nu in
+            // Three divisions an element, and no product of σ with ν that could overflow: with u = z/ν (r = zu) and
+            // b = (ν + 1)/(σq), w = bu, ∂/∂σ = br and the rest of ∂/∂ν, (ν + 1) r/(2νq), is (bσ/2) u².
             let z = (x - m) / s
-            let r = z * z / nu
+            let u = z / nu
+            let r = z * u
             let q = 1 + r
-            let w = (nu + 1) * z / (s * nu * q)
-            return (-w, w, (nu + 1) * r / (s * q), (nu + 1) * r / (2 * nu * q))
+            let b = (nu + 1) / (s * q)
+            let w = b * u
+            return (-w, w, b * r, b * s / 2 * (u * u))
         }
         // ∂/∂ν also has −½ log(1 + z²/ν) per element: the logarithms of the value's pass, summed into ν's shape.
         let logTerm = (v * logs).summed(toShape: nu.shape) * S(-0.5)
