@@ -310,20 +310,10 @@ func poissonLogDensityValue<S: TensorScalar>(
         // A rate for every count, the counts a row of data: one pass. The counts' log-factorials come from the
         // caller when its pullback needs them too.
         let logFactorials = known ?? logFactorialsOfCounts(k)
-        let result = TensorElements<S>.filled(count: rows * columns) { out in
-            k.scalars.withUnsafeBufferPointer { k in
-                logFactorials.withUnsafeBufferPointer { logFactorials in
-                    logRate.scalars.withUnsafeBufferPointer { logRate in
-                        rate.scalars.withUnsafeBufferPointer { rate in
-                            S.poissonLogDensities(
-                                rows: rows, columns: columns, counts: k.baseAddress!, logFactorials: logFactorials.baseAddress!,
-                                logRates: logRate.baseAddress!, rates: rate.baseAddress!, result: out.baseAddress!)
-                        }
-                    }
-                }
-            }
+        return alongRowsOfCounts(k, logFactorials, logRate, rate) {
+            S.poissonLogDensities(
+                rows: rows, columns: columns, counts: $0, logFactorials: $1, logRates: $2, rates: $3, result: $4)
         }
-        return Tensor(shape: rate.shape, scalars: result)
     }
     return fusedElementwise(k, rate, logRate, rate, name: "Poisson.logProbability") { k, rate, logRate, _ in
         guard let logFactorial = logFactorialOfCount(k) else { return -.infinity }
@@ -406,25 +396,37 @@ func poissonGradient<S: TensorScalar>(
     _ k: Tensor<S>, _ rate: Tensor<S>, upstream v: Tensor<S>, logFactorials: TensorElements<S>?, inLogRate: Bool
 ) -> Tensor<S> {
     if v.shape == rate.shape, let logFactorials, let (rows, columns) = countsRepeatAlongRows(k, rate) {
-        let gradient = TensorElements<S>.filled(count: rows * columns) { out in
-            k.scalars.withUnsafeBufferPointer { k in
-                logFactorials.withUnsafeBufferPointer { logFactorials in
-                    rate.scalars.withUnsafeBufferPointer { rate in
-                        v.scalars.withUnsafeBufferPointer { v in
-                            S.poissonGradient(
-                                rows: rows, columns: columns, counts: k.baseAddress!, logFactorials: logFactorials.baseAddress!,
-                                rates: rate.baseAddress!, upstream: v.baseAddress!, inLogRate: inLogRate, result: out.baseAddress!)
-                        }
-                    }
-                }
-            }
+        return alongRowsOfCounts(k, logFactorials, rate, v) {
+            S.poissonGradient(
+                rows: rows, columns: columns, counts: $0, logFactorials: $1, rates: $2, upstream: $3, inLogRate: inLogRate,
+                result: $4)
         }
-        return Tensor(shape: rate.shape, scalars: gradient)
     }
     return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in
         guard logFactorialOfCount(k) != nil else { return (0, 0, 0, 0) }
         return (0, inLogRate ? k - rate : k == 0 ? -1 : k / rate - 1, 0, 0)
     }.1
+}
+
+/// `kernel(k, log k!, a, b, result)` on the elements' addresses, for a result of a's shape: a C kernel over rows of
+/// `a` and `b` that each meet the one row of counts k (``countsRepeatAlongRows(_:_:)``).
+@inline(__always)
+func alongRowsOfCounts<S: TensorScalar>(
+    _ k: Tensor<S>, _ logFactorials: TensorElements<S>, _ a: Tensor<S>, _ b: Tensor<S>,
+    _ kernel: (UnsafePointer<S>, UnsafePointer<S>, UnsafePointer<S>, UnsafePointer<S>, UnsafeMutablePointer<S>) -> Void
+) -> Tensor<S> {
+    let result = TensorElements<S>.filled(count: a.scalarCount) { out in
+        k.scalars.withUnsafeBufferPointer { k in
+            logFactorials.withUnsafeBufferPointer { logFactorials in
+                a.scalars.withUnsafeBufferPointer { a in
+                    b.scalars.withUnsafeBufferPointer { b in
+                        kernel(k.baseAddress!, logFactorials.baseAddress!, a.baseAddress!, b.baseAddress!, out.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(shape: a.shape, scalars: result)
 }
 
 /// (rows, columns) when the rates have the broadcast shape and the counts are its trailing row(s) repeated along
