@@ -295,11 +295,10 @@ public struct Latents: Differentiable {
         let i = space.index(of: name)
         let v = space.variables[i]
         let start = space.constrainedOffsets[i]
-        let s = values.shape[0]
-        let shape = v.shape.count <= 1 ? [s, v.size] : [s] + v.shape
-        // One variable filling the whole vector needs no copy.
-        if start == 0 && v.size == values.shape[1] { return values.reshaped(to: shape) }
-        return values.slice(axis: 1, range: start..<(start + v.size)).reshaped(to: shape)
+        // One variable filling the whole vector needs no copy; a scalar or vector variable's columns [S, size] are
+        // already its shape (no new shape array to build).
+        let columns = start == 0 && v.size == values.shape[1] ? values : values.slice(axis: 1, range: start..<(start + v.size))
+        return v.shape.count <= 1 ? columns : columns.reshaped(to: [values.shape[0]] + v.shape)
     }
 
     /// One pullback for the read: the variable's gradient placed in its columns of zeros [S, C] (a gradient that
