@@ -290,7 +290,7 @@ public struct Latents: Differentiable {
         readVariable(name)
     }
 
-    /// The subscript's value, and the columns and shape it reads.
+    /// The subscript's value, computed outside differentiation (its pullback is `vjpSubscript`).
     func readVariable(_ name: String) -> Tensor<Double> {
         let i = space.index(of: name)
         let v = space.variables[i]
