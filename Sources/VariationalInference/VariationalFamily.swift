@@ -141,17 +141,11 @@ public struct MeanFieldGaussian: VariationalFamily {
         logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
     ) -> (loss: Double, gradient: TangentVector)? {
         let (s, d) = (noise.shape[0], noise.shape[1])
-        let rho = rawScale.scalars, mu = mean.scalars, epsilon = noise.scalars
-        var entropy = Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
+        let mu = mean.scalars, epsilon = noise.scalars
         // σ in the first d places, σ′ in the last d.
-        let scaleAndSlope = TensorElements<Double>.filled(count: 2 * d) { buffer in
-            for j in 0..<d {
-                let e = Foundation.exp(-Swift.abs(rho[j]))
-                buffer[j] = Swift.max(rho[j], 0) + Foundation.log1p(e)
-                buffer[d + j] = rho[j] >= 0 ? 1 / (1 + e) : e / (1 + e)
-                entropy += Foundation.log(buffer[j])
-            }
-        }
+        let scaleAndSlope = softplusScalesAndSlopes(rawScale)
+        var entropy = Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
+        for j in 0..<d { entropy += Foundation.log(scaleAndSlope[j]) }
         let theta = TensorElements<Double>.filled(count: s * d) { buffer in
             for p in 0..<s {
                 for j in 0..<d { buffer[p * d + j] = mu[j] + scaleAndSlope[j] * epsilon[p * d + j] }
@@ -244,23 +238,12 @@ public struct FullRankGaussian: VariationalFamily {
     ) -> (loss: Double, gradient: TangentVector)? {
         let (s, d) = (noise.shape[0], dimension)
         // softplus(ρᵢ) in [0, d), its slope σ(ρᵢ) in [d, 2d).
-        var scaleAndSlope = TensorElements<Double>.uninitialized(count: 2 * d)
-        var logDiagonal = 0.0
-        scaleAndSlope.withUnsafeMutableBufferPointer { buffer in
-            rawDiagonal.scalars.withUnsafeBufferPointer { rho in
-                for i in 0..<d {
-                    let (value, slope) = softplusAndSlope(rho[i])
-                    buffer[i] = value
-                    buffer[d + i] = slope
-                    logDiagonal += Foundation.log(value)
-                }
-            }
-        }
-        let entropy = logDiagonal + Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
-        let theta = fullRankSampleValue(mean, lowerFactor, diagonal: scaleAndSlope, noise)
+        let scaleAndSlope = softplusScalesAndSlopes(rawDiagonal)
+        let entropy = gaussianEntropy(choleskyDiagonal: scaleAndSlope.prefix(d))
+        let theta = fullRankSampleValue(mean, lowerFactor, scalesAndSlopes: scaleAndSlope, noise)
         guard let (value, g) = logJoint(theta) else { return nil }
         let perParticle = -1 / Double(s)
-        var gradient = fullRankSamplePullback(mean, noise, g, weight: perParticle, slopes: scaleAndSlope, offset: d)
+        var gradient = fullRankSamplePullback(mean, noise, g, weight: perParticle, scalesAndSlopes: scaleAndSlope)
         gradient.raw.withUnsafeMutableScalars { raw in
             scaleAndSlope.withUnsafeBufferPointer { buffer in
                 for i in 0..<d { raw[i] -= buffer[d + i] / buffer[i] }
@@ -333,6 +316,17 @@ func softplusAndSlope(_ rho: Double) -> (value: Double, slope: Double) {
     return (value, rho >= 0 ? 1 / (1 + t) : t / (1 + t))
 }
 
+/// softplus(ρⱼ) in the first D places and its slope σ(ρⱼ) in the last D: the Gaussian families' scales and the
+/// factor their gradients need, from one e^(−|ρ|) each.
+func softplusScalesAndSlopes(_ rho: Tensor<Double>) -> TensorElements<Double> {
+    let d = rho.scalarCount
+    return TensorElements<Double>.filled(count: 2 * d) { buffer in
+        rho.scalars.withUnsafeBufferPointer { rho in
+            for j in 0..<d { (buffer[j], buffer[d + j]) = softplusAndSlope(rho[j]) }
+        }
+    }
+}
+
 /// θ = μ + ε Lᵀ for particles ε [S, D], with L the strict lower part of `lower` plus diag(softplus(ρ)).
 @differentiable(reverse, wrt: (mean, lower, raw))
 func fullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
@@ -340,16 +334,13 @@ func fullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tens
 }
 
 func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
-    let diagonal = TensorElements<Double>.filled(count: raw.scalarCount) { diagonal in
-        raw.scalars.withUnsafeBufferPointer { r in
-            for i in 0..<r.count { diagonal[i] = softplusAndSlope(r[i]).value }
-        }
-    }
-    return fullRankSampleValue(mean, lower, diagonal: diagonal, noise)
+    fullRankSampleValue(mean, lower, scalesAndSlopes: softplusScalesAndSlopes(raw), noise)
 }
 
-/// θ = μ + ε Lᵀ with L's diagonal given (its first D elements).
-func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, diagonal: TensorElements<Double>, _ noise: Tensor<Double>) -> Tensor<Double> {
+/// θ = μ + ε Lᵀ with L's diagonal the first D elements of `scalesAndSlopes` (`softplusScalesAndSlopes(ρ)`).
+func fullRankSampleValue(
+    _ mean: Tensor<Double>, _ lower: Tensor<Double>, scalesAndSlopes diagonal: TensorElements<Double>, _ noise: Tensor<Double>
+) -> Tensor<Double> {
     let (s, d) = (noise.shape[0], mean.scalarCount)
     return Tensor(shape: [s, d]) { theta in
         mean.scalars.withUnsafeBufferPointer { m in
@@ -379,29 +370,19 @@ func fullRankSampleValue(_ mean: Tensor<Double>, _ lower: Tensor<Double>, diagon
 func vjpFullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>)
     -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> (Tensor<Double>, Tensor<Double>, Tensor<Double>))
 {
-    (fullRankSampleValue(mean, lower, raw, noise), { v in
+    let scalesAndSlopes = softplusScalesAndSlopes(raw)
+    return (fullRankSampleValue(mean, lower, scalesAndSlopes: scalesAndSlopes, noise), { v in
         if v.isSymbolicZero { return (.zero, .zero, .zero) }
-        return fullRankSamplePullback(mean, raw, noise, v, weight: 1)
+        return fullRankSamplePullback(mean, noise, v, weight: 1, scalesAndSlopes: scalesAndSlopes)
     })
 }
 
 /// The pullback of θ = μ + ε Lᵀ: for upstream gradients g [S, D] (each times `weight`), Σₛ gₛ for μ, Σₛ gₛᵢ εₛⱼ
-/// below the diagonal of L (zero on and above it), and Σₛ gₛᵢ εₛᵢ softplus′(ρᵢ) for ρ.
-func fullRankSamplePullback(_ mean: Tensor<Double>, _ raw: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double)
-    -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>)
-{
-    let slopes = TensorElements<Double>.filled(count: raw.scalarCount) { slopes in
-        raw.scalars.withUnsafeBufferPointer { r in
-            for i in 0..<r.count { slopes[i] = softplusAndSlope(r[i]).slope }
-        }
-    }
-    return fullRankSamplePullback(mean, noise, upstream, weight: weight, slopes: slopes, offset: 0)
-}
-
-/// The same pullback with softplus′(ρ) given (D elements of `slopes` from `offset`).
+/// below the diagonal of L (zero on and above it), and Σₛ gₛᵢ εₛᵢ softplus′(ρᵢ) for ρ, with softplus′(ρ) the last D
+/// elements of `scalesAndSlopes` (`softplusScalesAndSlopes(ρ)`).
 func fullRankSamplePullback(
     _ mean: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double,
-    slopes: TensorElements<Double>, offset: Int
+    scalesAndSlopes: TensorElements<Double>
 ) -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>) {
     let (s, d) = (noise.shape[0], mean.scalarCount)
     var gMean = TensorElements<Double>.zeros(count: d)
@@ -412,7 +393,7 @@ func fullRankSamplePullback(
             gRaw.withUnsafeMutableBufferPointer { gRaw in
                 upstream.scalars.withUnsafeBufferPointer { g in
                     noise.scalars.withUnsafeBufferPointer { e in
-                        slopes.withUnsafeBufferPointer { slopes in
+                        scalesAndSlopes.withUnsafeBufferPointer { slopes in
                             guard let gm = gMean.baseAddress, let gl = gLower.baseAddress, let gr = gRaw.baseAddress,
                                 let g = g.baseAddress, let e = e.baseAddress, let slopes = slopes.baseAddress
                             else { return }
@@ -426,7 +407,7 @@ func fullRankSamplePullback(
                                     for j in 0..<i { row[j] += gi * ep[j] }
                                 }
                             }
-                            for i in 0..<d { gr[i] *= slopes[offset + i] }
+                            for i in 0..<d { gr[i] *= slopes[d + i] }
                         }
                     }
                 }
@@ -443,8 +424,12 @@ func gaussianEntropy(_ raw: Tensor<Double>) -> Tensor<Double> {
 }
 
 func gaussianEntropyValue(_ raw: Tensor<Double>) -> Tensor<Double> {
-    let d = Double(raw.scalarCount)
-    return Tensor(raw.scalars.reduce(0) { $0 + Foundation.log(softplusAndSlope($1).value) } + d * 0.5 * (1 + Foundation.log(2 * Double.pi)))
+    Tensor(gaussianEntropy(choleskyDiagonal: raw.scalars.lazy.map { softplusAndSlope($0).value }))
+}
+
+/// Σ log Lᵢᵢ + D/2 (1 + log 2π) for the diagonal of a Cholesky factor L, the logarithms summed first.
+func gaussianEntropy<Diagonal: Collection>(choleskyDiagonal diagonal: Diagonal) -> Double where Diagonal.Element == Double {
+    diagonal.reduce(0) { $0 + Foundation.log($1) } + Double(diagonal.count) * 0.5 * (1 + Foundation.log(2 * Double.pi))
 }
 
 @derivative(of: gaussianEntropy)
