@@ -287,12 +287,12 @@ public struct Latents: Differentiable {
     /// ([S, 1] with [S, 8]) the way plates broadcast in other probabilistic languages.
     @differentiable(reverse, wrt: self)
     public subscript(name: String) -> Tensor<Double> {
-        readVariable(name)
+        readVariable(at: space.index(of: name))
     }
 
-    /// The subscript's value, computed outside differentiation (its pullback is `vjpSubscript`).
-    func readVariable(_ name: String) -> Tensor<Double> {
-        let i = space.index(of: name)
+    /// The subscript's value for the variable at index `i`, computed outside differentiation (its pullback is
+    /// `vjpSubscript`).
+    func readVariable(at i: Int) -> Tensor<Double> {
         let v = space.variables[i]
         let start = space.constrainedOffsets[i]
         // One variable filling the whole vector needs no copy; a scalar or vector variable's columns [S, size] are
@@ -306,14 +306,14 @@ public struct Latents: Differentiable {
     @derivative(of: subscript(_:))
     @usableFromInline
     func vjpSubscript(_ name: String) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector) {
-        let value = readVariable(name)
-        let start = space.constrainedOffsets[space.index(of: name)]
+        let i = space.index(of: name)
+        let value = readVariable(at: i)
+        let (start, size) = (space.constrainedOffsets[i], space.variables[i].size)
         let (valueShape, fullShape) = (value.shape, values.shape)
         return (value, { v in
             if v.isSymbolicZero { return TangentVector(values: .zero) }
             let upstream = v.shape == valueShape ? v : v.broadcasted(to: valueShape)
             let (s, c) = (fullShape[0], fullShape[1])
-            let size = s == 0 ? 0 : upstream.scalarCount / s
             if size == c { return TangentVector(values: upstream.reshaped(to: fullShape)) }
             return TangentVector(values: Tensor(shape: fullShape) { out in
                 guard let target = out.baseAddress else { return }
