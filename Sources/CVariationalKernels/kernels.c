@@ -597,10 +597,45 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
 DEFINE_LOGISTIC(s, float, vk_s8, vk_i8, exp_s8, vk_s16, vk_i16, exp_s16, 7)
 DEFINE_LOGISTIC(d, double, vk_d4, vk_l4, exp_d4, vk_d8, vk_l8, exp_d8, 16)
 
+int vk_parts_for(long elements) {
+    vk_initialize();
+    return elements >= VK_PARALLEL_ELEMENTS && !forced_portable ? max_threads : 1;
+}
+
+// The rows-by-columns passes below split into parts by rows, or by columns in groups of 16 where a part sums down
+// the columns: each element, and each column's sum, is computed as it would be on one thread, so the bits do not
+// depend on the number of parts.
+typedef struct {
+    long rows, columns;
+    const void *b, *v, *y;
+    void *out, *bias_gradient;
+    int parts;
+} rows_job;
+
+static void part_rows(const rows_job *job, int part, long *first, long *last) {
+    *first = job->rows * part / job->parts;
+    *last = job->rows * (part + 1) / job->parts;
+}
+
+static void part_columns(const rows_job *job, int part, long *first, long *last) {
+    long groups = (job->columns + 15) / 16;
+    *first = groups * part / job->parts * 16;
+    *last = part == job->parts - 1 ? job->columns : groups * (part + 1) / job->parts * 16;
+    if (*last > job->columns) *last = job->columns;
+}
+
 // Every row of y (rows × columns) a copy of b.
 #define DEFINE_FILL_ROWS(P, T)                                                                         \
+    static void P##fill_rows_part(void *context, int part) {                                           \
+        const rows_job *job = context;                                                                 \
+        long first, last;                                                                              \
+        part_rows(job, part, &first, &last);                                                           \
+        T *y = job->out;                                                                               \
+        for (long r = first; r < last; r++) memcpy(y + r * job->columns, job->b, sizeof(T) * (size_t)job->columns); \
+    }                                                                                                  \
     void vk_##P##fill_rows(long rows, long columns, const T *b, T *y) {                                \
-        for (long r = 0; r < rows; r++) memcpy(y + r * columns, b, sizeof(T) * (size_t)columns);       \
+        rows_job job = {rows, columns, b, 0, 0, y, 0, vk_parts_for(rows * columns)};                   \
+        vk_run_parts(P##fill_rows_part, &job, job.parts);                                              \
     }
 DEFINE_FILL_ROWS(s, float)
 DEFINE_FILL_ROWS(d, double)
@@ -609,27 +644,43 @@ DEFINE_FILL_ROWS(d, double)
 // 0) with the bias's gradient Σ over rows of δ, summed row by row. Plain loops over separate (restrict) arrays, which
 // the compiler vectorises with a compare and a mask: a branch per element mispredicts on half of them.
 #define DEFINE_RELU_ROWS(P, T)                                                                                     \
-    void vk_##P##bias_relu(long rows, long columns, const T *restrict b, T *restrict y) {                          \
-        for (long r = 0; r < rows; r++) {                                                                          \
-            T *restrict row = y + r * columns;                                                                     \
+    static void P##bias_relu_part(void *context, int part) {                                                       \
+        const rows_job *job = context;                                                                             \
+        long first, last, columns = job->columns;                                                                  \
+        part_rows(job, part, &first, &last);                                                                       \
+        const T *restrict b = job->b;                                                                              \
+        for (long r = first; r < last; r++) {                                                                      \
+            T *restrict row = (T *)job->out + r * columns;                                                         \
             for (long k = 0; k < columns; k++) {                                                                   \
                 T t = row[k] + b[k];                                                                               \
                 row[k] = t > 0 ? t : 0;                                                                            \
             }                                                                                                      \
         }                                                                                                          \
     }                                                                                                              \
-    void vk_##P##relu_backward(long rows, long columns, const T *restrict v, const T *restrict y, T *restrict delta, \
-                               T *restrict bias_gradient) {                                                        \
-        for (long k = 0; k < columns; k++) bias_gradient[k] = 0;                                                   \
-        for (long r = 0; r < rows; r++) {                                                                          \
-            const T *restrict vr = v + r * columns, *restrict yr = y + r * columns;                                \
-            T *restrict dr = delta + r * columns;                                                                  \
-            for (long k = 0; k < columns; k++) {                                                                   \
+    void vk_##P##bias_relu(long rows, long columns, const T *restrict b, T *restrict y) {                          \
+        rows_job job = {rows, columns, b, 0, 0, y, 0, vk_parts_for(rows * columns)};                               \
+        vk_run_parts(P##bias_relu_part, &job, job.parts);                                                          \
+    }                                                                                                              \
+    static void P##relu_backward_part(void *context, int part) {                                                   \
+        const rows_job *job = context;                                                                             \
+        long first, last, columns = job->columns;                                                                  \
+        part_columns(job, part, &first, &last);                                                                    \
+        T *restrict bias_gradient = job->bias_gradient;                                                            \
+        for (long k = first; k < last; k++) bias_gradient[k] = 0;                                                  \
+        for (long r = 0; r < job->rows; r++) {                                                                     \
+            const T *restrict vr = (const T *)job->v + r * columns, *restrict yr = (const T *)job->y + r * columns; \
+            T *restrict dr = (T *)job->out + r * columns;                                                          \
+            for (long k = first; k < last; k++) {                                                                  \
                 T up = vr[k], d = yr[k] > 0 ? up : 0; /* loaded either way, so the select vectorises */           \
                 dr[k] = d;                                                                                         \
                 bias_gradient[k] += d;                                                                             \
             }                                                                                                      \
         }                                                                                                          \
+    }                                                                                                              \
+    void vk_##P##relu_backward(long rows, long columns, const T *restrict v, const T *restrict y, T *restrict delta, \
+                               T *restrict bias_gradient) {                                                        \
+        rows_job job = {rows, columns, 0, v, y, delta, bias_gradient, vk_parts_for(rows * columns)};               \
+        vk_run_parts(P##relu_backward_part, &job, job.parts);                                                      \
     }
 DEFINE_RELU_ROWS(s, float)
 DEFINE_RELU_ROWS(d, double)
@@ -871,9 +922,6 @@ double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double
 
 // MARK: - Fused Adam, and the sum of squares of a gradient (its norm), split across the threads for large tensors
 
-// Below this many elements an update or a sum stays on the calling thread.
-enum { PARALLEL_ELEMENTS = 1 << 15 };
-
 // Elements [first, last) of one Adam update. Compiled three times: as plain C, for AVX2 with FMA and for AVX-512,
 // where the compiler vectorises it eight or sixteen floats (four or eight doubles) at a time.
 #define ADAM_LOOP(T, SQRT)                                                                                \
@@ -912,7 +960,7 @@ enum { PARALLEL_ELEMENTS = 1 << 15 };
                       T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                                    \
         vk_initialize();                                                                                        \
         P##adam_update u = {n, p, g, m, v, lr, beta1, beta2, eps, c1, c2, weightDecay, 1};                      \
-        if (n >= PARALLEL_ELEMENTS && !forced_portable) u.parts = max_threads;                                  \
+        u.parts = vk_parts_for(n);                                                                              \
         vk_run_parts(P##adam_part, &u, u.parts);                                                                \
     }
 
@@ -1005,7 +1053,7 @@ DEFINE_SQUARES_PATHS(d, double)
         double *sums = chunks <= 64 ? local : malloc(sizeof(double) * (size_t)chunks);                         \
         if (!sums) abort();                                                                                     \
         P##squares_job job = {n, x, sums, chunks, 1};                                                           \
-        if (n >= PARALLEL_ELEMENTS && !forced_portable) job.parts = max_threads < chunks ? max_threads : (int)chunks; \
+        if (n >= VK_PARALLEL_ELEMENTS && !forced_portable) job.parts = max_threads < chunks ? max_threads : (int)chunks; \
         vk_run_parts(P##squares_part, &job, job.parts);                                                         \
         double total = 0;                                                                                       \
         for (long c = 0; c < chunks; c++) total += sums[c];                                                     \

@@ -121,19 +121,23 @@ func bernoulliRows<Scalar: TensorScalar>(
             out.initialize(repeating: 0)
             return
         }
-        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: d)
-        defer { scratch.deallocate() }
+        // Rows are independent: large batches split into parts by rows, each with a scratch row of its own.
+        let parts = min(partsFor(elements: rows * d), rows)
         logits.scalars.withUnsafeBufferPointer { l in
             labels.scalars.withUnsafeBufferPointer { x in
-                for r in 0..<rows {
-                    let (row, target) = (l.baseAddress! + r * d, x.baseAddress! + (r % period) * d)
-                    if let gradient {
-                        Scalar.sigmoidCrossEntropyWithGradient(
-                            count: d, logits: row, labels: target, result: scratch, gradient: gradient.baseAddress! + r * d)
-                    } else {
-                        Scalar.sigmoidCrossEntropy(count: d, logits: row, labels: target, result: scratch)
+                runInParts(parts) { part in
+                    let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: d)
+                    defer { scratch.deallocate() }
+                    for r in (rows * part / parts)..<(rows * (part + 1) / parts) {
+                        let (row, target) = (l.baseAddress! + r * d, x.baseAddress! + (r % period) * d)
+                        if let gradient {
+                            Scalar.sigmoidCrossEntropyWithGradient(
+                                count: d, logits: row, labels: target, result: scratch, gradient: gradient.baseAddress! + r * d)
+                        } else {
+                            Scalar.sigmoidCrossEntropy(count: d, logits: row, labels: target, result: scratch)
+                        }
+                        out[r] = -Tensor.rowSum(scratch, count: d)
                     }
-                    out[r] = -Tensor.rowSum(scratch, count: d)
                 }
             }
         }

@@ -264,6 +264,30 @@ extension Double: TensorScalar {
     }
 }
 
+/// Runs `body(part)` for every part in 0 ..< `parts`, on the calling thread and the kernels' worker threads, and
+/// returns when all have run. The parts must be independent (they may run in any order, at the same time); a part
+/// that asks for parts of its own runs them on its thread.
+@usableFromInline
+func runInParts(_ parts: Int, _ body: (Int) -> Void) {
+    guard parts > 1 else {
+        if parts == 1 { body(0) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        var work = body
+        withUnsafeMutablePointer(to: &work) { pointer in
+            vk_run_parts({ context, part in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(part))
+            }, pointer, Int32(clamping: parts))
+        }
+    }
+}
+
+/// The number of parts worth splitting an elementwise pass over `elements` into (1 for small passes, without a
+/// call into the kernels).
+@usableFromInline
+func partsFor(elements: Int) -> Int { elements < VK_PARALLEL_ELEMENTS ? 1 : Int(vk_parts_for(elements)) }
+
 /// Which kernels this process runs.
 public enum Kernels {
     /// True when OpenBLAS was found at run time and is used for products.

@@ -321,6 +321,45 @@ final class GradientTests: XCTestCase {
         compare(Double.self, 4, 0, 3, tolerance: 0)
     }
 
+    /// The rectified layer's passes, the bias rows of `linear` and the Bernoulli rows split into parts on several
+    /// threads past 2¹⁵ elements (by rows, or by columns in groups of 16 where a part sums down the columns): one
+    /// thread and two give the same bits, and both agree with the unfused compositions. Shapes whose columns are no
+    /// multiple of 16 and whose rows do not divide evenly.
+    func testPassesSplitAcrossThreadsGiveTheSameBits() {
+        var generator = SeededGenerator(seed: 31)
+        let (rows, inner, columns) = (151, 40, 333)
+        let x = Tensor<Float>(randomNormal: [rows, inner], using: &generator)
+        let (w, b) = (Tensor<Float>(randomNormal: [inner, columns], using: &generator), Tensor<Float>(randomNormal: [columns], using: &generator))
+        let upstream = Tensor<Float>(randomNormal: [rows, columns], using: &generator)
+        let labels = Tensor<Float>(randomUniform: [rows, columns], using: &generator).map { $0 < 0.3 ? 1 : 0 }
+        let rowWeights = Tensor<Float>(randomNormal: [rows], using: &generator)
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        var results: [[Tensor<Float>]] = []
+        for limit in [1, 2] {
+            Kernels.maximumThreads = limit
+            let (rectified, pullback) = valueWithPullback(at: x, w, b) { linearReLU($0, $1, $2) }
+            let g = pullback(upstream)
+            let plain = linear(x, w, b)
+            let (likelihoods, logitGradient) = valueWithGradient(at: plain) { (bernoulliRowLogLikelihoods(logits: $0, labels: labels) * rowWeights).sum() }
+            results.append([rectified, g.0, g.1, g.2, plain, likelihoods, logitGradient])
+        }
+        for (one, two) in zip(results[0], results[1]) { XCTAssertEqual(one, two) }
+        // Against the compositions (their sums may run in another order: Float agrees to about 1e-5 relative).
+        let (reference, referencePullback) = valueWithPullback(at: x, w, b) { (matmul($0, $1) + $2).relu() }
+        let h = referencePullback(upstream)
+        let plain = matmul(x, w) + b
+        let (likelihoods, logitGradient) = valueWithGradient(at: plain) {
+            (-sigmoidCrossEntropy(logits: $0, labels: labels).sum(squeezingAxes: 1) * rowWeights).sum()
+        }
+        for (a, e) in zip(results[1], [reference, h.0, h.1, h.2, plain, likelihoods, logitGradient]) {
+            XCTAssertEqual(a.shape, e.shape)
+            for i in 0..<a.scalarCount {
+                XCTAssertEqual(a.scalars[i], e.scalars[i], accuracy: 1e-5 * Swift.max(1, Swift.abs(e.scalars[i])))
+            }
+        }
+    }
+
     /// The checker must notice a wrong derivative: a function whose registered derivative is deliberately off.
     func testCheckerCatchesAWrongDerivative() {
         let result = GradientChecker.check({ deliberatelyWrongSquare($0[0]) }, at: [normal([3])])

@@ -39,6 +39,16 @@ int vk_own_float_products(void);
 int vk_using_avx512_vector_math(void);
 /// 1 when libmvec's AVX2 variants are used for elementwise maths.
 int vk_using_vector_math(void);
+/// Runs body(context, part) for part in 0 ..< parts on the calling thread and on up to parts − 1 workers (parts.c),
+/// and returns when all are done. Each part runs exactly once, on whichever thread claims it first; the caller runs
+/// every part no worker takes (all of them when the workers are busy with another caller's job, as when a part
+/// itself asks for parts). Parts must not depend on which thread runs them.
+void vk_run_parts(void (*body)(void *context, int part), void *context, int parts);
+/// Elementwise passes, updates and sums of fewer elements than this stay on the calling thread.
+#define VK_PARALLEL_ELEMENTS 32768
+/// The number of parts an elementwise pass over this many elements is worth splitting into: the threads for passes
+/// of VK_PARALLEL_ELEMENTS or more, 1 for smaller ones (and when the portable kernel is forced).
+int vk_parts_for(long elements);
 /// Forces the portable GEMM/GEMV for this process (tests compare the two kernels).
 void vk_force_portable(int portable);
 /// The density (nonzeros / elements) up to which a single-precision product's left operand is summed over its
