@@ -3,7 +3,7 @@
 // blocked kernel spends four fifths of those two products (about 40% of a small VAE's multiply-adds) on zeros.
 //
 // op(A) is gathered into rows of (column, value) pairs, its nonzeros only; then each row of C is the sum of its
-// nonzeros' values times the matching rows of B, 64 columns at a time in eight vector registers. Every output is
+// nonzeros' values times the matching rows of B, up to 64 columns at a time in vector registers. Every output is
 // summed over op(A)'s columns in ascending order, whatever the number of threads. Like the reference BLAS, a zero
 // of A never multiplies B: an infinity or NaN in a row of B that meets only zeros does not reach C.
 
