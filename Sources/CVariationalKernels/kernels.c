@@ -469,6 +469,62 @@ DEFINE_UNARY(expm1)
 DEFINE_UNARY(tanh)
 DEFINE_UNARY(erf)
 
+// MARK: - Standard normal draws by the Box–Muller transform
+
+// values holds `pairs` pairs of uniforms (u₁, u₂) in (0, 1) and receives, in their place, r·cos θ and r·sin θ with
+// r = √(−2 log u₁) and θ = 2π·u₂. Eight or four pairs at a time through libmvec: the even and odd elements of two
+// vectors are the u₁'s and u₂'s (unpacklo/unpackhi within lanes), and the same two unpacks put the results back. The
+// tail goes through a padded copy, so a pair's normals do not depend on where it sits in the array.
+__attribute__((target("avx2,fma"))) __m256d _ZGVdN4v_sin(__m256d);
+__attribute__((target("avx2,fma"))) __m256d _ZGVdN4v_cos(__m256d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_log(__m512d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_sin(__m512d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_cos(__m512d);
+
+__attribute__((target("avx512f"))) static void box_muller512(double *v) {
+    __m512d a = _mm512_loadu_pd(v), b = _mm512_loadu_pd(v + 8);
+    __m512d u1 = _mm512_unpacklo_pd(a, b), u2 = _mm512_unpackhi_pd(a, b);
+    __m512d r = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), _ZGVeN8v_log(u1)));
+    __m512d theta = _mm512_mul_pd(_mm512_set1_pd(2 * M_PI), u2);
+    __m512d even = _mm512_mul_pd(r, _ZGVeN8v_cos(theta)), odd = _mm512_mul_pd(r, _ZGVeN8v_sin(theta));
+    _mm512_storeu_pd(v, _mm512_unpacklo_pd(even, odd));
+    _mm512_storeu_pd(v + 8, _mm512_unpackhi_pd(even, odd));
+}
+
+__attribute__((target("avx2,fma"))) static void box_muller256(double *v) {
+    __m256d a = _mm256_loadu_pd(v), b = _mm256_loadu_pd(v + 4);
+    __m256d u1 = _mm256_unpacklo_pd(a, b), u2 = _mm256_unpackhi_pd(a, b);
+    __m256d r = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), _ZGVdN4v_log(u1)));
+    __m256d theta = _mm256_mul_pd(_mm256_set1_pd(2 * M_PI), u2);
+    __m256d even = _mm256_mul_pd(r, _ZGVdN4v_cos(theta)), odd = _mm256_mul_pd(r, _ZGVdN4v_sin(theta));
+    _mm256_storeu_pd(v, _mm256_unpacklo_pd(even, odd));
+    _mm256_storeu_pd(v + 4, _mm256_unpackhi_pd(even, odd));
+}
+
+void vk_standard_normals(long pairs, double *values) {
+    vk_initialize();
+    long width = has_avx512 ? 8 : has_avx2 ? 4 : 0;  // pairs per vector step
+    if (width == 0) {
+        for (long i = 0; i < pairs; i++) {
+            double r = sqrt(-2 * log(values[2 * i])), sine, cosine;
+            sincos(2 * M_PI * values[2 * i + 1], &sine, &cosine);
+            values[2 * i] = r * cosine;
+            values[2 * i + 1] = r * sine;
+        }
+        return;
+    }
+    void (*step)(double *) = width == 8 ? box_muller512 : box_muller256;
+    long i = 0;
+    for (; i + width <= pairs; i += width) step(values + 2 * i);
+    if (i < pairs) {
+        double padded[16];
+        long rest = 2 * (pairs - i);
+        for (long j = 0; j < 16; j++) padded[j] = j < rest ? values[2 * i + j] : 0.5;
+        step(padded);
+        memcpy(values + 2 * i, padded, (size_t)rest * sizeof(double));
+    }
+}
+
 // MARK: - The logistic family: sigmoid, softplus, the cross-entropy from logits, the Bernoulli log density
 
 // All of them come from e = exp(−|l|) ∈ (0, 1], which cannot overflow:

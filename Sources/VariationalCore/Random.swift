@@ -19,19 +19,24 @@ public enum Random {
     }
 
     /// `count` standard normal draws by the Box–Muller transform, two per pair of uniforms, each handed to `store`
-    /// with its index (0, 1, …): callers write them where they are needed, with no array in between.
+    /// with its index (0, 1, …): callers write them where they are needed. The uniforms are drawn 256 at a time into
+    /// a buffer on the stack and transformed there by one vectorised kernel call (`vk_standard_normals`); an odd
+    /// count draws the last pair whole and uses its first normal.
     @inlinable @inline(__always)
     public static func standardNormals<G: RandomNumberGenerator>(
         count: Int, using generator: inout G, into store: (Int, Double) -> Void
     ) {
-        var i = 0
-        while i < count {
-            let radius = (-2 * Foundation.log(openUnit(using: &generator))).squareRoot()
-            var (sine, cosine) = (0.0, 0.0)
-            vk_sincos(2 * Double.pi * openUnit(using: &generator), &sine, &cosine)
-            store(i, radius * cosine)
-            if i + 1 < count { store(i + 1, radius * sine) }
-            i += 2
+        let chunk = 256  // even: only the last chunk can hold half a pair
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: Swift.max(2, Swift.min(count + 1, chunk))) { buffer in
+            var start = 0
+            while start < count {
+                let values = Swift.min(chunk, count - start)
+                let pairs = (values + 1) / 2
+                for j in 0..<(2 * pairs) { buffer[j] = openUnit(using: &generator) }
+                vk_standard_normals(pairs, buffer.baseAddress!)
+                for j in 0..<values { store(start + j, buffer[j]) }
+                start += values
+            }
         }
     }
 

@@ -39,6 +39,33 @@ final class RandomTests: XCTestCase {
         assertMoments(t.scalars.array, mean: 2, variance: 9, "normal(2, 3)")
     }
 
+    /// The vectorised Box–Muller transform against its scalar formula, draw by draw: the pairs come from the same
+    /// uniforms in the same order (an odd count uses its last pair's first normal and still draws the pair), a
+    /// pair's normals do not depend on where it sits (the padded tail gives the bits of a full vector), and the
+    /// stream is consumed two uniforms per pair whatever the count.
+    func testNormalsFollowTheScalarFormula() {
+        for count in [1, 2, 7, 15, 16, 17, 31, 255, 256, 257, 1001] {
+            var generator = SeededGenerator(seed: UInt64(count))
+            var replay = generator
+            let draws = Random.standardNormals(count: count, using: &generator)
+            var expected: [Double] = []
+            while expected.count < count {
+                let u1 = Random.openUnit(using: &replay), u2 = Random.openUnit(using: &replay)
+                let r = (-2 * log(u1)).squareRoot()
+                expected += [r * cos(2 * Double.pi * u2), r * sin(2 * Double.pi * u2)]
+            }
+            XCTAssertEqual(generator.next(), replay.next(), "count \(count): the stream moved on by two uniforms a pair")
+            for i in 0..<count {
+                XCTAssertEqual(draws[i], expected[i], accuracy: 1e-13 * Swift.max(1, abs(expected[i])), "count \(count), draw \(i)")
+            }
+        }
+        // The first 17 draws of a longer call have the bits of a call for 17 (whose last pairs go through the padded tail).
+        var a = SeededGenerator(seed: 5), b = SeededGenerator(seed: 5)
+        let short = Random.standardNormals(count: 17, using: &a)
+        let long = Random.standardNormals(count: 64, using: &b)
+        XCTAssertEqual(short, Array(long.prefix(17)))
+    }
+
     /// Binomial draws by halving (Knuth) have the binomial's mean and variance for small counts, where the last
     /// trials are drawn one by one, and for counts far too large to draw trial by trial.
     func testBinomial() {
