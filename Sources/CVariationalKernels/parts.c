@@ -95,7 +95,8 @@ static void start_workers(int wanted) {
 
 void vk_run_parts(void (*body)(void *context, int part), void *context, int parts) {
     if (parts > 1 && parts <= 0xFFFF && pthread_mutex_trylock(&pool_lock) == 0) {
-        start_workers(parts - 1);
+        int threads = vk_max_threads();  // parts beyond the threads are claimed by whichever thread is free
+        start_workers((parts < threads ? parts : threads) - 1);
         if (workers_started > 0) {
             current_job = (job){body, context};
             atomic_store(&parts_done, 0);
