@@ -321,6 +321,49 @@ final class GradientTests: XCTestCase {
         compare(Double.self, 4, 0, 3, tolerance: 0)
     }
 
+    /// Two linear heads of one input as one product (`linearPair`): derivatives in all five arguments against finite
+    /// differences, with both heads used and with one (the other's tangent the symbolic zero); values and gradients
+    /// against two `linear` calls, in Double and through the Float kernel at the encoder's shape (128 × 400 → 2 × 20).
+    func testLinearPair() {
+        check("linearPair", [normal([5, 3]), normal([3, 2]), normal([2]), normal([3, 2]), normal([2])]) {
+            let p = linearPair($0[0], $0[1], $0[2], $0[3], $0[4])
+            return (p.first * p.second).sum() + p.first.squared().sum()
+        }
+        check("linearPair, first head only", [normal([4, 3]), normal([3, 2]), normal([2]), normal([3, 2]), normal([2])]) {
+            linearPair($0[0], $0[1], $0[2], $0[3], $0[4]).first.squared().sum()
+        }
+        func compare<S: TensorScalar>(_: S.Type, _ rows: Int, _ inner: Int, _ columns: Int, tolerance: S) {
+            var generator = SeededGenerator(seed: UInt64(rows * 1000 + columns))
+            let x = Tensor<S>(randomNormal: [rows, inner], using: &generator)
+            let (w1, b1) = (Tensor<S>(randomNormal: [inner, columns], using: &generator), Tensor<S>(randomNormal: [columns], using: &generator))
+            let (w2, b2) = (Tensor<S>(randomNormal: [inner, columns], using: &generator), Tensor<S>(randomNormal: [columns], using: &generator))
+            let (u1, u2) = (Tensor<S>(randomNormal: [rows, columns], using: &generator), Tensor<S>(randomNormal: [rows, columns], using: &generator))
+            let (fused, g) = valueWithGradient(at: [x, w1, b1, w2, b2]) { a -> Tensor<S> in
+                let p = linearPair(a[0], a[1], a[2], a[3], a[4])
+                return (p.first * u1).sum() + (p.second * u2).sum()
+            }
+            let (plain, h) = valueWithGradient(at: [x, w1, b1, w2, b2]) { a -> Tensor<S> in
+                (linear(a[0], a[1], a[2]) * u1).sum() + (linear(a[0], a[3], a[4]) * u2).sum()
+            }
+            let pair = linearPair(x, w1, b1, w2, b2)
+            let name = "\(S.self) [\(rows), \(inner)]·[\(inner), \(columns)] twice"
+            var pairs = [(pair.first, linear(x, w1, b1)), (pair.second, linear(x, w2, b2)), (fused, plain)]
+            for i in 0..<5 { pairs.append((g.base[i], h.base[i])) }
+            for (a, e) in pairs {
+                XCTAssertEqual(a.shape, e.shape, name)
+                for i in 0..<a.scalarCount {
+                    XCTAssertEqual(a.scalars[i], e.scalars[i], accuracy: tolerance * Swift.max(1, Swift.abs(e.scalars[i])), name)
+                }
+            }
+        }
+        // The input's gradient sums both heads in one product of depth 2m, two products of depth m and an addition in
+        // the unfused form: single precision agrees to about 1e-5 relative, not bit for bit.
+        compare(Float.self, 128, 400, 20, tolerance: 2e-5)
+        compare(Float.self, 7, 30, 3, tolerance: 1e-5)
+        compare(Double.self, 9, 5, 7, tolerance: 1e-13)
+        compare(Double.self, 0, 5, 7, tolerance: 0)
+    }
+
     /// The rectified layer's passes, the bias rows of `linear` and the Bernoulli rows split into parts on several
     /// threads past 2¹⁵ elements (by rows, or by columns in groups of 16 where a part sums down the columns): one
     /// thread and two give the same bits, and both agree with the unfused compositions. Shapes whose columns are no

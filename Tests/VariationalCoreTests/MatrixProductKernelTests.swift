@@ -96,7 +96,7 @@ final class MatrixProductKernelTests: XCTestCase {
         var generator = SeededGenerator(seed: 15)
         var cases: [Case] = []
         for density in [0, 0.05, 0.2, 0.29, 0.5] {
-            for (m, n, k) in [(64, 136, 300), (300, 72, 60), (7, 135, 300), (33, 65, 129), (5, 32, 600)] {
+            for (m, n, k) in [(64, 136, 300), (300, 72, 60), (7, 135, 300), (33, 65, 129), (5, 64, 600)] {
                 for transposeA in [false, true] {
                     cases.append(Case(
                         transposeA: transposeA, transposeB: false, m: m, n: n, k: k,
@@ -116,7 +116,7 @@ final class MatrixProductKernelTests: XCTestCase {
 
     /// A NaN among the nonzeros of a sparse left operand reaches its row of the product.
     func testSparseLeftOperandCarriesNaN() {
-        let (m, n, k) = (64, 48, 200)
+        let (m, n, k) = (64, 72, 200)
         var a = [Float](repeating: 0, count: m * k)
         for i in 0..<m { a[i * k + (7 * i) % k] = 1 }
         a[5 * k + 3] = .nan
@@ -136,7 +136,7 @@ final class MatrixProductKernelTests: XCTestCase {
         let saved = Kernels.sparseDensityLimit
         defer { Kernels.sparseDensityLimit = saved }
         XCTAssertEqual(saved, 0.3)
-        let (m, n, k, poisoned) = (64, 48, 200, 11)
+        let (m, n, k, poisoned) = (64, 72, 200, 11)
         func product(density: Double) -> [Float] {
             // Column `poisoned` of A is zero; about `density` of the others are ones.
             var a = [Float](repeating: 0, count: m * k)

@@ -51,6 +51,11 @@ public struct GaussianEncoder<Body: Layer>: AmortizedFamily {
     @differentiable(reverse, wrt: self)
     public func posterior(given x: Tensor<Scalar>) -> LocalNormal<Scalar> {
         let h = body(x)
-        return LocalNormal(mean: meanHead(h), logScale: logVarianceHead(h) * Scalar(0.5))
+        guard meanHead.activation == .identity && logVarianceHead.activation == .identity else {
+            return LocalNormal(mean: meanHead(h), logScale: logVarianceHead(h) * Scalar(0.5))
+        }
+        // Both heads as one product of twice the width (see `linearPair`).
+        let heads = linearPair(h, meanHead.weight, meanHead.bias, logVarianceHead.weight, logVarianceHead.bias)
+        return LocalNormal(mean: heads.first, logScale: heads.second * Scalar(0.5))
     }
 }
