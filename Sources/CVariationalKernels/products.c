@@ -88,9 +88,34 @@ static void run_part(void *context, int part) {
 // as waking it.
 enum { PARALLEL_WORK = 1 << 18 };
 
+// The share of a micro-kernel's lanes a dimension fills: extent over whole blocks of `unit`.
+static double filled(long extent, long unit) { return (double)extent / (double)(unit * ((extent + unit - 1) / unit)); }
+
+static void blocked(const vk_sgemm_kernels *kernels, int transA, int transB, long m, long n, long k, float alpha,
+                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads);
+
 void vk_own_sgemm(const vk_sgemm_kernels *kernels, int transA, int transB, long m, long n, long k, float alpha,
                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads) {
     if (!transB && vk_sparse_sgemm(transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads)) return;
+    // A narrow C (few columns, many rows) fills few of the micro-kernel's columns: 20 of AVX-512's 48. Its
+    // transpose Cᵀ = op(B)ᵀ·op(A)ᵀ swaps the roles, its 20 rows filling 20 of 24 in panels of 8. When C is only
+    // written (beta = 0), the transpose goes to a scratch block and from there into C: every output is the same sum
+    // in the same order as the direct product's (the same bits).
+    if (beta == 0 && filled(n, kernels->mr) * filled(m, kernels->nr) > 1.25 * filled(m, kernels->mr) * filled(n, kernels->nr)) {
+        float *t = malloc(sizeof(float) * (size_t)(m * n));
+        if (t) {
+            blocked(kernels, !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, t, m, threads);
+            for (long i = 0; i < m; i++)
+                for (long j = 0; j < n; j++) c[i * ldc + j] = t[j * m + i];
+            free(t);
+            return;
+        }
+    }
+    blocked(kernels, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
+}
+
+static void blocked(const vk_sgemm_kernels *kernels, int transA, int transB, long m, long n, long k, float alpha,
+                    const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads) {
     product job = {kernels, transA, transB, m, n, k, alpha, beta, a, b, lda, ldb, ldc, c, 0, 1};
     long rowPanels = (m + kernels->mr - 1) / kernels->mr, columnPanels = (n + kernels->nr - 1) / kernels->nr;
     job.splitRows = rowPanels > columnPanels;

@@ -74,6 +74,13 @@ final class MatrixProductKernelTests: XCTestCase {
             cases.append(Case(transposeA: t % 2 == 1, transposeB: t / 2 == 1, m: 7, n: 1100, k: 270, alpha: 1, beta: 0))
             cases.append(Case(transposeA: t % 2 == 1, transposeB: t / 2 == 1, m: 260, n: 50, k: 33, alpha: 1, beta: 0.5))
         }
+        // Narrow products written into C (beta 0), which run as their transpose: a decoder's input gradient
+        // (128 × 20 × 400), one column, a depth past one block; and beta 0.5, which runs directly.
+        for t in 0..<4 {
+            for (m, n, k, beta) in [(128, 20, 400, 0), (300, 1, 17, 0), (97, 5, 600, 0), (128, 20, 400, 0.5)] as [(Int, Int, Int, Float)] {
+                cases.append(Case(transposeA: t % 2 == 1, transposeB: t / 2 == 1, m: m, n: n, k: k, alpha: t == 3 ? -0.7 : 1, beta: beta))
+            }
+        }
         // An empty inner dimension scales C by beta.
         cases.append(Case(transposeA: false, transposeB: false, m: 5, n: 9, k: 0, alpha: 1, beta: 0.5))
         let threads = Kernels.maximumThreads
@@ -84,6 +91,27 @@ final class MatrixProductKernelTests: XCTestCase {
                 let worst = worstError(c, using: &generator)
                 // Float's rounding in each of k products and sums is below k · 2⁻²⁴ ≈ k · 6e-8 of the magnitudes.
                 XCTAssertLessThan(worst, 1e-6, "\(c) on \(limit) thread(s)")
+            }
+        }
+    }
+
+    /// A narrow product written into C (beta 0) runs as its transpose and gives the bits of the direct product, which
+    /// the same product accumulated onto zeros (beta 1) still runs: each output is the same sum in the same order.
+    func testNarrowProductsRunAsTheirTransposeWithTheSameBits() {
+        var generator = SeededGenerator(seed: 17)
+        for t in 0..<4 {
+            for (m, n, k) in [(128, 20, 400), (300, 3, 700), (64, 1, 9)] {
+                let (ta, tb) = (t % 2 == 1, t / 2 == 1)
+                let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &generator) }
+                let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &generator) }
+                var written = [Float](repeating: .nan, count: m * n), accumulated = [Float](repeating: 0, count: m * n)
+                for (beta, out) in [(Float(0), 0), (1, 1)] {
+                    var c = out == 0 ? written : accumulated
+                    Float.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: -0.7, a: a, lda: ta ? m : k,
+                               b: b, ldb: tb ? k : n, beta: beta, c: &c, ldc: n)
+                    if out == 0 { written = c } else { accumulated = c }
+                }
+                XCTAssertEqual(written, accumulated, "\(m) × \(n) × \(k), transposed \(ta), \(tb)")
             }
         }
     }
