@@ -9,9 +9,11 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "variational-benchmarks",
-            dependencies: [.product(name: "Variational", package: "Variational")],
+            dependencies: [.product(name: "Variational", package: "Variational"), "CCoreDistance"],
             path: "Sources/VariationalBenchmarks"
-        )
+        ),
+        // A cache line's round trip between cores 0 and 1 (`variational-benchmarks cores`).
+        .target(name: "CCoreDistance", path: "Sources/CCoreDistance"),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,6 +7,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let selected = Set(arguments)
 if selected.isEmpty || selected.contains("gemm") { GEMMBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("vae") { VAEStepBenchmark.run(); print() }
+if selected.contains("cores") { CoreDistanceBenchmark.run(); print() }
 if selected.contains("vae-gemms") { VAEStepBenchmark.runGEMMBreakdown(); print() }
 if selected.contains("first-layer") { VAEStepBenchmark.runFirstLayer(); print() }
 if selected.contains("sparse-density") { VAEStepBenchmark.runSparseDensities(); print() }
