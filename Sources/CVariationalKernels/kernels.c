@@ -481,25 +481,19 @@ __attribute__((target("avx512f"))) __m512d _ZGVeN8v_log(__m512d);
 __attribute__((target("avx512f"))) __m512d _ZGVeN8v_sin(__m512d);
 __attribute__((target("avx512f"))) __m512d _ZGVeN8v_cos(__m512d);
 
-__attribute__((target("avx512f"))) static void box_muller512(double *v) {
-    __m512d a = _mm512_loadu_pd(v), b = _mm512_loadu_pd(v + 8);
-    __m512d u1 = _mm512_unpacklo_pd(a, b), u2 = _mm512_unpackhi_pd(a, b);
-    __m512d r = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), _ZGVeN8v_log(u1)));
-    __m512d theta = _mm512_mul_pd(_mm512_set1_pd(2 * M_PI), u2);
-    __m512d even = _mm512_mul_pd(r, _ZGVeN8v_cos(theta)), odd = _mm512_mul_pd(r, _ZGVeN8v_sin(theta));
-    _mm512_storeu_pd(v, _mm512_unpacklo_pd(even, odd));
-    _mm512_storeu_pd(v + 8, _mm512_unpackhi_pd(even, odd));
-}
-
-__attribute__((target("avx2,fma"))) static void box_muller256(double *v) {
-    __m256d a = _mm256_loadu_pd(v), b = _mm256_loadu_pd(v + 4);
-    __m256d u1 = _mm256_unpacklo_pd(a, b), u2 = _mm256_unpackhi_pd(a, b);
-    __m256d r = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), _ZGVdN4v_log(u1)));
-    __m256d theta = _mm256_mul_pd(_mm256_set1_pd(2 * M_PI), u2);
-    __m256d even = _mm256_mul_pd(r, _ZGVdN4v_cos(theta)), odd = _mm256_mul_pd(r, _ZGVdN4v_sin(theta));
-    _mm256_storeu_pd(v, _mm256_unpacklo_pd(even, odd));
-    _mm256_storeu_pd(v + 4, _mm256_unpackhi_pd(even, odd));
-}
+// One vector step of W pairs: PFX is the intrinsics' prefix (_mm256, _mm512), MVEC libmvec's (_ZGVdN4v_, _ZGVeN8v_).
+#define DEFINE_BOX_MULLER(NAME, TARGET, V, PFX, W, MVEC)                                                        \
+    __attribute__((target(TARGET))) static void NAME(double *v) {                                              \
+        V a = PFX##_loadu_pd(v), b = PFX##_loadu_pd(v + W);                                                    \
+        V u1 = PFX##_unpacklo_pd(a, b), u2 = PFX##_unpackhi_pd(a, b);                                         \
+        V r = PFX##_sqrt_pd(PFX##_mul_pd(PFX##_set1_pd(-2.0), MVEC##log(u1)));                                \
+        V theta = PFX##_mul_pd(PFX##_set1_pd(2 * M_PI), u2);                                                    \
+        V even = PFX##_mul_pd(r, MVEC##cos(theta)), odd = PFX##_mul_pd(r, MVEC##sin(theta));                  \
+        PFX##_storeu_pd(v, PFX##_unpacklo_pd(even, odd));                                                      \
+        PFX##_storeu_pd(v + W, PFX##_unpackhi_pd(even, odd));                                                  \
+    }
+DEFINE_BOX_MULLER(box_muller512, "avx512f", __m512d, _mm512, 8, _ZGVeN8v_)
+DEFINE_BOX_MULLER(box_muller256, "avx2,fma", __m256d, _mm256, 4, _ZGVdN4v_)
 
 void vk_standard_normals(long pairs, double *values) {
     vk_initialize();
