@@ -1,4 +1,4 @@
-#define _GNU_SOURCE  // sincos
+#define _GNU_SOURCE  // sincos, M_PI
 #include "CVariationalKernels.h"
 #include "parts.h"
 #include "products.h"
@@ -26,10 +26,6 @@ static const double zero_doubles[VK_ZERO_BLOCK] = {0};
 static const float zero_floats[VK_ZERO_BLOCK] = {0};
 const double *vk_zero_doubles(void) { return zero_doubles; }
 const float *vk_zero_floats(void) { return zero_floats; }
-
-// MARK: - Sine and cosine of one angle together (one range reduction; the same values as sin and cos)
-
-void vk_sincos(double x, double *sine, double *cosine) { sincos(x, sine, cosine); }
 
 // MARK: - The tensor walk's visitor, one per thread
 

@@ -18,9 +18,6 @@ int vk_initialize(void);
 const double *vk_zero_doubles(void);
 const float *vk_zero_floats(void);
 
-// sin x and cos x from one call (glibc's sincos: the same values as sin and cos, one range reduction).
-void vk_sincos(double x, double *sine, double *cosine);
-
 // Standard normal draws by the Box–Muller transform, in place: each pair of uniforms (u₁, u₂) in (0, 1) at
 // values[2i], values[2i + 1] becomes √(−2 log u₁)·(cos 2πu₂, sin 2πu₂). Vectorised through libmvec where the
 // machine allows (within a few units in the last place of the scalar formula).
