@@ -448,7 +448,6 @@ func vjpGaussianEntropy(_ raw: Tensor<Double>) -> (value: Tensor<Double>, pullba
     })
 }
 
-
 /// log q(θ) at the draws θ = μ + Lε of a Gaussian q, from their noise ε [S, D]: −‖ε‖²/2 − Σ log Lᵢᵢ − D/2 log 2π,
 /// that is −‖ε‖²/2 + D/2 − H(q). Exact, and the same function of q's parameters as log q(θ) computed from θ (so the
 /// same gradients), where solving θ − μ back through L loses everything to cancellation once a scale is tiny beside

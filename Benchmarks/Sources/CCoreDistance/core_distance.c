@@ -37,8 +37,6 @@ static double read_all(void) {
     return (now() - start) * 1e6;
 }
 
-static int measure(double *round_trip_ns, double *local_read_us, double *remote_read_us);
-
 static void *other(void *unused) {
     (void)unused;
     if (pin(1) != 0) {
@@ -54,15 +52,6 @@ static void *other(void *unused) {
     while (atomic_load(&turn) != -1) {}
     remote_us = read_all();
     return 0;
-}
-
-int core_distance(double *round_trip_ns, double *local_read_us, double *remote_read_us) {
-    // The calling thread goes back to the cores it had, so that later benchmarks in the process are not pinned.
-    cpu_set_t saved;
-    if (pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0) return -1;
-    int status = measure(round_trip_ns, local_read_us, remote_read_us);
-    pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
-    return status;
 }
 
 static int measure(double *round_trip_ns, double *local_read_us, double *remote_read_us) {
@@ -95,4 +84,13 @@ static int measure(double *round_trip_ns, double *local_read_us, double *remote_
     *remote_read_us = remote_us;
     free(buffer);
     return 0;
+}
+
+int core_distance(double *round_trip_ns, double *local_read_us, double *remote_read_us) {
+    // The calling thread goes back to the cores it had, so that later benchmarks in the process are not pinned.
+    cpu_set_t saved;
+    if (pthread_getaffinity_np(pthread_self(), sizeof saved, &saved) != 0) return -1;
+    int status = measure(round_trip_ns, local_read_us, remote_read_us);
+    pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
+    return status;
 }
