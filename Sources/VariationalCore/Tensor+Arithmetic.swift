@@ -54,7 +54,9 @@ extension Tensor {
     @derivative(of: +, wrt: lhs)
     @usableFromInline
     static func vjpAddLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: lhs) })
+        if lhs.isSymbolicZero { return (lhs.adding(rhs), { _ in .zero }) }
+        let shape = lhs.shape
+        return (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(to: shape) })
     }
 
     @_specialize(where Scalar == Float)

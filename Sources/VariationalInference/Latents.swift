@@ -41,39 +41,60 @@ public struct LatentVariable: Sendable, Equatable {
 
 /// The layout of all latent variables in one flat unconstrained vector.
 public struct LatentSpace: Sendable, Equatable {
-    public let variables: [LatentVariable]
+    /// The layout behind one reference: a fit reads the space several times a step, and a copy of five arrays cost
+    /// five retains and five releases each time.
+    final class Layout: Sendable {
+        let variables: [LatentVariable]
+        let unconstrainedOffsets: [Int]
+        let constrainedOffsets: [Int]
+        let dimension: Int
+        let constrainedDimension: Int
+        let coordinateMaps: [CoordinateMap]?
+
+        init(_ variables: [LatentVariable]) {
+            self.variables = variables
+            var u = 0
+            var c = 0
+            var uo: [Int] = []
+            var co: [Int] = []
+            for v in variables {
+                uo.append(u)
+                co.append(c)
+                u += v.unconstrainedSize
+                c += v.size
+            }
+            unconstrainedOffsets = uo
+            constrainedOffsets = co
+            dimension = u
+            constrainedDimension = c
+            coordinateMaps = LatentSpace.coordinateMaps(of: variables, dimension: u)
+        }
+    }
+    let layout: Layout
+
+    public var variables: [LatentVariable] { layout.variables }
     /// Offsets of each variable in the unconstrained vector.
-    public let unconstrainedOffsets: [Int]
+    public var unconstrainedOffsets: [Int] { layout.unconstrainedOffsets }
     /// Offsets of each variable in the constrained vector.
-    public let constrainedOffsets: [Int]
+    public var constrainedOffsets: [Int] { layout.constrainedOffsets }
     /// The total unconstrained dimension.
-    public let dimension: Int
+    public var dimension: Int { layout.dimension }
     /// The total constrained dimension.
-    public let constrainedDimension: Int
+    public var constrainedDimension: Int { layout.constrainedDimension }
     /// The map of each unconstrained coordinate onto its support, when every variable's map is elementwise (no
     /// simplex); nil otherwise. Built once: the fit reads it at every step.
-    let coordinateMaps: [CoordinateMap]?
+    var coordinateMaps: [CoordinateMap]? { layout.coordinateMaps }
 
     public init(_ variables: [LatentVariable]) {
         if let name = LatentSpace.repeatedName(variables.map(\.name)) {
             usageFailure("LatentSpace: latent variable names must be unique; '\(name)' appears twice")
         }
-        self.variables = variables
-        var u = 0
-        var c = 0
-        var uo: [Int] = []
-        var co: [Int] = []
-        for v in variables {
-            uo.append(u)
-            co.append(c)
-            u += v.unconstrainedSize
-            c += v.size
-        }
-        unconstrainedOffsets = uo
-        constrainedOffsets = co
-        dimension = u
-        constrainedDimension = c
-        coordinateMaps = LatentSpace.coordinateMaps(of: variables, dimension: u)
+        layout = Layout(variables)
+    }
+
+    /// Two spaces are equal when their variables are (the rest follows from them).
+    public static func == (lhs: LatentSpace, rhs: LatentSpace) -> Bool {
+        lhs.layout === rhs.layout || lhs.variables == rhs.variables
     }
 
     /// The first name that appears twice, if any.

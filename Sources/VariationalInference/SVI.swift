@@ -80,10 +80,12 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     public private(set) var trace: [Double] = []
     public private(set) var messages: [String] = []
     private var consecutiveFailures = 0
-    /// The family at which the last accepted step's loss was finite: the state a rejected step returns to, since a
-    /// step is rejected for what the previous update did (a learning rate too large can leave the scale infinite,
-    /// and then no smaller rate from there helps).
-    private var lastGoodFamily: Family?
+    /// The gradient of the last accepted step, while a rejected step can still return to the family at which that
+    /// step's loss was finite, since a step is rejected for what the previous update did (a learning rate too large
+    /// can leave the scale infinite, and then no smaller rate from there helps). The optimiser keeps those values
+    /// (`keepsPreviousParameters`); the gradient gives the walk that restores them the family's structure (a
+    /// zero tangent has no elements in a family's arrays of layers).
+    private var rollBackAlong: GlobalLatentProblem<Model, Family>.TangentVector?
 
     /// Stops with a message when the estimator cannot work with this model and family (check
     /// `estimator.incompatibility(model:family:)` first to handle that as an error).
@@ -97,6 +99,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         self.trainer = Trainer(
             problem: GlobalLatentProblem(model: model, family: family), estimator: estimator,
             optimizer: Adam(learningRate: configuration.learningRate ?? learningRate))
+        trainer.optimizer.keepsPreviousParameters = true
         self.configuration = configuration
     }
 
@@ -104,7 +107,10 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// The current family.
     public var family: Family {
         get { trainer.problem.family }
-        set { trainer.problem.family = newValue }
+        set {
+            trainer.problem.family = newValue
+            rollBackAlong = nil
+        }
     }
     public var estimator: Estimator { trainer.estimator }
     public var optimizer: Optimizer { trainer.optimizer }
@@ -121,7 +127,6 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     @_specialize(where Model == VariationalInference.Model, Family == FullRankGaussian, Estimator == ReparameterizedELBO, G == SeededGenerator)
     public mutating func step<G: RandomNumberGenerator>(using generator: inout G) -> Double? {
         let observations = minibatch(using: &generator)
-        let before = family
         let outcome = trainer.step(on: observations, using: &generator)
         guard outcome.accepted else {
             consecutiveFailures += 1
@@ -129,15 +134,14 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             let rate = Swift.max(optimizer.learningRate / 2, configuration.minimumLearningRate)
             optimizer.schedule = ConstantRate(rate)
             var message = "iteration \(iteration + 1): step rejected, \(reason); learning rate halved to \(rate)"
-            if let lastGoodFamily {
-                family = lastGoodFamily
-                self.lastGoodFamily = nil
+            if let structure = rollBackAlong, trainer.optimizer.restorePreviousParameters(&trainer.problem, structure: structure) {
                 message += ", from the parameters before the last step"
             }
+            rollBackAlong = nil
             messages.append(message)
             return nil
         }
-        lastGoodFamily = before
+        rollBackAlong = outcome.gradient
         consecutiveFailures = 0
         trace.append(-outcome.loss)
         return -outcome.loss

@@ -30,6 +30,23 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
         self.gradientClipNorm = gradientClipNorm
     }
 
+    /// When true, each update first copies every parameter's values aside, into a buffer of the optimiser's own made
+    /// once per parameter, so that `restorePreviousParameters(_:structure:)` can put a model back as it was before
+    /// the last update. A rollback kept this way costs a copy of the numbers at each step; keeping the model from
+    /// before the step instead made every update copy each parameter's storage afresh (copy on write).
+    public var keepsPreviousParameters = false
+
+    /// Puts each parameter of `model` that the last update moved back to its values from before that update, once;
+    /// returns whether there was anything to put back (false after a restore, before any update, or when the
+    /// optimiser does not keep previous parameters). `structure` is a tangent with the model's structure, such as a
+    /// gradient (`.zero` has no elements in arrays, whose parameters it would not reach).
+    @discardableResult
+    public func restorePreviousParameters<Model: Differentiable>(_ model: inout Model, structure: Model.TangentVector) -> Bool {
+        let restorer = PreviousParameterRestorer(states: states, step: step)
+        visitTensors(of: &model, along: structure, with: restorer)
+        return restorer.restored > 0
+    }
+
     /// The learning rate the next update will use.
     public var learningRate: Double { schedule.rate(at: step + 1) }
 
@@ -85,6 +102,7 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
         }
         let g = clipScale == 1 ? gradient : gradient * Scalar(clipScale)
         parameter.withUnsafeMutableScalars { p in
+            if keepsPreviousParameters { slots.keepPrevious(UnsafeBufferPointer(p), step: step) }
             g.scalars.withUnsafeBufferPointer { gp in
                 apply(p, gradient: gp, learningRate: currentRate, slots: slots)
             }
@@ -186,6 +204,7 @@ public final class Slots<Scalar: TensorScalar> {
 
     deinit {
         for buffer in buffers { buffer.deallocate() }
+        previous?.deallocate()
     }
 
     /// Copies of the buffers created so far.
@@ -200,6 +219,28 @@ public final class Slots<Scalar: TensorScalar> {
             for i in 0..<Swift.min(count, values.count) { buffer[i] = values[i] }
             return buffer
         }
+    }
+
+    /// The parameter's values before the update of step `previousStep` (not part of the exported state).
+    private var previous: UnsafeMutableBufferPointer<Scalar>?
+    private var previousStep = 0
+
+    /// Keeps a copy of `values`, the parameter before the update of step `step`.
+    func keepPrevious(_ values: UnsafeBufferPointer<Scalar>, step: Int) {
+        if previous == nil {
+            previous = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: Swift.max(count, 1))
+            previous!.initialize(repeating: 0)
+        }
+        if let base = values.baseAddress, count > 0 { previous!.baseAddress!.update(from: base, count: count) }
+        previousStep = step
+    }
+
+    /// Writes the values kept before the update of step `step` into `values`, once; false when there are none.
+    func restorePrevious(into values: UnsafeMutableBufferPointer<Scalar>, step: Int) -> Bool {
+        guard let previous, previousStep == step, values.count == count else { return false }
+        if let base = values.baseAddress, count > 0 { base.update(from: previous.baseAddress!, count: count) }
+        previousStep = 0
+        return true
     }
 
     /// The buffer at `index`, filled with `initial` the first time it is asked for.
@@ -227,6 +268,24 @@ final class NormVisitor: TensorVisitor, @unchecked Sendable {
 
     static func sumOfSquares<Scalar: TensorScalar>(_ values: TensorElements<Scalar>) -> Double {
         values.withUnsafeBufferPointer { x in x.isEmpty ? 0 : Scalar.sumOfSquares(count: x.count, x.baseAddress!) }
+    }
+}
+
+/// Writes back the values each visited parameter had before the optimiser's last update.
+final class PreviousParameterRestorer: TensorVisitor, @unchecked Sendable {
+    let states: [Int: AnyObject]
+    let step: Int
+    var restored = 0
+    init(states: [Int: AnyObject], step: Int) {
+        self.states = states
+        self.step = step
+    }
+    func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) { restore(&parameter, id) }
+    func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) { restore(&parameter, id) }
+
+    private func restore<Scalar: TensorScalar>(_ parameter: inout Tensor<Scalar>, _ id: Int) {
+        guard let slots = states[id] as? Slots<Scalar>, slots.count == parameter.scalarCount else { return }
+        if parameter.withUnsafeMutableScalars({ slots.restorePrevious(into: $0, step: step) }) { restored += 1 }
     }
 }
 

@@ -158,6 +158,49 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(adam.step, 1)
     }
 
+    /// An optimiser that keeps previous parameters puts every tensor of a nested model back as it was before the
+    /// last update, exactly and once; a copy of the model taken before that update is untouched throughout, and a
+    /// parameter the last update did not move is left alone.
+    func testRestoringThePreviousParametersUndoesTheLastUpdateOnce() {
+        var generator = SeededGenerator(seed: 8)
+        var model = NestedModel(
+            scale: T(randomNormal: [3], using: &generator),
+            hidden: [Dense(inputSize: 3, outputSize: 4, activation: .tanh, using: &generator)],
+            head: Chain(Dense(inputSize: 4, outputSize: 4, activation: .tanh, using: &generator), Dense(inputSize: 4, outputSize: 2, using: &generator)))
+        let x = T(randomNormal: [5, 3], using: &generator)
+        let adam = Adam(learningRate: 0.05)
+        XCTAssertFalse(adam.restorePreviousParameters(&model, structure: .zero), "nothing to undo before any update")
+        adam.keepsPreviousParameters = true
+        func gradient(_ m: NestedModel) -> NestedModel.TangentVector {
+            VariationalCore.gradient(at: m) { m in (m(x) * m(x)).sum() }
+        }
+        adam.update(&model, along: gradient(model))
+        let before = model
+        let last = gradient(model)
+        adam.update(&model, along: last)
+        XCTAssertNotEqual(model.scale, before.scale)
+        XCTAssertNotEqual(model.head.second.weight, before.head.second.weight)
+        XCTAssertTrue(adam.restorePreviousParameters(&model, structure: last))
+        XCTAssertEqual(model.scale, before.scale)
+        XCTAssertEqual(model.hidden[0].weight, before.hidden[0].weight)
+        XCTAssertEqual(model.head.first.bias, before.head.first.bias)
+        XCTAssertEqual(model.head.second.weight, before.head.second.weight)
+        // Once only: a second restore finds nothing to undo and changes nothing.
+        var again = model
+        XCTAssertFalse(adam.restorePreviousParameters(&again, structure: last))
+        XCTAssertEqual(again.scale, before.scale)
+        // A parameter left out of the last update (a symbolic-zero gradient) keeps its value.
+        adam.update(&model, along: gradient(model))
+        var partial = gradient(model)
+        partial.scale = .zero
+        let scaleBefore = model.scale
+        let hiddenBefore = model.hidden[0].weight
+        adam.update(&model, along: partial)
+        XCTAssertTrue(adam.restorePreviousParameters(&model, structure: last))
+        XCTAssertEqual(model.scale, scaleBefore)
+        XCTAssertEqual(model.hidden[0].weight, hiddenBefore)
+    }
+
     func testSchedules() {
         XCTAssertEqual(ExponentialDecay(initial: 1, decay: 0.5, decaySteps: 2, staircase: true).rate(at: 3), 0.5)
         let stages = PiecewiseConstant(boundaries: [1, 4], rates: [1e-3, 1e-4, 1e-5])
