@@ -80,12 +80,10 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     public private(set) var trace: [Double] = []
     public private(set) var messages: [String] = []
     private var consecutiveFailures = 0
-    /// The gradient of the last accepted step, while a rejected step can still return to the family at which that
-    /// step's loss was finite, since a step is rejected for what the previous update did (a learning rate too large
-    /// can leave the scale infinite, and then no smaller rate from there helps). The optimiser keeps those values
-    /// (`keepsPreviousParameters`); the gradient gives the walk that restores them the family's structure (a
-    /// zero tangent has no elements in a family's arrays of layers).
-    private var rollBackAlong: GlobalLatentProblem<Model, Family>.TangentVector?
+    /// Whether a rejected step can return to the family at which the last accepted step's loss was finite, since a
+    /// step is rejected for what the previous update did (a learning rate too large can leave the scale infinite,
+    /// and then no smaller rate from there helps). The optimiser keeps those values (`keepsPreviousParameters`).
+    private var canRollBack = false
 
     /// Stops with a message when the estimator cannot work with this model and family (check
     /// `estimator.incompatibility(model:family:)` first to handle that as an error).
@@ -109,7 +107,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         get { trainer.problem.family }
         set {
             trainer.problem.family = newValue
-            rollBackAlong = nil
+            canRollBack = false
         }
     }
     public var estimator: Estimator { trainer.estimator }
@@ -134,14 +132,14 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
             let rate = Swift.max(optimizer.learningRate / 2, configuration.minimumLearningRate)
             optimizer.schedule = ConstantRate(rate)
             var message = "iteration \(iteration + 1): step rejected, \(reason); learning rate halved to \(rate)"
-            if let structure = rollBackAlong, trainer.optimizer.restorePreviousParameters(&trainer.problem, structure: structure) {
+            if canRollBack, trainer.optimizer.restorePreviousParameters(&trainer.problem) {
                 message += ", from the parameters before the last step"
             }
-            rollBackAlong = nil
+            canRollBack = false
             messages.append(message)
             return nil
         }
-        rollBackAlong = outcome.gradient
+        canRollBack = true
         consecutiveFailures = 0
         trace.append(-outcome.loss)
         return -outcome.loss

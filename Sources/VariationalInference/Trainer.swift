@@ -22,8 +22,6 @@ public struct Trainer<Problem: VariationalProblem, Estimator: ELBOEstimator> {
         public var accepted: Bool
         /// The noise the step drew (to diagnose a rejected step).
         public var noise: Tensor<Problem.Scalar>
-        /// The gradient of the loss in the parameters (not finite when the step was rejected for it).
-        public var gradient: Problem.TangentVector
     }
 
     /// Stops with the estimator's reason when it cannot work on this problem: call
@@ -41,10 +39,10 @@ public struct Trainer<Problem: VariationalProblem, Estimator: ELBOEstimator> {
         let noise = problem.sampleNoise(particles: estimator.particleCount, batch: batch, using: &generator)
         let (loss, gradient, terms) = estimator.lossAndGradient(problem: problem, noise: noise, batch: batch)
         guard loss.isFinite, optimizer.updateIfFinite(&problem, along: gradient) else {
-            return Step(loss: loss, accepted: false, noise: noise, gradient: gradient)
+            return Step(loss: loss, accepted: false, noise: noise)
         }
         if let terms { estimator.observe(terms) }
         iteration += 1
-        return Step(loss: loss, accepted: true, noise: noise, gradient: gradient)
+        return Step(loss: loss, accepted: true, noise: noise)
     }
 }

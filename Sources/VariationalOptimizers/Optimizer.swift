@@ -21,6 +21,8 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
     @exclusivity(unchecked) private var states: [Int: AnyObject] = [:]
     @exclusivity(unchecked) private var currentRate: Double = 0
     @exclusivity(unchecked) private var clipScale: Double = 1
+    /// The last update's gradient, while `keepsPreviousParameters` (the way back to the parameters it moved).
+    @exclusivity(unchecked) private var lastGradient: Any?
 
     public init(schedule: any LearningRateSchedule, gradientClipNorm: Double? = nil) {
         if let clip = gradientClipNorm {
@@ -38,10 +40,11 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
 
     /// Puts each parameter of `model` that the last update moved back to its values from before that update, once;
     /// returns whether there was anything to put back (false after a restore, before any update, or when the
-    /// optimiser does not keep previous parameters). `structure` is a tangent with the model's structure, such as a
-    /// gradient (`.zero` has no elements in arrays, whose parameters it would not reach).
+    /// optimiser does not keep previous parameters). The walk to the parameters follows the last update's gradient
+    /// (a zero tangent has no elements in a model's arrays, whose parameters it would not reach).
     @discardableResult
-    public func restorePreviousParameters<Model: Differentiable>(_ model: inout Model, structure: Model.TangentVector) -> Bool {
+    public func restorePreviousParameters<Model: Differentiable>(_ model: inout Model) -> Bool {
+        guard let structure = lastGradient as? Model.TangentVector else { return false }
         let restorer = PreviousParameterRestorer(states: states, step: step)
         visitTensors(of: &model, along: structure, with: restorer)
         return restorer.restored > 0
@@ -74,6 +77,7 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
             clipScale = clip / lastGradientNorm
         }
         visitTensors(of: &model, along: gradient, with: self)
+        lastGradient = keepsPreviousParameters ? gradient : nil
     }
 
     public func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
