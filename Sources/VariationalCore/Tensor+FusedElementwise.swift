@@ -100,14 +100,26 @@ public func fusedElementwise<Scalar: TensorScalar>(
     return Tensor(shape: shape, scalars: result)
 }
 
+/// Which operands of a fused elementwise operation need a gradient.
+public struct FusedOperands: OptionSet, Sendable {
+    public let rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let a = FusedOperands(rawValue: 1)
+    public static let b = FusedOperands(rawValue: 2)
+    public static let c = FusedOperands(rawValue: 4)
+    public static let d = FusedOperands(rawValue: 8)
+    public static let all: FusedOperands = [.a, .b, .c, .d]
+}
+
 /// The gradients of a fused elementwise operation with respect to its four operands: each element of the
 /// upstream gradient `v` (the output's shape) times the partial derivatives `partials(a, b, c, d)`, summed into the
 /// operand's own shape. A symbolic-zero `v` gives symbolic zeros. (The fourth operand is usually a term computed
 /// from the parameters alone; its gradient goes back to them by the chain rule, once per parameter element.)
+/// Operands left out of `wanted` get a symbolic zero and no storage of their own (their sums go to scratch space).
 @inlinable
 public func fusedElementwiseGradient<Scalar: TensorScalar>(
     _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, upstream v: Tensor<Scalar>,
-    name: String, _ partials: (Scalar, Scalar, Scalar, Scalar) -> (Scalar, Scalar, Scalar, Scalar)
+    name: String, wanted: FusedOperands = .all, _ partials: (Scalar, Scalar, Scalar, Scalar) -> (Scalar, Scalar, Scalar, Scalar)
 ) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>) {
     if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
     let shape = fusedShape(a, b, c, d, name)
@@ -117,37 +129,43 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
     let upstream = v.broadcastRaw(to: shape)
     let (ta, sa, ma) = a.walkOperand(in: shape), (tb, sb, mb) = b.walkOperand(in: shape)
     let (tc, sc, mc) = c.walkOperand(in: shape), (td, sd, md) = d.walkOperand(in: shape)
-    var ga = TensorElements<Scalar>.zeros(count: ta.scalarCount)
-    var gb = TensorElements<Scalar>.zeros(count: tb.scalarCount)
-    var gc = TensorElements<Scalar>.zeros(count: tc.scalarCount)
-    var gd = TensorElements<Scalar>.zeros(count: td.scalarCount)
-    ta.scalars.withUnsafeBufferPointer { pa in
-        tb.scalars.withUnsafeBufferPointer { pb in
-            tc.scalars.withUnsafeBufferPointer { pc in
-                td.scalars.withUnsafeBufferPointer { pd in
-                    upstream.scalars.withUnsafeBufferPointer { pv in
-                        ga.withUnsafeMutableBufferPointer { qa in
-                            gb.withUnsafeMutableBufferPointer { qb in
-                                gc.withUnsafeMutableBufferPointer { qc in
-                                  gd.withUnsafeMutableBufferPointer { qd in
-                                    var o = 0
-                                    for r in 0..<rows {
-                                        var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
-                                        for _ in 0..<columns {
-                                            let (da, db, dc, dd) = partials(pa[ia], pb[ib], pc[ic], pd[id])
-                                            let g = pv[o]
-                                            qa[ia] += g * da
-                                            qb[ib] += g * db
-                                            qc[ic] += g * dc
-                                            qd[id] += g * dd
-                                            o += 1
-                                            ia += sa.column
-                                            ib += sb.column
-                                            ic += sc.column
-                                            id += sd.column
-                                        }
-                                    }
-                                  }
+    // Sums for the operands nobody wants go to one scratch block as long as the longest of them.
+    let scratchCount = Swift.max(
+        wanted.contains(.a) ? 0 : ta.scalarCount, wanted.contains(.b) ? 0 : tb.scalarCount,
+        wanted.contains(.c) ? 0 : tc.scalarCount, wanted.contains(.d) ? 0 : td.scalarCount, 1)
+    func sums(_ operand: FusedOperands, _ walked: Tensor<Scalar>) -> TensorElements<Scalar>? {
+        wanted.contains(operand) ? TensorElements<Scalar>.zeros(count: walked.scalarCount) : nil
+    }
+    var (ga, gb, gc, gd) = (sums(.a, ta), sums(.b, tb), sums(.c, tc), sums(.d, td))
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: scratchCount) { scratch in
+        scratch.initialize(repeating: 0)
+        let scratch = scratch.baseAddress!
+        func target(_ g: inout TensorElements<Scalar>?) -> UnsafeMutablePointer<Scalar> {
+            guard g != nil else { return scratch }
+            return g!.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        }
+        // The pointers stay valid: each TensorElements is uniquely held here until the loop ends.
+        let (qa, qb, qc, qd) = (target(&ga), target(&gb), target(&gc), target(&gd))
+        ta.scalars.withUnsafeBufferPointer { pa in
+            tb.scalars.withUnsafeBufferPointer { pb in
+                tc.scalars.withUnsafeBufferPointer { pc in
+                    td.scalars.withUnsafeBufferPointer { pd in
+                        upstream.scalars.withUnsafeBufferPointer { pv in
+                            var o = 0
+                            for r in 0..<rows {
+                                var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
+                                for _ in 0..<columns {
+                                    let (da, db, dc, dd) = partials(pa[ia], pb[ib], pc[ic], pd[id])
+                                    let g = pv[o]
+                                    qa[ia] += g * da
+                                    qb[ib] += g * db
+                                    qc[ic] += g * dc
+                                    qd[id] += g * dd
+                                    o += 1
+                                    ia += sa.column
+                                    ib += sb.column
+                                    ic += sc.column
+                                    id += sd.column
                                 }
                             }
                         }
@@ -156,8 +174,8 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
             }
         }
     }
-    func back(_ g: TensorElements<Scalar>, _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
-        if original.isSymbolicZero { return .zero }
+    func back(_ g: TensorElements<Scalar>?, _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
+        guard let g, !original.isSymbolicZero else { return .zero }
         let gradient = Tensor(shape: walked.shape, scalars: g)
         return materialised ? gradient.unbroadcast(to: original.shape) : gradient
     }

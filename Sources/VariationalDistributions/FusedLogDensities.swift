@@ -29,14 +29,33 @@ func normalLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S
 func vjpNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
 {
+    (normalLogDensityValue(x, location, scale), { v in normalLogDensityGradient(x, location, scale, v, wanted: [.a, .b, .c]) })
+}
+
+/// The derivative when the value is data (a likelihood): no gradient for it is computed or stored.
+@derivative(of: normalLogDensity, wrt: (location, scale))
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpNormalLogDensityInParameters<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
     (normalLogDensityValue(x, location, scale), { v in
-        let gradients = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Normal.logProbability") { x, m, s, _ in
-            let z = (x - m) / s
-            let dz = z / s
-            return (-dz, dz, (z * z - 1) / s, 0)
-        }
-        return (gradients.0, gradients.1, gradients.2)
+        let g = normalLogDensityGradient(x, location, scale, v, wanted: [.b, .c])
+        return (g.1, g.2)
     })
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func normalLogDensityGradient<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands)
+    -> (Tensor<S>, Tensor<S>, Tensor<S>)
+{
+    let g = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Normal.logProbability", wanted: wanted) { x, m, s, _ in
+        let z = (x - m) / s
+        let dz = z / s
+        return (-dz, dz, (z * z - 1) / s, 0)
+    }
+    return (g.0, g.1, g.2)
 }
 
 /// log of a half-normal density, 2/(σ √(2π)) e^(−x²/2σ²) for x ≥ 0.
@@ -62,19 +81,36 @@ func halfNormalLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<
 func vjpHalfNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
 {
-    (halfNormalLogDensityValue(x, scale), { v in
-        let g = fusedElementwiseGradient(x, scale, scale, scale, upstream: v, name: "HalfNormal.logProbability") { x, s, _, _ in
-            guard x >= 0 && x.isFinite else { return (0, 0, 0, 0) }
-            let u = x / s
-            return (-u / s, (u * u - 1) / s, 0, 0)
-        }
-        return (g.0, g.1)
-    })
+    (halfNormalLogDensityValue(x, scale), { v in halfNormalLogDensityGradient(x, scale, v, wanted: [.a, .b]) })
+}
+
+/// The derivative when the value is data: no gradient for it is computed or stored.
+@derivative(of: halfNormalLogDensity, wrt: scale)
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpHalfNormalLogDensityInScale<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
+{
+    (halfNormalLogDensityValue(x, scale), { v in halfNormalLogDensityGradient(x, scale, v, wanted: .b).1 })
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func halfNormalLogDensityGradient<S: TensorScalar>(_ x: Tensor<S>, _ scale: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands)
+    -> (Tensor<S>, Tensor<S>)
+{
+    let g = fusedElementwiseGradient(x, scale, scale, scale, upstream: v, name: "HalfNormal.logProbability", wanted: wanted) { x, s, _, _ in
+        guard x >= 0 && x.isFinite else { return (0, 0, 0, 0) }
+        let u = x / s
+        return (-u / s, (u * u - 1) / s, 0, 0)
+    }
+    return (g.0, g.1)
 }
 
 /// log of a Cauchy density 1 / (π σ (1 + z²)), z = (x − μ)/σ; with `half`, the half-Cauchy 2 / (π σ (1 + (x/σ)²))
 /// for x ≥ 0 (μ = 0).
 @differentiable(reverse, wrt: (x, location, scale))
+@differentiable(reverse, wrt: (location, scale))
 func cauchyLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, half: Bool) -> Tensor<S> {
     cauchyLogDensityValue(x, location, scale, half: half)
 }
@@ -97,15 +133,34 @@ func cauchyLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S
 func vjpCauchyLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, half: Bool)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
 {
+    (cauchyLogDensityValue(x, location, scale, half: half), { v in cauchyLogDensityGradient(x, location, scale, half, v, wanted: [.a, .b, .c]) })
+}
+
+/// The derivative when the value is data: no gradient for it is computed or stored.
+@derivative(of: cauchyLogDensity, wrt: (location, scale))
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpCauchyLogDensityInParameters<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, half: Bool)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
     (cauchyLogDensityValue(x, location, scale, half: half), { v in
-        let g = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Cauchy.logProbability") { x, m, s, _ in
-            if half && !(x >= 0) { return (0, 0, 0, 0) }
-            let z = (x - m) / s
-            let w = 2 * z / (s * (1 + z * z))
-            return (-w, w, w * z - 1 / s, 0)
-        }
-        return (g.0, g.1, g.2)
+        let g = cauchyLogDensityGradient(x, location, scale, half, v, wanted: [.b, .c])
+        return (g.1, g.2)
     })
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func cauchyLogDensityGradient<S: TensorScalar>(
+    _ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ half: Bool, _ v: Tensor<S>, wanted: FusedOperands
+) -> (Tensor<S>, Tensor<S>, Tensor<S>) {
+    let g = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Cauchy.logProbability", wanted: wanted) { x, m, s, _ in
+        if half && !(x >= 0) { return (0, 0, 0, 0) }
+        let z = (x - m) / s
+        let w = 2 * z / (s * (1 + z * z))
+        return (-w, w, w * z - 1 / s, 0)
+    }
+    return (g.0, g.1, g.2)
 }
 
 /// The part of a Student t log density that depends on the value: −(ν + 1)/2 · log(1 + z²/ν), z = (x − μ)/σ
@@ -144,9 +199,30 @@ func vjpStudentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>, Tensor<S>))
 {
     let (value, logs) = studentTKernelParts(x, location, scale, nu)
+    return (value, { v in studentTKernelGradient(x, location, scale, nu, logs, v, wanted: .all) })
+}
+
+/// The derivative when the value is data: no gradient for it is computed or stored.
+@derivative(of: studentTKernel, wrt: (location, scale, nu))
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpStudentTKernelInParameters<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
+{
+    let (value, logs) = studentTKernelParts(x, location, scale, nu)
     return (value, { v in
+        let g = studentTKernelGradient(x, location, scale, nu, logs, v, wanted: [.b, .c, .d])
+        return (g.1, g.2, g.3)
+    })
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func studentTKernelGradient<S: TensorScalar>(
+    _ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>, _ logs: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands
+) -> (Tensor<S>, Tensor<S>, Tensor<S>, Tensor<S>) {
         if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
-        let g = fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability") { x, m, s, nu in
+        let g = fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability", wanted: wanted) { x, m, s, nu in
             // Three divisions an element, and no product of σ with ν that could overflow: with u = z/ν (r = zu) and
             // b = (ν + 1)/(σq), w = bu, ∂/∂σ = br and the rest of ∂/∂ν, (ν + 1) r/(2νq), is (bσ/2) u².
             let z = (x - m) / s
@@ -160,7 +236,6 @@ func vjpStudentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _
         // ∂/∂ν also has −½ log(1 + z²/ν) per element: the logarithms of the value's pass, summed into ν's shape.
         let logTerm = (v * logs).summed(toShape: nu.shape) * S(-0.5)
         return (g.0, g.1, g.2, g.3 + logTerm)
-    })
 }
 
 /// The Student t normaliser log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ) − log σ, one pass with its derivative. With
@@ -189,7 +264,7 @@ func vjpStudentTNormalizer<S: TensorScalar>(_ nu: Tensor<S>, _ scale: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
 {
     (studentTNormalizerValue(nu, scale), { v in
-        let g = fusedElementwiseGradient(nu, scale, nu, scale, upstream: v, name: "StudentT.logProbability") { nu, scale, _, _ in
+        let g = fusedElementwiseGradient(nu, scale, nu, scale, upstream: v, name: "StudentT.logProbability", wanted: [.a, .b]) { nu, scale, _, _ in
             let h = Double(nu) / 2
             let dh = Foundation.log1p(0.5 / h) - 0.5 / (h + 0.5)
                 - SpecialFunctions.digammaRemainder(h + 0.5) + SpecialFunctions.digammaRemainder(h)
@@ -226,8 +301,29 @@ func vjpGammaLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ alpha: Tensor<S>, _ b
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
 {
     let normalizer = gammaNormalizer(alpha, beta)
+    return (gammaLogDensityValue(x, alpha, beta, normalizer), { v in gammaLogDensityGradient(x, alpha, beta, normalizer, v, wanted: .all) })
+}
+
+/// The derivative when the value is data: no gradient for it is computed or stored.
+@derivative(of: gammaLogDensity, wrt: (alpha, beta))
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func vjpGammaLogDensityInParameters<S: TensorScalar>(_ x: Tensor<S>, _ alpha: Tensor<S>, _ beta: Tensor<S>)
+    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
+{
+    let normalizer = gammaNormalizer(alpha, beta)
     return (gammaLogDensityValue(x, alpha, beta, normalizer), { v in
-        let g = fusedElementwiseGradient(x, alpha, beta, normalizer, upstream: v, name: "Gamma.logProbability") { x, a, b, _ in
+        let g = gammaLogDensityGradient(x, alpha, beta, normalizer, v, wanted: [.b, .c, .d])
+        return (g.1, g.2)
+    })
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func gammaLogDensityGradient<S: TensorScalar>(
+    _ x: Tensor<S>, _ alpha: Tensor<S>, _ beta: Tensor<S>, _ normalizer: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands
+) -> (Tensor<S>, Tensor<S>, Tensor<S>) {
+        let g = fusedElementwiseGradient(x, alpha, beta, normalizer, upstream: v, name: "Gamma.logProbability", wanted: wanted) { x, a, b, _ in
             guard x > 0 && x.isFinite else { return (0, 0, 0, 0) }
             return ((a - 1) / x - b, S.log(x), -x, 1)
         }
@@ -237,7 +333,6 @@ func vjpGammaLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ alpha: Tensor<S>, _ b
         let throughAlpha = (g.3 * (beta.map { .log($0) } - digamma)).summed(toShape: alpha.shape)
         let throughBeta = (g.3 * alpha / beta).summed(toShape: beta.shape)
         return (g.0, g.1 + throughAlpha, g.2 + throughBeta)
-    })
 }
 
 /// log of a Poisson probability λᵏ e^(−λ) / k! for k ∈ {0, 1, 2, …}.

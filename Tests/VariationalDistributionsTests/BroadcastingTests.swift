@@ -110,6 +110,75 @@ final class BroadcastingTests: XCTestCase {
         check("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
     }
 
+    /// The same densities with the value as data (a likelihood): their derivatives in the parameters alone, which
+    /// neither compute nor store the value's gradient, against finite differences and against the parameters' part
+    /// of the derivative that includes the value.
+    func testFusedDensityGradientsInTheParametersAlone() {
+        let column = { (a: Double, b: Double) in T(shape: [2, 1], scalars: [a, b]) }
+        let real = T([-0.7, 0.4, 1.9]), positive = T([0.3, 1.4, 2.2])
+        // `data` holds the value fixed (what a likelihood does); `full` takes it as its last input.
+        let check = { (name: String, data: @escaping @differentiable(reverse) ([T]) -> T, full: @escaping @differentiable(reverse) ([T]) -> T, inputs: [T], value: T) in
+            assertGradientMatchesFiniteDifferences(name, data, at: inputs, tolerance: 1e-6)
+            let parametersAlone = gradient(at: inputs, of: data).base
+            let withValue = gradient(at: inputs + [value], of: full).base
+            XCTAssertEqual(parametersAlone.count, inputs.count, name)
+            for i in inputs.indices {
+                for (a, b) in zip(parametersAlone[i].scalars.array, withValue[i].scalars.array) { XCTAssertEqual(a, b, accuracy: 1e-12, name) }
+            }
+        }
+        check("Normal", { Normal($0[0], $0[1].exp()).logProbability(of: real).sum() },
+              { Normal($0[0], $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.2, -0.5), column(0.1, -0.3)], real)
+        check("HalfNormal", { HalfNormal($0[0].exp()).logProbability(of: positive).sum() },
+              { HalfNormal($0[0].exp()).logProbability(of: $0[1]).sum() }, [column(0.2, -0.5)], positive)
+        check("HalfCauchy", { HalfCauchy($0[0].exp()).logProbability(of: positive).sum() },
+              { HalfCauchy($0[0].exp()).logProbability(of: $0[1]).sum() }, [column(0.2, -0.5)], positive)
+        check("Cauchy", { Cauchy($0[0], $0[1].exp()).logProbability(of: real).sum() },
+              { Cauchy($0[0], $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.2, -0.5), column(0.1, -0.3)], real)
+        check("StudentT", { StudentT($0[0].exp(), $0[1], $0[2].exp()).logProbability(of: real).sum() },
+              { StudentT($0[0].exp(), $0[1], $0[2].exp()).logProbability(of: $0[3]).sum() }, [column(0.5, 2), column(0.2, -0.5), column(0.1, -0.3)], real)
+        check("Gamma", { Gamma($0[0].exp(), $0[1].exp()).logProbability(of: positive).sum() },
+              { Gamma($0[0].exp(), $0[1].exp()).logProbability(of: $0[2]).sum() }, [column(0.5, -0.2), column(0.1, 0.7)], positive)
+    }
+
+    /// `fusedElementwiseGradient` with some operands not wanted: symbolic zeros for them, the same sums as with all
+    /// wanted for the rest, also when an unwanted operand is broadcast or larger than every wanted one.
+    func testFusedGradientOfWantedOperandsOnly() {
+        let a = T(shape: [2, 3], scalars: [0.5, -1, 2, 0.3, 0.7, -0.4]), b = T([0.2, -0.1, 0.6]), c = T(shape: [2, 1], scalars: [1.5, 0.8])
+        let v = T(shape: [2, 3], scalars: [1, -2, 0.5, 3, 1, -1])
+        func partials(_ a: Double, _ b: Double, _ c: Double, _ d: Double) -> (Double, Double, Double, Double) {
+            let (ab, ac, bc, da) = (a * b, a + c, b * c, d * a)
+            return (ab, ac, bc - a, da)
+        }
+        let all = fusedElementwiseGradient(a, b, c, c, upstream: v, name: "test", partials)
+        // The sums by hand: a is [2, 3], b a row [3], c (and d) a column [2, 1].
+        var (ga, gb, gc, gd) = ([Double](repeating: 0, count: 6), [Double](repeating: 0, count: 3), [0.0, 0], [0.0, 0])
+        for i in 0..<2 {
+            for j in 0..<3 {
+                let p = partials(a.scalars[3 * i + j], b.scalars[j], c.scalars[i], c.scalars[i])
+                let g = v.scalars[3 * i + j]
+                ga[3 * i + j] += g * p.0
+                gb[j] += g * p.1
+                gc[i] += g * p.2
+                gd[i] += g * p.3
+            }
+        }
+        for (got, expected) in [(all.0, ga), (all.1, gb), (all.2, gc), (all.3, gd)] {
+            XCTAssertEqual(got.scalars.count, expected.count)
+            for (x, y) in zip(got.scalars.array, expected) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        }
+        for wanted: FusedOperands in [[.b, .c], [.b], [.a, .d], []] {
+            let some = fusedElementwiseGradient(a, b, c, c, upstream: v, name: "test", wanted: wanted, partials)
+            let pairs = [(some.0, all.0, FusedOperands.a), (some.1, all.1, .b), (some.2, all.2, .c), (some.3, all.3, .d)]
+            for (i, (got, full, operand)) in pairs.enumerated() {
+                if wanted.contains(operand) {
+                    XCTAssertEqual(got, full, "operand \(i) of \(wanted.rawValue)")
+                } else {
+                    XCTAssertTrue(got.isSymbolicZero, "operand \(i) of \(wanted.rawValue)")
+                }
+            }
+        }
+    }
+
     /// The counts' log-factorials are remembered for their buffer (data meet a density at every step); counts
     /// written in place afterwards are seen as they are, in the value and in the gradient.
     func testPoissonSeesCountsWrittenInPlace() {
