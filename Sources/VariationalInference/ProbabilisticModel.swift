@@ -153,20 +153,27 @@ extension ProbabilisticModel {
         let space = latentSpace
         guard let maps = space.coordinateMaps else { return nil }
         let latents = self.latents
-        let dependent = latents.filter { $0.fixed == nil }
         let scale = observations.map { Double(observationCount) / Double($0.count) }
         let (constrained, derivatives, slopes) = constrainElementwiseValue(theta, maps)
         let (s, d) = (theta.shape[0], theta.shape[1])
-        let (modelValue, pullback) = valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
-            let z = Latents(values: values, space: space)
-            var total = logLikelihoodPerParticle(z, observations: observations)
-            if let scale { total = total * scale }
-            for i in 0..<dependent.count { total = total + dependent[i].logPrior(z) }
-            return total
-        }
-        let modelGradient = pullback(Tensor(repeating: 1, shape: modelValue.shape))
+        // Without priors that depend on other latents the closure has no loop, for which differentiation would
+        // allocate a context at every step.
+        let (modelValue, pullback) = latents.contains(where: { $0.fixed == nil })
+            ? valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
+                let z = Latents(values: values, space: space)
+                var total = logLikelihoodPerParticle(z, observations: observations)
+                if let scale { total = total * scale }
+                for i in 0..<latents.count where latents[i].fixed == nil { total = total + latents[i].logPrior(z) }
+                return total
+            }
+            : valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
+                let total = logLikelihoodPerParticle(Latents(values: values, space: space), observations: observations)
+                guard let scale else { return total }
+                return total * scale
+            }
         var value = (modelValue + constrained.logJacobian).scalars
-        var gradient = modelGradient.isSymbolicZero ? TensorElements<Double>.zeros(count: s * d) : modelGradient.scalars
+        // The pullback's gradient is handed over rather than kept, so that it is written in place below, not copied.
+        var gradient = Self.elements(of: pullback(Tensor(repeating: 1, shape: modelValue.shape)), orZeros: s * d)
         value.withUnsafeMutableBufferPointer { value in
             gradient.withUnsafeMutableBufferPointer { gradient in
                 constrained.values.scalars.withUnsafeBufferPointer { z in
@@ -195,6 +202,11 @@ extension ProbabilisticModel {
             }
         }
         return (Tensor(shape: [s], scalars: value), Tensor(shape: [s, d], scalars: gradient))
+    }
+
+    /// A gradient's elements, taken over from the tensor (`count` zeros for a symbolic zero).
+    private static func elements(of gradient: consuming Tensor<Double>, orZeros count: Int) -> TensorElements<Double> {
+        gradient.isSymbolicZero ? TensorElements<Double>.zeros(count: count) : gradient.scalars
     }
 }
 
