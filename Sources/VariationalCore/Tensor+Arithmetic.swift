@@ -43,10 +43,42 @@ extension Tensor {
     @derivative(of: +)
     @usableFromInline
     static func vjpAdd(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
-        (lhs.adding(rhs), { v in
+        let value = lhs.adding(rhs)
+        return (value, sumPullback(lhs, rhs, value, negatingRight: false))
+    }
+
+    /// The pullback of `lhs ± rhs`. It keeps the operands' shapes only, and one of them when the other is the
+    /// result's: a closure that holds a single reference needs no context of its own, so the common cases (equal
+    /// shapes, one operand broadcast) allocate nothing beyond the gradients.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @usableFromInline
+    static func sumPullback(_ lhs: Tensor, _ rhs: Tensor, _ value: Tensor, negatingRight: Bool) -> (Tensor) -> (Tensor, Tensor) {
+        if lhs.isSymbolicZero || rhs.isSymbolicZero {
+            return { v in
+                if v.isSymbolicZero { return (.zero, .zero) }
+                let right = v.unbroadcast(toMatch: rhs)
+                return (v.unbroadcast(toMatch: lhs), negatingRight ? right.map { -$0 } : right)
+            }
+        }
+        let (left, right) = (lhs.shape, rhs.shape)
+        if left == value.shape {
+            if negatingRight {
+                return { v in v.isSymbolicZero ? (.zero, .zero) : (v, v.map { -$0 }.unbroadcast(to: right)) }
+            }
+            return { v in v.isSymbolicZero ? (.zero, .zero) : (v, v.unbroadcast(to: right)) }
+        }
+        if right == value.shape {
+            if negatingRight {
+                return { v in v.isSymbolicZero ? (.zero, .zero) : (v.unbroadcast(to: left), v.map { -$0 }) }
+            }
+            return { v in v.isSymbolicZero ? (.zero, .zero) : (v.unbroadcast(to: left), v) }
+        }
+        return { v in
             if v.isSymbolicZero { return (.zero, .zero) }
-            return (v.unbroadcast(toMatch: lhs), v.unbroadcast(toMatch: rhs))
-        })
+            let gradient = v.unbroadcast(to: right)
+            return (v.unbroadcast(to: left), negatingRight ? gradient.map { -$0 } : gradient)
+        }
     }
 
     @_specialize(where Scalar == Float)
@@ -64,7 +96,9 @@ extension Tensor {
     @derivative(of: +, wrt: rhs)
     @usableFromInline
     static func vjpAddRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: rhs) })
+        if rhs.isSymbolicZero { return (lhs.adding(rhs), { _ in .zero }) }
+        let shape = rhs.shape
+        return (lhs.adding(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(to: shape) })
     }
 
     @differentiable(reverse)
@@ -75,10 +109,8 @@ extension Tensor {
     @derivative(of: -)
     @usableFromInline
     static func vjpSubtract(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
-        (lhs.subtracting(rhs), { v in
-            if v.isSymbolicZero { return (.zero, .zero) }
-            return (v.unbroadcast(toMatch: lhs), v.map { -$0 }.unbroadcast(toMatch: rhs))
-        })
+        let value = lhs.subtracting(rhs)
+        return (value, sumPullback(lhs, rhs, value, negatingRight: true))
     }
 
     @_specialize(where Scalar == Float)
@@ -86,7 +118,9 @@ extension Tensor {
     @derivative(of: -, wrt: lhs)
     @usableFromInline
     static func vjpSubtractLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        (lhs.subtracting(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(toMatch: lhs) })
+        if lhs.isSymbolicZero { return (lhs.subtracting(rhs), { _ in .zero }) }
+        let shape = lhs.shape
+        return (lhs.subtracting(rhs), { v in v.isSymbolicZero ? .zero : v.unbroadcast(to: shape) })
     }
 
     @_specialize(where Scalar == Float)
@@ -94,7 +128,9 @@ extension Tensor {
     @derivative(of: -, wrt: rhs)
     @usableFromInline
     static func vjpSubtractRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        (lhs.subtracting(rhs), { v in v.isSymbolicZero ? .zero : v.map { -$0 }.unbroadcast(toMatch: rhs) })
+        if rhs.isSymbolicZero { return (lhs.subtracting(rhs), { _ in .zero }) }
+        let shape = rhs.shape
+        return (lhs.subtracting(rhs), { v in v.isSymbolicZero ? .zero : v.map { -$0 }.unbroadcast(to: shape) })
     }
 
     @differentiable(reverse)

@@ -38,6 +38,8 @@ final class GradientTests: XCTestCase {
         // One operand constant: the compiler picks the derivatives with respect to the other alone.
         for (sa, sb) in shapes {
             let (constant, positiveConstant) = (normal(sb), positive(sb))
+            check("add, left only \(sa) \(sb)", [normal(sa)]) { $0[0] + constant }
+            check("add, right only \(sa) \(sb)", [normal(sa)]) { constant + $0[0] }
             check("subtract, left only \(sa) \(sb)", [normal(sa)]) { $0[0] - constant }
             check("subtract, right only \(sa) \(sb)", [normal(sa)]) { constant - $0[0] }
             check("divide, left only \(sa) \(sb)", [normal(sa)]) { $0[0] / positiveConstant }
