@@ -33,6 +33,32 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(location.shape, scale.shape))
     }
 
+    // The derivatives of the initialiser and of the log density, written out and specialised: the ones
+    // differentiation derives are generic code (metadata look-ups, generic `+=` on the tangent) that a model in
+    // another module runs unspecialised, about 9k instructions a step for eight schools' likelihood.
+    @derivative(of: init(uncheckedLocation:scale:))
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    static func vjpInit(uncheckedLocation location: Tensor<Scalar>, scale: Tensor<Scalar>)
+        -> (value: Normal, pullback: (TangentVector) -> (Tensor<Scalar>, Tensor<Scalar>))
+    {
+        (Normal(uncheckedLocation: location, scale: scale), { v in (v.location, v.scale) })
+    }
+
+    @derivative(of: logProbability, wrt: self)
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    func vjpLogProbabilityInParameters(of value: Tensor<Scalar>) -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> TangentVector) {
+        checkValueBroadcasts(value.shape, batchShape, eventShape, Self.self)
+        let (location, scale) = (self.location, self.scale)
+        return (normalLogDensityValue(value, location, scale), { v in
+            let g = normalLogDensityGradient(value, location, scale, v, wanted: [.b, .c])
+            return TangentVector(location: g.1, scale: g.2)
+        })
+    }
+
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
     public static var fixedSupport: Support? { .real }
