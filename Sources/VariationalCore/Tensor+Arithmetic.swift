@@ -57,8 +57,7 @@ extension Tensor {
         if lhs.isSymbolicZero || rhs.isSymbolicZero {
             return { v in
                 if v.isSymbolicZero { return (.zero, .zero) }
-                let right = v.unbroadcast(toMatch: rhs)
-                return (v.unbroadcast(toMatch: lhs), negatingRight ? right.map { -$0 } : right)
+                return (v.unbroadcast(toMatch: lhs), (negatingRight ? v.map { -$0 } : v).unbroadcast(toMatch: rhs))
             }
         }
         let (left, right) = (lhs.shape, rhs.shape)

@@ -28,6 +28,27 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
     @differentiable(reverse)
     public init(uncheckedLogits logits: Tensor<Scalar>) { self.logits = logits }
 
+    // The initialiser's and the log density's derivatives written out and specialised, as Normal's are (the ones
+    // differentiation derives are generic code that a model in another module runs unspecialised).
+    @derivative(of: init(uncheckedLogits:))
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    static func vjpInit(uncheckedLogits logits: Tensor<Scalar>) -> (value: Bernoulli, pullback: (TangentVector) -> Tensor<Scalar>) {
+        (Bernoulli(uncheckedLogits: logits), { v in v.logits })
+    }
+
+    @derivative(of: logProbability, wrt: self)
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    func vjpLogProbabilityInParameters(of value: Tensor<Scalar>) -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> TangentVector) {
+        let value = broadcastValue(value, batchShape, eventShape, Self.self)
+        let shape = logits.shape
+        let (result, pullback) = vjpBernoulliLogDensityInLogits(value, logits.broadcasted(to: value.shape))
+        return (result, { v in TangentVector(logits: pullback(v).summed(toShape: shape)) })
+    }
+
     public var probabilities: Tensor<Scalar> { logits.sigmoid() }
     public var batchShape: [Int] { logits.shape }
     public var eventShape: [Int] { [] }

@@ -263,15 +263,19 @@ func studentTNormalizerValue<S: TensorScalar>(_ nu: Tensor<S>, _ scale: Tensor<S
 func vjpStudentTNormalizer<S: TensorScalar>(_ nu: Tensor<S>, _ scale: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
 {
-    (studentTNormalizerValue(nu, scale), { v in
-        let g = fusedElementwiseGradient(nu, scale, nu, scale, upstream: v, name: "StudentT.logProbability", wanted: [.a, .b]) { nu, scale, _, _ in
-            let h = Double(nu) / 2
-            let dh = Foundation.log1p(0.5 / h) - 0.5 / (h + 0.5)
-                - SpecialFunctions.digammaRemainder(h + 0.5) + SpecialFunctions.digammaRemainder(h)
-            return (S(dh / 2), -1 / scale, 0, 0)
-        }
-        return (g.0, g.1)
-    })
+    (studentTNormalizerValue(nu, scale), { v in studentTNormalizerGradient(nu, scale, v) })
+}
+
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func studentTNormalizerGradient<S: TensorScalar>(_ nu: Tensor<S>, _ scale: Tensor<S>, _ v: Tensor<S>) -> (Tensor<S>, Tensor<S>) {
+    let g = fusedElementwiseGradient(nu, scale, nu, scale, upstream: v, name: "StudentT.logProbability", wanted: [.a, .b]) { nu, scale, _, _ in
+        let h = Double(nu) / 2
+        let dh = Foundation.log1p(0.5 / h) - 0.5 / (h + 0.5)
+            - SpecialFunctions.digammaRemainder(h + 0.5) + SpecialFunctions.digammaRemainder(h)
+        return (S(dh / 2), -1 / scale, 0, 0)
+    }
+    return (g.0, g.1)
 }
 
 /// log of a gamma density βᵅ xᵅ⁻¹ e^(−βx) / Γ(α) for x > 0 (shape α, rate β).

@@ -38,6 +38,26 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
     @differentiable(reverse)
     public init(uncheckedLogRate logRate: Tensor<Scalar>) { self.init(parameter: logRate, isLogRate: true) }
 
+    // The initialiser's and the log density's derivatives written out and specialised, as Normal's are (the ones
+    // differentiation derives are generic code that a model in another module runs unspecialised).
+    @derivative(of: init(parameter:isLogRate:))
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    static func vjpInit(parameter: Tensor<Scalar>, isLogRate: Bool) -> (value: Poisson, pullback: (TangentVector) -> Tensor<Scalar>) {
+        (Poisson(parameter: parameter, isLogRate: isLogRate), { v in v.parameter })
+    }
+
+    @derivative(of: logProbability, wrt: self)
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    func vjpLogProbabilityInParameters(of value: Tensor<Scalar>) -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> TangentVector) {
+        checkValueBroadcasts(value.shape, batchShape, eventShape, Self.self)
+        let (result, pullback) = isLogRate ? vjpPoissonLogDensityInLogRate(value, logRate: parameter) : vjpPoissonLogDensityInRate(value, parameter)
+        return (result, { v in TangentVector(parameter: pullback(v)) })
+    }
+
     public var batchShape: [Int] { parameter.shape }
     public var eventShape: [Int] { [] }
     public var support: Support { .nonNegativeIntegers }

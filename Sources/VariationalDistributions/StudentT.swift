@@ -28,6 +28,36 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(broadcastShape(location.shape, scale.shape), nu.shape))
     }
 
+    // The initialiser's and the log density's derivatives written out and specialised, as Normal's are (the ones
+    // differentiation derives are generic code that a model in another module runs unspecialised).
+    @derivative(of: init(uncheckedDegreesOfFreedom:location:scale:))
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    static func vjpInit(uncheckedDegreesOfFreedom nu: Tensor<Scalar>, location: Tensor<Scalar>, scale: Tensor<Scalar>)
+        -> (value: StudentT, pullback: (TangentVector) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>))
+    {
+        (StudentT(uncheckedDegreesOfFreedom: nu, location: location, scale: scale), { v in (v.degreesOfFreedom, v.location, v.scale) })
+    }
+
+    @derivative(of: logProbability, wrt: self)
+    @_specialize(where Scalar == Double)
+    @_specialize(where Scalar == Float)
+    @usableFromInline
+    func vjpLogProbabilityInParameters(of value: Tensor<Scalar>) -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> TangentVector) {
+        checkValueBroadcasts(value.shape, batchShape, eventShape, Self.self)
+        let (nu, location, scale) = (degreesOfFreedom, self.location, self.scale)
+        let normalizer = studentTNormalizerValue(nu, scale)
+        let (kernel, logs) = studentTKernelParts(value, location, scale, nu)
+        let result = normalizer + kernel
+        return (result, { v in
+            if v.isSymbolicZero { return .zero }
+            let n = studentTNormalizerGradient(nu, scale, v.summed(toShape: normalizer.shape))
+            let k = studentTKernelGradient(value, location, scale, nu, logs, v.summed(toShape: kernel.shape), wanted: [.b, .c, .d])
+            return TangentVector(degreesOfFreedom: n.0 + k.3, location: k.1, scale: n.1 + k.2)
+        })
+    }
+
     public var eventShape: [Int] { [] }
     public var support: Support { .real }
     public static var fixedSupport: Support? { .real }

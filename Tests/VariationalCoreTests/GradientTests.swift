@@ -45,6 +45,17 @@ final class GradientTests: XCTestCase {
             check("divide, left only \(sa) \(sb)", [normal(sa)]) { $0[0] / positiveConstant }
             check("divide, right only \(sa) \(sb)", [positive(sa)]) { constant / $0[0] }
         }
+        // A symbolic-zero operand (as differentiation passes along) gets a symbolic-zero gradient, the other its own.
+        let (x0, v) = (normal([2, 3]), normal([2, 3]))
+        for subtracting in [false, true] {
+            let (_, right) = valueWithPullback(at: x0, T.zero) { subtracting ? $0 - $1 : $0 + $1 }
+            let (_, left) = valueWithPullback(at: T.zero, x0) { subtracting ? $0 - $1 : $0 + $1 }
+            let (gx, gZero) = right(v)
+            let (gZero2, gx2) = left(v)
+            XCTAssertEqual(gx, v)
+            XCTAssertEqual(gx2, subtracting ? -v : v)
+            XCTAssertTrue(gZero.isSymbolicZero && gZero2.isSymbolicZero)
+        }
         check("negate", [normal([2, 3])]) { -$0[0] }
         check("scalar forms", [normal([2, 3])]) { xs in
             let x: T = xs[0]
