@@ -35,7 +35,7 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     // The derivatives of the initialiser and of the log density, written out and specialised: the ones
     // differentiation derives are generic code (metadata look-ups, generic `+=` on the tangent) that a model in
-    // another module runs unspecialised, about 9k instructions a step for eight schools' likelihood.
+    // another module runs unspecialised; eight schools' step went from 77.3k to 75.0k instructions by callgrind.
     @derivative(of: init(uncheckedLocation:scale:))
     @_specialize(where Scalar == Double)
     @_specialize(where Scalar == Float)
