@@ -139,40 +139,40 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
     var (ga, gb, gc, gd) = (sums(.a, ta), sums(.b, tb), sums(.c, tc), sums(.d, td))
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: scratchCount) { scratch in
         scratch.initialize(repeating: 0)
-        let scratch = scratch.baseAddress!
-        func target(_ g: inout TensorElements<Scalar>?) -> UnsafeMutablePointer<Scalar> {
-            guard g != nil else { return scratch }
-            return g!.withUnsafeMutableBufferPointer { $0.baseAddress! }
+        /// `body` with the sums' storage, or the scratch block for an operand nobody wants.
+        func withSums(_ g: inout TensorElements<Scalar>?, _ body: (UnsafeMutablePointer<Scalar>) -> Void) {
+            if g == nil { return body(scratch.baseAddress!) }
+            g!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
         }
-        // The pointers stay valid: each TensorElements is uniquely held here until the loop ends.
-        let (qa, qb, qc, qd) = (target(&ga), target(&gb), target(&gc), target(&gd))
-        ta.scalars.withUnsafeBufferPointer { pa in
-            tb.scalars.withUnsafeBufferPointer { pb in
-                tc.scalars.withUnsafeBufferPointer { pc in
-                    td.scalars.withUnsafeBufferPointer { pd in
-                        upstream.scalars.withUnsafeBufferPointer { pv in
-                            var o = 0
-                            for r in 0..<rows {
-                                var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
-                                for _ in 0..<columns {
-                                    let (da, db, dc, dd) = partials(pa[ia], pb[ib], pc[ic], pd[id])
-                                    let g = pv[o]
-                                    qa[ia] += g * da
-                                    qb[ib] += g * db
-                                    qc[ic] += g * dc
-                                    qd[id] += g * dd
-                                    o += 1
-                                    ia += sa.column
-                                    ib += sb.column
-                                    ic += sc.column
-                                    id += sd.column
+        withSums(&ga) { qa in withSums(&gb) { qb in withSums(&gc) { qc in withSums(&gd) { qd in
+            ta.scalars.withUnsafeBufferPointer { pa in
+                tb.scalars.withUnsafeBufferPointer { pb in
+                    tc.scalars.withUnsafeBufferPointer { pc in
+                        td.scalars.withUnsafeBufferPointer { pd in
+                            upstream.scalars.withUnsafeBufferPointer { pv in
+                                var o = 0
+                                for r in 0..<rows {
+                                    var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
+                                    for _ in 0..<columns {
+                                        let (da, db, dc, dd) = partials(pa[ia], pb[ib], pc[ic], pd[id])
+                                        let g = pv[o]
+                                        qa[ia] += g * da
+                                        qb[ib] += g * db
+                                        qc[ic] += g * dc
+                                        qd[id] += g * dd
+                                        o += 1
+                                        ia += sa.column
+                                        ib += sb.column
+                                        ic += sc.column
+                                        id += sd.column
+                                    }
                                 }
                             }
                         }
                     }
                 }
             }
-        }
+        } } } }
     }
     func back(_ g: TensorElements<Scalar>?, _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
         guard let g, !original.isSymbolicZero else { return .zero }

@@ -32,19 +32,6 @@ func vjpNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>,
     (normalLogDensityValue(x, location, scale), { v in normalLogDensityGradient(x, location, scale, v, wanted: [.a, .b, .c]) })
 }
 
-/// The derivative when the value is data (a likelihood): no gradient for it is computed or stored.
-@derivative(of: normalLogDensity, wrt: (location, scale))
-@_specialize(where S == Double)
-@_specialize(where S == Float)
-func vjpNormalLogDensityInParameters<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>)
-    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>))
-{
-    (normalLogDensityValue(x, location, scale), { v in
-        let g = normalLogDensityGradient(x, location, scale, v, wanted: [.b, .c])
-        return (g.1, g.2)
-    })
-}
-
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func normalLogDensityGradient<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands)
@@ -202,40 +189,26 @@ func vjpStudentTKernel<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _
     return (value, { v in studentTKernelGradient(x, location, scale, nu, logs, v, wanted: .all) })
 }
 
-/// The derivative when the value is data: no gradient for it is computed or stored.
-@derivative(of: studentTKernel, wrt: (location, scale, nu))
-@_specialize(where S == Double)
-@_specialize(where S == Float)
-func vjpStudentTKernelInParameters<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>)
-    -> (value: Tensor<S>, pullback: (Tensor<S>) -> (Tensor<S>, Tensor<S>, Tensor<S>))
-{
-    let (value, logs) = studentTKernelParts(x, location, scale, nu)
-    return (value, { v in
-        let g = studentTKernelGradient(x, location, scale, nu, logs, v, wanted: [.b, .c, .d])
-        return (g.1, g.2, g.3)
-    })
-}
-
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func studentTKernelGradient<S: TensorScalar>(
     _ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>, _ logs: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands
 ) -> (Tensor<S>, Tensor<S>, Tensor<S>, Tensor<S>) {
-        if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
-        let g = fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability", wanted: wanted) { x, m, s, nu in
-            // Three divisions an element, and no product of σ with ν that could overflow: with u = z/ν (r = zu) and
-            // b = (ν + 1)/(σq), w = bu, ∂/∂σ = br and the rest of ∂/∂ν, (ν + 1) r/(2νq), is (bσ/2) u².
-            let z = (x - m) / s
-            let u = z / nu
-            let r = z * u
-            let q = 1 + r
-            let b = (nu + 1) / (s * q)
-            let w = b * u
-            return (-w, w, b * r, b * s / 2 * (u * u))
-        }
-        // ∂/∂ν also has −½ log(1 + z²/ν) per element: the logarithms of the value's pass, summed into ν's shape.
-        let logTerm = (v * logs).summed(toShape: nu.shape) * S(-0.5)
-        return (g.0, g.1, g.2, g.3 + logTerm)
+    if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
+    let g = fusedElementwiseGradient(x, location, scale, nu, upstream: v, name: "StudentT.logProbability", wanted: wanted) { x, m, s, nu in
+        // Three divisions an element, and no product of σ with ν that could overflow: with u = z/ν (r = zu) and
+        // b = (ν + 1)/(σq), w = bu, ∂/∂σ = br and the rest of ∂/∂ν, (ν + 1) r/(2νq), is (bσ/2) u².
+        let z = (x - m) / s
+        let u = z / nu
+        let r = z * u
+        let q = 1 + r
+        let b = (nu + 1) / (s * q)
+        let w = b * u
+        return (-w, w, b * r, b * s / 2 * (u * u))
+    }
+    // ∂/∂ν also has −½ log(1 + z²/ν) per element: the logarithms of the value's pass, summed into ν's shape.
+    let logTerm = (v * logs).summed(toShape: nu.shape) * S(-0.5)
+    return (g.0, g.1, g.2, g.3 + logTerm)
 }
 
 /// The Student t normaliser log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ) − log σ, one pass with its derivative. With
@@ -327,16 +300,16 @@ func vjpGammaLogDensityInParameters<S: TensorScalar>(_ x: Tensor<S>, _ alpha: Te
 func gammaLogDensityGradient<S: TensorScalar>(
     _ x: Tensor<S>, _ alpha: Tensor<S>, _ beta: Tensor<S>, _ normalizer: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands
 ) -> (Tensor<S>, Tensor<S>, Tensor<S>) {
-        let g = fusedElementwiseGradient(x, alpha, beta, normalizer, upstream: v, name: "Gamma.logProbability", wanted: wanted) { x, a, b, _ in
-            guard x > 0 && x.isFinite else { return (0, 0, 0, 0) }
-            return ((a - 1) / x - b, S.log(x), -x, 1)
-        }
-        if g.3.isSymbolicZero { return (g.0, g.1, g.2) }
-        // The normaliser's gradient, once per parameter element: ∂/∂α = log β − ψ(α), ∂/∂β = α/β.
-        let digamma = alpha.map { S(SpecialFunctions.digamma(Double($0))) }
-        let throughAlpha = (g.3 * (beta.map { .log($0) } - digamma)).summed(toShape: alpha.shape)
-        let throughBeta = (g.3 * alpha / beta).summed(toShape: beta.shape)
-        return (g.0, g.1 + throughAlpha, g.2 + throughBeta)
+    let g = fusedElementwiseGradient(x, alpha, beta, normalizer, upstream: v, name: "Gamma.logProbability", wanted: wanted) { x, a, b, _ in
+        guard x > 0 && x.isFinite else { return (0, 0, 0, 0) }
+        return ((a - 1) / x - b, S.log(x), -x, 1)
+    }
+    if g.3.isSymbolicZero { return (g.0, g.1, g.2) }
+    // The normaliser's gradient, once per parameter element: ∂/∂α = log β − ψ(α), ∂/∂β = α/β.
+    let digamma = alpha.map { S(SpecialFunctions.digamma(Double($0))) }
+    let throughAlpha = (g.3 * (beta.map { .log($0) } - digamma)).summed(toShape: alpha.shape)
+    let throughBeta = (g.3 * alpha / beta).summed(toShape: beta.shape)
+    return (g.0, g.1 + throughAlpha, g.2 + throughBeta)
 }
 
 /// log of a Poisson probability λᵏ e^(−λ) / k! for k ∈ {0, 1, 2, …}.

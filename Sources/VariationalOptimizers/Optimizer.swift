@@ -33,7 +33,7 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
     }
 
     /// When true, each update first copies every parameter's values aside, into a buffer of the optimiser's own made
-    /// once per parameter, so that `restorePreviousParameters(_:structure:)` can put a model back as it was before
+    /// once per parameter, so that `restorePreviousParameters(_:)` can put a model back as it was before
     /// the last update. A rollback kept this way costs a copy of the numbers at each step; keeping the model from
     /// before the step instead made every update copy each parameter's storage afresh (copy on write).
     public var keepsPreviousParameters = false
