@@ -96,7 +96,7 @@ static void blocked(const vk_sgemm_kernels *kernels, int transA, int transB, lon
 
 void vk_own_sgemm(const vk_sgemm_kernels *kernels, int transA, int transB, long m, long n, long k, float alpha,
                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads) {
-    if (!transB && vk_sparse_sgemm(transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads)) return;
+    if (!transB && vk_sparse_sgemm(kernels == &vk_avx512_sgemm_kernels, transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads)) return;
     // A narrow C (few columns, many rows) fills few of the micro-kernel's columns: 20 of AVX-512's 48. Its
     // transpose Cᵀ = op(B)ᵀ·op(A)ᵀ swaps the roles, its 20 rows filling 20 of 24 in panels of 8. When C is only
     // written (beta = 0), the transpose goes to a scratch block and from there into C: every output is the same sum

@@ -37,8 +37,9 @@ void vk_own_sgemm(const vk_sgemm_kernels *kernels, int transA, int transB, long 
                   const float *a, long lda, const float *b, long ldb, float beta, float *c, long ldc, int threads);
 
 // The same product when op(A) is mostly zeros and B is not transposed (products_sparse.c): returns 1 when it has
-// computed C, 0 (C untouched) when op(A) is too dense or the product too small or narrow for it to pay.
-int vk_sparse_sgemm(int transA, long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+// computed C, 0 (C untouched) when op(A) is too dense or the product too small or narrow for it to pay. `wide`: the
+// processor has AVX-512 and its paths are wanted.
+int vk_sparse_sgemm(int wide, int transA, long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
                     float beta, float *c, long ldc, int threads);
 
 #endif
