@@ -9,6 +9,7 @@
 
 #include "products.h"
 #include "parts.h"
+#include "transpose512.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -137,42 +138,14 @@ __attribute__((target("avx512f,popcnt"))) static int gather_rows512(sparse_rows 
     return 1;
 }
 
-// The columns of a (rows × columns) as the rows of t (columns × rows, leading dimension rows): 16 × 16 blocks
-// transposed in registers (pairs, then quadruples within 128-bit lanes, then the lanes themselves).
+// The columns of a (rows × columns) as the rows of t (columns × rows, leading dimension rows), 16 × 16 blocks at a
+// time.
 __attribute__((target("avx512f"))) static void transpose512(const float *a, long lda, long rows, long columns, float *t) {
     for (long i0 = 0; i0 < rows; i0 += 16) {
         long lines = rows - i0 < 16 ? rows - i0 : 16;
-        __mmask16 storeMask = (__mmask16)((1u << lines) - 1);
-        for (long j0 = 0; j0 < columns; j0 += 16) {
-            long length = columns - j0 < 16 ? columns - j0 : 16;
-            __mmask16 readMask = (__mmask16)((1u << length) - 1);
-            __m512 r[16], u[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = i < lines ? _mm512_maskz_loadu_ps(readMask, a + (i0 + i) * lda + j0) : _mm512_setzero_ps();
-            for (int i = 0; i < 8; i++) {
-                u[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-                u[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-            }
-            for (int g = 0; g < 4; g++) {
-                __m512d t0 = _mm512_castps_pd(u[4 * g]), t1 = _mm512_castps_pd(u[4 * g + 1]);
-                __m512d t2 = _mm512_castps_pd(u[4 * g + 2]), t3 = _mm512_castps_pd(u[4 * g + 3]);
-                r[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-                r[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-                r[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-                r[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-            }
-            // r[4g + e] holds, in 128-bit lane L, lines 4g ..< 4g + 4 at position 4L + e.
-            for (int e = 0; e < 4; e++) {
-                __m512 s0 = _mm512_shuffle_f32x4(r[e], r[4 + e], 0x44), s1 = _mm512_shuffle_f32x4(r[e], r[4 + e], 0xEE);
-                __m512 s2 = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0x44), s3 = _mm512_shuffle_f32x4(r[8 + e], r[12 + e], 0xEE);
-                __m512 out[4] = {_mm512_shuffle_f32x4(s0, s2, 0x88), _mm512_shuffle_f32x4(s0, s2, 0xDD),
-                                 _mm512_shuffle_f32x4(s1, s3, 0x88), _mm512_shuffle_f32x4(s1, s3, 0xDD)};
-                for (int L = 0; L < 4; L++) {
-                    long j = 4 * L + e;
-                    if (j < length) _mm512_mask_storeu_ps(t + (j0 + j) * rows + i0, storeMask, out[L]);
-                }
-            }
-        }
+        for (long j0 = 0; j0 < columns; j0 += 16)
+            vk_transpose_lines512(a + i0 * lda + j0, lda, lines, columns - j0 < 16 ? columns - j0 : 16, t + j0 * rows + i0,
+                                  rows, (__mmask16)((1u << lines) - 1));
     }
 }
 
