@@ -3,7 +3,7 @@
 // it loads three vectors of B and broadcasts eight scalars of A into 24 fused multiply-adds.
 
 #include "products.h"
-#include "transpose512.h"
+#include "vectors512.h"
 
 #include <immintrin.h>
 
@@ -13,11 +13,6 @@ _Static_assert(MC % MR == 0 && MC + MR <= VK_MOST_PACKED_ROWS && VK_NC % NR == 0
 
 #define TARGET __attribute__((target("avx512f")))
 
-// The first `live` of 16 lanes (none for live ≤ 0, all for live ≥ 16).
-static inline __mmask16 lane_mask(long live) {
-    return live >= 16 ? 0xFFFF : live <= 0 ? 0 : (__mmask16)((1u << live) - 1);
-}
-
 // MARK: - Packing
 
 TARGET static void pack_a(int transA, const float *a, long lda, long i0, long rows, long p0, long kc, float *out) {
@@ -26,7 +21,7 @@ TARGET static void pack_a(int transA, const float *a, long lda, long i0, long ro
         float *panel = out + q * kc;
         if (transA) {
             // op(A)(i, p) = a[p·lda + i]: each column's MR values are contiguous.
-            __mmask16 mask = lane_mask(live);
+            __mmask16 mask = vk_lane_mask16(live);
             for (long p = 0; p < kc; p++) {
                 __m512 v = _mm512_maskz_loadu_ps(mask, a + (p0 + p) * lda + i0 + q);
                 _mm256_storeu_ps(panel + p * MR, _mm512_castps512_ps256(v));
@@ -45,7 +40,7 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
         long live = cols - q < NR ? cols - q : NR;
         float *panel = out + q * kc;
         if (!transB) {
-            __mmask16 m0 = lane_mask(live), m1 = lane_mask(live - 16), m2 = lane_mask(live - 32);
+            __mmask16 m0 = vk_lane_mask16(live), m1 = vk_lane_mask16(live - 16), m2 = vk_lane_mask16(live - 32);
             for (long p = 0; p < kc; p++) {
                 const float *row = b + (p0 + p) * ldb + j0 + q;
                 float *dst = panel + p * NR;
@@ -68,8 +63,8 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
 // MARK: - The micro-kernel
 
 // MR × 16·V sums of one A panel times the first 16·V columns of one B panel, into C (V = 1 or 2; the full panel
-// is written out below). Every sum runs
-// over p in ascending order, so a narrower variant gives the same bits as the full one on the same columns.
+// is written out below). Every sum runs over p in ascending order, so a narrower variant gives the same bits as the
+// full one on the same columns.
 #define KERNEL(V)                                                                                                      \
     TARGET static void kernel##V(long kc, const float *restrict ap, const float *restrict bp, long bstride, float *c,  \
                                  long ldc, long rows, long cols, float alpha, float beta) {                            \
@@ -90,7 +85,7 @@ TARGET static void pack_b(int transB, const float *b, long ldb, long p0, long kc
         for (long r = 0; r < rows; r++) {                                                                              \
             float *row = c + r * ldc;                                                                                  \
             for (int v = 0; v < V; v++) {                                                                              \
-                __mmask16 mask = lane_mask(cols - 16 * v);                                                             \
+                __mmask16 mask = vk_lane_mask16(cols - 16 * v);                                                        \
                 if (!mask) break;                                                                                      \
                 __m512 out = _mm512_mul_ps(va, sums[r][v]);                                                            \
                 if (beta != 0) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, row + 16 * v), out);             \
@@ -124,7 +119,7 @@ TARGET static void kernel3(long kc, const float *restrict ap, const float *restr
     }
     __m512 sums[MR][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32},
                           {c40, c41, c42}, {c50, c51, c52}, {c60, c61, c62}, {c70, c71, c72}};
-    __mmask16 masks[3] = {lane_mask(cols), lane_mask(cols - 16), lane_mask(cols - 32)};
+    __mmask16 masks[3] = {vk_lane_mask16(cols), vk_lane_mask16(cols - 16), vk_lane_mask16(cols - 32)};
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (long r = 0; r < rows; r++) {
         float *row = c + r * ldc;

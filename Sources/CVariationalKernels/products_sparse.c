@@ -9,7 +9,7 @@
 
 #include "products.h"
 #include "parts.h"
-#include "transpose512.h"
+#include "vectors512.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -124,7 +124,7 @@ __attribute__((target("avx512f,popcnt"))) static int gather_rows512(sparse_rows 
         s->starts[i] = count;
         const float *row = a + i * lda;
         for (long p = 0; p < columns; p += 16) {
-            __mmask16 live = columns - p >= 16 ? 0xFFFF : (__mmask16)((1u << (columns - p)) - 1);
+            __mmask16 live = vk_lane_mask16(columns - p);
             __m512 v = _mm512_maskz_loadu_ps(live, row + p);
             __mmask16 nonzero = _mm512_mask_cmp_ps_mask(live, v, zero, _CMP_NEQ_UQ);
             _mm512_storeu_ps(s->values + count, _mm512_maskz_compress_ps(nonzero, v));
@@ -145,7 +145,7 @@ __attribute__((target("avx512f"))) static void transpose512(const float *a, long
         long lines = rows - i0 < 16 ? rows - i0 : 16;
         for (long j0 = 0; j0 < columns; j0 += 16)
             vk_transpose_lines512(a + i0 * lda + j0, lda, lines, columns - j0 < 16 ? columns - j0 : 16, t + j0 * rows + i0,
-                                  rows, (__mmask16)((1u << lines) - 1));
+                                  rows, vk_lane_mask16(lines));
     }
 }
 

@@ -1,17 +1,22 @@
-#ifndef VK_TRANSPOSE512_H
-#define VK_TRANSPOSE512_H
+#ifndef VK_VECTORS512_H
+#define VK_VECTORS512_H
 
-// A 16 × 16 transpose of floats in AVX-512 registers, for the products' packing (products512.c) and the sparse path's
-// transposed operands (products_sparse.c).
+// AVX-512 pieces shared by the products' packing and micro-kernels (products512.c) and the sparse path
+// (products_sparse.c): lane masks and a 16 × 16 transpose of floats in registers.
 
 #include <immintrin.h>
+
+// The first `live` of 16 lanes (none for live ≤ 0, all for live ≥ 16).
+static inline __mmask16 vk_lane_mask16(long live) {
+    return live >= 16 ? 0xFFFF : live <= 0 ? 0 : (__mmask16)((1u << live) - 1);
+}
 
 // dst[j·stride + i] = src[i·ld + j] for j < length ≤ 16 and the lanes i of storeMask (i < 16), where line i of src is
 // read for i < lines and taken as zeros beyond: a 16 × 16 transpose in registers (pairs, then quadruples within
 // 128-bit lanes, then the lanes themselves).
 __attribute__((target("avx512f"))) static inline void vk_transpose_lines512(const float *src, long ld, long lines, long length,
                                                                             float *dst, long stride, __mmask16 storeMask) {
-    __mmask16 readMask = length >= 16 ? 0xFFFF : length <= 0 ? 0 : (__mmask16)((1u << length) - 1);
+    __mmask16 readMask = vk_lane_mask16(length);
     __m512 r[16], t[16];
     for (int i = 0; i < 16; i++) r[i] = i < lines ? _mm512_maskz_loadu_ps(readMask, src + i * ld) : _mm512_setzero_ps();
     for (int i = 0; i < 8; i++) {
