@@ -232,6 +232,16 @@ extension Tensor: AdditiveArithmetic {
 }
 
 extension Tensor {
+    /// The elements, made unique to this tensor first (copied if another tensor shares them), with their address:
+    /// for writing them in place later, while holding the returned elements keeps the address valid. Writing through
+    /// the address changes this tensor (and the returned elements), nothing else.
+    @_specialize(exported: true, where Scalar == Float)
+    @_specialize(exported: true, where Scalar == Double)
+    public mutating func uniqueElementsWithAddress() -> (elements: TensorElements<Scalar>, address: UnsafeMutableBufferPointer<Scalar>) {
+        let address = scalars.withUnsafeMutableBufferPointer { $0 }
+        return (scalars, address)
+    }
+
     /// Calls `body` with the elements for in-place mutation (the shape stays as it is).
     @_specialize(exported: true, where Scalar == Float, R == Void)
     @_specialize(exported: true, where Scalar == Double, R == Void)

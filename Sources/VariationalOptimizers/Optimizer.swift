@@ -8,7 +8,7 @@ import VariationalCore
 /// by the parameter's stable identity. Every trainable value must be a Tensor.
 ///
 /// Subclasses implement `apply(_:gradient:learningRate:slots:)` for one parameter.
-open class Optimizer: TensorVisitor, @unchecked Sendable {
+open class Optimizer: @unchecked Sendable {
     /// The learning rate as a function of the step number (1, 2, …).
     public var schedule: any LearningRateSchedule
     /// If set, gradients are rescaled so that their global L2 norm (over all parameters) is at most this value.
@@ -36,7 +36,7 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
     /// once per parameter, so that `restorePreviousParameters(_:)` can put a model back as it was before
     /// the last update. A rollback kept this way costs a copy of the numbers at each step; keeping the model from
     /// before the step instead made every update copy each parameter's storage afresh (copy on write).
-    public var keepsPreviousParameters = false
+    @exclusivity(unchecked) public var keepsPreviousParameters = false
 
     /// Puts each parameter of `model` that the last update moved back to its values from before that update, once;
     /// returns whether there was anything to put back (false after a restore, before any update, or when the
@@ -55,61 +55,66 @@ open class Optimizer: TensorVisitor, @unchecked Sendable {
 
     /// Moves `model` one step against `gradient` (the gradient of a loss to minimise).
     public func update<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
-        move(&model, along: gradient, norm: globalNorm(of: gradient, for: model))
+        gather(&model, along: gradient)
+        move(along: gradient)
     }
 
     /// Like `update(_:along:)`, but leaves the model and the optimiser untouched when the gradient has a NaN or an
     /// infinity; returns whether it moved.
     @discardableResult
     public func updateIfFinite<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) -> Bool {
-        let norm = globalNorm(of: gradient, for: model)
-        guard norm.isFinite else { return false }
-        move(&model, along: gradient, norm: norm)
+        gather(&model, along: gradient)
+        guard gatherer.sumOfSquares.isFinite else {
+            gatherer.clear()
+            return false
+        }
+        move(along: gradient)
         return true
     }
 
-    private func move<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector, norm: Double) {
+    /// The parameters of the update under way and their gradients, from one walk of the model (kept from update to
+    /// update, so that its lists keep their capacity).
+    private let gatherer = ParameterGatherer()
+
+    /// Walks `model` once: each parameter with a gradient, made unique to the model, is gathered with its address,
+    /// and the gradient's squares are summed on the way (the global norm, in the order `globalNorm` sums them).
+    /// The values are left as they are, so the model is unchanged when the update stops here.
+    private func gather<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
+        visitTensors(of: &model, along: gradient, with: gatherer)
+    }
+
+    /// Updates the parameters just gathered, in place.
+    private func move<Gradient>(along gradient: Gradient) {
         step += 1
         currentRate = schedule.rate(at: step)
-        lastGradientNorm = norm
+        lastGradientNorm = gatherer.sumOfSquares.squareRoot()
         clipScale = 1
         if let clip = gradientClipNorm, lastGradientNorm > clip {
             clipScale = clip / lastGradientNorm
         }
-        visitTensors(of: &model, along: gradient, with: self)
+        for parameter in gatherer.doubles { update(parameter) }
+        for parameter in gatherer.floats { update(parameter) }
+        gatherer.clear()
         lastGradient = keepsPreviousParameters ? gradient : nil
     }
 
-    public func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
-        update(&parameter, offset, id: id)
-    }
-
-    public func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
-        update(&parameter, offset, id: id)
-    }
-
-    private func update<Scalar: TensorScalar>(_ parameter: inout Tensor<Scalar>, _ gradient: Tensor<Scalar>, id: Int) {
-        if gradient.isSymbolicZero { return }
-        require(
-            gradient.shape == parameter.shape,
-            "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
+    private func update<Scalar: TensorScalar>(_ parameter: GatheredParameter<Scalar>) {
+        let (values, gradient, id) = (parameter.address, parameter.gradient, parameter.id)
         let slots: Slots<Scalar>
         if let existing = states[id] {
             // A parameter's identity belongs to one tensor, whose scalar type never changes.
             slots = unsafeDowncast(existing, to: Slots<Scalar>.self)
             require(
-                slots.count == parameter.scalarCount,
-                "Optimizer: parameter \(id) changed size from \(slots.count) to \(parameter.scalarCount)")
+                slots.count == values.count,
+                "Optimizer: parameter \(id) changed size from \(slots.count) to \(values.count)")
         } else {
-            slots = Slots(count: parameter.scalarCount)
+            slots = Slots(count: values.count)
             states[id] = slots
         }
         let g = clipScale == 1 ? gradient : gradient * Scalar(clipScale)
-        parameter.withUnsafeMutableScalars { p in
-            if keepsPreviousParameters { slots.keepPrevious(UnsafeBufferPointer(p), step: step) }
-            g.scalars.withUnsafeBufferPointer { gp in
-                apply(p, gradient: gp, learningRate: currentRate, slots: slots)
-            }
+        if keepsPreviousParameters { slots.keepPrevious(UnsafeBufferPointer(values), step: step) }
+        g.scalars.withUnsafeBufferPointer { gp in
+            apply(values, gradient: gp, learningRate: currentRate, slots: slots)
         }
     }
 
@@ -257,6 +262,50 @@ public final class Slots<Scalar: TensorScalar> {
             buffers.append(buffer)
         }
         return body(UnsafeMutableBufferPointer(rebasing: buffers[index][0..<count]))
+    }
+}
+
+/// A parameter gathered for an update: its elements, made unique to the model, with their address, its gradient
+/// and its identity. Holding the elements keeps the address valid; the model holds the only other reference, so
+/// writing through the address changes the model's parameter and nothing else.
+struct GatheredParameter<Scalar: TensorScalar> {
+    let elements: TensorElements<Scalar>
+    let address: UnsafeMutableBufferPointer<Scalar>
+    let gradient: Tensor<Scalar>
+    let id: Int
+}
+
+/// Gathers the parameters that have a gradient, in walk order, and sums the gradients' squares.
+final class ParameterGatherer: TensorVisitor, @unchecked Sendable {
+    @exclusivity(unchecked) var floats: [GatheredParameter<Float>] = []
+    @exclusivity(unchecked) var doubles: [GatheredParameter<Double>] = []
+    @exclusivity(unchecked) var sumOfSquares = 0.0
+
+    /// Lets go of the parameters (the model's elements are unique to it again) and of their gradients.
+    func clear() {
+        if !floats.isEmpty { floats.removeAll(keepingCapacity: true) }
+        if !doubles.isEmpty { doubles.removeAll(keepingCapacity: true) }
+        sumOfSquares = 0
+    }
+
+    func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
+        if let gathered = gather(&parameter, offset, id) { floats.append(gathered) }
+    }
+
+    func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
+        if let gathered = gather(&parameter, offset, id) { doubles.append(gathered) }
+    }
+
+    private func gather<Scalar: TensorScalar>(
+        _ parameter: inout Tensor<Scalar>, _ gradient: Tensor<Scalar>, _ id: Int
+    ) -> GatheredParameter<Scalar>? {
+        if gradient.isSymbolicZero { return nil }
+        require(
+            gradient.shape == parameter.shape,
+            "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
+        sumOfSquares += NormVisitor.sumOfSquares(gradient.scalars)
+        let (elements, address) = parameter.uniqueElementsWithAddress()
+        return GatheredParameter(elements: elements, address: address, gradient: gradient, id: id)
     }
 }
 

@@ -22,6 +22,12 @@ struct NestedModel: Differentiable {
     }
 }
 
+/// Parameters of both scalar types in one model.
+struct MixedModel: Differentiable {
+    var single: Tensor<Float>
+    var double: Tensor<Double>
+}
+
 final class OptimizerTests: XCTestCase {
     typealias T = Tensor<Double>
 
@@ -142,6 +148,32 @@ final class OptimizerTests: XCTestCase {
         let before = layer.weight
         XCTAssertFalse(sgd.updateIfFinite(&layer, along: poisoned))
         XCTAssertEqual(layer.weight, before)
+    }
+
+    /// An update writes each parameter's elements in place, so it must write into the model's own elements only:
+    /// a copy of the model, two parameters that share their elements and a gradient that is a parameter itself all
+    /// keep their values; a parameter of each scalar type moves.
+    func testUpdatesInPlaceTouchNothingButTheModel() {
+        let shared = T([1, 2])
+        var model = [shared, shared]
+        let copy = model
+        let sgd = SGD(learningRate: 0.5)
+        sgd.update(&model, along: Array.DifferentiableView([T([2, 2]), T([-2, 4])]))
+        XCTAssertEqual(model, [T([0, 1]), T([2, 0])])
+        XCTAssertEqual(copy, [T([1, 2]), T([1, 2])])
+        XCTAssertEqual(shared, T([1, 2]))
+        var p = T([3, -1])
+        let gradient = p
+        XCTAssertTrue(sgd.updateIfFinite(&p, along: gradient))
+        XCTAssertEqual(p, T([1.5, -0.5]))
+        XCTAssertEqual(gradient, T([3, -1]))
+        var mixed = MixedModel(single: Tensor<Float>([1, 1]), double: T([1]))
+        let before = mixed
+        sgd.update(&mixed, along: MixedModel.TangentVector(single: Tensor<Float>([2, -2]), double: T([4])))
+        XCTAssertEqual(mixed.single, Tensor<Float>([0, 2]))
+        XCTAssertEqual(mixed.double, T([-1]))
+        XCTAssertEqual(before.single, Tensor<Float>([1, 1]))
+        XCTAssertEqual(before.double, T([1]))
     }
 
     func testNonFiniteGradientsLeaveEverythingAsItWas() {
