@@ -184,6 +184,14 @@ extension Double: TensorScalar {
         vk_dsigmoid_cross_entropy_with_gradient(count, logits, labels, result, gradient)
     }
 
+    /// softplus(x) and its derivative σ(x), elementwise: the logistic kernel with no labels (its cross-entropy from
+    /// a label 0 is softplus(x), and the gradient σ(x)).
+    public static func softplusWithSlope(
+        count: Int, _ x: UnsafePointer<Double>, softplus: UnsafeMutablePointer<Double>, slope: UnsafeMutablePointer<Double>
+    ) {
+        vk_dsigmoid_cross_entropy_with_gradient(count, x, nil, softplus, slope)
+    }
+
     public static func bernoulliLogDensity(
         count: Int, labels: UnsafePointer<Double>, logits: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>,
         gradient: UnsafeMutablePointer<Double>

@@ -317,12 +317,13 @@ func softplusAndSlope(_ rho: Double) -> (value: Double, slope: Double) {
 }
 
 /// softplus(ρⱼ) in the first D places and its slope σ(ρⱼ) in the last D: the Gaussian families' scales and the
-/// factor their gradients need, from one e^(−|ρ|) each.
+/// factor their gradients need, from one e^(−|ρ|) each (the vectorised logistic kernel).
 func softplusScalesAndSlopes(_ rho: Tensor<Double>) -> TensorElements<Double> {
     let d = rho.scalarCount
     return TensorElements<Double>.filled(count: 2 * d) { buffer in
         rho.scalars.withUnsafeBufferPointer { rho in
-            for j in 0..<d { (buffer[j], buffer[d + j]) = softplusAndSlope(rho[j]) }
+            guard let x = rho.baseAddress, let out = buffer.baseAddress else { return }
+            Double.softplusWithSlope(count: d, x, softplus: out, slope: out + d)
         }
     }
 }
@@ -397,17 +398,24 @@ func fullRankSamplePullback(
                             guard let gm = gMean.baseAddress, let gl = gLower.baseAddress, let gr = gRaw.baseAddress,
                                 let g = g.baseAddress, let e = e.baseAddress, let slopes = slopes.baseAddress
                             else { return }
-                            for p in 0..<s {
-                                let (gp, ep) = (g + p * d, e + p * d)
-                                for i in 0..<d {
-                                    let gi = gp[i] * weight
-                                    gm[i] += gi
-                                    gr[i] += gi * ep[i]
-                                    let row = gl + i * d
-                                    for j in 0..<i { row[j] += gi * ep[j] }
+                            // Each element is one sum over the particles, kept in a register and stored once (on and
+                            // above the diagonal, L's gradient stays zero).
+                            for i in 0..<d {
+                                var (m, r) = (0.0, 0.0)
+                                for p in 0..<s {
+                                    let gi = g[p * d + i]
+                                    m += gi
+                                    r += gi * e[p * d + i]
+                                }
+                                gm[i] = m * weight
+                                gr[i] = r * weight * slopes[d + i]
+                                let row = gl + i * d
+                                for j in 0..<i {
+                                    var total = 0.0
+                                    for p in 0..<s { total += g[p * d + i] * e[p * d + j] }
+                                    row[j] = total * weight
                                 }
                             }
-                            for i in 0..<d { gr[i] *= slopes[d + i] }
                         }
                     }
                 }
