@@ -110,6 +110,30 @@ final class BroadcastingTests: XCTestCase {
         check("Bernoulli [2, 3]", { Bernoulli(uncheckedLogits: $0[0]).logProbability(of: T([0, 1, 1])).sum() }, [T(shape: [2, 3], scalars: [0.5, -1.7, 3, -0.2, 0.1, 2])])
     }
 
+    /// Every initialiser that takes tensors without labels (`Normal(mu, sigma)`, the way models are written) has a
+    /// derivative of its own: the gradient through it, in every parameter, against finite differences.
+    func testUnlabelledInitialisersDerivatives() {
+        let column = { (a: Double, b: Double) in T(shape: [2, 1], scalars: [a, b]) }
+        let real = T([-0.7, 0.4, 1.9]), positive = T([0.3, 1.4, 2.2]), unit = T([0.1, 0.45, 0.8]), counts = T([0, 2, 5])
+        let check = { (name: String, f: @escaping @differentiable(reverse) ([T]) -> T, inputs: [T]) in
+            assertGradientMatchesFiniteDifferences(name, f, at: inputs, tolerance: 1e-6)
+        }
+        let (a, b, c) = (column(0.2, -0.5), column(0.1, -0.3), column(0.5, 1.1))
+        check("Normal", { Normal($0[0], $0[1].exp()).logProbability(of: real).sum() }, [a, b])
+        check("Cauchy", { Cauchy($0[0], $0[1].exp()).logProbability(of: real).sum() }, [a, b])
+        check("Laplace", { Laplace($0[0], $0[1].exp()).logProbability(of: real).sum() }, [a, b])
+        check("LogNormal", { LogNormal($0[0], $0[1].exp()).logProbability(of: positive).sum() }, [a, b])
+        check("StudentT", { StudentT($0[0].exp(), $0[1], $0[2].exp()).logProbability(of: real).sum() }, [c, a, b])
+        check("HalfNormal", { HalfNormal($0[0].exp()).logProbability(of: positive).sum() }, [a])
+        check("HalfCauchy", { HalfCauchy($0[0].exp()).logProbability(of: positive).sum() }, [a])
+        check("Exponential", { Exponential($0[0].exp()).logProbability(of: positive).sum() }, [a])
+        check("Gamma", { Gamma($0[0].exp(), $0[1].exp()).logProbability(of: positive).sum() }, [c, b])
+        check("InverseGamma", { InverseGamma($0[0].exp(), $0[1].exp()).logProbability(of: positive).sum() }, [c, b])
+        check("Beta", { Beta($0[0].exp(), $0[1].exp()).logProbability(of: unit).sum() }, [c, a])
+        check("Poisson", { Poisson($0[0].exp()).logProbability(of: counts).sum() }, [c])
+        check("Poisson(logRate:)", { Poisson(logRate: $0[0]).logProbability(of: counts).sum() }, [c])
+    }
+
     /// The same densities with the value as data (a likelihood): their derivatives in the parameters alone, which
     /// neither compute nor store the value's gradient, against finite differences and against the parameters' part
     /// of the derivative that includes the value.
