@@ -246,7 +246,7 @@ func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
         }
     }
     let result = ConstrainedValues(
-        values: Tensor(shape: [s, d], scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
+        values: Tensor(shape: theta.shape, scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
     return (result, derivatives, slopes)
 }
 
@@ -255,11 +255,11 @@ func vjpConstrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
     -> (value: ConstrainedValues, pullback: (ConstrainedValues.TangentVector) -> Tensor<Double>)
 {
     let (value, derivatives, slopes) = constrainElementwiseValue(theta, maps)
-    let (s, d) = (theta.shape[0], theta.shape[1])
+    let (s, d, shape) = (theta.shape[0], theta.shape[1], theta.shape)
     return (value, { v in
         let (vy, vl) = (v.values, v.logJacobian)
         if vy.isSymbolicZero && vl.isSymbolicZero { return .zero }
-        return Tensor(shape: [s, d]) { gradient in
+        return Tensor(shape: shape) { gradient in
             derivatives.withUnsafeBufferPointer { derivatives in
                 slopes.withUnsafeBufferPointer { slopes in
                     for p in 0..<s {

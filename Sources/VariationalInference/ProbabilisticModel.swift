@@ -201,7 +201,8 @@ extension ProbabilisticModel {
                 }
             }
         }
-        return (Tensor(shape: [s], scalars: value), Tensor(shape: [s, d], scalars: gradient))
+        // Shapes taken from tensors that have them ([S] and [S, D]): a new shape array is an allocation of its own.
+        return (Tensor(shape: constrained.logJacobian.shape, scalars: value), Tensor(shape: theta.shape, scalars: gradient))
     }
 
     /// A gradient's elements, taken over from the tensor (`count` zeros for a symbolic zero).

@@ -151,7 +151,7 @@ public struct MeanFieldGaussian: VariationalFamily {
                 for j in 0..<d { buffer[p * d + j] = mu[j] + scaleAndSlope[j] * epsilon[p * d + j] }
             }
         }
-        guard let (value, g) = logJoint(Tensor(shape: [s, d], scalars: theta)) else { return nil }
+        guard let (value, g) = logJoint(Tensor(shape: noise.shape, scalars: theta)) else { return nil }
         let perParticle = -1 / Double(s)
         var meanGradient = TensorElements<Double>.zeros(count: d)
         var scaleGradient = TensorElements<Double>.zeros(count: d)
@@ -169,7 +169,7 @@ public struct MeanFieldGaussian: VariationalFamily {
             scaleGradient[j] = scaleGradient[j] * perParticle * slope - slope / sigma
         }
         let loss = value.scalars.reduce(0, +) * perParticle - entropy
-        return (loss, TangentVector(mean: Tensor(shape: [d], scalars: meanGradient), rawScale: Tensor(shape: [d], scalars: scaleGradient)))
+        return (loss, TangentVector(mean: Tensor(shape: mean.shape, scalars: meanGradient), rawScale: Tensor(shape: mean.shape, scalars: scaleGradient)))
     }
 }
 
@@ -243,7 +243,7 @@ public struct FullRankGaussian: VariationalFamily {
         let theta = fullRankSampleValue(mean, lowerFactor, scalesAndSlopes: scaleAndSlope, noise)
         guard let (value, g) = logJoint(theta) else { return nil }
         let perParticle = -1 / Double(s)
-        var gradient = fullRankSamplePullback(mean, noise, g, weight: perParticle, scalesAndSlopes: scaleAndSlope)
+        var gradient = fullRankSamplePullback(mean, noise, g, weight: perParticle, scalesAndSlopes: scaleAndSlope, lowerShape: lowerFactor.shape)
         gradient.raw.withUnsafeMutableScalars { raw in
             scaleAndSlope.withUnsafeBufferPointer { buffer in
                 for i in 0..<d { raw[i] -= buffer[d + i] / buffer[i] }
@@ -343,7 +343,7 @@ func fullRankSampleValue(
     _ mean: Tensor<Double>, _ lower: Tensor<Double>, scalesAndSlopes diagonal: TensorElements<Double>, _ noise: Tensor<Double>
 ) -> Tensor<Double> {
     let (s, d) = (noise.shape[0], mean.scalarCount)
-    return Tensor(shape: [s, d]) { theta in
+    return Tensor(shape: noise.shape) { theta in
         mean.scalars.withUnsafeBufferPointer { m in
             lower.scalars.withUnsafeBufferPointer { f in
                 diagonal.withUnsafeBufferPointer { diagonal in
@@ -374,16 +374,17 @@ func vjpFullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: T
     let scalesAndSlopes = softplusScalesAndSlopes(raw)
     return (fullRankSampleValue(mean, lower, scalesAndSlopes: scalesAndSlopes, noise), { v in
         if v.isSymbolicZero { return (.zero, .zero, .zero) }
-        return fullRankSamplePullback(mean, noise, v, weight: 1, scalesAndSlopes: scalesAndSlopes)
+        return fullRankSamplePullback(mean, noise, v, weight: 1, scalesAndSlopes: scalesAndSlopes, lowerShape: lower.shape)
     })
 }
 
 /// The pullback of θ = μ + ε Lᵀ: for upstream gradients g [S, D] (each times `weight`), Σₛ gₛ for μ, Σₛ gₛᵢ εₛⱼ
 /// below the diagonal of L (zero on and above it), and Σₛ gₛᵢ εₛᵢ softplus′(ρᵢ) for ρ, with softplus′(ρ) the last D
-/// elements of `scalesAndSlopes` (`softplusScalesAndSlopes(ρ)`).
+/// elements of `scalesAndSlopes` (`softplusScalesAndSlopes(ρ)`). `lowerShape` is L's, [D, D] (handed in, not built:
+/// a new shape array is an allocation).
 func fullRankSamplePullback(
     _ mean: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double,
-    scalesAndSlopes: TensorElements<Double>
+    scalesAndSlopes: TensorElements<Double>, lowerShape: [Int]
 ) -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>) {
     let (s, d) = (noise.shape[0], mean.scalarCount)
     var gMean = TensorElements<Double>.zeros(count: d)
@@ -422,7 +423,7 @@ func fullRankSamplePullback(
             }
         }
     }
-    return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: [d, d], scalars: gLower), Tensor(shape: [d], scalars: gRaw))
+    return (Tensor(shape: mean.shape, scalars: gMean), Tensor(shape: lowerShape, scalars: gLower), Tensor(shape: mean.shape, scalars: gRaw))
 }
 
 /// The entropy of a Gaussian whose Cholesky factor has diagonal softplus(ρ): Σ log softplus(ρᵢ) + D/2 (1 + log 2π).
