@@ -192,6 +192,17 @@ extension Double: TensorScalar {
         vk_dsigmoid_cross_entropy_with_gradient(count, x, nil, softplus, slope)
     }
 
+    /// The full-rank Gaussian family's sampling pullback (`vk_dfull_rank_pullback`): for θₚ = μ + L εₚ and gradients
+    /// g [s, d], each times `weight`, Σₚ gₚᵢ into `mean`, Σₚ gₚᵢ εₚⱼ below the diagonal into `lower` [d, d] (zeros on
+    /// and above it) and Σₚ gₚᵢ εₚᵢ · slope[i] into `raw`.
+    public static func fullRankSamplePullback(
+        particles: Int, dimension: Int, weight: Double, gradient: UnsafePointer<Double>, noise: UnsafePointer<Double>,
+        slopes: UnsafePointer<Double>, mean: UnsafeMutablePointer<Double>, lower: UnsafeMutablePointer<Double>,
+        raw: UnsafeMutablePointer<Double>
+    ) {
+        vk_dfull_rank_pullback(particles, dimension, weight, gradient, noise, slopes, mean, lower, raw)
+    }
+
     public static func bernoulliLogDensity(
         count: Int, labels: UnsafePointer<Double>, logits: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>,
         gradient: UnsafeMutablePointer<Double>

@@ -387,6 +387,7 @@ func fullRankSamplePullback(
     scalesAndSlopes: TensorElements<Double>, lowerShape: [Int]
 ) -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>) {
     let (s, d) = (noise.shape[0], mean.scalarCount)
+    // Zeros first: the kernel does not run when there are no particles.
     var gMean = TensorElements<Double>.zeros(count: d)
     var gLower = TensorElements<Double>.zeros(count: d * d)
     var gRaw = TensorElements<Double>.zeros(count: d)
@@ -399,24 +400,9 @@ func fullRankSamplePullback(
                             guard let gm = gMean.baseAddress, let gl = gLower.baseAddress, let gr = gRaw.baseAddress,
                                 let g = g.baseAddress, let e = e.baseAddress, let slopes = slopes.baseAddress
                             else { return }
-                            // Each element is one sum over the particles, kept in a register and stored once (on and
-                            // above the diagonal, L's gradient stays zero).
-                            for i in 0..<d {
-                                var (m, r) = (0.0, 0.0)
-                                for p in 0..<s {
-                                    let gi = g[p * d + i]
-                                    m += gi
-                                    r += gi * e[p * d + i]
-                                }
-                                gm[i] = m * weight
-                                gr[i] = r * weight * slopes[d + i]
-                                let row = gl + i * d
-                                for j in 0..<i {
-                                    var total = 0.0
-                                    for p in 0..<s { total += g[p * d + i] * e[p * d + j] }
-                                    row[j] = total * weight
-                                }
-                            }
+                            Double.fullRankSamplePullback(
+                                particles: s, dimension: d, weight: weight, gradient: g, noise: e, slopes: slopes + d,
+                                mean: gm, lower: gl, raw: gr)
                         }
                     }
                 }

@@ -129,6 +129,10 @@ void vk_drelu_backward(long rows, long columns, const double *v, const double *y
 /// Σ x[i]² in double, the same value on any number of threads.
 double vk_ssum_squares(long n, const float *x);
 double vk_dsum_squares(long n, const double *x);
+/// The pullback of θₚ = μ + L εₚ (the full-rank Gaussian family) for gradients g [s, d], each times w: into gm [d]
+/// Σₚ gₚᵢ, into gl [d, d] Σₚ gₚᵢ εₚⱼ below the diagonal (zeros on and above it), into gr [d] Σₚ gₚᵢ εₚᵢ · slope[i].
+void vk_dfull_rank_pullback(long s, long d, double w, const double *g, const double *e, const double *slope, double *gm,
+                            double *gl, double *gr);
 /// One Adam step over a flat parameter: m, v updated in place, p -= lr * mhat / (sqrt(vhat) + eps)
 /// with the bias corrections folded into c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t).
 void vk_sadam(long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,
