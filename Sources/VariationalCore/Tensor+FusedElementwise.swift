@@ -20,7 +20,7 @@ struct WalkStride {
 extension Tensor {
     /// The strides that read this tensor broadcast to `shape` along a [rows, columns] walk, or nil when its broadcast
     /// is not of that form (a dimension of 1 between others); such an operand is materialised first.
-    @usableFromInline
+    @inlinable
     func walkStride(in shape: [Int]) -> WalkStride? {
         let columns = shape.last ?? 1
         if scalars.count == 1 { return WalkStride(row: 0, column: 0) }
@@ -42,7 +42,7 @@ extension Tensor {
     }
 
     /// This operand ready for a walk of `shape`: itself with its strides, or its broadcast copy read contiguously.
-    @usableFromInline
+    @inlinable
     func walkOperand(in shape: [Int]) -> (Tensor, WalkStride, materialised: Bool) {
         if isSymbolicZero { return (Tensor(0), WalkStride(row: 0, column: 0), false) }
         if let stride = walkStride(in: shape) { return (self, stride, false) }
