@@ -125,14 +125,15 @@ extension Poisson {
 
 // The tensor initialisers' derivatives, written out and specialised: these are the initialisers a model's likelihood
 // calls at every step, and the derivatives differentiation derives for them are generic code that a model in another
-// module runs unspecialised (eight schools' step spent 2.3k instructions in Normal's).
+// module runs unspecialised (eight schools' step spent 2.3k instructions in Normal's). Where the distribution's
+// unchecked initialiser already has one (Normal, Student t, Poisson), that one serves.
 extension Normal {
     @derivative(of: init(_:_:))
     @_specialize(where Scalar == Double)
     @_specialize(where Scalar == Float)
     @usableFromInline
     static func vjpShorthand(_ location: Tensor<Scalar>, _ scale: Tensor<Scalar>) -> (value: Normal, pullback: (TangentVector) -> (Tensor<Scalar>, Tensor<Scalar>)) {
-        (Normal(uncheckedLocation: location, scale: scale), { v in (v.location, v.scale) })
+        vjpInit(uncheckedLocation: location, scale: scale)
     }
 }
 
@@ -172,7 +173,7 @@ extension StudentT {
     @_specialize(where Scalar == Float)
     @usableFromInline
     static func vjpShorthand(_ degreesOfFreedom: Tensor<Scalar>, _ location: Tensor<Scalar>, _ scale: Tensor<Scalar>) -> (value: StudentT, pullback: (TangentVector) -> (Tensor<Scalar>, Tensor<Scalar>, Tensor<Scalar>)) {
-        (StudentT(uncheckedDegreesOfFreedom: degreesOfFreedom, location: location, scale: scale), { v in (v.degreesOfFreedom, v.location, v.scale) })
+        vjpInit(uncheckedDegreesOfFreedom: degreesOfFreedom, location: location, scale: scale)
     }
 }
 
@@ -242,7 +243,7 @@ extension Poisson {
     @_specialize(where Scalar == Float)
     @usableFromInline
     static func vjpShorthand(_ rate: Tensor<Scalar>) -> (value: Poisson, pullback: (TangentVector) -> Tensor<Scalar>) {
-        (Poisson(parameter: rate, isLogRate: false), { v in v.parameter })
+        vjpInit(parameter: rate, isLogRate: false)
     }
 }
 
@@ -252,6 +253,6 @@ extension Poisson {
     @_specialize(where Scalar == Float)
     @usableFromInline
     static func vjpShorthand(logRate: Tensor<Scalar>) -> (value: Poisson, pullback: (TangentVector) -> Tensor<Scalar>) {
-        (Poisson(parameter: logRate, isLogRate: true), { v in v.parameter })
+        vjpInit(parameter: logRate, isLogRate: true)
     }
 }

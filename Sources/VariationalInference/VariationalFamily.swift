@@ -419,7 +419,12 @@ func gaussianEntropy(_ raw: Tensor<Double>) -> Tensor<Double> {
 }
 
 func gaussianEntropyValue(_ raw: Tensor<Double>) -> Tensor<Double> {
-    Tensor(gaussianEntropy(choleskyDiagonal: raw.scalars.lazy.map { softplusAndSlope($0).value }))
+    gaussianEntropyValue(raw, scalesAndSlopes: softplusScalesAndSlopes(raw))
+}
+
+/// The entropy from `softplusScalesAndSlopes(ρ)`: the same scales the family's draws are made with.
+func gaussianEntropyValue(_ raw: Tensor<Double>, scalesAndSlopes: TensorElements<Double>) -> Tensor<Double> {
+    Tensor(gaussianEntropy(choleskyDiagonal: scalesAndSlopes.prefix(raw.scalarCount)))
 }
 
 /// Σ log Lᵢᵢ + D/2 (1 + log 2π) for the diagonal of a Cholesky factor L, the logarithms summed first.
@@ -429,15 +434,13 @@ func gaussianEntropy<Diagonal: Collection>(choleskyDiagonal diagonal: Diagonal) 
 
 @derivative(of: gaussianEntropy)
 func vjpGaussianEntropy(_ raw: Tensor<Double>) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Tensor<Double>) {
-    (gaussianEntropyValue(raw), { v in
+    let scalesAndSlopes = softplusScalesAndSlopes(raw)
+    return (gaussianEntropyValue(raw, scalesAndSlopes: scalesAndSlopes), { v in
         if v.isSymbolicZero { return .zero }
-        let g = v.scalar
+        let (g, d) = (v.scalar, raw.scalarCount)
         return Tensor(shape: raw.shape) { out in
-            raw.scalars.withUnsafeBufferPointer { r in
-                for i in 0..<r.count {
-                    let (value, slope) = softplusAndSlope(r[i])
-                    out[i] = g * slope / value
-                }
+            scalesAndSlopes.withUnsafeBufferPointer { scalesAndSlopes in
+                for i in 0..<d { out[i] = g * scalesAndSlopes[d + i] / scalesAndSlopes[i] }
             }
         }
     })
