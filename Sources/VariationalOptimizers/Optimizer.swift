@@ -21,8 +21,10 @@ open class Optimizer: @unchecked Sendable {
     @exclusivity(unchecked) private var states: [Int: AnyObject] = [:]
     @exclusivity(unchecked) private var currentRate: Double = 0
     @exclusivity(unchecked) private var clipScale: Double = 1
-    /// The last update's gradient, while `keepsPreviousParameters` (the way back to the parameters it moved).
-    @exclusivity(unchecked) private var lastGradient: Any?
+    /// The last update's gradient, while `keepsPreviousParameters` (the way back to the parameters it moved), in a
+    /// box of the gradient's type that each update refills: boxing it as `Any` allocated and freed a box per step.
+    @exclusivity(unchecked) private var lastGradient: AnyObject?
+    @exclusivity(unchecked) private var lastGradientType: ObjectIdentifier?
 
     public init(schedule: any LearningRateSchedule, gradientClipNorm: Double? = nil) {
         if let clip = gradientClipNorm {
@@ -44,7 +46,8 @@ open class Optimizer: @unchecked Sendable {
     /// (a zero tangent has no elements in a model's arrays, whose parameters it would not reach).
     @discardableResult
     public func restorePreviousParameters<Model: Differentiable>(_ model: inout Model) -> Bool {
-        guard let structure = lastGradient as? Model.TangentVector else { return false }
+        guard let box = lastGradient, lastGradientType == ObjectIdentifier(Model.TangentVector.self) else { return false }
+        let structure = unsafeDowncast(box, to: KeptGradient<Model.TangentVector>.self).value
         let restorer = PreviousParameterRestorer(states: states, step: step)
         visitTensors(of: &model, along: structure, with: restorer)
         return restorer.restored > 0
@@ -95,7 +98,19 @@ open class Optimizer: @unchecked Sendable {
         for parameter in gatherer.doubles { update(parameter) }
         for parameter in gatherer.floats { update(parameter) }
         gatherer.clear()
-        lastGradient = keepsPreviousParameters ? gradient : nil
+        keep(gradient)
+    }
+
+    private func keep<Gradient>(_ gradient: Gradient) {
+        guard keepsPreviousParameters else {
+            if lastGradient != nil { (lastGradient, lastGradientType) = (nil, nil) }
+            return
+        }
+        if let box = lastGradient, lastGradientType == ObjectIdentifier(Gradient.self) {
+            unsafeDowncast(box, to: KeptGradient<Gradient>.self).value = gradient
+        } else {
+            (lastGradient, lastGradientType) = (KeptGradient(gradient), ObjectIdentifier(Gradient.self))
+        }
     }
 
     private func update<Scalar: TensorScalar>(_ parameter: GatheredParameter<Scalar>) {
@@ -263,6 +278,12 @@ public final class Slots<Scalar: TensorScalar> {
         }
         return body(UnsafeMutableBufferPointer(rebasing: buffers[index][0..<count]))
     }
+}
+
+/// An optimiser's last gradient, kept for `restorePreviousParameters(_:)`.
+final class KeptGradient<Value> {
+    @exclusivity(unchecked) var value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// A parameter gathered for an update: its elements, made unique to the model, with their address, its gradient
