@@ -211,6 +211,45 @@ func studentTKernelGradient<S: TensorScalar>(
     return (g.0, g.1, g.2, g.3 + logTerm)
 }
 
+/// A Student t log density in its parameters' derivative: the value, with the standardised values z = (x − μ)/σ and
+/// the logarithms log(1 + z²/ν) kept for the gradient. The normaliser (over ν and σ's broadcast) is added in the pass
+/// that scales the logarithms, so the density takes no addition of its own.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func studentTLogDensityParts<S: TensorScalar>(
+    _ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ nu: Tensor<S>, normalizer: Tensor<S>
+) -> (value: Tensor<S>, standardized: Tensor<S>, logs: Tensor<S>) {
+    let name = "StudentT.logProbability"
+    let z = fusedElementwise(x, location, scale, scale, name: name) { x, m, s, _ in (x - m) / s }
+    let logs = fusedElementwise(z, nu, nu, nu, name: name) { z, nu, _, _ in z * z / nu }.log1p()
+    let value = fusedElementwise(logs, nu, normalizer, nu, name: name) { l, nu, n, _ in n + -(nu + 1) / 2 * l }
+    return (value, z, logs)
+}
+
+/// The gradients of a Student t log density in (ν, μ, σ) from `studentTLogDensityParts`' z and logarithms, for the
+/// upstream gradient `v`: the value's terms in one pass over z, with ν's −½ log(1 + z²/ν) in the same sums; the
+/// normaliser's over its own (usually smaller) shape.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func studentTParameterGradients<S: TensorScalar>(
+    standardized z: Tensor<S>, logs: Tensor<S>, location: Tensor<S>, scale: Tensor<S>, nu: Tensor<S>,
+    normalizerShape: [Int], _ v: Tensor<S>
+) -> (nu: Tensor<S>, location: Tensor<S>, scale: Tensor<S>) {
+    if v.isSymbolicZero { return (.zero, .zero, .zero) }
+    let g = fusedElementwiseGradient(z, logs, scale, nu, upstream: v, name: "StudentT.logProbability", wanted: [.a, .c, .d]) { z, l, s, nu in
+        // As in studentTKernelGradient, with u = z/ν, r = zu, b = (ν + 1)/(σq): ∂/∂μ = bu, ∂/∂σ = br, and ∂/∂ν is
+        // (bσ/2) u² − ½ log(1 + z²/ν).
+        let u = z / nu
+        let r = z * u
+        let b = (nu + 1) / (s * (1 + r))
+        return (b * u, 0, b * r, b * s / 2 * (u * u) - l / 2)
+    }
+    let n = studentTNormalizerGradient(nu, scale, v.summed(toShape: normalizerShape))
+    // z has the broadcast of x, μ and σ: μ's sums still run over the dimensions that μ was stretched along.
+    let locationGradient = location.isSymbolicZero ? Tensor<S>.zero : g.0.summed(toShape: location.shape)
+    return (n.0 + g.3, locationGradient, n.1 + g.2)
+}
+
 /// The Student t normaliser log Γ((ν+1)/2) − log Γ(ν/2) − ½ log(νπ) − log σ, one pass with its derivative. With
 /// h = ν/2 and Stirling's remainder r (r′ = −s) it is h log(1 + 1/(2h)) − ½ − ½ log 2π + r(h + ½) − r(h) − log σ,
 /// in which the parts of size ν cancel algebraically (at ν = 1e17 the plain difference loses everything).

@@ -48,13 +48,14 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
         checkValueBroadcasts(value.shape, batchShape, eventShape, Self.self)
         let (nu, location, scale) = (degreesOfFreedom, self.location, self.scale)
         let normalizer = studentTNormalizerValue(nu, scale)
-        let (kernel, logs) = studentTKernelParts(value, location, scale, nu)
-        let result = normalizer + kernel
+        let (result, z, logs) = studentTLogDensityParts(value, location, scale, nu, normalizer: normalizer)
+        let normalizerShape = normalizer.shape
         return (result, { v in
             if v.isSymbolicZero { return .zero }
-            let n = studentTNormalizerGradient(nu, scale, v.summed(toShape: normalizer.shape))
-            let k = studentTKernelGradient(value, location, scale, nu, logs, v.summed(toShape: kernel.shape), wanted: [.b, .c, .d])
-            return TangentVector(degreesOfFreedom: n.0 + k.3, location: k.1, scale: n.1 + k.2)
+            let g = studentTParameterGradients(
+                standardized: z, logs: logs, location: location, scale: scale, nu: nu, normalizerShape: normalizerShape,
+                v.summed(toShape: logs.shape))
+            return TangentVector(degreesOfFreedom: g.nu, location: g.location, scale: g.scale)
         })
     }
 
