@@ -131,10 +131,16 @@ extension LatentSpace {
 /// parameters broadcast to the latent's shape once: the priors models use most, without the bookkeeping of
 /// differentiating them at every step. Each is tested against differentiating the distribution's own density.
 struct ElementwiseScore {
+    /// The priors written out.
+    enum Kind { case normal, halfNormal, halfCauchy, cauchy, exponential, gamma, inverseGamma, studentT, laplace, beta }
+    let kind: Kind
     /// Per element j: the terms of log p that do not depend on the value.
     let constants: [Double]
-    /// log p(x) − constant and d log p / dx, for element j at x.
-    let evaluate: (Double, Int) -> (Double, Double)
+    /// Their sum, added once for each particle.
+    let constant: Double
+    /// Per element j, the prior's parameters broadcast to the latent's shape, in the order of `evaluate`'s
+    /// arguments (those a kind does not use are empty).
+    let first: [Double], second: [Double], third: [Double]
 
     /// Nil for a prior not covered here (its density is then differentiated).
     init?<D: Distribution>(_ prior: D, shape: [Int]) where D.Scalar == Double {
@@ -142,72 +148,83 @@ struct ElementwiseScore {
         let size = shape.reduce(1, *)
         func parameter(_ t: Tensor<Double>) -> [Double] { t.broadcasted(to: shape).scalars.array }
         let halfLogTwoPi = 0.5 * Foundation.log(2 * Double.pi)
+        var (first, second, third) = ([Double](), [Double](), [Double]())
         switch prior {
         case let d as Normal<Double>:
-            let (m, s) = (parameter(d.location), parameter(d.scale))
-            constants = (0..<size).map { -Foundation.log(s[$0]) - halfLogTwoPi }
-            evaluate = { x, j in
-                let z = (x - m[j]) / s[j]
-                return (-0.5 * z * z, -z / s[j])
-            }
+            (kind, first, second) = (.normal, parameter(d.location), parameter(d.scale))
+            constants = second.map { -Foundation.log($0) - halfLogTwoPi }
         case let d as HalfNormal<Double>:
-            let s = parameter(d.scale)
-            constants = s.map { Foundation.log(2) - Foundation.log($0) - halfLogTwoPi }
-            evaluate = { x, j in
-                let z = x / s[j]
-                return (-0.5 * z * z, -z / s[j])
-            }
+            (kind, first) = (.halfNormal, parameter(d.scale))
+            constants = first.map { Foundation.log(2) - Foundation.log($0) - halfLogTwoPi }
         case let d as HalfCauchy<Double>:
-            let s = parameter(d.scale)
-            constants = s.map { Foundation.log(2 / Double.pi) - Foundation.log($0) }
-            evaluate = { x, j in
-                let z = x / s[j]
-                return (-Foundation.log1p(z * z), -2 * z / (s[j] * (1 + z * z)))
-            }
+            (kind, first) = (.halfCauchy, parameter(d.scale))
+            constants = first.map { Foundation.log(2 / Double.pi) - Foundation.log($0) }
         case let d as Cauchy<Double>:
-            let (m, s) = (parameter(d.location), parameter(d.scale))
-            constants = s.map { -Foundation.log(Double.pi) - Foundation.log($0) }
-            evaluate = { x, j in
-                let z = (x - m[j]) / s[j]
-                return (-Foundation.log1p(z * z), -2 * z / (s[j] * (1 + z * z)))
-            }
+            (kind, first, second) = (.cauchy, parameter(d.location), parameter(d.scale))
+            constants = second.map { -Foundation.log(Double.pi) - Foundation.log($0) }
         case let d as Exponential<Double>:
-            let rate = parameter(d.rate)
-            constants = rate.map { Foundation.log($0) }
-            evaluate = { x, j in (-rate[j] * x, -rate[j]) }
+            (kind, first) = (.exponential, parameter(d.rate))
+            constants = first.map { Foundation.log($0) }
         case let d as Gamma<Double>:
-            let (a, b) = (parameter(d.concentration), parameter(d.rate))
+            (kind, first, second) = (.gamma, parameter(d.concentration), parameter(d.rate))
+            let (a, b) = (first, second)
             constants = (0..<size).map { a[$0] * Foundation.log(b[$0]) - Foundation.lgamma(a[$0]) }
-            evaluate = { x, j in ((a[j] - 1) * Foundation.log(x) - b[j] * x, (a[j] - 1) / x - b[j]) }
         case let d as InverseGamma<Double>:
-            let (a, b) = (parameter(d.concentration), parameter(d.scale))
+            (kind, first, second) = (.inverseGamma, parameter(d.concentration), parameter(d.scale))
+            let (a, b) = (first, second)
             constants = (0..<size).map { a[$0] * Foundation.log(b[$0]) - Foundation.lgamma(a[$0]) }
-            evaluate = { x, j in (-(a[j] + 1) * Foundation.log(x) - b[j] / x, -(a[j] + 1) / x + b[j] / (x * x)) }
         case let d as StudentT<Double>:
-            let (nu, m, s) = (parameter(d.degreesOfFreedom), parameter(d.location), parameter(d.scale))
+            (kind, first, second, third) = (.studentT, parameter(d.degreesOfFreedom), parameter(d.location), parameter(d.scale))
+            let (nu, s) = (first, third)
             constants = (0..<size).map {
                 Foundation.lgamma((nu[$0] + 1) / 2) - Foundation.lgamma(nu[$0] / 2) - 0.5 * Foundation.log(nu[$0] * Double.pi) - Foundation.log(s[$0])
             }
-            evaluate = { x, j in
-                let z = (x - m[j]) / s[j]
-                let r = z * z / nu[j]
-                return (-(nu[j] + 1) / 2 * Foundation.log1p(r), -(nu[j] + 1) * z / (s[j] * nu[j] * (1 + r)))
-            }
         case let d as Laplace<Double>:
-            let (m, b) = (parameter(d.location), parameter(d.scale))
-            constants = b.map { -Foundation.log(2 * $0) }
-            evaluate = { x, j in
-                let u = x - m[j]
-                return (-Swift.abs(u) / b[j], u > 0 ? -1 / b[j] : (u < 0 ? 1 / b[j] : 0))
-            }
+            (kind, first, second) = (.laplace, parameter(d.location), parameter(d.scale))
+            constants = second.map { -Foundation.log(2 * $0) }
         case let d as Beta<Double>:
-            let (a, b) = (parameter(d.alpha), parameter(d.beta))
+            (kind, first, second) = (.beta, parameter(d.alpha), parameter(d.beta))
+            let (a, b) = (first, second)
             constants = (0..<size).map { Foundation.lgamma(a[$0] + b[$0]) - Foundation.lgamma(a[$0]) - Foundation.lgamma(b[$0]) }
-            evaluate = { x, j in
-                ((a[j] - 1) * Foundation.log(x) + (b[j] - 1) * Foundation.log1p(-x), (a[j] - 1) / x - (b[j] - 1) / (1 - x))
-            }
         default:
             return nil
+        }
+        (self.first, self.second, self.third) = (first, second, third)
+        constant = constants.reduce(0, +)
+    }
+
+    /// log p(x) − constant and d log p / dx for element j at x; a, b and c are element j's parameters.
+    @inline(__always)
+    static func evaluate(_ kind: Kind, _ x: Double, _ a: Double, _ b: Double, _ c: Double) -> (Double, Double) {
+        switch kind {
+        case .normal:
+            let z = (x - a) / b
+            return (-0.5 * z * z, -z / b)
+        case .halfNormal:
+            let z = x / a
+            return (-0.5 * z * z, -z / a)
+        case .halfCauchy:
+            let z = x / a
+            return (-Foundation.log1p(z * z), -2 * z / (a * (1 + z * z)))
+        case .cauchy:
+            let z = (x - a) / b
+            return (-Foundation.log1p(z * z), -2 * z / (b * (1 + z * z)))
+        case .exponential:
+            return (-a * x, -a)
+        case .gamma:
+            return ((a - 1) * Foundation.log(x) - b * x, (a - 1) / x - b)
+        case .inverseGamma:
+            return (-(a + 1) * Foundation.log(x) - b / x, -(a + 1) / x + b / (x * x))
+        case .studentT:
+            let (nu, m, s) = (a, b, c)
+            let z = (x - m) / s
+            let r = z * z / nu
+            return (-(nu + 1) / 2 * Foundation.log1p(r), -(nu + 1) * z / (s * nu * (1 + r)))
+        case .laplace:
+            let u = x - a
+            return (-Swift.abs(u) / b, u > 0 ? -1 / b : (u < 0 ? 1 / b : 0))
+        case .beta:
+            return ((a - 1) * Foundation.log(x) + (b - 1) * Foundation.log1p(-x), (a - 1) / x - (b - 1) / (1 - x))
         }
     }
 
@@ -235,8 +252,35 @@ struct ElementwiseScore {
         _ z: UnsafeBufferPointer<Double>, stride: Int, offset: Int, particles: Int,
         value: UnsafeMutableBufferPointer<Double>, gradient: UnsafeMutableBufferPointer<Double>
     ) {
+        first.withUnsafeBufferPointer { a in
+            second.withUnsafeBufferPointer { b in
+                third.withUnsafeBufferPointer { c in
+                    // One loop per kind: the switch is decided outside it, and the parameters are read unchecked
+                    // (a kind reads only the arrays it filled, each of the latent's size).
+                    switch kind {
+                    case .normal: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.normal, $0, a[$1], b[$1], 0) }
+                    case .halfNormal: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.halfNormal, $0, a[$1], 0, 0) }
+                    case .halfCauchy: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.halfCauchy, $0, a[$1], 0, 0) }
+                    case .cauchy: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.cauchy, $0, a[$1], b[$1], 0) }
+                    case .exponential: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.exponential, $0, a[$1], 0, 0) }
+                    case .gamma: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.gamma, $0, a[$1], b[$1], 0) }
+                    case .inverseGamma: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.inverseGamma, $0, a[$1], b[$1], 0) }
+                    case .studentT: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.studentT, $0, a[$1], b[$1], c[$1]) }
+                    case .laplace: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.laplace, $0, a[$1], b[$1], 0) }
+                    case .beta: sweep(z, stride, offset, particles, value, gradient) { Self.evaluate(.beta, $0, a[$1], b[$1], 0) }
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func sweep(
+        _ z: UnsafeBufferPointer<Double>, _ stride: Int, _ offset: Int, _ particles: Int,
+        _ value: UnsafeMutableBufferPointer<Double>, _ gradient: UnsafeMutableBufferPointer<Double>,
+        _ evaluate: (Double, Int) -> (Double, Double)
+    ) {
         let size = constants.count
-        let constant = constants.reduce(0, +)
         for p in 0..<particles {
             var total = constant
             let base = p * stride + offset
