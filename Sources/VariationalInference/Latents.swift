@@ -315,11 +315,23 @@ public struct Latents: Differentiable {
     /// `vjpSubscript`).
     func readVariable(at i: Int) -> Tensor<Double> {
         let v = space.variables[i]
-        let start = space.constrainedOffsets[i]
+        let (start, size) = (space.constrainedOffsets[i], v.size)
+        let (s, c) = (values.shape[0], values.shape[1])
         // One variable filling the whole vector needs no copy; a scalar or vector variable's columns [S, size] are
-        // already its shape (no new shape array to build).
-        let columns = start == 0 && v.size == values.shape[1] ? values : values.slice(axis: 1, range: start..<(start + v.size))
-        return v.shape.count <= 1 ? columns : columns.reshaped(to: [values.shape[0]] + v.shape)
+        // already its shape.
+        if start == 0 && size == c { return v.shape.count <= 1 ? values : values.reshaped(to: [s] + v.shape) }
+        // Its columns copied particle by particle (a general slice along an axis cost twice as much).
+        let columns = values.scalars.withUnsafeBufferPointer { x in
+            TensorElements<Double>.filled(count: s * size) { out in
+                guard let x = x.baseAddress, let out = out.baseAddress, size > 0 else { return }
+                if size == 1 {
+                    for p in 0..<s { out[p] = x[p * c + start] }
+                } else {
+                    for p in 0..<s { (out + p * size).update(from: x + p * c + start, count: size) }
+                }
+            }
+        }
+        return Tensor(shape: v.shape.count <= 1 ? [s, size] : [s] + v.shape, scalars: columns)
     }
 
     /// One pullback for the read: the variable's gradient placed in its columns of zeros [S, C] (a gradient that
