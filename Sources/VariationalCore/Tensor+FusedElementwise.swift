@@ -41,12 +41,27 @@ extension Tensor {
         return WalkStride(row: columnStride == 1 ? columns : 1, column: columnStride)
     }
 
-    /// This operand ready for a walk of `shape`: itself with its strides, or its broadcast copy read contiguously.
+    /// How this operand is walked over `shape`: its strides (one element for a symbolic zero), or nil when it is
+    /// read through a broadcast copy.
     @inlinable
-    func walkOperand(in shape: [Int]) -> (Tensor, WalkStride, materialised: Bool) {
-        if isSymbolicZero { return (Tensor(0), WalkStride(row: 0, column: 0), false) }
-        if let stride = walkStride(in: shape) { return (self, stride, false) }
-        return (broadcastRaw(to: shape), WalkStride(row: shape.last ?? 1, column: 1), true)
+    func walkPlan(in shape: [Int]) -> WalkStride? {
+        isSymbolicZero ? WalkStride(row: 0, column: 0) : walkStride(in: shape)
+    }
+
+    /// Where a walk of `shape` reads this operand, by the plan `walkPlan(in:)` gave: its own elements with their
+    /// strides, `zero` for a symbolic zero, or a broadcast copy read contiguously, returned as `held` for the caller
+    /// to keep alive until the walk ends. No closure and no copy of the tensor on the way: a copy cost a retain and a
+    /// release of its storage and of its shape, and nested closures kept the walk's loop from being inlined.
+    @inlinable @inline(__always)
+    func walkSource(in shape: [Int], plan: WalkStride?, zero: UnsafePointer<Scalar>)
+        -> (address: UnsafePointer<Scalar>, stride: WalkStride, held: TensorElements<Scalar>?)
+    {
+        guard let plan else {
+            let copy = broadcastRaw(to: shape).scalars
+            return (copy.addressWhileAlive ?? zero, WalkStride(row: shape.last ?? 1, column: 1), copy)
+        }
+        if isSymbolicZero { return (zero, plan, nil) }
+        return (scalars.addressWhileAlive ?? zero, plan, nil)
     }
 }
 
@@ -73,25 +88,24 @@ public func fusedElementwise<Scalar: TensorScalar>(
     let columns = shape.last ?? 1
     let count = shape.reduce(1, *)
     let rows = columns == 0 ? 0 : count / columns
-    let (ta, sa, _) = a.walkOperand(in: shape), (tb, sb, _) = b.walkOperand(in: shape)
-    let (tc, sc, _) = c.walkOperand(in: shape), (td, sd, _) = d.walkOperand(in: shape)
-    let result = ta.scalars.withUnsafeBufferPointer { pa in
-        tb.scalars.withUnsafeBufferPointer { pb in
-            tc.scalars.withUnsafeBufferPointer { pc in
-                td.scalars.withUnsafeBufferPointer { pd in
-                    TensorElements<Scalar>.filled(count: count) { out in
-                        var o = 0
-                        for r in 0..<rows {
-                            var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
-                            for _ in 0..<columns {
-                                out[o] = body(pa[ia], pb[ib], pc[ic], pd[id])
-                                o += 1
-                                ia += sa.column
-                                ib += sb.column
-                                ic += sc.column
-                                id += sd.column
-                            }
-                        }
+    var zero = Scalar.zero
+    let result = withUnsafePointer(to: &zero) { zero in
+        let (pa, sa, ha) = a.walkSource(in: shape, plan: a.walkPlan(in: shape), zero: zero)
+        let (pb, sb, hb) = b.walkSource(in: shape, plan: b.walkPlan(in: shape), zero: zero)
+        let (pc, sc, hc) = c.walkSource(in: shape, plan: c.walkPlan(in: shape), zero: zero)
+        let (pd, sd, hd) = d.walkSource(in: shape, plan: d.walkPlan(in: shape), zero: zero)
+        return withExtendedLifetime((ha, hb, hc, hd)) {
+            TensorElements<Scalar>.filled(count: count) { out in
+                var o = 0
+                for r in 0..<rows {
+                    var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
+                    for _ in 0..<columns {
+                        out[o] = body(pa[ia], pb[ib], pc[ic], pd[id])
+                        o += 1
+                        ia += sa.column
+                        ib += sb.column
+                        ic += sc.column
+                        id += sd.column
                     }
                 }
             }
@@ -127,16 +141,20 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
     let count = shape.reduce(1, *)
     let rows = columns == 0 ? 0 : count / columns
     let upstream = v.broadcastRaw(to: shape)
-    let (ta, sa, ma) = a.walkOperand(in: shape), (tb, sb, mb) = b.walkOperand(in: shape)
-    let (tc, sc, mc) = c.walkOperand(in: shape), (td, sd, md) = d.walkOperand(in: shape)
+    let (pa, pb, pc, pd) = (a.walkPlan(in: shape), b.walkPlan(in: shape), c.walkPlan(in: shape), d.walkPlan(in: shape))
+    /// How many sums an operand gets: one per element it has as walked (its own, or the broadcast copy's).
+    func walkedCount(_ operand: Tensor<Scalar>, _ plan: WalkStride?) -> Int {
+        operand.isSymbolicZero ? 1 : plan == nil ? count : operand.scalarCount
+    }
+    let (na, nb, nc, nd) = (walkedCount(a, pa), walkedCount(b, pb), walkedCount(c, pc), walkedCount(d, pd))
     // Sums for the operands nobody wants go to one scratch block as long as the longest of them.
     let scratchCount = Swift.max(
-        wanted.contains(.a) ? 0 : ta.scalarCount, wanted.contains(.b) ? 0 : tb.scalarCount,
-        wanted.contains(.c) ? 0 : tc.scalarCount, wanted.contains(.d) ? 0 : td.scalarCount, 1)
-    func sums(_ operand: FusedOperands, _ walked: Tensor<Scalar>) -> TensorElements<Scalar>? {
-        wanted.contains(operand) ? TensorElements<Scalar>.zeros(count: walked.scalarCount) : nil
+        wanted.contains(.a) ? 0 : na, wanted.contains(.b) ? 0 : nb, wanted.contains(.c) ? 0 : nc,
+        wanted.contains(.d) ? 0 : nd, 1)
+    func sums(_ operand: FusedOperands, _ count: Int) -> TensorElements<Scalar>? {
+        wanted.contains(operand) ? TensorElements<Scalar>.zeros(count: count) : nil
     }
-    var (ga, gb, gc, gd) = (sums(.a, ta), sums(.b, tb), sums(.c, tc), sums(.d, td))
+    var (ga, gb, gc, gd) = (sums(.a, na), sums(.b, nb), sums(.c, nc), sums(.d, nd))
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: scratchCount) { scratch in
         scratch.initialize(repeating: 0)
         /// `body` with the sums' storage, or the scratch block for an operand nobody wants.
@@ -145,28 +163,29 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
             g!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
         }
         withSums(&ga) { qa in withSums(&gb) { qb in withSums(&gc) { qc in withSums(&gd) { qd in
-            ta.scalars.withUnsafeBufferPointer { pa in
-                tb.scalars.withUnsafeBufferPointer { pb in
-                    tc.scalars.withUnsafeBufferPointer { pc in
-                        td.scalars.withUnsafeBufferPointer { pd in
-                            upstream.scalars.withUnsafeBufferPointer { pv in
-                                var o = 0
-                                for r in 0..<rows {
-                                    var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
-                                    for _ in 0..<columns {
-                                        let (da, db, dc, dd) = partials(pa[ia], pb[ib], pc[ic], pd[id])
-                                        let g = pv[o]
-                                        qa[ia] += g * da
-                                        qb[ib] += g * db
-                                        qc[ic] += g * dc
-                                        qd[id] += g * dd
-                                        o += 1
-                                        ia += sa.column
-                                        ib += sb.column
-                                        ic += sc.column
-                                        id += sd.column
-                                    }
-                                }
+            var zero = Scalar.zero
+            withUnsafePointer(to: &zero) { zero in
+                let (ea, sa, ha) = a.walkSource(in: shape, plan: pa, zero: zero)
+                let (eb, sb, hb) = b.walkSource(in: shape, plan: pb, zero: zero)
+                let (ec, sc, hc) = c.walkSource(in: shape, plan: pc, zero: zero)
+                let (ed, sd, hd) = d.walkSource(in: shape, plan: pd, zero: zero)
+                withExtendedLifetime((ha, hb, hc, hd)) {
+                    upstream.scalars.withUnsafeBufferPointer { pv in
+                        var o = 0
+                        for r in 0..<rows {
+                            var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
+                            for _ in 0..<columns {
+                                let (da, db, dc, dd) = partials(ea[ia], eb[ib], ec[ic], ed[id])
+                                let g = pv[o]
+                                qa[ia] += g * da
+                                qb[ib] += g * db
+                                qc[ic] += g * dc
+                                qd[id] += g * dd
+                                o += 1
+                                ia += sa.column
+                                ib += sb.column
+                                ic += sc.column
+                                id += sd.column
                             }
                         }
                     }
@@ -174,12 +193,13 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
             }
         } } } }
     }
-    func back(_ g: TensorElements<Scalar>?, _ walked: Tensor<Scalar>, _ materialised: Bool, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
+    /// The sums as the operand's gradient: in its own shape, or summed down to it from the broadcast copy's.
+    func back(_ g: TensorElements<Scalar>?, _ plan: WalkStride?, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
         guard let g, !original.isSymbolicZero else { return .zero }
-        let gradient = Tensor(shape: walked.shape, scalars: g)
-        return materialised ? gradient.unbroadcast(to: original.shape) : gradient
+        guard plan != nil else { return Tensor(shape: shape, scalars: g).unbroadcast(to: original.shape) }
+        return Tensor(shape: original.shape, scalars: g)
     }
-    return (back(ga, ta, ma, a), back(gb, tb, mb, b), back(gc, tc, mc, c), back(gd, td, md, d))
+    return (back(ga, pa, a), back(gb, pb, b), back(gc, pc, c), back(gd, pd, d))
 }
 
 extension Tensor {

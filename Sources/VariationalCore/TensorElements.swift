@@ -96,6 +96,14 @@ public struct TensorElements<Scalar: TensorScalar> {
         }
     }
 
+    /// The address of the first element, nil for none. It is valid only while these elements are alive (held by the
+    /// caller, as an operand is through the call that reads it) and unchanged; read through it, never write.
+    @inlinable
+    var addressWhileAlive: UnsafePointer<Scalar>? {
+        guard let buffer else { return nil }
+        return UnsafePointer(buffer.withUnsafeMutablePointerToElements { $0 })
+    }
+
     /// Calls `body` with the elements' bytes.
     @inlinable
     public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -130,7 +130,8 @@ extension LatentSpace {
 /// A fixed elementwise prior's log density and its derivative in the value, element by element with the
 /// parameters broadcast to the latent's shape once: the priors models use most, without the bookkeeping of
 /// differentiating them at every step. Each is tested against differentiating the distribution's own density.
-struct ElementwiseScore {
+/// A class: the fit reads it at every step, and a copy of its five arrays cost five retains and five releases.
+final class ElementwiseScore {
     /// The priors written out.
     enum Kind { case normal, halfNormal, halfCauchy, cauchy, exponential, gamma, inverseGamma, studentT, laplace, beta }
     let kind: Kind
