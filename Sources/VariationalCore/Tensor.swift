@@ -203,19 +203,14 @@ extension Tensor: Differentiable {
                 parameterID = parameterCounter.wrappingAdd(1, ordering: .relaxed).newValue
             }
             let id = parameterID
-            // Hand the visitor this very storage: self lets go of it meanwhile, so an in-place update finds it
-            // uniquely referenced and does not copy the elements. (Bit casts, not closures over pointers: this
-            // runs unspecialised, where generic closures cost more than the update itself.)
+            // Hand the visitor this very tensor, in place through its address: its storage stays uniquely
+            // referenced (an in-place update does not copy the elements) and is neither retained nor released on
+            // the way. (A pointer argument, not a closure over one: this runs unspecialised, where generic closures
+            // cost more than the update itself.)
             if Scalar.self == Float.self {
-                var parameter = unsafeBitCast(self, to: Tensor<Float>.self)
-                self = Tensor(symbolicZero: ())
-                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Float>.self), id: id)
-                self = unsafeBitCast(parameter, to: Tensor.self)
+                Self.hand(&self, Float.self, unsafeBitCast(offset, to: Tensor<Float>.self), id, to: visitor)
             } else {
-                var parameter = unsafeBitCast(self, to: Tensor<Double>.self)
-                self = Tensor(symbolicZero: ())
-                visitor.visit(&parameter, offset: unsafeBitCast(offset, to: Tensor<Double>.self), id: id)
-                self = unsafeBitCast(parameter, to: Tensor.self)
+                Self.hand(&self, Double.self, unsafeBitCast(offset, to: Tensor<Double>.self), id, to: visitor)
             }
             return
         }
@@ -223,6 +218,21 @@ extension Tensor: Differentiable {
         let id = parameterID
         self = self.adding(offset)
         parameterID = id
+    }
+}
+
+extension Tensor {
+    /// `visitor.visit` on the tensor at `parameter` (a tensor of the type the second argument names).
+    private static func hand(
+        _ parameter: UnsafeMutableRawPointer, _: Float.Type, _ offset: Tensor<Float>, _ id: Int, to visitor: TensorVisitor
+    ) {
+        visitor.visit(&parameter.assumingMemoryBound(to: Tensor<Float>.self).pointee, offset: offset, id: id)
+    }
+
+    private static func hand(
+        _ parameter: UnsafeMutableRawPointer, _: Double.Type, _ offset: Tensor<Double>, _ id: Int, to visitor: TensorVisitor
+    ) {
+        visitor.visit(&parameter.assumingMemoryBound(to: Tensor<Double>.self).pointee, offset: offset, id: id)
     }
 }
 

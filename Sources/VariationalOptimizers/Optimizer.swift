@@ -95,8 +95,13 @@ open class Optimizer: @unchecked Sendable {
         if let clip = gradientClipNorm, lastGradientNorm > clip {
             clipScale = clip / lastGradientNorm
         }
-        for parameter in gatherer.doubles { update(parameter) }
-        for parameter in gatherer.floats { update(parameter) }
+        // Read in place: a copy of each gathered parameter cost a retain and a release of each reference in it.
+        gatherer.doubles.withUnsafeBufferPointer { list in
+            for i in list.indices { update(list[i]) }
+        }
+        gatherer.floats.withUnsafeBufferPointer { list in
+            for i in list.indices { update(list[i]) }
+        }
         gatherer.clear()
         keep(gradient)
     }
@@ -113,8 +118,8 @@ open class Optimizer: @unchecked Sendable {
         }
     }
 
-    private func update<Scalar: TensorScalar>(_ parameter: GatheredParameter<Scalar>) {
-        let (values, gradient, id) = (parameter.address, parameter.gradient, parameter.id)
+    private func update<Scalar: TensorScalar>(_ parameter: borrowing GatheredParameter<Scalar>) {
+        let (values, id) = (parameter.address, parameter.id)
         let slots: Slots<Scalar>
         if let existing = states[id] {
             // A parameter's identity belongs to one tensor, whose scalar type never changes.
@@ -126,11 +131,18 @@ open class Optimizer: @unchecked Sendable {
             slots = Slots(count: values.count)
             states[id] = slots
         }
-        let g = clipScale == 1 ? gradient : gradient * Scalar(clipScale)
         if keepsPreviousParameters { slots.keepPrevious(UnsafeBufferPointer(values), step: step) }
-        g.scalars.withUnsafeBufferPointer { gp in
-            apply(values, gradient: gp, learningRate: currentRate, slots: slots)
+        guard clipScale == 1 else {
+            let scale = Scalar(clipScale)
+            let clipped = parameter.gradient.withUnsafeBufferPointer { g in
+                TensorElements<Scalar>.filled(count: g.count) { out in
+                    for i in 0..<g.count { out[i] = g[i] * scale }
+                }
+            }
+            clipped.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
+            return
         }
+        parameter.gradient.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
     }
 
     /// Updates one parameter in place. `slots` holds this parameter's state, created empty at its first update.
@@ -292,7 +304,8 @@ final class KeptGradient<Value> {
 struct GatheredParameter<Scalar: TensorScalar> {
     let elements: TensorElements<Scalar>
     let address: UnsafeMutableBufferPointer<Scalar>
-    let gradient: Tensor<Scalar>
+    /// The gradient's elements (its shape, the parameter's, was checked when gathered).
+    let gradient: TensorElements<Scalar>
     let id: Int
 }
 
@@ -326,7 +339,7 @@ final class ParameterGatherer: TensorVisitor, @unchecked Sendable {
             "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
         sumOfSquares += NormVisitor.sumOfSquares(gradient.scalars)
         let (elements, address) = parameter.uniqueElementsWithAddress()
-        return GatheredParameter(elements: elements, address: address, gradient: gradient, id: id)
+        return GatheredParameter(elements: elements, address: address, gradient: gradient.scalars, id: id)
     }
 }
 
