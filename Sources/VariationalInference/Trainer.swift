@@ -38,7 +38,7 @@ public struct Trainer<Problem: VariationalProblem, Estimator: ELBOEstimator> {
     public mutating func step<G: RandomNumberGenerator>(on batch: Problem.Batch, using generator: inout G) -> Step {
         let noise = problem.sampleNoise(particles: estimator.particleCount, batch: batch, using: &generator)
         let (loss, gradient, terms) = estimator.lossAndGradient(problem: problem, noise: noise, batch: batch)
-        guard loss.isFinite, optimizer.updateIfFinite(&problem, along: gradient) else {
+        guard loss.isFinite, optimizer.updateIfFinite(&problem, along: consume gradient) else {
             return Step(loss: loss, accepted: false, noise: noise)
         }
         if let terms { estimator.observe(terms) }

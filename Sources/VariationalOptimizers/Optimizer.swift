@@ -57,21 +57,21 @@ open class Optimizer: @unchecked Sendable {
     public var learningRate: Double { schedule.rate(at: step + 1) }
 
     /// Moves `model` one step against `gradient` (the gradient of a loss to minimise).
-    public func update<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
+    public func update<Model: Differentiable>(_ model: inout Model, along gradient: consuming Model.TangentVector) {
         gather(&model, along: gradient)
-        move(along: gradient)
+        move(along: consume gradient)
     }
 
     /// Like `update(_:along:)`, but leaves the model and the optimiser untouched when the gradient has a NaN or an
     /// infinity; returns whether it moved.
     @discardableResult
-    public func updateIfFinite<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) -> Bool {
+    public func updateIfFinite<Model: Differentiable>(_ model: inout Model, along gradient: consuming Model.TangentVector) -> Bool {
         gather(&model, along: gradient)
         guard gatherer.sumOfSquares.isFinite else {
             gatherer.clear()
             return false
         }
-        move(along: gradient)
+        move(along: consume gradient)
         return true
     }
 
@@ -87,7 +87,7 @@ open class Optimizer: @unchecked Sendable {
     }
 
     /// Updates the parameters just gathered, in place.
-    private func move<Gradient>(along gradient: Gradient) {
+    private func move<Gradient>(along gradient: consuming Gradient) {
         step += 1
         currentRate = schedule.rate(at: step)
         lastGradientNorm = gatherer.sumOfSquares.squareRoot()
@@ -103,10 +103,11 @@ open class Optimizer: @unchecked Sendable {
             for i in list.indices { update(list[i]) }
         }
         gatherer.clear()
-        keep(gradient)
+        keep(consume gradient)
     }
 
-    private func keep<Gradient>(_ gradient: Gradient) {
+    /// Keeps the gradient for a rollback, taking it over (the caller's is consumed: no copy of its tensors).
+    private func keep<Gradient>(_ gradient: consuming Gradient) {
         guard keepsPreviousParameters else {
             if lastGradient != nil { (lastGradient, lastGradientType) = (nil, nil) }
             return
