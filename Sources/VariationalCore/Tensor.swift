@@ -224,15 +224,17 @@ extension Tensor: Differentiable {
 extension Tensor {
     /// `visitor.visit` on the tensor at `parameter` (a tensor of the type the second argument names).
     private static func hand(
-        _ parameter: UnsafeMutableRawPointer, _: Float.Type, _ offset: Tensor<Float>, _ id: Int, to visitor: TensorVisitor
+        _ parameter: UnsafeMutablePointer<Tensor>, _: Float.Type, _ offset: Tensor<Float>, _ id: Int, to visitor: TensorVisitor
     ) {
-        visitor.visit(&parameter.assumingMemoryBound(to: Tensor<Float>.self).pointee, offset: offset, id: id)
+        let tensor = UnsafeMutableRawPointer(parameter).assumingMemoryBound(to: Tensor<Float>.self)
+        visitor.visit(&tensor.pointee, offset: offset, id: id)
     }
 
     private static func hand(
-        _ parameter: UnsafeMutableRawPointer, _: Double.Type, _ offset: Tensor<Double>, _ id: Int, to visitor: TensorVisitor
+        _ parameter: UnsafeMutablePointer<Tensor>, _: Double.Type, _ offset: Tensor<Double>, _ id: Int, to visitor: TensorVisitor
     ) {
-        visitor.visit(&parameter.assumingMemoryBound(to: Tensor<Double>.self).pointee, offset: offset, id: id)
+        let tensor = UnsafeMutableRawPointer(parameter).assumingMemoryBound(to: Tensor<Double>.self)
+        visitor.visit(&tensor.pointee, offset: offset, id: id)
     }
 }
 
