@@ -134,13 +134,8 @@ open class Optimizer: @unchecked Sendable {
         }
         if keepsPreviousParameters { slots.keepPrevious(UnsafeBufferPointer(values), step: step) }
         guard clipScale == 1 else {
-            let scale = Scalar(clipScale)
-            let clipped = parameter.gradient.withUnsafeBufferPointer { g in
-                TensorElements<Scalar>.filled(count: g.count) { out in
-                    for i in 0..<g.count { out[i] = g[i] * scale }
-                }
-            }
-            clipped.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
+            let clipped = Tensor(shape: [values.count], scalars: parameter.gradient) * Scalar(clipScale)
+            clipped.scalars.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
             return
         }
         parameter.gradient.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
