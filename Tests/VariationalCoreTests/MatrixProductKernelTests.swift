@@ -259,13 +259,15 @@ final class MatrixProductKernelTests: XCTestCase {
     /// Matrix-vector products in both precisions against sums in Double: every width up to 40 (the narrow kernel
     /// takes up to 16 doubles or 32 floats a row, in one to four vectors, the last through a mask), row counts around
     /// its groups of four, both transpositions, a padded leading dimension, alpha and beta (β = 0 with NaN in y).
+    /// Wider rows, up to 1,000, reach the thin kernel's blocks of eight vectors, its groups of 8, 4, 2 and 1 rows, and
+    /// (7 or more rows of 1,000) the loops that ask for the lines of a matrix larger than the first-level cache.
     func testMatrixVectorProductsAgainstDoubleSums() {
         func worstError<S: TensorScalar & BinaryFloatingPoint>(_: S.Type, seed: UInt64) -> Double {
             var generator = SeededGenerator(seed: seed)
             var worst = 0.0
             for transposed in [false, true] {
-                for n in 1...40 {
-                    for m in [1, 3, 4, 5, 13, 130] {
+                for n in Array(1...40) + [63, 64, 65, 127, 128, 129, 257, 1000] {
+                    for m in n <= 40 ? [1, 3, 4, 5, 13, 130] : [1, 2, 3, 7, 10, 13] {
                         let lda = n + 3, (alpha, beta): (S, S) = n % 2 == 0 ? (1, 0) : (1.5, -0.5)
                         let a = (0..<(m * lda)).map { _ in S(Double.random(in: -1...1, using: &generator)) }
                         let x = (0..<(transposed ? m : n)).map { _ in S(Double.random(in: -1...1, using: &generator)) }
