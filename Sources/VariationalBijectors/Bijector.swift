@@ -144,7 +144,7 @@ public struct LowerCholeskyAffine<Scalar: TensorScalar>: Bijector {
     @differentiable(reverse)
     public func forwardLogDetJacobian(_ x: Tensor<Scalar>) -> Tensor<Scalar> {
         let logDet = scaleTril.diagonalPart().abs().log().sum()
-        let batch = withoutDerivative(at: Array(x.shape.dropLast()))
+        let batch = withoutDerivative(at: TensorShape(x.shape.dropLast()))
         return logDet.broadcasted(to: batch)
     }
 }

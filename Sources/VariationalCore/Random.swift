@@ -161,7 +161,7 @@ extension Tensor {
     @_specialize(where Scalar == Float, G == SeededGenerator)
     @inlinable
     public init<G: RandomNumberGenerator>(
-        randomNormal shape: [Int], mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
+        randomNormal shape: TensorShape, mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
     ) {
         let count = shape.reduce(1, *)
         let scalars = TensorElements<Scalar>.filled(count: count) { buffer in
@@ -173,7 +173,7 @@ extension Tensor {
     /// Independent uniform draws from [low, high).
     @inlinable
     public init<G: RandomNumberGenerator>(
-        randomUniform shape: [Int], low: Scalar = 0, high: Scalar = 1, using generator: inout G
+        randomUniform shape: TensorShape, low: Scalar = 0, high: Scalar = 1, using generator: inout G
     ) {
         let count = shape.reduce(1, *)
         var values = [Scalar]()
@@ -198,7 +198,7 @@ extension Tensor {
 
     /// Independent standard Gumbel draws.
     @inlinable
-    public init<G: RandomNumberGenerator>(randomGumbel shape: [Int], using generator: inout G) {
+    public init<G: RandomNumberGenerator>(randomGumbel shape: TensorShape, using generator: inout G) {
         let count = shape.reduce(1, *)
         var values = [Scalar]()
         values.reserveCapacity(count)

@@ -5,14 +5,14 @@ public struct TensorShapeError: Error, CustomStringConvertible, Equatable {
 
 /// The NumPy-style broadcast of two shapes: aligned at their trailing dimensions, a dimension of 1 stretches.
 /// Throws when a pair of dimensions differs and neither is 1.
-public func checkedBroadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
+public func checkedBroadcastShape(_ a: TensorShape, _ b: TensorShape) throws -> TensorShape {
     if a == b { return a }
     // Most often one shape already is the broadcast (a batch against parameters): hand it back rather than build
     // a new array, whose allocation costs more than the rest of a small operation.
     if stretches(b, into: a) { return a }
     if stretches(a, into: b) { return b }
     let rank = max(a.count, b.count)
-    var result = [Int](repeating: 1, count: rank)
+    var result = TensorShape(repeating: 1, count: rank)
     for i in 0..<rank {
         let da = i < rank - a.count ? 1 : a[i - (rank - a.count)]
         let db = i < rank - b.count ? 1 : b[i - (rank - b.count)]
@@ -26,7 +26,7 @@ public func checkedBroadcastShape(_ a: [Int], _ b: [Int]) throws -> [Int] {
 
 /// True when `small` broadcasts to `large` unchanged: no more dimensions, and each either 1 or equal.
 @inline(__always)
-func stretches(_ small: [Int], into large: [Int]) -> Bool {
+func stretches(_ small: TensorShape, into large: TensorShape) -> Bool {
     guard small.count <= large.count else { return false }
     let offset = large.count - small.count
     for i in 0..<small.count where small[i] != 1 && small[i] != large[i + offset] { return false }
@@ -34,7 +34,7 @@ func stretches(_ small: [Int], into large: [Int]) -> Bool {
 }
 
 /// The broadcast of two shapes; stops with a message naming both shapes when they are incompatible.
-public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
+public func broadcastShape(_ a: TensorShape, _ b: TensorShape) -> TensorShape {
     do {
         return try checkedBroadcastShape(a, b)
     } catch {
@@ -44,7 +44,7 @@ public func broadcastShape(_ a: [Int], _ b: [Int]) -> [Int] {
 
 /// Row-major strides of a shape.
 @inlinable
-func contiguousStrides(_ shape: [Int]) -> [Int] {
+func contiguousStrides(_ shape: TensorShape) -> [Int] {
     var strides = [Int](repeating: 1, count: shape.count)
     var running = 1
     for i in stride(from: shape.count - 1, through: 0, by: -1) {
@@ -56,7 +56,7 @@ func contiguousStrides(_ shape: [Int]) -> [Int] {
 
 /// Strides that read `shape` as if it had the (larger) shape `target`: 0 along stretched dimensions.
 @inlinable
-func broadcastStrides(_ shape: [Int], to target: [Int]) -> [Int] {
+func broadcastStrides(_ shape: TensorShape, to target: TensorShape) -> [Int] {
     let own = contiguousStrides(shape)
     let offset = target.count - shape.count
     var strides = [Int](repeating: 0, count: target.count)
@@ -226,7 +226,7 @@ extension Tensor {
     /// How an operand of shape `small` lies in a broadcast result of shape `large` ([…, R, C]), leading 1s aside:
     /// the whole result, one row [C] repeated, one value per row ([…, R, 1]), or anything else.
     @usableFromInline
-    static func operandLayout(_ small: [Int], in large: [Int]) -> OperandLayout {
+    static func operandLayout(_ small: TensorShape, in large: TensorShape) -> OperandLayout {
         let offset = large.count - small.count
         guard offset >= 0, let columns = large.last else { return .other }
         var leadingOnes = true
@@ -249,7 +249,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    static func suffixLength(of small: [Int], in large: [Int]) -> Int? {
+    static func suffixLength(of small: TensorShape, in large: TensorShape) -> Int? {
         var trimmed = small[...]
         while trimmed.first == 1 { trimmed = trimmed.dropFirst() }
         guard trimmed.count <= large.count, large.suffix(trimmed.count).elementsEqual(trimmed) else { return nil }
@@ -260,7 +260,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    func broadcastRaw(to target: [Int]) -> Tensor {
+    func broadcastRaw(to target: TensorShape) -> Tensor {
         if shape == target { return self }
         if scalars.count == 1 { return Tensor(repeating: scalars[0], shape: target) }
         return Tensor(zeros: target).zipWith(self) { _, b in b }
@@ -270,7 +270,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    func unbroadcast(to target: [Int]) -> Tensor {
+    func unbroadcast(to target: TensorShape) -> Tensor {
         if shape == target { return self }
         let offset = shape.count - target.count
         require(offset >= 0, "Tensor: cannot reduce shape \(shape) to \(target)")
@@ -301,7 +301,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    func reshapedRaw(to newShape: [Int]) -> Tensor {
+    func reshapedRaw(to newShape: TensorShape) -> Tensor {
         Tensor(shape: newShape, scalars: scalars)
     }
 }

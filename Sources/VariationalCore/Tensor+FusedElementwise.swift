@@ -21,7 +21,7 @@ extension Tensor {
     /// The strides that read this tensor broadcast to `shape` along a [rows, columns] walk, or nil when its broadcast
     /// is not of that form (a dimension of 1 between others); such an operand is materialised first.
     @inlinable
-    func walkStride(in shape: [Int]) -> WalkStride? {
+    func walkStride(in shape: TensorShape) -> WalkStride? {
         let columns = shape.last ?? 1
         if scalars.count == 1 { return WalkStride(row: 0, column: 0) }
         if self.shape == shape { return WalkStride(row: columns, column: 1) }
@@ -44,7 +44,7 @@ extension Tensor {
     /// How this operand is walked over `shape`: its strides (one element for a symbolic zero), or nil when it is
     /// read through a broadcast copy.
     @inlinable
-    func walkPlan(in shape: [Int]) -> WalkStride? {
+    func walkPlan(in shape: TensorShape) -> WalkStride? {
         isSymbolicZero ? WalkStride(row: 0, column: 0) : walkStride(in: shape)
     }
 
@@ -53,7 +53,7 @@ extension Tensor {
     /// to keep alive until the walk ends. No closure and no copy of the tensor on the way: a copy cost a retain and a
     /// release of its storage and of its shape, and nested closures kept the walk's loop from being inlined.
     @inlinable @inline(__always)
-    func walkSource(in shape: [Int], plan: WalkStride?, zero: UnsafePointer<Scalar>)
+    func walkSource(in shape: TensorShape, plan: WalkStride?, zero: UnsafePointer<Scalar>)
         -> (address: UnsafePointer<Scalar>, stride: WalkStride, held: TensorElements<Scalar>?)
     {
         guard let plan else {
@@ -67,7 +67,7 @@ extension Tensor {
 
 /// The broadcast shape of four operands, stopping with a message naming them when they do not broadcast.
 @usableFromInline
-func fusedShape<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, _ name: String) -> [Int] {
+func fusedShape<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, _ name: String) -> TensorShape {
     if a.shape == b.shape && a.shape == c.shape && a.shape == d.shape { return a.shape }
     // Shapes only, pairwise: an array of the tensors themselves, built in generic code, cost a metadata look-up.
     guard let ab = try? checkedBroadcastShape(a.shape, b.shape), let abc = try? checkedBroadcastShape(ab, c.shape),
@@ -205,5 +205,5 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
 extension Tensor {
     /// A gradient of a broadcast shape summed back to `shape`, the shape of the operand that was broadcast (no
     /// derivative): for the chain rule through terms that fused operations compute from parameters.
-    public func summed(toShape shape: [Int]) -> Tensor { isSymbolicZero ? self : unbroadcast(to: shape) }
+    public func summed(toShape shape: TensorShape) -> Tensor { isSymbolicZero ? self : unbroadcast(to: shape) }
 }

@@ -72,7 +72,7 @@ func vjpLinearPair<Scalar: TensorScalar>(
 @_specialize(where Scalar == Double)
 func stackingColumns<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, width: Int) -> Tensor<Scalar> {
     let rows = width == 0 ? 0 : a.scalarCount / width
-    let shape = a.rank == 1 ? [2 * width] : [rows, 2 * width]
+    let shape: TensorShape = a.rank == 1 ? [2 * width] : [rows, 2 * width]
     return Tensor(shape: shape) { out in
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
@@ -91,7 +91,7 @@ func stackingColumns<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scal
 @_specialize(where Scalar == Double)
 func splittingColumns<Scalar: TensorScalar>(_ t: Tensor<Scalar>, width: Int) -> (Tensor<Scalar>, Tensor<Scalar>) {
     let rows = width == 0 ? 0 : t.scalarCount / (2 * width)
-    let shape = t.rank == 1 ? [width] : [rows, width]
+    let shape: TensorShape = t.rank == 1 ? [width] : [rows, width]
     return t.scalars.withUnsafeBufferPointer { pt in
         func half(_ offset: Int) -> Tensor<Scalar> {
             Tensor(shape: shape) { out in

@@ -23,7 +23,7 @@ extension Tensor {
             batchA == batchB || a.rank == 2 || b.rank == 2,
             "matmul: batch sizes differ for shapes \(a.shape) and \(b.shape)")
         let batch = Swift.max(batchA, batchB)
-        let outShape = (a.rank == 3 || b.rank == 3) ? [batch, m, n] : [m, n]
+        let outShape: TensorShape = (a.rank == 3 || b.rank == 3) ? [batch, m, n] : [m, n]
         // GEMM and GEMV write every element of the result, unless the inner dimension is empty.
         var result = k == 0 ? TensorElements<Scalar>.zeros(count: batch * m * n) : TensorElements<Scalar>.uninitialized(count: batch * m * n)
         a.scalars.withUnsafeBufferPointer { pa in

@@ -5,7 +5,7 @@ public enum ParameterTensor: Sendable, Equatable {
     case float(Tensor<Float>)
     case double(Tensor<Double>)
 
-    public var shape: [Int] {
+    public var shape: TensorShape {
         switch self {
         case .float(let t): return t.shape
         case .double(let t): return t.shape

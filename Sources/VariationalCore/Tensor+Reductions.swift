@@ -166,9 +166,9 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    func squeezedShape(removing axes: [Int]) -> [Int] {
+    func squeezedShape(removing axes: [Int]) -> TensorShape {
         let set = Set(normalizedAxes(axes))
-        return shape.indices.filter { !set.contains($0) }.map { shape[$0] }
+        return TensorShape(shape.indices.filter { !set.contains($0) }.map { shape[$0] })
     }
 
     // MARK: Sum

@@ -7,12 +7,12 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
-    public func reshaped(to newShape: [Int]) -> Tensor { reshapedRaw(to: resolvedShape(newShape)) }
+    public func reshaped(to newShape: TensorShape) -> Tensor { reshapedRaw(to: resolvedShape(newShape)) }
 
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    func resolvedShape(_ newShape: [Int]) -> [Int] {
+    func resolvedShape(_ newShape: TensorShape) -> TensorShape {
         var target = newShape
         if let unknown = newShape.firstIndex(of: -1) {
             let known = newShape.enumerated().filter { $0.offset != unknown }.map(\.element).reduce(1, *)
@@ -29,7 +29,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @derivative(of: reshaped(to:))
     @usableFromInline
-    func vjpReshaped(to newShape: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+    func vjpReshaped(to newShape: TensorShape) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
         let inputShape = shape
         return (reshapedRaw(to: resolvedShape(newShape)), { v in v.isSymbolicZero ? .zero : v.reshapedRaw(to: inputShape) })
     }
@@ -58,7 +58,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @differentiable(reverse)
-    public func broadcasted(to target: [Int]) -> Tensor {
+    public func broadcasted(to target: TensorShape) -> Tensor {
         require(broadcastShape(shape, target) == target, "Tensor.broadcasted: cannot broadcast \(shape) to \(target)")
         return broadcastRaw(to: target)
     }
@@ -67,7 +67,7 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @derivative(of: broadcasted(to:))
     @usableFromInline
-    func vjpBroadcasted(to target: [Int]) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
+    func vjpBroadcasted(to target: TensorShape) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
         let inputShape = shape
         return (broadcasted(to: target), { v in v.isSymbolicZero ? .zero : v.unbroadcast(to: inputShape) })
     }
@@ -82,7 +82,7 @@ extension Tensor {
             permutation.sorted() == Array(0..<rank),
             "Tensor.permuted: \(permutation) is not a permutation of the axes of \(shape)")
         if permutation == Array(0..<rank) { return self }
-        let outShape = permutation.map { shape[$0] }
+        let outShape = TensorShape(permutation.map { shape[$0] })
         let inStrides = contiguousStrides(shape)
         let strides = permutation.map { inStrides[$0] }
         let count = scalarCount
@@ -154,7 +154,7 @@ extension Tensor {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     @usableFromInline
-    func shapeExpanded(at axis: Int) -> [Int] {
+    func shapeExpanded(at axis: Int) -> TensorShape {
         var newShape = shape
         newShape.insert(1, at: axis < 0 ? axis + rank + 1 : axis)
         return newShape

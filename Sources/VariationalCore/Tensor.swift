@@ -9,19 +9,19 @@ import Synchronization
 /// Operations broadcast NumPy-style: trailing dimensions are aligned and a dimension of 1 stretches.
 public struct Tensor<Scalar: TensorScalar> {
     /// The dimensions, outermost first. A scalar tensor has shape `[]`.
-    public internal(set) var shape: [Int]
+    public internal(set) var shape: TensorShape
     /// The elements in row-major order.
     public internal(set) var scalars: TensorElements<Scalar>
     /// A stable identity the optimisers use to keep per-parameter state (0 until an optimiser first sees it).
     @usableFromInline internal var parameterID: Int = 0
 
     /// A tensor of the given shape holding `scalars` in row-major order.
-    public init(shape: [Int], scalars: [Scalar]) {
+    public init(shape: TensorShape, scalars: [Scalar]) {
         self.init(shape: shape, scalars: TensorElements(scalars))
     }
 
     /// A tensor of the given shape holding `scalars` in row-major order (shared, not copied).
-    public init(shape: [Int], scalars: TensorElements<Scalar>) {
+    public init(shape: TensorShape, scalars: TensorElements<Scalar>) {
         Self.checkShape(shape, count: scalars.count)
         self.shape = shape
         self.scalars = scalars
@@ -29,7 +29,7 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// A tensor of the given shape whose elements `initialize` writes, every one of them.
     @inlinable
-    public init(shape: [Int], initializingWith initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows {
+    public init(shape: TensorShape, initializingWith initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows {
         var count = 1
         for dimension in shape {
             require(dimension >= 0, "Tensor: negative dimension in shape \(shape)")
@@ -40,13 +40,13 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// Stores a shape and elements already known to agree.
     @usableFromInline
-    init(checkedShape shape: [Int], elements: TensorElements<Scalar>) {
+    init(checkedShape shape: TensorShape, elements: TensorElements<Scalar>) {
         self.shape = shape
         self.scalars = elements
     }
 
     @usableFromInline
-    static func checkShape(_ shape: [Int], count: Int) {
+    static func checkShape(_ shape: TensorShape, count: Int) {
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         require(
             shape.reduce(1, *) == count,
@@ -55,7 +55,7 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// A tensor filled with one value.
     @inlinable
-    public init(repeating value: Scalar, shape: [Int]) {
+    public init(repeating value: Scalar, shape: TensorShape) {
         self.init(shape: shape) { $0.initialize(repeating: value) }
     }
 
@@ -85,9 +85,9 @@ public struct Tensor<Scalar: TensorScalar> {
     }
 
     /// A tensor of zeros.
-    public init(zeros shape: [Int]) { self.init(repeating: 0, shape: shape) }
+    public init(zeros shape: TensorShape) { self.init(repeating: 0, shape: shape) }
     /// A tensor of ones.
-    public init(ones shape: [Int]) { self.init(repeating: 1, shape: shape) }
+    public init(ones shape: TensorShape) { self.init(repeating: 1, shape: shape) }
 
     /// The identity matrix of size n×n.
     public init(identity n: Int) {
@@ -124,7 +124,7 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// Materialises a symbolic zero as a tensor of zeros with the given shape; other tensors are returned as they are.
     @inlinable
-    public func materialized(shape target: [Int]) -> Tensor {
+    public func materialized(shape target: TensorShape) -> Tensor {
         isSymbolicZero ? Tensor(zeros: target) : self
     }
 }

@@ -16,7 +16,7 @@ public enum SafeTensors {
             case .float(let t): t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
             case .double(let t): t.scalars.withUnsafeBytes { data.append(contentsOf: $0) }
             }
-            header[name] = ["dtype": tensor.typeName, "shape": tensor.shape, "data_offsets": [start, data.count]] as [String: Any]
+            header[name] = ["dtype": tensor.typeName, "shape": tensor.shape.array, "data_offsets": [start, data.count]] as [String: Any]
         }
         var json = Array(try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
         while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
@@ -49,10 +49,13 @@ public enum SafeTensors {
             else { throw DataError("\(path): tensor '\(name)' lacks a dtype, a shape or two data offsets") }
             guard dtype == "F32" || dtype == "F64" else { throw DataError("\(path): tensor '\(name)' is \(dtype); only F32 and F64 are read") }
             let width = dtype == "F32" ? 4 : 8
+            guard shape.count <= TensorShape.maximumRank else {
+                throw DataError("\(path): tensor '\(name)' has \(shape.count) dimensions; at most \(TensorShape.maximumRank) are read")
+            }
             var count = 1
             for dimension in shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-                guard dimension >= 0, !overflow else { throw DataError("\(path): tensor '\(name)' has shape \(shape)") }
+                guard dimension >= 0, dimension <= Int(Int32.max), !overflow else { throw DataError("\(path): tensor '\(name)' has shape \(shape)") }
                 count = product
             }
             let (start, end) = (offsets[0], offsets[1])
@@ -64,11 +67,11 @@ public enum SafeTensors {
             if dtype == "F32" {
                 var values = [Float](repeating: 0, count: count)
                 values.withUnsafeMutableBytes { $0.copyBytes(from: slice) }
-                tensor = .float(Tensor(shape: shape, scalars: values))
+                tensor = .float(Tensor(shape: TensorShape(shape), scalars: values))
             } else {
                 var values = [Double](repeating: 0, count: count)
                 values.withUnsafeMutableBytes { $0.copyBytes(from: slice) }
-                tensor = .double(Tensor(shape: shape, scalars: values))
+                tensor = .double(Tensor(shape: TensorShape(shape), scalars: values))
             }
             entries.append((name, start, tensor))
         }

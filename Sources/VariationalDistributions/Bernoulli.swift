@@ -50,8 +50,8 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
     }
 
     public var probabilities: Tensor<Scalar> { logits.sigmoid() }
-    public var batchShape: [Int] { logits.shape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { logits.shape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .boolean }
     public static var fixedSupport: Support? { .boolean }
     public static var isDiscrete: Bool { true }
@@ -64,7 +64,7 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
         return bernoulliLogDensity(value, logits.broadcasted(to: withoutDerivative(at: value.shape)))
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(randomBernoulliWithProbabilities: probabilities.broadcasted(to: sampleShape + batchShape), using: &generator)
     }
 

@@ -15,7 +15,7 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
     public typealias KLPartner = Beta
     public var alpha: Tensor<Scalar>
     public var beta: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(alpha: Tensor<Scalar>, beta: Tensor<Scalar>) throws {
         try Check.positive(alpha, "Beta", "alpha")
@@ -31,7 +31,7 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(alpha.shape, beta.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .unitInterval }
     public static var fixedSupport: Support? { .unitInterval }
     public var supportBijector: Sigmoid<Scalar> { Sigmoid() }
@@ -47,7 +47,7 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     /// Two standard gamma draws per sample, stacked on a trailing axis of size 2.
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         let g1 = standardGammaDraws(alpha, shape: shape, using: &generator)
         let g2 = standardGammaDraws(beta, shape: shape, using: &generator)
@@ -64,7 +64,7 @@ public struct Beta<Scalar: TensorScalar>: ReparameterizedDistribution {
         return (g1 / (g1 + g2)).clamped(to: Scalar.leastNormalMagnitude...largestBelowOne)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

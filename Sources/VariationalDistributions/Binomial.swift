@@ -7,7 +7,7 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
     /// The number of trials n (not differentiated).
     @noDerivative public var totalCount: Tensor<Scalar>
     public var logits: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(totalCount: Tensor<Scalar>, logits: Tensor<Scalar>) throws {
         if let i = totalCount.scalars.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && Double($0) <= 0x1p53) }) {
@@ -32,7 +32,7 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
         self.batchShape = withoutDerivative(at: broadcastShape(totalCount.shape, logits.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support {
         totalCount.scalarCount == 1 ? .integerInterval(0, Int(totalCount.scalars[0])) : .nonNegativeIntegers
     }
@@ -60,7 +60,7 @@ public struct Binomial<Scalar: TensorScalar>: Distribution {
         return result.replacing(with: -.infinity, where: mask)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         let n = totalCount.broadcasted(to: shape)
         let p = logits.sigmoid().broadcasted(to: shape)

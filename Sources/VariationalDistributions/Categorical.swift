@@ -27,8 +27,8 @@ public struct Categorical<Scalar: TensorScalar>: Distribution {
     public init(uncheckedLogits logits: Tensor<Scalar>) { self.logits = logits }
 
     public var categoryCount: Int { logits.shape.last! }
-    public var batchShape: [Int] { Array(logits.shape.dropLast()) }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { TensorShape(logits.shape.dropLast()) }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .integerInterval(0, categoryCount - 1) }
 
     /// log softmax(logits)[value]. (Values are discrete: their gradient is zero.)
@@ -45,7 +45,7 @@ public struct Categorical<Scalar: TensorScalar>: Distribution {
     }
     public static var isDiscrete: Bool { true }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let k = categoryCount
         let rows = logits.reshaped(to: [-1, k])
         let count = sampleShape.reduce(1, *)

@@ -7,7 +7,7 @@ import VariationalCore
 public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var location: Tensor<Scalar>
     public var scale: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
         try Check.finite(location, "Cauchy", "location")
@@ -23,7 +23,7 @@ public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(location.shape, scale.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .real }
     public static var fixedSupport: Support? { .real }
 
@@ -35,7 +35,7 @@ public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     /// Standard Cauchy noise, tan(π(u − ½)).
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in
             Scalar(Foundation.tan(Double.pi * (Random.openUnit(using: &generator) - 0.5)))
@@ -45,7 +45,7 @@ public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { location + scale * noise }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

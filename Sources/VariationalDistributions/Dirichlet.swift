@@ -21,8 +21,8 @@ public struct Dirichlet<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse)
     public init(uncheckedConcentration concentration: Tensor<Scalar>) { self.concentration = concentration }
 
-    public var batchShape: [Int] { Array(concentration.shape.dropLast()) }
-    public var eventShape: [Int] { [concentration.shape.last!] }
+    public var batchShape: TensorShape { TensorShape(concentration.shape.dropLast()) }
+    public var eventShape: TensorShape { [concentration.shape.last!] }
     public var support: Support { .simplex }
     public static var fixedSupport: Support? { .simplex }
     public var supportBijector: StickBreaking<Scalar> { StickBreaking() }
@@ -45,7 +45,7 @@ public struct Dirichlet<Scalar: TensorScalar>: ReparameterizedDistribution {
         return result.replacing(with: -.infinity, where: mask)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         standardGammaDraws(concentration, shape: sampleShape + batchShape + eventShape, using: &generator)
     }
 
@@ -55,7 +55,7 @@ public struct Dirichlet<Scalar: TensorScalar>: ReparameterizedDistribution {
         return g / g.sum(alongAxes: -1)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

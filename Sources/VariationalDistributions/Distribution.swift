@@ -23,9 +23,9 @@ public protocol Distribution: Differentiable {
     associatedtype SupportBijector: Bijector = Identity<Scalar> where SupportBijector.Scalar == Scalar
 
     /// The shape of a batch of independent distributions.
-    var batchShape: [Int] { get }
+    var batchShape: TensorShape { get }
     /// The shape of one draw.
-    var eventShape: [Int] { get }
+    var eventShape: TensorShape { get }
     /// Where the density is positive.
     var support: Support { get }
     /// The support when it is the same for every value of the parameters (`Normal`: the real line; `Uniform`:
@@ -40,7 +40,7 @@ public protocol Distribution: Differentiable {
     func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar>
 
     /// Draws of shape `sampleShape + batchShape + eventShape` (no gradient).
-    func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar>
+    func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar>
 
     /// The mean, shape `batchShape + eventShape`.
     var mean: Tensor<Scalar> { get }
@@ -68,7 +68,7 @@ public protocol Distribution: Differentiable {
 /// gradients (Figurnov et al. 2018).
 public protocol ReparameterizedDistribution: Distribution {
     /// Noise of the shape `sampleShape + batchShape + eventShape`.
-    func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar>
+    func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar>
     /// The sample that `noise` gives, differentiable in the parameters.
     @differentiable(reverse, wrt: self)
     func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar>
@@ -76,7 +76,7 @@ public protocol ReparameterizedDistribution: Distribution {
 
 extension ReparameterizedDistribution {
     /// Draws noise and maps it to a sample (no gradient through the generator; for use outside differentiation).
-    public func reparameterizedSample<G: RandomNumberGenerator>(sampleShape: [Int] = [], using generator: inout G) -> Tensor<Scalar> {
+    public func reparameterizedSample<G: RandomNumberGenerator>(sampleShape: TensorShape = [], using generator: inout G) -> Tensor<Scalar> {
         sample(fromNoise: sampleNoise(sampleShape: sampleShape, using: &generator))
     }
 }
@@ -104,7 +104,7 @@ extension Distribution {
 /// The shape a value of shape `shape` broadcasts to against `batchShape + eventShape` (aligned from the right,
 /// dimensions of 1 stretched, the event dimensions unchanged); stops with a message naming both shapes, in every
 /// build, when they do not broadcast.
-func valueBroadcastShape(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type) -> [Int] {
+func valueBroadcastShape(_ shape: TensorShape, _ batchShape: TensorShape, _ eventShape: TensorShape, _ distribution: Any.Type) -> TensorShape {
     guard let target = try? checkedBroadcastShape(shape, batchShape + eventShape),
           Array(target.suffix(eventShape.count)) == eventShape
     else {
@@ -116,7 +116,7 @@ func valueBroadcastShape(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int
 
 /// Stops with the message of `broadcastValue` when a value of shape `shape` does not broadcast against the
 /// distribution's shapes; for log densities that broadcast inside one fused pass and need no copy of the value.
-public func checkValueBroadcasts(_ shape: [Int], _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type) {
+public func checkValueBroadcasts(_ shape: TensorShape, _ batchShape: TensorShape, _ eventShape: TensorShape, _ distribution: Any.Type) {
     if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return }
     _ = valueBroadcastShape(shape, batchShape, eventShape, distribution)
 }
@@ -127,7 +127,7 @@ public func checkValueBroadcasts(_ shape: [Int], _ batchShape: [Int], _ eventSha
 /// is returned as it is. Shapes that do not broadcast stop with a message naming both, in every build.
 @differentiable(reverse, wrt: value)
 public func broadcastValue<Scalar: TensorScalar>(
-    _ value: Tensor<Scalar>, _ batchShape: [Int], _ eventShape: [Int], _ distribution: Any.Type
+    _ value: Tensor<Scalar>, _ batchShape: TensorShape, _ eventShape: TensorShape, _ distribution: Any.Type
 ) -> Tensor<Scalar> {
     let shape = withoutDerivative(at: value.shape)
     if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return value }
@@ -155,13 +155,13 @@ extension Distribution where SupportBijector == Identity<Scalar> {
 public struct NoClosedForm<Scalar: TensorScalar>: Distribution {
     public typealias KLPartner = NoClosedForm
     private init() {}
-    public var batchShape: [Int] { [] }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .real }
     @differentiable(reverse)
     @differentiable(reverse, wrt: self)
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> { value }
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(zeros: sampleShape)
     }
     public var mean: Tensor<Scalar> { Tensor(0) }
@@ -237,7 +237,7 @@ enum Check {
         }
     }
 
-    static func broadcastable(_ a: [Int], _ b: [Int], _ distribution: String, _ names: String) throws -> [Int] {
+    static func broadcastable(_ a: TensorShape, _ b: TensorShape, _ distribution: String, _ names: String) throws -> TensorShape {
         do {
             return try checkedBroadcastShape(a, b)
         } catch {

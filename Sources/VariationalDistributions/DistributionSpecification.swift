@@ -120,7 +120,7 @@ public struct SpecificationError: Error, CustomStringConvertible {
 /// A parsed distribution of any family, opened for generic code through a visitor.
 public struct AnyDistribution {
     public let open: (any DistributionVisitor) -> Any
-    public let eventShape: [Int]
+    public let eventShape: TensorShape
     public let familyName: String
     /// The number of categories of a categorical distribution (its values are 0 ..< count); nil for other families.
     public let categoryCount: Int?

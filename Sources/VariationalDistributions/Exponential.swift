@@ -16,8 +16,8 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse)
     public init(uncheckedRate rate: Tensor<Scalar>) { self.rate = rate }
 
-    public var batchShape: [Int] { rate.shape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { rate.shape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .nonNegative }
     public static var fixedSupport: Support? { .nonNegative }
     public var supportBijector: Exp<Scalar> { Exp() }
@@ -31,7 +31,7 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     /// Standard exponential noise, −log U.
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(-Foundation.log(Random.openUnit(using: &generator))) })
     }
@@ -39,7 +39,7 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { noise / rate }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -233,7 +233,7 @@ func studentTLogDensityParts<S: TensorScalar>(
 @_specialize(where S == Float)
 func studentTParameterGradients<S: TensorScalar>(
     standardized z: Tensor<S>, logs: Tensor<S>, location: Tensor<S>, scale: Tensor<S>, nu: Tensor<S>,
-    normalizerShape: [Int], _ v: Tensor<S>
+    normalizerShape: TensorShape, _ v: Tensor<S>
 ) -> (nu: Tensor<S>, location: Tensor<S>, scale: Tensor<S>) {
     if v.isSymbolicZero { return (.zero, .zero, .zero) }
     let g = fusedElementwiseGradient(z, logs, scale, nu, upstream: v, name: "StudentT.logProbability", wanted: [.a, .c, .d]) { z, l, s, nu in

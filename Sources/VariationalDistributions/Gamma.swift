@@ -9,7 +9,7 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
     public typealias KLPartner = Gamma
     public var concentration: Tensor<Scalar>
     public var rate: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(concentration: Tensor<Scalar>, rate: Tensor<Scalar>) throws {
         try Check.positive(concentration, "Gamma", "concentration")
@@ -25,7 +25,7 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(concentration.shape, rate.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .positive }
     public static var fixedSupport: Support? { .positive }
     public var supportBijector: Exp<Scalar> { Exp() }
@@ -38,7 +38,7 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     /// Standard Gamma(α, 1) draws with this α.
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         standardGammaDraws(concentration, shape: sampleShape + batchShape, using: &generator)
     }
 
@@ -47,7 +47,7 @@ public struct Gamma<Scalar: TensorScalar>: ReparameterizedDistribution {
         implicitStandardGamma(concentration: concentration, draws: noise) / rate
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -15,8 +15,8 @@ public struct HalfCauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse)
     public init(uncheckedScale scale: Tensor<Scalar>) { self.scale = scale }
 
-    public var batchShape: [Int] { scale.shape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { scale.shape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .nonNegative }
     public static var fixedSupport: Support? { .nonNegative }
     public var supportBijector: Exp<Scalar> { Exp() }
@@ -28,7 +28,7 @@ public struct HalfCauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
         return cauchyLogDensity(value, Tensor(0), scale, half: true)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in
             Scalar(Foundation.tan(Double.pi / 2 * Random.openUnit(using: &generator)))
@@ -38,7 +38,7 @@ public struct HalfCauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { scale * noise }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -15,8 +15,8 @@ public struct HalfNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse)
     public init(uncheckedScale scale: Tensor<Scalar>) { self.scale = scale }
 
-    public var batchShape: [Int] { scale.shape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { scale.shape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .nonNegative }
     public static var fixedSupport: Support? { .nonNegative }
     public var supportBijector: Exp<Scalar> { Exp() }
@@ -28,14 +28,14 @@ public struct HalfNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
         return halfNormalLogDensity(value, scale)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(randomNormal: sampleShape + batchShape, using: &generator).map { Swift.abs($0) }
     }
 
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { scale * noise }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

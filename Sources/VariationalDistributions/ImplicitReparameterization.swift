@@ -38,7 +38,7 @@ public func standardGammaSampleDerivative(alpha: Double, z: Double) -> Double {
 
 extension Tensor {
     /// Sums a tensor down to a broadcast-compatible smaller shape (no derivative).
-    func sumToShape(_ target: [Int]) -> Tensor {
+    func sumToShape(_ target: TensorShape) -> Tensor {
         var result = self
         while result.rank > target.count { result = result.sum(squeezingAxes: 0) }
         for axis in 0..<target.count where target[axis] == 1 && result.shape[axis] != 1 {
@@ -50,7 +50,7 @@ extension Tensor {
 
 /// Independent standard Gamma(α, 1) draws for each element of α broadcast to `shape`.
 func standardGammaDraws<Scalar: TensorScalar, G: RandomNumberGenerator>(
-    _ concentration: Tensor<Scalar>, shape: [Int], using generator: inout G
+    _ concentration: Tensor<Scalar>, shape: TensorShape, using generator: inout G
 ) -> Tensor<Scalar> {
     let alpha = concentration.broadcasted(to: shape)
     return Tensor(shape: shape, scalars: alpha.scalars.map { a in

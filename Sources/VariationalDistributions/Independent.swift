@@ -23,8 +23,8 @@ public struct Independent<Base: Distribution>: Distribution {
         self.reinterpretedBatchDimensions = reinterpretedBatchDimensions
     }
 
-    public var batchShape: [Int] { Array(base.batchShape.dropLast(reinterpretedBatchDimensions)) }
-    public var eventShape: [Int] { Array(base.batchShape.suffix(reinterpretedBatchDimensions)) + base.eventShape }
+    public var batchShape: TensorShape { TensorShape(base.batchShape.dropLast(reinterpretedBatchDimensions)) }
+    public var eventShape: TensorShape { Array(base.batchShape.suffix(reinterpretedBatchDimensions)) + base.eventShape }
     public var support: Support { base.support }
     public static var fixedSupport: Support? { Base.fixedSupport }
     public static var isDiscrete: Bool { Base.isDiscrete }
@@ -44,7 +44,7 @@ public struct Independent<Base: Distribution>: Distribution {
         return x.sum(squeezingAxes: withoutDerivative(at: Array((rank - n)..<rank)))
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         base.sample(sampleShape: sampleShape, using: &generator)
     }
 
@@ -62,7 +62,7 @@ public struct Independent<Base: Distribution>: Distribution {
 }
 
 extension Independent: ReparameterizedDistribution where Base: ReparameterizedDistribution {
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         base.sampleNoise(sampleShape: sampleShape, using: &generator)
     }
 

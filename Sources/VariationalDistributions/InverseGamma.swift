@@ -7,7 +7,7 @@ import VariationalCore
 public struct InverseGamma<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var concentration: Tensor<Scalar>
     public var scale: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(concentration: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
         try Check.positive(concentration, "InverseGamma", "concentration")
@@ -23,7 +23,7 @@ public struct InverseGamma<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(concentration.shape, scale.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .positive }
     public static var fixedSupport: Support? { .positive }
     public var supportBijector: Exp<Scalar> { Exp() }
@@ -39,7 +39,7 @@ public struct InverseGamma<Scalar: TensorScalar>: ReparameterizedDistribution {
         return result.replacing(with: -.infinity, where: mask)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         standardGammaDraws(concentration, shape: sampleShape + batchShape, using: &generator)
     }
 
@@ -49,7 +49,7 @@ public struct InverseGamma<Scalar: TensorScalar>: ReparameterizedDistribution {
         scale / implicitStandardGamma(concentration: concentration, draws: noise)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -8,7 +8,7 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
     public typealias KLPartner = Laplace
     public var location: Tensor<Scalar>
     public var scale: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
         try Check.finite(location, "Laplace", "location")
@@ -24,7 +24,7 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(location.shape, scale.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .real }
     public static var fixedSupport: Support? { .real }
 
@@ -36,7 +36,7 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     /// Uniform noise on (−½, ½).
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(Random.openUnit(using: &generator) - 0.5) })
     }
@@ -48,7 +48,7 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
         return location + scale * standard
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

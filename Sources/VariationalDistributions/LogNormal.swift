@@ -22,8 +22,8 @@ public struct LogNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
         base = Normal(uncheckedLocation: location, scale: scale)
     }
 
-    public var batchShape: [Int] { base.batchShape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { base.batchShape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .positive }
     public static var fixedSupport: Support? { .positive }
     public var supportBijector: Exp<Scalar> { Exp() }
@@ -38,14 +38,14 @@ public struct LogNormal<Scalar: TensorScalar>: ReparameterizedDistribution {
         return (base.logProbability(of: logX) - logX).replacing(with: -.infinity, where: mask)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         base.sampleNoise(sampleShape: sampleShape, using: &generator)
     }
 
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { base.sample(fromNoise: noise).exp() }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -24,8 +24,8 @@ public struct MixtureSameFamily<Components: Distribution>: Distribution {
         self.components = components
     }
 
-    public var batchShape: [Int] { mixture.batchShape }
-    public var eventShape: [Int] { components.eventShape }
+    public var batchShape: TensorShape { mixture.batchShape }
+    public var eventShape: TensorShape { components.eventShape }
     public var support: Support { components.support }
 
     /// log Σₖ exp(log πₖ + log pₖ(x)).
@@ -42,7 +42,7 @@ public struct MixtureSameFamily<Components: Distribution>: Distribution {
         return joint.logSumExp(squeezingAxes: -1)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let chosen = mixture.sample(sampleShape: sampleShape, using: &generator)  // sampleShape + batch
         let all = components.sample(sampleShape: sampleShape, using: &generator)  // sampleShape + batch + [K] + event
         let k = mixture.categoryCount

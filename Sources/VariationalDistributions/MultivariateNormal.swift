@@ -96,8 +96,8 @@ public struct MultivariateNormal<Scalar: TensorScalar>: ReparameterizedDistribut
     }
 
     public var dimension: Int { location.shape[0] }
-    public var batchShape: [Int] { [] }
-    public var eventShape: [Int] { [dimension] }
+    public var batchShape: TensorShape { [] }
+    public var eventShape: TensorShape { [dimension] }
     public var support: Support { .realVector }
     public static var fixedSupport: Support? { .realVector }
 
@@ -109,7 +109,7 @@ public struct MultivariateNormal<Scalar: TensorScalar>: ReparameterizedDistribut
     public func logProbability(of value: Tensor<Scalar>) -> Tensor<Scalar> {
         let value = broadcastValue(value, withoutDerivative(at: batchShape), withoutDerivative(at: eventShape), Self.self)
         let d = withoutDerivative(at: dimension)
-        let sampleShape = withoutDerivative(at: Array(value.shape.dropLast()))
+        let sampleShape = withoutDerivative(at: TensorShape(value.shape.dropLast()))
         let centered = (value - location).reshaped(to: [-1, d])
         let whitened = Tensor.triangularSolve(lower: scaleTril, centered.transposed())
         let quadratic = whitened.squared().sum(squeezingAxes: 0)
@@ -118,7 +118,7 @@ public struct MultivariateNormal<Scalar: TensorScalar>: ReparameterizedDistribut
         return result.reshaped(to: sampleShape)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(randomNormal: sampleShape + [dimension], using: &generator)
     }
 
@@ -130,7 +130,7 @@ public struct MultivariateNormal<Scalar: TensorScalar>: ReparameterizedDistribut
         return (matmul(rows, scaleTril.lowerTriangular().transposed()) + location).reshaped(to: withoutDerivative(at: noise.shape))
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

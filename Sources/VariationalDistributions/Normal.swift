@@ -10,7 +10,7 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var location: Tensor<Scalar>
     /// σ > 0.
     public var scale: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     /// A normal distribution; throws when σ is not positive or a parameter is not finite.
     public init(location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
@@ -59,7 +59,7 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
         })
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .real }
     public static var fixedSupport: Support? { .real }
 
@@ -70,14 +70,14 @@ public struct Normal<Scalar: TensorScalar>: ReparameterizedDistribution {
         return normalLogDensity(value, location, scale)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(randomNormal: sampleShape + batchShape, using: &generator)
     }
 
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { location + scale * noise }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -15,8 +15,8 @@ public struct OneHotCategorical<Scalar: TensorScalar>: Distribution {
     @differentiable(reverse)
     public init(uncheckedLogits logits: Tensor<Scalar>) { self.logits = logits }
 
-    public var batchShape: [Int] { Array(logits.shape.dropLast()) }
-    public var eventShape: [Int] { [logits.shape.last!] }
+    public var batchShape: TensorShape { TensorShape(logits.shape.dropLast()) }
+    public var eventShape: TensorShape { [logits.shape.last!] }
     public var support: Support { .simplex }
     public static var fixedSupport: Support? { .simplex }
     public static var isDiscrete: Bool { true }
@@ -34,7 +34,7 @@ public struct OneHotCategorical<Scalar: TensorScalar>: Distribution {
         return (logits.logSoftmax() * value).sum(squeezingAxes: -1).replacing(with: -.infinity, where: mask)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let k = eventShape[0]
         let indices = Categorical(uncheckedLogits: logits).sample(sampleShape: sampleShape, using: &generator)
         return Tensor(oneHotAtIndices: indices.scalars.map { Int($0) }, depth: k).reshaped(to: sampleShape + batchShape + [k])

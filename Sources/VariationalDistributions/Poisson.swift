@@ -58,8 +58,8 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
         return (result, { v in TangentVector(parameter: pullback(v)) })
     }
 
-    public var batchShape: [Int] { parameter.shape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { parameter.shape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .nonNegativeIntegers }
     public static var fixedSupport: Support? { .nonNegativeIntegers }
     public static var isDiscrete: Bool { true }
@@ -71,7 +71,7 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
         return isLogRate ? poissonLogDensity(value, logRate: parameter) : poissonLogDensity(value, parameter)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         return Tensor(shape: shape, scalars: rate.broadcasted(to: shape).scalars.map {
             Scalar(PoissonSampler.draw(rate: Double($0), using: &generator))

@@ -24,8 +24,8 @@ public struct RelaxedBernoulli<Scalar: TensorScalar>: ReparameterizedDistributio
         self.logits = logits
     }
 
-    public var batchShape: [Int] { logits.shape }
-    public var eventShape: [Int] { [] }
+    public var batchShape: TensorShape { logits.shape }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .unitInterval }
     public static var fixedSupport: Support? { .unitInterval }
     public var supportBijector: Sigmoid<Scalar> { Sigmoid() }
@@ -48,7 +48,7 @@ public struct RelaxedBernoulli<Scalar: TensorScalar>: ReparameterizedDistributio
     }
 
     /// Standard logistic noise, log U − log(1 − U).
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in
             let u = Random.openUnit(using: &generator)
@@ -59,7 +59,7 @@ public struct RelaxedBernoulli<Scalar: TensorScalar>: ReparameterizedDistributio
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { ((logits + noise) / temperature).sigmoid() }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -27,8 +27,8 @@ public struct RelaxedOneHotCategorical<Scalar: TensorScalar>: ReparameterizedDis
         self.logits = logits
     }
 
-    public var batchShape: [Int] { Array(logits.shape.dropLast()) }
-    public var eventShape: [Int] { [logits.shape.last!] }
+    public var batchShape: TensorShape { TensorShape(logits.shape.dropLast()) }
+    public var eventShape: TensorShape { [logits.shape.last!] }
     public var support: Support { .simplex }
     public static var fixedSupport: Support? { .simplex }
     public var supportBijector: StickBreaking<Scalar> { StickBreaking() }
@@ -56,14 +56,14 @@ public struct RelaxedOneHotCategorical<Scalar: TensorScalar>: ReparameterizedDis
     }
 
     /// Standard Gumbel noise.
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(randomGumbel: sampleShape + batchShape + eventShape, using: &generator)
     }
 
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { ((logits + noise) / temperature).softmax() }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

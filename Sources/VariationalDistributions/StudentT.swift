@@ -9,7 +9,7 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
     public var degreesOfFreedom: Tensor<Scalar>
     public var location: Tensor<Scalar>
     public var scale: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(degreesOfFreedom: Tensor<Scalar>, location: Tensor<Scalar>, scale: Tensor<Scalar>) throws {
         try Check.positive(degreesOfFreedom, "StudentT", "degreesOfFreedom")
@@ -59,7 +59,7 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
         })
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support { .real }
     public static var fixedSupport: Support? { .real }
 
@@ -71,7 +71,7 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
     }
 
     /// Standard t noise with this ν: N(0, 1) / √(χ²_ν / ν), χ²_ν = 2 Gamma(ν/2).
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
         let nu = degreesOfFreedom.broadcasted(to: shape)
         let normals = Random.standardNormals(count: nu.scalarCount, using: &generator)
@@ -86,7 +86,7 @@ public struct StudentT<Scalar: TensorScalar>: ReparameterizedDistribution {
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { location + scale * noise }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -17,8 +17,8 @@ where Base.Scalar == Transform.Scalar {
         self.bijector = bijector
     }
 
-    public var batchShape: [Int] { base.batchShape }
-    public var eventShape: [Int] { base.eventShape }
+    public var batchShape: TensorShape { base.batchShape }
+    public var eventShape: TensorShape { base.eventShape }
     public var support: Support { .real }
 
     @differentiable(reverse)
@@ -32,7 +32,7 @@ where Base.Scalar == Transform.Scalar {
         return base.logProbability(of: x) + sumTrailing(logDet, extra)
     }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         bijector.forward(base.sample(sampleShape: sampleShape, using: &generator))
     }
 
@@ -41,7 +41,7 @@ where Base.Scalar == Transform.Scalar {
 }
 
 extension TransformedDistribution: ReparameterizedDistribution where Base: ReparameterizedDistribution {
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         base.sampleNoise(sampleShape: sampleShape, using: &generator)
     }
 

@@ -8,7 +8,7 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
     public typealias KLPartner = Uniform
     public var low: Tensor<Scalar>
     public var high: Tensor<Scalar>
-    @noDerivative public let batchShape: [Int]
+    @noDerivative public let batchShape: TensorShape
 
     public init(low: Tensor<Scalar>, high: Tensor<Scalar>) throws {
         try Check.finite(low, "Uniform", "low")
@@ -29,7 +29,7 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
         self.batchShape = withoutDerivative(at: broadcastShape(low.shape, high.shape))
     }
 
-    public var eventShape: [Int] { [] }
+    public var eventShape: TensorShape { [] }
     public var support: Support {
         low.scalarCount == 1 && high.scalarCount == 1 ? .interval(Double(low.scalars[0]), Double(high.scalars[0])) : .real
     }
@@ -49,14 +49,14 @@ public struct Uniform<Scalar: TensorScalar>: ReparameterizedDistribution {
         return (value * 0 - logWidth(low, high)).replacing(with: -.infinity, where: mask)
     }
 
-    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         Tensor(randomUniform: sampleShape + batchShape, using: &generator)
     }
 
     @differentiable(reverse, wrt: self)
     public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { low * (1 - noise) + high * noise }
 
-    public func sample<G: RandomNumberGenerator>(sampleShape: [Int], using generator: inout G) -> Tensor<Scalar> {
+    public func sample<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         reparameterizedSample(sampleShape: sampleShape, using: &generator)
     }
 

@@ -57,7 +57,7 @@ public struct GlobalLatentProblem<Model: ProbabilisticModel, Family: Variational
     @differentiable(reverse, wrt: self)
     func anyTerms(noise: Tensor<Double>, observations: [Int]?, requesting requested: ELBOTermSet) -> ELBOTerms<Double> {
         let s = withoutDerivative(at: noise.shape[0])
-        let column = withoutDerivative(at: [s, 1])
+        let column = withoutDerivative(at: [s, 1] as TensorShape)
         var theta: Tensor<Double>
         var logQ = withoutDerivative(at: Tensor<Double>.zero)
         if requested.contains(.stoppedSample) {

@@ -48,7 +48,7 @@ public struct Latent {
     }
 
     public var name: String { variable.name }
-    public var shape: [Int] { variable.shape }
+    public var shape: TensorShape { variable.shape }
     public var support: Support { variable.support }
     /// True when the prior's parameters are constants rather than functions of other latents.
     public var hasFixedPrior: Bool { fixed != nil }
@@ -56,7 +56,7 @@ public struct Latent {
     /// A latent variable with a prior whose parameters are fixed. Its shape is the prior's
     /// (`batchShape + eventShape`) unless `shape` asks for independent copies that the prior broadcasts to.
     public init<D: Distribution>(
-        _ name: String, _ prior: D, shape: [Int]? = nil, file: StaticString = #fileID, line: UInt = #line
+        _ name: String, _ prior: D, shape: TensorShape? = nil, file: StaticString = #fileID, line: UInt = #line
     ) where D.Scalar == Double {
         let priorShape = prior.batchShape + prior.eventShape
         let shape = shape ?? priorShape
@@ -91,7 +91,7 @@ public struct Latent {
     /// batch of particles (scalars as columns [S, 1]) and returns the distribution of this one, which must
     /// broadcast to [S] + `shape`.
     public init<D: Distribution>(
-        _ name: String, shape: [Int] = [], file: StaticString = #fileID, line: UInt = #line,
+        _ name: String, shape: TensorShape = [], file: StaticString = #fileID, line: UInt = #line,
         prior: @escaping @differentiable(reverse) (Latents) -> D
     ) where D.Scalar == Double {
         guard let support = D.fixedSupport else {
@@ -144,7 +144,7 @@ final class ElementwiseScore {
     let first: [Double], second: [Double], third: [Double]
 
     /// Nil for a prior not covered here (its density is then differentiated).
-    init?<D: Distribution>(_ prior: D, shape: [Int]) where D.Scalar == Double {
+    init?<D: Distribution>(_ prior: D, shape: TensorShape) where D.Scalar == Double {
         guard prior.eventShape.isEmpty else { return nil }
         let size = shape.reduce(1, *)
         func parameter(_ t: Tensor<Double>) -> [Double] { t.broadcasted(to: shape).scalars.array }

@@ -12,11 +12,11 @@ import VariationalDistributions
 /// inference, ADVI).
 public struct LatentVariable: Sendable, Equatable {
     public var name: String
-    public var shape: [Int]
+    public var shape: TensorShape
     public var support: Support
 
     /// A latent variable with the given shape and support.
-    public init(_ name: String, shape: [Int] = [], support: Support = .real) {
+    public init(_ name: String, shape: TensorShape = [], support: Support = .real) {
         require(!name.isEmpty, "LatentVariable: empty name")
         require(shape.allSatisfy { $0 > 0 }, "LatentVariable \(name): dimensions must be positive, got \(shape)")
         self.name = name

@@ -371,7 +371,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     /// nil when every coordinate's mean is negligible, z = NaN when fewer than two draws gave a finite gradient, with
     /// the shapes of the tensors the flat index runs over. At a stationary point every coordinate's mean is zero; the
     /// estimator's own gradient is used because sticking the landing measures it far more sharply near p.
-    func largestGradientZScore(_ candidate: Family, observations: [Int]?) -> (index: Int, z: Double, shapes: [[Int]])? {
+    func largestGradientZScore(_ candidate: Family, observations: [Int]?) -> (index: Int, z: Double, shapes: [TensorShape])? {
         var generator = SeededGenerator(seed: 0x5EED)
         var problem = trainer.problem
         problem.family = candidate
@@ -379,7 +379,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let draws = Swift.max(configuration.stationarityParticles / estimator.particleCount, 16)
         var sums: [Double] = []
         var squares: [Double] = []
-        var shapes: [[Int]] = []
+        var shapes: [TensorShape] = []
         var used = 0
         var lossSum = 0.0
         for _ in 0..<draws {
@@ -398,7 +398,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let n = Double(used)
         // Gradients below this are rounding (an exact fit's are 1e-16 with a bias of the same size).
         let negligible = 1e-9 * Swift.max(1, Swift.abs(lossSum / n))
-        var best: (index: Int, z: Double, shapes: [[Int]])?
+        var best: (index: Int, z: Double, shapes: [TensorShape])?
         for j in sums.indices {
             let mean = sums[j] / n
             if Swift.abs(mean) <= negligible { continue }
@@ -413,7 +413,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
 
     /// A parameter of q by its place in the flat gradient: the mean, scale or a factor entry of a named latent
     /// coordinate when the tensor's shape says so (the Gaussian families), otherwise its number.
-    func parameterName(_ index: Int, shapes: [[Int]]) -> String {
+    func parameterName(_ index: Int, shapes: [TensorShape]) -> String {
         let d = model.latentSpace.dimension
         var start = 0
         for (t, shape) in shapes.enumerated() {
@@ -429,7 +429,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
     }
 
     /// A tangent's tensors in the value's order, one flat array, and their shapes.
-    func flattened<Value: Differentiable>(_ tangent: Value.TangentVector, of value: Value) -> (values: [Double], shapes: [[Int]]) {
+    func flattened<Value: Differentiable>(_ tangent: Value.TangentVector, of value: Value) -> (values: [Double], shapes: [TensorShape]) {
         let collector = TangentCollector()
         var copy = value
         visitTensors(of: &copy, along: tangent, with: collector)
@@ -488,7 +488,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
 /// Collects the offsets (a tangent's tensors) of a walk over a value's tensors.
 private final class TangentCollector: TensorVisitor, @unchecked Sendable {
     var values: [Double] = []
-    var shapes: [[Int]] = []
+    var shapes: [TensorShape] = []
     func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
         values += offset.scalars.map(Double.init)
         shapes.append(parameter.shape)

@@ -384,7 +384,7 @@ func vjpFullRankSample(_ mean: Tensor<Double>, _ lower: Tensor<Double>, _ raw: T
 /// a new shape array is an allocation).
 func fullRankSamplePullback(
     _ mean: Tensor<Double>, _ noise: Tensor<Double>, _ upstream: Tensor<Double>, weight: Double,
-    scalesAndSlopes: TensorElements<Double>, lowerShape: [Int]
+    scalesAndSlopes: TensorElements<Double>, lowerShape: TensorShape
 ) -> (mean: Tensor<Double>, lower: Tensor<Double>, raw: Tensor<Double>) {
     let (s, d) = (noise.shape[0], mean.scalarCount)
     // Zeros first: the kernel does not run when there are no particles.

@@ -189,7 +189,7 @@ open class Optimizer: @unchecked Sendable {
         return nil
     }
 
-    private func parameterIDs<Model: Differentiable>(of model: Model, structure: Model.TangentVector) -> [(id: Int, shape: [Int], isFloat: Bool)] {
+    private func parameterIDs<Model: Differentiable>(of model: Model, structure: Model.TangentVector) -> [(id: Int, shape: TensorShape, isFloat: Bool)] {
         var copy = model
         return parameterIDs(of: model, structure: structure, assigningTo: &copy)
     }
@@ -198,7 +198,7 @@ open class Optimizer: @unchecked Sendable {
     /// `target` (so that a restored state belongs to the model that is then trained).
     private func parameterIDs<Model: Differentiable>(
         of model: Model, structure: Model.TangentVector, assigningTo target: inout Model
-    ) -> [(id: Int, shape: [Int], isFloat: Bool)] {
+    ) -> [(id: Int, shape: TensorShape, isFloat: Bool)] {
         let collector = IdentityCollector()
         visitTensors(of: &target, along: structure, with: collector)
         return collector.entries
@@ -374,7 +374,7 @@ final class PreviousParameterRestorer: TensorVisitor, @unchecked Sendable {
 
 /// Collects the identities, shapes and scalar types of the parameters a walk visits.
 final class IdentityCollector: TensorVisitor, @unchecked Sendable {
-    var entries: [(id: Int, shape: [Int], isFloat: Bool)] = []
+    var entries: [(id: Int, shape: TensorShape, isFloat: Bool)] = []
     func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) { entries.append((id, parameter.shape, true)) }
     func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) { entries.append((id, parameter.shape, false)) }
 }

@@ -16,6 +16,7 @@ final class UsageErrorTests: XCTestCase {
             "Normal<Double>.logProbability: a value of shape [5] does not broadcast against batch shape [3, 4] + event shape []"))
         XCTAssertTrue(try stop("tensor-shapes").contains("shapes [3] and [4] cannot be broadcast together"))
         XCTAssertTrue(try stop("matmul-shapes").contains("matmul: inner dimensions differ for shapes [3, 4] and [3, 4]"))
+        XCTAssertTrue(try stop("rank-five").contains("TensorShape: at most 4 dimensions"))
     }
 
     func testPriorErrorsNameTheLatentAndTheLine() throws {

@@ -18,6 +18,8 @@ case "value-shape":
     print(Normal(zeros34, Tensor(1)).logProbability(of: Tensor(zeros: [5])))
 case "tensor-shapes":
     print(Tensor<Double>(zeros: [3]) + Tensor(zeros: [4]))
+case "rank-five":
+    print(Tensor<Double>(zeros: [3, 4]).reshaped(to: [1, 1, 1, 3, 4]))
 case "matmul-shapes":
     print(matmul(zeros34, zeros34))
 case "discrete-prior":

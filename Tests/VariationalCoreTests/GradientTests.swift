@@ -9,12 +9,12 @@ final class GradientTests: XCTestCase {
     typealias T = Tensor<Double>
     var generator = SeededGenerator(seed: 20261125)
 
-    func normal(_ shape: [Int]) -> T { T(randomNormal: shape, using: &generator) }
-    func positive(_ shape: [Int], low: Double = 0.3, high: Double = 3) -> T {
+    func normal(_ shape: TensorShape) -> T { T(randomNormal: shape, using: &generator) }
+    func positive(_ shape: TensorShape, low: Double = 0.3, high: Double = 3) -> T {
         T(randomUniform: shape, low: low, high: high, using: &generator)
     }
     /// Values kept away from the kink at zero of piecewise functions.
-    func awayFromZero(_ shape: [Int]) -> T {
+    func awayFromZero(_ shape: TensorShape) -> T {
         normal(shape).map { $0 >= 0 ? $0 + 0.1 : $0 - 0.1 }
     }
 
@@ -26,7 +26,7 @@ final class GradientTests: XCTestCase {
     }
 
     func testArithmeticWithBroadcasting() {
-        let shapes: [([Int], [Int])] = [([3, 4], [3, 4]), ([3, 4], [4]), ([2, 3, 4], [3, 1]), ([1, 4], [3, 1]), ([], [2, 3])]
+        let shapes: [(TensorShape, TensorShape)] = [([3, 4], [3, 4]), ([3, 4], [4]), ([2, 3, 4], [3, 1]), ([1, 4], [3, 1]), ([], [2, 3])]
         for (sa, sb) in shapes {
             let a = normal(sa)
             let b = normal(sb)

@@ -49,7 +49,7 @@ final class TensorTests: XCTestCase {
     /// broadcast by index arithmetic: columns of particles [S, 1] meet rows of observations [N] and whole [S, N].
     func testRowAndColumnBroadcastsAgreeWithIndexing() {
         var generator = SeededGenerator(seed: 2)
-        let pairs: [([Int], [Int])] = [
+        let pairs: [(TensorShape, TensorShape)] = [
             ([3, 1], [3, 4]), ([3, 4], [3, 1]), ([3, 1], [4]), ([4], [3, 1]), ([2, 3, 1], [2, 3, 4]), ([1, 4], [3, 1]),
             ([3, 1], [1, 4]), ([2, 1, 4], [2, 3, 4]), ([1, 1], [3, 4]), ([1, 1], [1, 4]), ([3, 1], [3, 1, 1]), ([4], [2, 3, 4]),
         ]

@@ -88,7 +88,7 @@ final class LogJointByPartsTests: XCTestCase {
         func check<D: Distribution>(_ name: String, _ prior: D, file: StaticString = #filePath, line: UInt = #line) throws where D.Scalar == Double {
             let score = try XCTUnwrap(ElementwiseScore(prior, shape: [3]), name, file: file, line: line)
             var generator = SeededGenerator(seed: 33)
-            let sampleShape = prior.batchShape.isEmpty ? [4, 3] : [4]
+            let sampleShape: TensorShape = prior.batchShape.isEmpty ? [4, 3] : [4]
             let x = prior.sample(sampleShape: sampleShape, using: &generator)
             let (value, gradient) = score.logDensityWithGradient(x)
             let (reference, pullback) = valueWithPullback(at: x) { sumPerParticle(prior.logProbability(of: $0)) }

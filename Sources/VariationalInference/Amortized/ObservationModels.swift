@@ -103,7 +103,7 @@ public struct GaussianDecoder<Network: Layer>: ObservationModel {
     public func logLikelihood(of x: Tensor<Scalar>, given z: Tensor<Scalar>) -> Tensor<Scalar> {
         let shape = withoutDerivative(at: z.shape)
         let particles = shape[0]
-        let batchShape = [particles, shape[1]]
+        let batchShape: TensorShape = [particles, shape[1]]
         let residual = withoutDerivative(at: dataPerParticle(x, particles: particles)) - network(flattenedParticles(z))
         if withoutDerivative(at: variance) == .squaredError {
             return -residual.squared().sum(squeezingAxes: 1).reshaped(to: batchShape)

@@ -1,0 +1,164 @@
+/// A tensor's dimensions, outermost first, held inside the value rather than in an array of their own.
+///
+/// Reads as an array of `Int` does (`count`, subscripts, iteration, `==`, array literals, `append`), and prints as
+/// one. A tensor's shape used to be an `[Int]`: every copy of a tensor then retained the array and every new shape
+/// allocated one; in the SVI step of a small model the shapes' reference counting was two fifths of all of it.
+/// Up to `maximumRank` dimensions, each at most `Int32.max`.
+public struct TensorShape: Sendable {
+    /// The most dimensions a shape holds.
+    public static let maximumRank = 4
+
+    /// Four 32-bit slots, two to a word: the dimensions, then `Int32.min` in each slot past the last (a dimension
+    /// may be negative: −1 stands for "the rest" in `reshaped(to:)`, and a tensor refuses the others). Two words:
+    /// with a tensor larger than four words (storage, shape, parameter identity), the release compiler (Swift 6.3.1)
+    /// crashed lowering generic code that calls a pullback over tensors.
+    @usableFromInline var low: UInt64 = TensorShape.noDimensions
+    @usableFromInline var high: UInt64 = TensorShape.noDimensions
+
+    /// Two empty slots.
+    @usableFromInline static let noDimensions: UInt64 = 0x8000_0000_8000_0000
+    @usableFromInline static let noDimension: UInt32 = 0x8000_0000
+
+    /// The shape of a scalar: no dimensions.
+    @inlinable public init() {}
+
+    /// The dimensions of `sequence`, in order.
+    @inlinable
+    public init<S: Sequence>(_ sequence: S) where S.Element == Int {
+        for dimension in sequence { append(dimension) }
+    }
+
+    /// `count` dimensions, each `dimension`.
+    @inlinable
+    public init(repeating dimension: Int, count: Int) {
+        for _ in 0..<count { append(dimension) }
+    }
+
+    /// The 32 bits of slot `position` (0 to 3): a dimension, or `noDimension` past the last.
+    @inlinable
+    func slot(_ position: Int) -> UInt32 {
+        UInt32(truncatingIfNeeded: (position < 2 ? low : high) &>> (32 &* (position & 1)))
+    }
+
+    @inlinable
+    mutating func store(_ dimension: Int32, at position: Int) {
+        let shift = UInt64(32 &* (position & 1))
+        let bits = UInt64(UInt32(bitPattern: dimension)) &<< shift, mask = ~(UInt64(UInt32.max) &<< shift)
+        if position < 2 { low = low & mask | bits } else { high = high & mask | bits }
+    }
+
+    /// The number of dimensions: the slots before the first empty one.
+    @inlinable
+    public var rank: Int {
+        if high != Self.noDimensions { return UInt32(truncatingIfNeeded: high &>> 32) != Self.noDimension ? 4 : 3 }
+        if low != Self.noDimensions { return UInt32(truncatingIfNeeded: low &>> 32) != Self.noDimension ? 2 : 1 }
+        return 0
+    }
+
+    /// The number of elements of a tensor of this shape: the product of the dimensions (1 for a scalar).
+    @inlinable
+    public var elementCount: Int {
+        var product = 1
+        for i in 0..<rank { product *= self[i] }
+        return product
+    }
+
+    /// The dimensions as an array.
+    public var array: [Int] { Array(self) }
+
+    @usableFromInline
+    static func checked(_ dimension: Int) -> Int32 {
+        guard let narrow = Int32(exactly: dimension), narrow != Int32.min else {
+            usageFailure("TensorShape: dimension \(dimension) is larger than \(Int32.max)")
+        }
+        return narrow
+    }
+}
+
+extension TensorShape: RandomAccessCollection, MutableCollection {
+    public typealias Index = Int
+    public typealias Indices = Range<Int>
+
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { rank }
+    @inlinable public var count: Int { rank }
+    @inlinable public var isEmpty: Bool { low == Self.noDimensions }
+    @inlinable public var indices: Range<Int> { 0..<rank }
+    @inlinable public func index(after i: Int) -> Int { i + 1 }
+    @inlinable public func index(before i: Int) -> Int { i - 1 }
+
+    @inlinable
+    public subscript(position: Int) -> Int {
+        get {
+            precondition(position >= 0 && position < rank, "TensorShape: index out of range")
+            return Int(Int32(bitPattern: slot(position)))
+        }
+        set {
+            precondition(position >= 0 && position < rank, "TensorShape: index out of range")
+            store(Self.checked(newValue), at: position)
+        }
+    }
+}
+
+extension TensorShape: RangeReplaceableCollection {
+    /// Appends a dimension; stops with a message past `maximumRank`.
+    @inlinable
+    public mutating func append(_ dimension: Int) {
+        require(rank < Self.maximumRank, "TensorShape: at most \(Self.maximumRank) dimensions")
+        store(Self.checked(dimension), at: rank)
+    }
+
+    @inlinable
+    public mutating func replaceSubrange<C: Collection>(_ subrange: Range<Int>, with newElements: C) where C.Element == Int {
+        precondition(subrange.lowerBound >= 0 && subrange.upperBound <= rank, "TensorShape: range out of bounds")
+        var result = TensorShape()
+        for i in 0..<subrange.lowerBound { result.append(self[i]) }
+        for dimension in newElements { result.append(dimension) }
+        for i in subrange.upperBound..<rank { result.append(self[i]) }
+        self = result
+    }
+}
+
+extension TensorShape: ExpressibleByArrayLiteral {
+    @inlinable
+    public init(arrayLiteral dimensions: Int...) {
+        self.init()
+        for dimension in dimensions { append(dimension) }
+    }
+}
+
+extension TensorShape: Hashable {
+    @inlinable
+    public static func == (lhs: TensorShape, rhs: TensorShape) -> Bool {
+        lhs.low == rhs.low && lhs.high == rhs.high
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(rank)
+        for dimension in self { hasher.combine(dimension) }
+    }
+
+    /// A shape against the same dimensions in an array.
+    @inlinable public static func == (lhs: TensorShape, rhs: [Int]) -> Bool { lhs.elementsEqual(rhs) }
+    @inlinable public static func == (lhs: [Int], rhs: TensorShape) -> Bool { lhs.elementsEqual(rhs) }
+    @inlinable public static func != (lhs: TensorShape, rhs: [Int]) -> Bool { !lhs.elementsEqual(rhs) }
+    @inlinable public static func != (lhs: [Int], rhs: TensorShape) -> Bool { !lhs.elementsEqual(rhs) }
+}
+
+extension TensorShape: CustomStringConvertible, CustomDebugStringConvertible {
+    /// As an array prints: `[2, 3]`.
+    public var description: String { "[" + map(String.init).joined(separator: ", ") + "]" }
+    public var debugDescription: String { description }
+}
+
+extension TensorShape: Codable {
+    public init(from decoder: Decoder) throws {
+        let dimensions = try [Int](from: decoder)
+        guard dimensions.count <= Self.maximumRank, dimensions.allSatisfy({ Int32(exactly: $0) != nil && $0 != Int(Int32.min) }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "shape \(dimensions) has too many or too large dimensions"))
+        }
+        self.init(dimensions)
+    }
+
+    public func encode(to encoder: Encoder) throws { try array.encode(to: encoder) }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import VariationalCore
+import XCTest
+
+/// The inline shape reads, compares, edits and prints as the `[Int]` it replaced.
+final class TensorShapeTests: XCTestCase {
+    func testReadsAsAnArrayOfDimensions() {
+        let shapes: [[Int]] = [[], [0], [7], [3, 4], [2, 0, 5], [1, 2, 3, 4], [Int(Int32.max), 1], [-1, 6]]
+        for array in shapes {
+            let shape = TensorShape(array)
+            XCTAssertEqual(shape.count, array.count, "\(array)")
+            XCTAssertEqual(shape.rank, array.count, "\(array)")
+            XCTAssertEqual(shape.isEmpty, array.isEmpty, "\(array)")
+            XCTAssertEqual(Array(shape), array)
+            XCTAssertEqual(shape.array, array)
+            XCTAssertTrue(shape == array && array == shape, "\(array)")
+            XCTAssertEqual(shape.description, array.description)
+            XCTAssertEqual(shape.elementCount, array.reduce(1, *))
+            for i in array.indices { XCTAssertEqual(shape[i], array[i]) }
+        }
+        let literal: TensorShape = [2, 3]
+        XCTAssertEqual(literal, TensorShape([2, 3]))
+        XCTAssertEqual(Tensor<Double>(zeros: [2, 3]).shape, literal)
+    }
+
+    func testEqualityAndHashingFollowTheDimensions() {
+        let all: [TensorShape] = [[], [1], [1, 1], [2, 3], [3, 2], [2, 3, 1], [1, 2, 3], [0], [0, 0]]
+        for (i, a) in all.enumerated() {
+            for (j, b) in all.enumerated() {
+                XCTAssertEqual(a == b, i == j, "\(a) against \(b)")
+                XCTAssertEqual(a == b, a.array == b.array)
+            }
+        }
+        XCTAssertEqual(Set(all + all).count, all.count)
+        XCTAssertFalse(TensorShape([2, 3]) != [2, 3])
+        XCTAssertTrue(TensorShape([2, 3]) != [2, 3, 1])
+    }
+
+    func testEditsAsAnArray() {
+        var shape: TensorShape = [2, 3]
+        shape.append(4)
+        XCTAssertEqual(shape, [2, 3, 4])
+        shape[1] = 5
+        XCTAssertEqual(shape, [2, 5, 4])
+        shape.insert(1, at: 0)
+        XCTAssertEqual(shape, [1, 2, 5, 4])
+        XCTAssertEqual(shape.removeLast(), 4)
+        shape.remove(at: 0)
+        XCTAssertEqual(shape, [2, 5])
+        XCTAssertEqual(TensorShape(shape.dropLast()), [2])
+        XCTAssertEqual(shape + [7], [2, 5, 7])
+        shape.removeAll()
+        XCTAssertEqual(shape, [])
+        XCTAssertEqual(TensorShape(repeating: 3, count: 4), [3, 3, 3, 3])
+    }
+
+    func testCodesAsAnArray() throws {
+        let shape: TensorShape = [4, 0, 9]
+        let data = try JSONEncoder().encode(shape)
+        XCTAssertEqual(String(decoding: data, as: UTF8.self), "[4,0,9]")
+        XCTAssertEqual(try JSONDecoder().decode(TensorShape.self, from: data), shape)
+        XCTAssertThrowsError(try JSONDecoder().decode(TensorShape.self, from: Data("[1,2,3,4,5]".utf8)))
+        XCTAssertThrowsError(try JSONDecoder().decode(TensorShape.self, from: Data("[3000000000]".utf8)))
+    }
+}
