@@ -163,7 +163,7 @@ extension Tensor {
     public init<G: RandomNumberGenerator>(
         randomNormal shape: TensorShape, mean: Scalar = 0, standardDeviation: Scalar = 1, using generator: inout G
     ) {
-        let count = shape.reduce(1, *)
+        let count = shape.elementCount
         let scalars = TensorElements<Scalar>.filled(count: count) { buffer in
             Random.standardNormals(count: count, using: &generator) { buffer[$0] = mean + standardDeviation * Scalar($1) }
         }
@@ -175,7 +175,7 @@ extension Tensor {
     public init<G: RandomNumberGenerator>(
         randomUniform shape: TensorShape, low: Scalar = 0, high: Scalar = 1, using generator: inout G
     ) {
-        let count = shape.reduce(1, *)
+        let count = shape.elementCount
         var values = [Scalar]()
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(Scalar(Random.uniform(Double(low), Double(high), using: &generator))) }
@@ -199,7 +199,7 @@ extension Tensor {
     /// Independent standard Gumbel draws.
     @inlinable
     public init<G: RandomNumberGenerator>(randomGumbel shape: TensorShape, using generator: inout G) {
-        let count = shape.reduce(1, *)
+        let count = shape.elementCount
         var values = [Scalar]()
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(Scalar(Random.gumbel(using: &generator))) }

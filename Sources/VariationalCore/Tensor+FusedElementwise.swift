@@ -86,7 +86,7 @@ public func fusedElementwise<Scalar: TensorScalar>(
 ) -> Tensor<Scalar> {
     let shape = fusedShape(a, b, c, d, name)
     let columns = shape.last ?? 1
-    let count = shape.reduce(1, *)
+    let count = shape.elementCount
     let rows = columns == 0 ? 0 : count / columns
     var zero = Scalar.zero
     let result = withUnsafePointer(to: &zero) { zero in
@@ -138,7 +138,7 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
     if v.isSymbolicZero { return (.zero, .zero, .zero, .zero) }
     let shape = fusedShape(a, b, c, d, name)
     let columns = shape.last ?? 1
-    let count = shape.reduce(1, *)
+    let count = shape.elementCount
     let rows = columns == 0 ? 0 : count / columns
     let upstream = v.broadcastRaw(to: shape)
     let (pa, pb, pc, pd) = (a.walkPlan(in: shape), b.walkPlan(in: shape), c.walkPlan(in: shape), d.walkPlan(in: shape))

@@ -49,8 +49,8 @@ public struct Tensor<Scalar: TensorScalar> {
     static func checkShape(_ shape: TensorShape, count: Int) {
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         require(
-            shape.reduce(1, *) == count,
-            "Tensor: shape \(shape) needs \(shape.reduce(1, *)) scalars, got \(count)")
+            shape.elementCount == count,
+            "Tensor: shape \(shape) needs \(shape.elementCount) scalars, got \(count)")
     }
 
     /// A tensor filled with one value.

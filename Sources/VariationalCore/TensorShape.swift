@@ -66,12 +66,16 @@ public struct TensorShape: Sendable {
     /// The dimensions as an array.
     public var array: [Int] { Array(self) }
 
+    /// True when a shape can hold `dimension`: it fits in 32 bits and is not `Int32.min`, which marks an empty slot.
+    @inlinable
+    public static func holds(_ dimension: Int) -> Bool {
+        dimension > Int(Int32.min) && dimension <= Int(Int32.max)
+    }
+
     @usableFromInline
     static func checked(_ dimension: Int) -> Int32 {
-        guard let narrow = Int32(exactly: dimension), narrow != Int32.min else {
-            usageFailure("TensorShape: dimension \(dimension) is larger than \(Int32.max)")
-        }
-        return narrow
+        guard holds(dimension) else { usageFailure("TensorShape: dimension \(dimension) is outside ±\(Int32.max)") }
+        return Int32(truncatingIfNeeded: dimension)
     }
 }
 
@@ -121,10 +125,7 @@ extension TensorShape: RangeReplaceableCollection {
 
 extension TensorShape: ExpressibleByArrayLiteral {
     @inlinable
-    public init(arrayLiteral dimensions: Int...) {
-        self.init()
-        for dimension in dimensions { append(dimension) }
-    }
+    public init(arrayLiteral dimensions: Int...) { self.init(dimensions) }
 }
 
 extension TensorShape: Hashable {
@@ -134,8 +135,8 @@ extension TensorShape: Hashable {
     }
 
     public func hash(into hasher: inout Hasher) {
-        hasher.combine(rank)
-        for dimension in self { hasher.combine(dimension) }
+        hasher.combine(low)
+        hasher.combine(high)
     }
 
     /// A shape against the same dimensions in an array.
@@ -154,7 +155,7 @@ extension TensorShape: CustomStringConvertible, CustomDebugStringConvertible {
 extension TensorShape: Codable {
     public init(from decoder: Decoder) throws {
         let dimensions = try [Int](from: decoder)
-        guard dimensions.count <= Self.maximumRank, dimensions.allSatisfy({ Int32(exactly: $0) != nil && $0 != Int(Int32.min) }) else {
+        guard dimensions.count <= Self.maximumRank, dimensions.allSatisfy(Self.holds) else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "shape \(dimensions) has too many or too large dimensions"))
         }
         self.init(dimensions)

@@ -55,7 +55,7 @@ public enum SafeTensors {
             var count = 1
             for dimension in shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
-                guard dimension >= 0, dimension <= Int(Int32.max), !overflow else { throw DataError("\(path): tensor '\(name)' has shape \(shape)") }
+                guard dimension >= 0, TensorShape.holds(dimension), !overflow else { throw DataError("\(path): tensor '\(name)' has shape \(shape)") }
                 count = product
             }
             let (start, end) = (offsets[0], offsets[1])

@@ -37,7 +37,7 @@ public struct Cauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
     /// Standard Cauchy noise, tan(π(u − ½)).
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
-        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in
+        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in
             Scalar(Foundation.tan(Double.pi * (Random.openUnit(using: &generator) - 0.5)))
         })
     }

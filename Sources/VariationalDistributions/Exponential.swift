@@ -33,7 +33,7 @@ public struct Exponential<Scalar: TensorScalar>: ReparameterizedDistribution {
     /// Standard exponential noise, −log U.
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
-        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(-Foundation.log(Random.openUnit(using: &generator))) })
+        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in Scalar(-Foundation.log(Random.openUnit(using: &generator))) })
     }
 
     @differentiable(reverse, wrt: self)

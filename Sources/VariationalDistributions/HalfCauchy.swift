@@ -30,7 +30,7 @@ public struct HalfCauchy<Scalar: TensorScalar>: ReparameterizedDistribution {
 
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
-        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in
+        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in
             Scalar(Foundation.tan(Double.pi / 2 * Random.openUnit(using: &generator)))
         })
     }

@@ -38,7 +38,7 @@ public struct Laplace<Scalar: TensorScalar>: ReparameterizedDistribution {
     /// Uniform noise on (−½, ½).
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
-        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in Scalar(Random.openUnit(using: &generator) - 0.5) })
+        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in Scalar(Random.openUnit(using: &generator) - 0.5) })
     }
 
     /// μ − b sign(u) log(1 − 2|u|).

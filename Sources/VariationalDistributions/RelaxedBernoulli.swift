@@ -50,7 +50,7 @@ public struct RelaxedBernoulli<Scalar: TensorScalar>: ReparameterizedDistributio
     /// Standard logistic noise, log U − log(1 − U).
     public func sampleNoise<G: RandomNumberGenerator>(sampleShape: TensorShape, using generator: inout G) -> Tensor<Scalar> {
         let shape = sampleShape + batchShape
-        return Tensor(shape: shape, scalars: (0..<shape.reduce(1, *)).map { _ in
+        return Tensor(shape: shape, scalars: (0..<shape.elementCount).map { _ in
             let u = Random.openUnit(using: &generator)
             return Scalar(log(u) - log1p(-u))
         })

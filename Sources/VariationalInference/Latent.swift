@@ -146,7 +146,7 @@ final class ElementwiseScore {
     /// Nil for a prior not covered here (its density is then differentiated).
     init?<D: Distribution>(_ prior: D, shape: TensorShape) where D.Scalar == Double {
         guard prior.eventShape.isEmpty else { return nil }
-        let size = shape.reduce(1, *)
+        let size = shape.elementCount
         func parameter(_ t: Tensor<Double>) -> [Double] { t.broadcasted(to: shape).scalars.array }
         let halfLogTwoPi = 0.5 * Foundation.log(2 * Double.pi)
         var (first, second, third) = ([Double](), [Double](), [Double]())

@@ -30,7 +30,7 @@ public struct LatentVariable: Sendable, Equatable {
     }
 
     /// The number of constrained values.
-    public var size: Int { shape.reduce(1, *) }
+    public var size: Int { shape.elementCount }
 
     /// The number of unconstrained coordinates (one fewer per simplex).
     public var unconstrainedSize: Int {

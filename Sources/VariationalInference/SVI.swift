@@ -417,7 +417,7 @@ public struct SVI<Model: ProbabilisticModel, Family: VariationalFamily, Estimato
         let d = model.latentSpace.dimension
         var start = 0
         for (t, shape) in shapes.enumerated() {
-            let size = shape.reduce(1, *)
+            let size = shape.elementCount
             defer { start += size }
             guard index < start + size else { continue }
             let k = index - start

@@ -174,7 +174,7 @@ open class Optimizer: @unchecked Sendable {
             }
         }
         for (entry, buffers) in zip(ids, state.slots) {
-            let count = entry.shape.reduce(1, *)
+            let count = entry.shape.elementCount
             if entry.isFloat {
                 let slots = Slots<Float>(count: count)
                 slots.imported(buffers.map { if case .float(let t) = $0 { return t.scalars.array } else { return [] } })
