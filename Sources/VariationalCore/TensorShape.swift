@@ -63,6 +63,16 @@ public struct TensorShape: Sendable {
         return product
     }
 
+    /// The shape without its last `k` dimensions (without any when it has `k` or fewer): a shape in its turn, where
+    /// the sequence's `dropLast` made an array (an allocation at every call, in pullbacks that ran at every step).
+    @inlinable
+    public func dropLast(_ k: Int = 1) -> TensorShape {
+        precondition(k >= 0, "TensorShape: cannot drop a negative number of dimensions")
+        var result = self
+        for position in Swift.max(rank - k, 0)..<rank { result.store(Int32.min, at: position) }
+        return result
+    }
+
     /// The dimensions as an array.
     public var array: [Int] { Array(self) }
 

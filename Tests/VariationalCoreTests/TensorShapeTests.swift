@@ -48,6 +48,12 @@ final class TensorShapeTests: XCTestCase {
         shape.remove(at: 0)
         XCTAssertEqual(shape, [2, 5])
         XCTAssertEqual(TensorShape(shape.dropLast()), [2])
+        let four: TensorShape = [1, 2, 3, 4]
+        for k in 0...5 {
+            let dropped: TensorShape = four.dropLast(k)
+            XCTAssertEqual(dropped.array, Array(four.array.dropLast(k)), "dropLast(\(k))")
+            XCTAssertEqual(dropped.rank, Swift.max(4 - k, 0))
+        }
         XCTAssertEqual(shape + [7], [2, 5, 7])
         shape.removeAll()
         XCTAssertEqual(shape, [])
