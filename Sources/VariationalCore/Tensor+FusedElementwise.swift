@@ -65,6 +65,40 @@ extension Tensor {
     }
 }
 
+/// The length of the runs a fused operation walks its output in: every operand is read as a contiguous run of up to
+/// this many elements, so that the loop over a run has no strides and can be vectorised.
+@usableFromInline let fusedRun = 32
+
+/// An operand of a fused operation read run by run along a [rows, columns] walk: its own elements where its column
+/// stride is 1, otherwise a run of copies of its one element for that row, filled only when that element changes.
+@usableFromInline
+struct FusedReader<Scalar> {
+    @usableFromInline let base: UnsafePointer<Scalar>
+    @usableFromInline let stride: WalkStride
+    @usableFromInline let splat: UnsafeMutablePointer<Scalar>
+    @usableFromInline var splatIndex = -1
+    @usableFromInline var splatCount = 0
+
+    @inlinable @inline(__always)
+    init(_ base: UnsafePointer<Scalar>, _ stride: WalkStride, _ splat: UnsafeMutablePointer<Scalar>) {
+        self.base = base
+        self.stride = stride
+        self.splat = splat
+    }
+
+    /// The `count` elements from `column` on in `row`, contiguous.
+    @inlinable @inline(__always)
+    mutating func run(_ row: Int, _ column: Int, _ count: Int) -> UnsafePointer<Scalar> {
+        let index = row * stride.row + column * stride.column
+        if stride.column != 0 { return base + index }
+        if index != splatIndex || count > splatCount {
+            splat.update(repeating: base[index], count: count)
+            (splatIndex, splatCount) = (index, count)
+        }
+        return UnsafePointer(splat)
+    }
+}
+
 /// The broadcast shape of four operands, stopping with a message naming them when they do not broadcast.
 @usableFromInline
 func fusedShape<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, _ name: String) -> TensorShape {
@@ -96,16 +130,22 @@ public func fusedElementwise<Scalar: TensorScalar>(
         let (pd, sd, hd) = d.walkSource(in: shape, plan: d.walkPlan(in: shape), zero: zero)
         return withExtendedLifetime((ha, hb, hc, hd)) {
             TensorElements<Scalar>.filled(count: count) { out in
-                var o = 0
-                for r in 0..<rows {
-                    var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
-                    for _ in 0..<columns {
-                        out[o] = body(pa[ia], pb[ib], pc[ic], pd[id])
-                        o += 1
-                        ia += sa.column
-                        ib += sb.column
-                        ic += sc.column
-                        id += sd.column
+                withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 4 * fusedRun) { splats in
+                    let splat = splats.baseAddress!
+                    var (ra, rb) = (FusedReader(pa, sa, splat), FusedReader(pb, sb, splat + fusedRun))
+                    var (rc, rd) = (FusedReader(pc, sc, splat + 2 * fusedRun), FusedReader(pd, sd, splat + 3 * fusedRun))
+                    var o = 0
+                    for r in 0..<rows {
+                        var column = 0
+                        while column < columns {
+                            let n = Swift.min(fusedRun, columns - column)
+                            let (xa, xb) = (ra.run(r, column, n), rb.run(r, column, n))
+                            let (xc, xd) = (rc.run(r, column, n), rd.run(r, column, n))
+                            let y = out.baseAddress! + o
+                            for i in 0..<n { y[i] = body(xa[i], xb[i], xc[i], xd[i]) }
+                            o += n
+                            column += n
+                        }
                     }
                 }
             }
@@ -129,7 +169,7 @@ public struct FusedOperands: OptionSet, Sendable {
 /// upstream gradient `v` (the output's shape) times the partial derivatives `partials(a, b, c, d)`, summed into the
 /// operand's own shape. A symbolic-zero `v` gives symbolic zeros. (The fourth operand is usually a term computed
 /// from the parameters alone; its gradient goes back to them by the chain rule, once per parameter element.)
-/// Operands left out of `wanted` get a symbolic zero and no storage of their own (their sums go to scratch space).
+/// Operands left out of `wanted` get a symbolic zero and no storage of their own.
 @inlinable
 public func fusedElementwiseGradient<Scalar: TensorScalar>(
     _ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, upstream v: Tensor<Scalar>,
@@ -147,52 +187,65 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
         operand.isSymbolicZero ? 1 : plan == nil ? count : operand.scalarCount
     }
     let (na, nb, nc, nd) = (walkedCount(a, pa), walkedCount(b, pb), walkedCount(c, pc), walkedCount(d, pd))
-    // Sums for the operands nobody wants go to one scratch block as long as the longest of them.
-    let scratchCount = Swift.max(
-        wanted.contains(.a) ? 0 : na, wanted.contains(.b) ? 0 : nb, wanted.contains(.c) ? 0 : nc,
-        wanted.contains(.d) ? 0 : nd, 1)
     func sums(_ operand: FusedOperands, _ count: Int) -> TensorElements<Scalar>? {
         wanted.contains(operand) ? TensorElements<Scalar>.zeros(count: count) : nil
     }
     var (ga, gb, gc, gd) = (sums(.a, na), sums(.b, nb), sums(.c, nc), sums(.d, nd))
-    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: scratchCount) { scratch in
-        scratch.initialize(repeating: 0)
-        /// `body` with the sums' storage, or the scratch block for an operand nobody wants.
-        func withSums(_ g: inout TensorElements<Scalar>?, _ body: (UnsafeMutablePointer<Scalar>) -> Void) {
-            if g == nil { return body(scratch.baseAddress!) }
-            g!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
-        }
-        withSums(&ga) { qa in withSums(&gb) { qb in withSums(&gc) { qc in withSums(&gd) { qd in
-            var zero = Scalar.zero
-            withUnsafePointer(to: &zero) { zero in
-                let (ea, sa, ha) = a.walkSource(in: shape, plan: pa, zero: zero)
-                let (eb, sb, hb) = b.walkSource(in: shape, plan: pb, zero: zero)
-                let (ec, sc, hc) = c.walkSource(in: shape, plan: pc, zero: zero)
-                let (ed, sd, hd) = d.walkSource(in: shape, plan: pd, zero: zero)
-                withExtendedLifetime((ha, hb, hc, hd)) {
-                    upstream.scalars.withUnsafeBufferPointer { pv in
-                        var o = 0
-                        for r in 0..<rows {
-                            var (ia, ib, ic, id) = (r * sa.row, r * sb.row, r * sc.row, r * sd.row)
-                            for _ in 0..<columns {
-                                let (da, db, dc, dd) = partials(ea[ia], eb[ib], ec[ic], ed[id])
-                                let g = pv[o]
-                                qa[ia] += g * da
-                                qb[ib] += g * db
-                                qc[ic] += g * dc
-                                qd[id] += g * dd
-                                o += 1
-                                ia += sa.column
-                                ib += sb.column
-                                ic += sc.column
-                                id += sd.column
+    // Each run's partial products go to blocks on the stack (which nothing else can alias, so the run's loop needs
+    // no overlap checks to be vectorised), then into the sums: element by element where an operand has a column
+    // stride of 1, summed first where it has one element for the whole run.
+    /// `body` with the sums' storage, nil for an operand nobody wants (or one without elements).
+    func withSums(_ g: inout TensorElements<Scalar>?, _ body: (UnsafeMutablePointer<Scalar>?) -> Void) {
+        if g == nil { return body(nil) }
+        g!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+    }
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 4 * fusedRun) { splats in
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { ya in
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yb in
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yc in
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yd in
+    withSums(&ga) { qa in withSums(&gb) { qb in withSums(&gc) { qc in withSums(&gd) { qd in
+        var zero = Scalar.zero
+        withUnsafePointer(to: &zero) { zero in
+            let (ea, sa, ha) = a.walkSource(in: shape, plan: pa, zero: zero)
+            let (eb, sb, hb) = b.walkSource(in: shape, plan: pb, zero: zero)
+            let (ec, sc, hc) = c.walkSource(in: shape, plan: pc, zero: zero)
+            let (ed, sd, hd) = d.walkSource(in: shape, plan: pd, zero: zero)
+            let splat = splats.baseAddress!
+            var (ra, rb) = (FusedReader(ea, sa, splat), FusedReader(eb, sb, splat + fusedRun))
+            var (rc, rd) = (FusedReader(ec, sc, splat + 2 * fusedRun), FusedReader(ed, sd, splat + 3 * fusedRun))
+            let (ya, yb, yc, yd) = (ya.baseAddress!, yb.baseAddress!, yc.baseAddress!, yd.baseAddress!)
+            withExtendedLifetime((ha, hb, hc, hd)) {
+                upstream.scalars.withUnsafeBufferPointer { pv in
+                    var o = 0
+                    for r in 0..<rows {
+                        var column = 0
+                        while column < columns {
+                            let n = Swift.min(fusedRun, columns - column)
+                            let (xa, xb) = (ra.run(r, column, n), rb.run(r, column, n))
+                            let (xc, xd) = (rc.run(r, column, n), rd.run(r, column, n))
+                            let v = pv.baseAddress! + o
+                            for i in 0..<n {
+                                let (da, db, dc, dd) = partials(xa[i], xb[i], xc[i], xd[i])
+                                let g = v[i]
+                                ya[i] = g * da
+                                yb[i] = g * db
+                                yc[i] = g * dc
+                                yd[i] = g * dd
                             }
+                            if let qa { fusedAccumulate(ya, n, into: qa, sa, r, column) }
+                            if let qb { fusedAccumulate(yb, n, into: qb, sb, r, column) }
+                            if let qc { fusedAccumulate(yc, n, into: qc, sc, r, column) }
+                            if let qd { fusedAccumulate(yd, n, into: qd, sd, r, column) }
+                            o += n
+                            column += n
                         }
                     }
                 }
             }
-        } } } }
-    }
+        }
+    } } } }
+    } } } } }
     /// The sums as the operand's gradient: in its own shape, or summed down to it from the broadcast copy's.
     func back(_ g: TensorElements<Scalar>?, _ plan: WalkStride?, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
         guard let g, !original.isSymbolicZero else { return .zero }
@@ -206,4 +259,21 @@ extension Tensor {
     /// A gradient of a broadcast shape summed back to `shape`, the shape of the operand that was broadcast (no
     /// derivative): for the chain rule through terms that fused operations compute from parameters.
     public func summed(toShape shape: TensorShape) -> Tensor { isSymbolicZero ? self : unbroadcast(to: shape) }
+}
+
+/// Adds a run's partial products to an operand's sums: each to its own element where the operand's column stride is
+/// 1, their total to the row's one element where it is 0.
+@inlinable @inline(__always)
+func fusedAccumulate<Scalar: TensorScalar>(
+    _ products: UnsafeMutablePointer<Scalar>, _ count: Int, into sums: UnsafeMutablePointer<Scalar>, _ stride: WalkStride,
+    _ row: Int, _ column: Int
+) {
+    let target = sums + row * stride.row + column * stride.column
+    if stride.column != 0 {
+        for i in 0..<count { target[i] += products[i] }
+        return
+    }
+    var total = Scalar.zero
+    for i in 0..<count { total += products[i] }
+    target[0] += total
 }

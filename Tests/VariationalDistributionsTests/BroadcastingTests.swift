@@ -203,6 +203,43 @@ final class BroadcastingTests: XCTestCase {
         }
     }
 
+    /// Rows longer than the runs the fused operations walk in (32 elements): the value and the four operands' sums
+    /// against loops by hand, with a full operand, a row broadcast down the rows, a column broadcast along each row
+    /// (its run refilled at each row) and a scalar, at row lengths on both sides of one and two runs.
+    func testFusedOperationsOverRowsLongerThanARun() {
+        for columns in [31, 32, 33, 70] {
+            let rows = 3
+            let a = T(shape: [rows, columns], scalars: (0..<(rows * columns)).map { Foundation.sin(Double($0)) })
+            let b = T((0..<columns).map { Foundation.cos(Double($0) / 3) })
+            let c = T(shape: [rows, 1], scalars: [0.5, -1.25, 2])
+            let d = T(0.75)
+            let v = T(shape: [rows, columns], scalars: (0..<(rows * columns)).map { 1 + Double($0 % 7) / 4 })
+            let value = fusedElementwise(a, b, c, d, name: "test") { a, b, c, d in a * b + c / (1 + d * d) - a * c }
+            func partials(_ a: Double, _ b: Double, _ c: Double, _ d: Double) -> (Double, Double, Double, Double) {
+                (b - c, a, 1 / (1 + d * d) - a, -2 * c * d / ((1 + d * d) * (1 + d * d)))
+            }
+            let g = fusedElementwiseGradient(a, b, c, d, upstream: v, name: "test", partials)
+            var (ga, gb, gc, gd) = ([Double](repeating: 0, count: rows * columns), [Double](repeating: 0, count: columns), [0.0, 0, 0], 0.0)
+            for i in 0..<rows {
+                for j in 0..<columns {
+                    let (x, y, z, w) = (a.scalars[i * columns + j], b.scalars[j], c.scalars[i], d.scalars[0])
+                    XCTAssertEqual(value.scalars[i * columns + j], x * y + z / (1 + w * w) - x * z, accuracy: 1e-12, "\(columns) columns")
+                    let p = partials(x, y, z, w)
+                    let u = v.scalars[i * columns + j]
+                    ga[i * columns + j] += u * p.0
+                    gb[j] += u * p.1
+                    gc[i] += u * p.2
+                    gd += u * p.3
+                }
+            }
+            XCTAssertEqual(value.shape, [rows, columns])
+            XCTAssertEqual([g.0.shape, g.1.shape, g.2.shape, g.3.shape], [a.shape, b.shape, c.shape, d.shape])
+            for (got, expected) in [(g.0, ga), (g.1, gb), (g.2, gc), (g.3, [gd])] {
+                for (x, y) in zip(got.scalars.array, expected) { XCTAssertEqual(x, y, accuracy: 1e-10, "\(columns) columns") }
+            }
+        }
+    }
+
     /// The counts' log-factorials are remembered for their buffer (data meet a density at every step); counts
     /// written in place afterwards are seen as they are, in the value and in the gradient.
     func testPoissonSeesCountsWrittenInPlace() {
