@@ -132,7 +132,8 @@ extension Tensor {
             }
             return Tensor(checkedShape: outShape, elements: result)
         }
-        var result = TensorElements<Scalar>.zeros(count: count)
+        // Every path below writes every element.
+        var result = TensorElements<Scalar>.uninitialized(count: count)
         // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).
         if shape == outShape, let inner = Self.suffixLength(of: other.shape, in: outShape) {
             result.withUnsafeMutableBufferPointer { out in

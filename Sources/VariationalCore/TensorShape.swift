@@ -25,7 +25,13 @@ public struct TensorShape: Sendable {
     /// The dimensions of `sequence`, in order.
     @inlinable
     public init<S: Sequence>(_ sequence: S) where S.Element == Int {
-        for dimension in sequence { append(dimension) }
+        var position = 0
+        for dimension in sequence {
+            // One check of the count per dimension, not a count of the slots filled so far (as `append` makes).
+            require(position < 4, "TensorShape: at most \(Self.maximumRank) dimensions")
+            store(Self.checked(dimension), at: position)
+            position += 1
+        }
     }
 
     /// `count` dimensions, each `dimension`.
@@ -58,8 +64,13 @@ public struct TensorShape: Sendable {
     /// The number of elements of a tensor of this shape: the product of the dimensions (1 for a scalar).
     @inlinable
     public var elementCount: Int {
+        // Straight from the slots: through the subscript, each dimension checked its position against the rank.
         var product = 1
-        for i in 0..<rank { product *= self[i] }
+        for position in 0..<4 {
+            let bits = slot(position)
+            if bits == Self.noDimension { break }
+            product *= Int(Int32(bitPattern: bits))
+        }
         return product
     }
 
@@ -98,14 +109,23 @@ extension TensorShape: RandomAccessCollection, MutableCollection {
     @inlinable public var count: Int { rank }
     @inlinable public var isEmpty: Bool { low == Self.noDimensions }
     @inlinable public var indices: Range<Int> { 0..<rank }
+    /// The last dimension, nil for a scalar's shape.
+    @inlinable public var last: Int? {
+        let r = rank
+        return r == 0 ? nil : Int(Int32(bitPattern: slot(r &- 1)))
+    }
     @inlinable public func index(after i: Int) -> Int { i + 1 }
     @inlinable public func index(before i: Int) -> Int { i - 1 }
 
     @inlinable
     public subscript(position: Int) -> Int {
         get {
-            precondition(position >= 0 && position < rank, "TensorShape: index out of range")
-            return Int(Int32(bitPattern: slot(position)))
+            // A position is in range when it names one of the four slots and that slot holds a dimension (the slots
+            // fill from the first): no count of the dimensions on every read.
+            precondition(UInt(bitPattern: position) < 4, "TensorShape: index out of range")
+            let bits = slot(position)
+            precondition(bits != Self.noDimension, "TensorShape: index out of range")
+            return Int(Int32(bitPattern: bits))
         }
         set {
             precondition(position >= 0 && position < rank, "TensorShape: index out of range")

@@ -16,6 +16,7 @@ final class TensorShapeTests: XCTestCase {
             XCTAssertTrue(shape == array && array == shape, "\(array)")
             XCTAssertEqual(shape.description, array.description)
             XCTAssertEqual(shape.elementCount, array.reduce(1, *))
+            XCTAssertEqual(shape.last, array.last, "\(array)")
             for i in array.indices { XCTAssertEqual(shape[i], array[i]) }
         }
         let literal: TensorShape = [2, 3]
