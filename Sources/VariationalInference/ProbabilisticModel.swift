@@ -166,6 +166,12 @@ extension ProbabilisticModel {
                 for i in 0..<latents.count where latents[i].fixed == nil { total = total + latents[i].logPrior(z) }
                 return total
             }
+            : observations == nil
+            // On all observations the closure holds the model alone, which serves as its context: with more to
+            // hold, each of the functions differentiation makes of it allocates a context of its own at every step.
+            ? valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
+                logLikelihoodPerParticle(Latents(values: values, space: latentSpace), observations: nil)
+            }
             : valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
                 let total = logLikelihoodPerParticle(Latents(values: values, space: space), observations: observations)
                 guard let scale else { return total }
