@@ -99,6 +99,42 @@ struct FusedReader<Scalar> {
     }
 }
 
+/// Where a run lies: its row, its first column, and its first element and length in the output.
+@usableFromInline
+struct FusedRun {
+    @usableFromInline let row: Int, column: Int, offset: Int, count: Int
+    @inlinable @inline(__always)
+    init(row: Int, column: Int, offset: Int, count: Int) {
+        (self.row, self.column, self.offset, self.count) = (row, column, offset, count)
+    }
+}
+
+/// Walks an output of [rows, columns] in runs of up to `fusedRun` elements, calling `body` with each run and the four
+/// operands (their elements and strides) read as contiguous runs of the same length.
+@inlinable @inline(__always)
+func fusedRuns<Scalar>(
+    rows: Int, columns: Int, _ a: (UnsafePointer<Scalar>, WalkStride), _ b: (UnsafePointer<Scalar>, WalkStride),
+    _ c: (UnsafePointer<Scalar>, WalkStride), _ d: (UnsafePointer<Scalar>, WalkStride),
+    _ body: (FusedRun, UnsafePointer<Scalar>, UnsafePointer<Scalar>, UnsafePointer<Scalar>, UnsafePointer<Scalar>) -> Void
+) {
+    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 4 * fusedRun) { splats in
+        let splat = splats.baseAddress!
+        var (ra, rb) = (FusedReader(a.0, a.1, splat), FusedReader(b.0, b.1, splat + fusedRun))
+        var (rc, rd) = (FusedReader(c.0, c.1, splat + 2 * fusedRun), FusedReader(d.0, d.1, splat + 3 * fusedRun))
+        var offset = 0
+        for row in 0..<rows {
+            var column = 0
+            while column < columns {
+                let n = Swift.min(fusedRun, columns - column)
+                let run = FusedRun(row: row, column: column, offset: offset, count: n)
+                body(run, ra.run(row, column, n), rb.run(row, column, n), rc.run(row, column, n), rd.run(row, column, n))
+                offset += n
+                column += n
+            }
+        }
+    }
+}
+
 /// The broadcast shape of four operands, stopping with a message naming them when they do not broadcast.
 @usableFromInline
 func fusedShape<Scalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, _ c: Tensor<Scalar>, _ d: Tensor<Scalar>, _ name: String) -> TensorShape {
@@ -130,23 +166,9 @@ public func fusedElementwise<Scalar: TensorScalar>(
         let (pd, sd, hd) = d.walkSource(in: shape, plan: d.walkPlan(in: shape), zero: zero)
         return withExtendedLifetime((ha, hb, hc, hd)) {
             TensorElements<Scalar>.filled(count: count) { out in
-                withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 4 * fusedRun) { splats in
-                    let splat = splats.baseAddress!
-                    var (ra, rb) = (FusedReader(pa, sa, splat), FusedReader(pb, sb, splat + fusedRun))
-                    var (rc, rd) = (FusedReader(pc, sc, splat + 2 * fusedRun), FusedReader(pd, sd, splat + 3 * fusedRun))
-                    var o = 0
-                    for r in 0..<rows {
-                        var column = 0
-                        while column < columns {
-                            let n = Swift.min(fusedRun, columns - column)
-                            let (xa, xb) = (ra.run(r, column, n), rb.run(r, column, n))
-                            let (xc, xd) = (rc.run(r, column, n), rd.run(r, column, n))
-                            let y = out.baseAddress! + o
-                            for i in 0..<n { y[i] = body(xa[i], xb[i], xc[i], xd[i]) }
-                            o += n
-                            column += n
-                        }
-                    }
+                fusedRuns(rows: rows, columns: columns, (pa, sa), (pb, sb), (pc, sc), (pd, sd)) { run, xa, xb, xc, xd in
+                    let y = out.baseAddress! + run.offset
+                    for i in 0..<run.count { y[i] = body(xa[i], xb[i], xc[i], xd[i]) }
                 }
             }
         }
@@ -199,7 +221,6 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
         if g == nil { return body(nil) }
         g!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
     }
-    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: 4 * fusedRun) { splats in
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { ya in
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yb in
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yc in
@@ -211,41 +232,29 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
             let (eb, sb, hb) = b.walkSource(in: shape, plan: pb, zero: zero)
             let (ec, sc, hc) = c.walkSource(in: shape, plan: pc, zero: zero)
             let (ed, sd, hd) = d.walkSource(in: shape, plan: pd, zero: zero)
-            let splat = splats.baseAddress!
-            var (ra, rb) = (FusedReader(ea, sa, splat), FusedReader(eb, sb, splat + fusedRun))
-            var (rc, rd) = (FusedReader(ec, sc, splat + 2 * fusedRun), FusedReader(ed, sd, splat + 3 * fusedRun))
             let (ya, yb, yc, yd) = (ya.baseAddress!, yb.baseAddress!, yc.baseAddress!, yd.baseAddress!)
             withExtendedLifetime((ha, hb, hc, hd)) {
                 upstream.scalars.withUnsafeBufferPointer { pv in
-                    var o = 0
-                    for r in 0..<rows {
-                        var column = 0
-                        while column < columns {
-                            let n = Swift.min(fusedRun, columns - column)
-                            let (xa, xb) = (ra.run(r, column, n), rb.run(r, column, n))
-                            let (xc, xd) = (rc.run(r, column, n), rd.run(r, column, n))
-                            let v = pv.baseAddress! + o
-                            for i in 0..<n {
-                                let (da, db, dc, dd) = partials(xa[i], xb[i], xc[i], xd[i])
-                                let g = v[i]
-                                ya[i] = g * da
-                                yb[i] = g * db
-                                yc[i] = g * dc
-                                yd[i] = g * dd
-                            }
-                            if let qa { fusedAccumulate(ya, n, into: qa, sa, r, column) }
-                            if let qb { fusedAccumulate(yb, n, into: qb, sb, r, column) }
-                            if let qc { fusedAccumulate(yc, n, into: qc, sc, r, column) }
-                            if let qd { fusedAccumulate(yd, n, into: qd, sd, r, column) }
-                            o += n
-                            column += n
+                    fusedRuns(rows: rows, columns: columns, (ea, sa), (eb, sb), (ec, sc), (ed, sd)) { run, xa, xb, xc, xd in
+                        let (v, n) = (pv.baseAddress! + run.offset, run.count)
+                        for i in 0..<n {
+                            let (da, db, dc, dd) = partials(xa[i], xb[i], xc[i], xd[i])
+                            let g = v[i]
+                            ya[i] = g * da
+                            yb[i] = g * db
+                            yc[i] = g * dc
+                            yd[i] = g * dd
                         }
+                        if let qa { fusedAccumulate(ya, n, into: qa, sa, run) }
+                        if let qb { fusedAccumulate(yb, n, into: qb, sb, run) }
+                        if let qc { fusedAccumulate(yc, n, into: qc, sc, run) }
+                        if let qd { fusedAccumulate(yd, n, into: qd, sd, run) }
                     }
                 }
             }
         }
     } } } }
-    } } } } }
+    } } } }
     /// The sums as the operand's gradient: in its own shape, or summed down to it from the broadcast copy's.
     func back(_ g: TensorElements<Scalar>?, _ plan: WalkStride?, _ original: Tensor<Scalar>) -> Tensor<Scalar> {
         guard let g, !original.isSymbolicZero else { return .zero }
@@ -266,9 +275,9 @@ extension Tensor {
 @inlinable @inline(__always)
 func fusedAccumulate<Scalar: TensorScalar>(
     _ products: UnsafeMutablePointer<Scalar>, _ count: Int, into sums: UnsafeMutablePointer<Scalar>, _ stride: WalkStride,
-    _ row: Int, _ column: Int
+    _ run: FusedRun
 ) {
-    let target = sums + row * stride.row + column * stride.column
+    let target = sums + run.row * stride.row + run.column * stride.column
     if stride.column != 0 {
         for i in 0..<count { target[i] += products[i] }
         return
