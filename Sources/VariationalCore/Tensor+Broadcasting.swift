@@ -228,6 +228,7 @@ extension Tensor {
     /// the whole result, one row [C] repeated, one value per row ([…, R, 1]), or anything else.
     @usableFromInline
     static func operandLayout(_ small: TensorShape, in large: TensorShape) -> OperandLayout {
+        if small == large { return large.isEmpty ? .other : .whole }
         let offset = large.count - small.count
         guard offset >= 0, let columns = large.last else { return .other }
         var leadingOnes = true
