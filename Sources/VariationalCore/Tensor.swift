@@ -47,10 +47,11 @@ public struct Tensor<Scalar: TensorScalar> {
 
     @usableFromInline
     static func checkShape(_ shape: TensorShape, count: Int) {
+        // One pass over the dimensions when all is well; the messages only when it is not.
+        if let product = shape.checkedElementCount, product == count { return }
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        require(
-            shape.elementCount == count,
-            "Tensor: shape \(shape) needs \(shape.elementCount) scalars, got \(count)")
+        guard let product = shape.checkedElementCount else { usageFailure("Tensor: shape \(shape) has more elements than an Int counts") }
+        require(product == count, "Tensor: shape \(shape) needs \(product) scalars, got \(count)")
     }
 
     /// A tensor filled with one value.

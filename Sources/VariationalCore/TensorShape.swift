@@ -74,6 +74,23 @@ public struct TensorShape: Sendable {
         return product
     }
 
+    /// The number of elements, nil when a dimension is negative or the product overflows an `Int`: the check a
+    /// tensor makes of a shape against its elements, in one pass over the slots.
+    @inlinable
+    public var checkedElementCount: Int? {
+        var product = 1
+        for position in 0..<4 {
+            let bits = slot(position)
+            if bits == Self.noDimension { break }
+            let dimension = Int(Int32(bitPattern: bits))
+            guard dimension >= 0 else { return nil }
+            let (next, overflow) = product.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            product = next
+        }
+        return product
+    }
+
     /// The shape without its last `k` dimensions (without any when it has `k` or fewer): a shape in its turn, where
     /// the sequence's `dropLast` made an array (an allocation at every call, in pullbacks that ran at every step).
     @inlinable

@@ -19,6 +19,12 @@ final class TensorShapeTests: XCTestCase {
             XCTAssertEqual(shape.last, array.last, "\(array)")
             for i in array.indices { XCTAssertEqual(shape[i], array[i]) }
         }
+        // The count a tensor checks its elements against: nil for a negative dimension or a product past Int.max.
+        XCTAssertEqual(TensorShape([2, 3, 4]).checkedElementCount, 24)
+        XCTAssertEqual(TensorShape([]).checkedElementCount, 1)
+        XCTAssertEqual(TensorShape([5, 0]).checkedElementCount, 0)
+        XCTAssertNil(TensorShape([-1, 6]).checkedElementCount)
+        XCTAssertNil(TensorShape(repeating: Int(Int32.max), count: 4).checkedElementCount)
         let literal: TensorShape = [2, 3]
         XCTAssertEqual(literal, TensorShape([2, 3]))
         XCTAssertEqual(Tensor<Double>(zeros: [2, 3]).shape, literal)
