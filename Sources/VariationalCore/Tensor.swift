@@ -30,12 +30,7 @@ public struct Tensor<Scalar: TensorScalar> {
     /// A tensor of the given shape whose elements `initialize` writes, every one of them.
     @inlinable
     public init(shape: TensorShape, initializingWith initialize: (UnsafeMutableBufferPointer<Scalar>) throws -> Void) rethrows {
-        var count = 1
-        for dimension in shape {
-            require(dimension >= 0, "Tensor: negative dimension in shape \(shape)")
-            count *= dimension
-        }
-        self.init(checkedShape: shape, elements: try TensorElements(uninitializedCount: count, initialize))
+        self.init(checkedShape: shape, elements: try TensorElements(uninitializedCount: Self.elementCount(of: shape), initialize))
     }
 
     /// Stores a shape and elements already known to agree.
@@ -47,11 +42,17 @@ public struct Tensor<Scalar: TensorScalar> {
 
     @usableFromInline
     static func checkShape(_ shape: TensorShape, count: Int) {
-        // One pass over the dimensions when all is well; the messages only when it is not.
-        if let product = shape.checkedElementCount, product == count { return }
-        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
-        guard let product = shape.checkedElementCount else { usageFailure("Tensor: shape \(shape) has more elements than an Int counts") }
+        let product = elementCount(of: shape)
         require(product == count, "Tensor: shape \(shape) needs \(product) scalars, got \(count)")
+    }
+
+    /// The number of elements of a tensor of `shape`, in one pass over its dimensions; stops with a message for a
+    /// negative dimension or a count past `Int.max` (the messages are built only then).
+    @usableFromInline
+    static func elementCount(of shape: TensorShape) -> Int {
+        if let count = shape.checkedElementCount { return count }
+        require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
+        usageFailure("Tensor: shape \(shape) has more elements than an Int counts")
     }
 
     /// A tensor filled with one value.
