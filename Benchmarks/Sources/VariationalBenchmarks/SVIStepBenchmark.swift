@@ -35,7 +35,7 @@ enum SVIStepBenchmark {
     }
 
     /// `count` steps of the benchmark's fit, untimed.
-    static func runSteps(_ model: Model, meanField: Bool, particles: Int, count: Int) {
+    static func runSteps<M: ProbabilisticModel>(_ model: M, meanField: Bool, particles: Int, count: Int) {
         let dimension = model.latentSpace.dimension
         func go<F: VariationalFamily>(_ family: F) {
             var configuration = SVIConfiguration()

@@ -22,7 +22,7 @@ if selected.contains("vae-steps") {
     // `vae-steps COUNT`: COUNT training steps of the PyTorch-examples VAE and nothing else, for a profiler.
     VAEStepBenchmark.runSteps(count: arguments.compactMap { Int($0) }.first ?? 1000)
 }
-if selected.isEmpty || selected.contains("logistic") { LogisticRegressionBenchmark.run(); print() }
+if selected.isEmpty || (selected.contains("logistic") && !selected.contains("steps")) { LogisticRegressionBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("svi") { SVIStepBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("models") { ModelStepBenchmark.run(); print() }
 if selected.isEmpty || selected.contains("deep") { DeepModelsBenchmark.run() }
@@ -39,10 +39,16 @@ if selected.contains("steps") {
         "logistic": (SVIStepBenchmark.userModel(x, y), 1), "eight-schools": (ModelStepBenchmark.eightSchools(), 4),
         "poisson": (ModelStepBenchmark.poissonRegression(), 1), "robust": (ModelStepBenchmark.robustRegression(), 1),
     ]
-    guard let name = arguments.first(where: { models[$0] != nil }), let (model, particles) = models[name] else {
-        fatalError("steps: name one of \(models.keys.sorted())")
+    if arguments.contains("logistic-builtin") {
+        // The same regression with its hand-written log-joint gradient: the floor under the path above.
+        let model = try! LogisticRegressionModel(features: x, responses: y, priorStandardDeviation: 10)
+        SVIStepBenchmark.runSteps(model, meanField: true, particles: 1, count: count)
+    } else {
+        guard let name = arguments.first(where: { models[$0] != nil }), let (model, particles) = models[name] else {
+            fatalError("steps: name one of \(models.keys.sorted()) or logistic-builtin")
+        }
+        SVIStepBenchmark.runSteps(model, meanField: name == "logistic", particles: particles, count: count)
     }
-    SVIStepBenchmark.runSteps(model, meanField: name == "logistic", particles: particles, count: count)
 }
 if selected.contains("op-chain") {
     // `op-chain KIND COUNT`: COUNT gradients of ten operations of one kind on [4, 8] tensors, for a profiler (`none`:
