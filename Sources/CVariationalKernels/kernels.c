@@ -615,10 +615,12 @@ void vk_standard_normals(long pairs, double *values) {
 //   the cross-entropy softplus(l) − x·l, with its gradient σ(l) − x;
 //   log Bernoulli(x; σ(l)) = −cross-entropy, with its gradient x − σ(l), and −∞ and 0 where x is neither 0 nor 1,
 //   counting such x (a caller needs a mask only when there are some).
-// log(1 + e) is 2 atanh(s), s = e/(2 + e) ≤ 1/3, whose odd series s + s³/3 + s⁵/5 + … has converged to the last bit
-// after 16 terms (7 in single precision); 2s is formed as e · 2/(2 + e), which keeps full relative accuracy down to
-// the smallest subnormal e (e/(2 + e) would round it to 0). libmvec's general log1p costs about 18 instructions an
-// element; this is a polynomial and a share of one division.
+// log(1 + e) is 2 atanh(s), s = e/(2 + e) ≤ 1/3, whose odd series is 2s (1 + q/3 + q²/5 + …) with q = s² ≤ 1/9;
+// 2s is formed as e · 2/(2 + e), which keeps full relative accuracy down to the smallest subnormal e (e/(2 + e)
+// would round it to 0). The series' tail g(q) = 1/3 + q/5 + q²/7 + … would need 16 terms to converge to the last bit
+// (7 in single precision); a polynomial fitted to it over [0, 1/9] alone needs 10 (5), within 1/16 of a unit in the
+// last place of 1 + q g(q) after its coefficients are rounded (Scripts/logistic_series.py makes and checks them).
+// libmvec's general log1p costs about 18 instructions an element; this is a polynomial and a share of one division.
 //
 // One kernel computes them all, so that they agree bit for bit: labels may be null (x = 0), and y or g null when
 // that output is not wanted. Every element takes the vector path, the tail of an array too (through a padded copy),
@@ -637,11 +639,21 @@ __attribute__((target("avx512f"))) static inline vk_d8 exp_d8(vk_d8 x) { return 
 __attribute__((target("avx512f"))) static inline vk_s16 exp_s16(vk_s16 x) { return (vk_s16)_ZGVeN16v_expf((__m512)x); }
 
 // One element, for machines without AVX2: the same formulas, one lane at a time.
-#define DEFINE_LOGISTIC_ELEMENT(P, T, TERMS)                                                           \
+static const double atanh_tail_d[10] = {
+    0.33333333333333154, 0.20000000000078622, 0.14285714273926878, 0.11111111984868975, 0.09090871962356532,
+    0.07693279963590306, 0.06650486768431797, 0.060530433042996656, 0.04170050051378867, 0.08509288835457403,
+};
+static const float atanh_tail_s[5] = {
+    0.3333333730697632f, 0.19999438524246216f, 0.14308442175388336f, 0.10713828355073929f, 0.12150469422340393f,
+};
+#define ATANH_TAIL_TERMS(P) (int)(sizeof atanh_tail_##P / sizeof atanh_tail_##P[0])
+
+#define DEFINE_LOGISTIC_ELEMENT(P, T)                                                                  \
     static inline long logistic_element_##P(T v, T t, T *y, T *g, int logp) {                         \
         T e = (T)exp(-fabs((double)v)), a = 1 + e, b = 2 + e, inverse = 1 / (a * b);                  \
-        T r = b * inverse, u = 2 * e * a * inverse, q = (T)0.25 * u * u, p = (T)1 / (2 * TERMS + 1);  \
-        for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                       \
+        T r = b * inverse, u = 2 * e * a * inverse, q = (T)0.25 * u * u;                              \
+        T p = atanh_tail_##P[ATANH_TAIL_TERMS(P) - 1];                                                 \
+        for (int k = ATANH_TAIL_TERMS(P) - 2; k >= 0; k--) p = p * q + atanh_tail_##P[k];             \
         T vt = t != 0 ? v * t : 0; /* 0 where x = 0, also for an infinite l */                       \
         T ce = (v > 0 ? v : 0) - vt + u * (1 + q * p), grad = (v >= 0 ? r : e * r) - t;               \
         int valid = !logp | (t == 0) | (t == 1);                                                      \
@@ -649,13 +661,13 @@ __attribute__((target("avx512f"))) static inline vk_s16 exp_s16(vk_s16 x) { retu
         if (g) *g = !logp ? grad : valid ? -grad : 0;                                                 \
         return !valid;                                                                                \
     }
-DEFINE_LOGISTIC_ELEMENT(s, float, 7)
-DEFINE_LOGISTIC_ELEMENT(d, double, 16)
+DEFINE_LOGISTIC_ELEMENT(s, float)
+DEFINE_LOGISTIC_ELEMENT(d, double)
 
 // W lanes of type V (I: integers of the same width, for the sign bit and the masks). The exponentials of a chunk
 // come first, in a loop of their own, so that the loop after it has no calls and the processor overlaps its
 // divisions from one iteration to the next. The two divisions 1/(1 + e) and 2/(2 + e) share one.
-#define LOGISTIC_VECTORS(P, T, V, I, EXPV, TERMS)                                                      \
+#define LOGISTIC_VECTORS(P, T, V, I, EXPV)                                                      \
     enum { W = sizeof(V) / sizeof(T) };                                                                \
     const I sign = (I)(-(V){0});                                                                       \
     I invalidLanes = {0};                                                                              \
@@ -680,8 +692,8 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
             if (x) memcpy(&t, whole ? x + s + i : tail[1], sizeof t);                                  \
             memcpy(&e, es + i, sizeof e);                                                              \
             V a = 1 + e, b = 2 + e, inverse = 1 / (a * b), r = b * inverse, u = 2 * e * a * inverse;   \
-            V q = (T)0.25 * u * u, p = (V){0} + (T)1 / (2 * TERMS + 1);                                \
-            for (int k = TERMS - 1; k >= 1; k--) p = p * q + (T)1 / (T)(2 * k + 1);                    \
+            V q = (T)0.25 * u * u, p = (V){0} + atanh_tail_##P[ATANH_TAIL_TERMS(P) - 1];               \
+            for (int k = ATANH_TAIL_TERMS(P) - 2; k >= 0; k--) p = p * q + atanh_tail_##P[k];          \
             I positive = v > 0, nonnegative = v >= 0;                                                  \
             V vt = (V)((I)(v * t) & (t != 0)); /* 0 where x = 0, also for an infinite l */              \
             V ce = (V)((I)v & positive) - vt + u * (1 + q * p);                                        \
@@ -708,11 +720,11 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
     return invalid;
 
 #define CHUNK 256
-#define DEFINE_LOGISTIC(P, T, V4, I4, EXP4, V8, I8, EXP8, TERMS)                                       \
+#define DEFINE_LOGISTIC(P, T, V4, I4, EXP4, V8, I8, EXP8)                                       \
     __attribute__((target("avx2,fma"))) static long avx_##P##logistic(                                \
-        long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V4, I4, EXP4, TERMS) } \
+        long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V4, I4, EXP4) } \
     __attribute__((target("avx512f,avx512dq"))) static long avx512_##P##logistic(                     \
-        long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V8, I8, EXP8, TERMS) } \
+        long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V8, I8, EXP8) } \
     static long P##logistic(long n, const T *l, const T *x, T *y, T *g, int logp) {                   \
         vk_initialize();                                                                               \
         if (has_avx512) return avx512_##P##logistic(n, l, x, y, g, logp);                              \
@@ -732,8 +744,8 @@ DEFINE_LOGISTIC_ELEMENT(d, double, 16)
         return P##logistic(n, l, x, y, g, 1);                                                          \
     }
 
-DEFINE_LOGISTIC(s, float, vk_s8, vk_i8, exp_s8, vk_s16, vk_i16, exp_s16, 7)
-DEFINE_LOGISTIC(d, double, vk_d4, vk_l4, exp_d4, vk_d8, vk_l8, exp_d8, 16)
+DEFINE_LOGISTIC(s, float, vk_s8, vk_i8, exp_s8, vk_s16, vk_i16, exp_s16)
+DEFINE_LOGISTIC(d, double, vk_d4, vk_l4, exp_d4, vk_d8, vk_l8, exp_d8)
 
 int vk_parts_for(long elements) {
     vk_initialize();
