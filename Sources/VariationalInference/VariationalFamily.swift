@@ -141,32 +141,48 @@ public struct MeanFieldGaussian: VariationalFamily {
         logJoint: (Tensor<Double>) -> (value: Tensor<Double>, gradient: Tensor<Double>)?
     ) -> (loss: Double, gradient: TangentVector)? {
         let (s, d) = (noise.shape[0], noise.shape[1])
-        let mu = mean.scalars, epsilon = noise.scalars
-        // σ in the first d places, σ′ in the last d.
+        // σ in the first d places, σ′ in the last d. The loops below read and write through buffers: an element of
+        // `TensorElements` read or written by subscript is a call with a uniqueness check.
         let scaleAndSlope = softplusScalesAndSlopes(rawScale)
         var entropy = Double(d) * 0.5 * (1 + Foundation.log(2 * Double.pi))
-        for j in 0..<d { entropy += Foundation.log(scaleAndSlope[j]) }
+        scaleAndSlope.withUnsafeBufferPointer { sigma in
+            for j in 0..<d { entropy += Foundation.log(sigma[j]) }
+        }
         let theta = TensorElements<Double>.filled(count: s * d) { buffer in
-            for p in 0..<s {
-                for j in 0..<d { buffer[p * d + j] = mu[j] + scaleAndSlope[j] * epsilon[p * d + j] }
+            mean.scalars.withUnsafeBufferPointer { mu in
+                scaleAndSlope.withUnsafeBufferPointer { sigma in
+                    noise.scalars.withUnsafeBufferPointer { epsilon in
+                        for p in 0..<s {
+                            for j in 0..<d { buffer[p * d + j] = mu[j] + sigma[j] * epsilon[p * d + j] }
+                        }
+                    }
+                }
             }
         }
         guard let (value, g) = logJoint(Tensor(shape: noise.shape, scalars: theta)) else { return nil }
         let perParticle = -1 / Double(s)
         var meanGradient = TensorElements<Double>.zeros(count: d)
         var scaleGradient = TensorElements<Double>.zeros(count: d)
-        g.scalars.withUnsafeBufferPointer { g in
-            for p in 0..<s {
-                for j in 0..<d {
-                    meanGradient[j] += g[p * d + j]
-                    scaleGradient[j] += g[p * d + j] * epsilon[p * d + j]
+        meanGradient.withUnsafeMutableBufferPointer { meanGradient in
+            scaleGradient.withUnsafeMutableBufferPointer { scaleGradient in
+                g.scalars.withUnsafeBufferPointer { g in
+                    noise.scalars.withUnsafeBufferPointer { epsilon in
+                        for p in 0..<s {
+                            for j in 0..<d {
+                                meanGradient[j] += g[p * d + j]
+                                scaleGradient[j] += g[p * d + j] * epsilon[p * d + j]
+                            }
+                        }
+                    }
+                }
+                scaleAndSlope.withUnsafeBufferPointer { scaleAndSlope in
+                    for j in 0..<d {
+                        let (sigma, slope) = (scaleAndSlope[j], scaleAndSlope[d + j])
+                        meanGradient[j] *= perParticle
+                        scaleGradient[j] = scaleGradient[j] * perParticle * slope - slope / sigma
+                    }
                 }
             }
-        }
-        for j in 0..<d {
-            let (sigma, slope) = (scaleAndSlope[j], scaleAndSlope[d + j])
-            meanGradient[j] *= perParticle
-            scaleGradient[j] = scaleGradient[j] * perParticle * slope - slope / sigma
         }
         let loss = value.scalars.reduce(0, +) * perParticle - entropy
         return (loss, TangentVector(mean: Tensor(shape: mean.shape, scalars: meanGradient), rawScale: Tensor(shape: mean.shape, scalars: scaleGradient)))
