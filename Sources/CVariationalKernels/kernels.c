@@ -638,7 +638,7 @@ __attribute__((target("avx2,fma"))) static inline vk_s8 exp_s8(vk_s8 x) { return
 __attribute__((target("avx512f"))) static inline vk_d8 exp_d8(vk_d8 x) { return (vk_d8)_ZGVeN8v_exp((__m512d)x); }
 __attribute__((target("avx512f"))) static inline vk_s16 exp_s16(vk_s16 x) { return (vk_s16)_ZGVeN16v_expf((__m512)x); }
 
-// One element, for machines without AVX2: the same formulas, one lane at a time.
+// g's fitted coefficients, lowest power first (Scripts/logistic_series.py).
 static const double atanh_tail_d[10] = {
     0.33333333333333154, 0.20000000000078622, 0.14285714273926878, 0.11111111984868975, 0.09090871962356532,
     0.07693279963590306, 0.06650486768431797, 0.060530433042996656, 0.04170050051378867, 0.08509288835457403,
@@ -647,13 +647,16 @@ static const float atanh_tail_s[5] = {
     0.3333333730697632f, 0.19999438524246216f, 0.14308442175388336f, 0.10713828355073929f, 0.12150469422340393f,
 };
 #define ATANH_TAIL_TERMS(P) (int)(sizeof atanh_tail_##P / sizeof atanh_tail_##P[0])
+// p = g(q) by Horner's rule, for one element or a vector of them: p starts at g's last coefficient.
+#define ATANH_TAIL(P, p, q) for (int k_ = ATANH_TAIL_TERMS(P) - 2; k_ >= 0; k_--) p = p * q + atanh_tail_##P[k_]
 
+// One element, for machines without AVX2: the same formulas, one lane at a time.
 #define DEFINE_LOGISTIC_ELEMENT(P, T)                                                                  \
     static inline long logistic_element_##P(T v, T t, T *y, T *g, int logp) {                         \
         T e = (T)exp(-fabs((double)v)), a = 1 + e, b = 2 + e, inverse = 1 / (a * b);                  \
         T r = b * inverse, u = 2 * e * a * inverse, q = (T)0.25 * u * u;                              \
         T p = atanh_tail_##P[ATANH_TAIL_TERMS(P) - 1];                                                 \
-        for (int k = ATANH_TAIL_TERMS(P) - 2; k >= 0; k--) p = p * q + atanh_tail_##P[k];             \
+        ATANH_TAIL(P, p, q);                                                                           \
         T vt = t != 0 ? v * t : 0; /* 0 where x = 0, also for an infinite l */                       \
         T ce = (v > 0 ? v : 0) - vt + u * (1 + q * p), grad = (v >= 0 ? r : e * r) - t;               \
         int valid = !logp | (t == 0) | (t == 1);                                                      \
@@ -667,7 +670,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double)
 // W lanes of type V (I: integers of the same width, for the sign bit and the masks). The exponentials of a chunk
 // come first, in a loop of their own, so that the loop after it has no calls and the processor overlaps its
 // divisions from one iteration to the next. The two divisions 1/(1 + e) and 2/(2 + e) share one.
-#define LOGISTIC_VECTORS(P, T, V, I, EXPV)                                                      \
+#define LOGISTIC_VECTORS(P, T, V, I, EXPV)                                                             \
     enum { W = sizeof(V) / sizeof(T) };                                                                \
     const I sign = (I)(-(V){0});                                                                       \
     I invalidLanes = {0};                                                                              \
@@ -693,7 +696,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double)
             memcpy(&e, es + i, sizeof e);                                                              \
             V a = 1 + e, b = 2 + e, inverse = 1 / (a * b), r = b * inverse, u = 2 * e * a * inverse;   \
             V q = (T)0.25 * u * u, p = (V){0} + atanh_tail_##P[ATANH_TAIL_TERMS(P) - 1];               \
-            for (int k = ATANH_TAIL_TERMS(P) - 2; k >= 0; k--) p = p * q + atanh_tail_##P[k];          \
+            ATANH_TAIL(P, p, q);                                                                       \
             I positive = v > 0, nonnegative = v >= 0;                                                  \
             V vt = (V)((I)(v * t) & (t != 0)); /* 0 where x = 0, also for an infinite l */              \
             V ce = (V)((I)v & positive) - vt + u * (1 + q * p);                                        \
@@ -720,7 +723,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double)
     return invalid;
 
 #define CHUNK 256
-#define DEFINE_LOGISTIC(P, T, V4, I4, EXP4, V8, I8, EXP8)                                       \
+#define DEFINE_LOGISTIC(P, T, V4, I4, EXP4, V8, I8, EXP8)                                              \
     __attribute__((target("avx2,fma"))) static long avx_##P##logistic(                                \
         long n, const T *l, const T *x, T *y, T *g, int logp) { LOGISTIC_VECTORS(P, T, V4, I4, EXP4) } \
     __attribute__((target("avx512f,avx512dq"))) static long avx512_##P##logistic(                     \
