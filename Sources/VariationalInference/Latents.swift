@@ -50,6 +50,7 @@ public struct LatentSpace: Sendable, Equatable {
         let dimension: Int
         let constrainedDimension: Int
         let coordinateMaps: [CoordinateMap]?
+        let mapsAreIdentity: Bool
 
         init(_ variables: [LatentVariable]) {
             self.variables = variables
@@ -68,6 +69,7 @@ public struct LatentSpace: Sendable, Equatable {
             dimension = u
             constrainedDimension = c
             coordinateMaps = LatentSpace.coordinateMaps(of: variables, dimension: u)
+            mapsAreIdentity = coordinateMaps?.allSatisfy { $0 == .identity } ?? false
         }
     }
     let layout: Layout
@@ -84,6 +86,8 @@ public struct LatentSpace: Sendable, Equatable {
     /// The map of each unconstrained coordinate onto its support, when every variable's map is elementwise (no
     /// simplex); nil otherwise. Built once: the fit reads it at every step.
     var coordinateMaps: [CoordinateMap]? { layout.coordinateMaps }
+    /// True when every coordinate map is the identity (every latent real): z = θ, with no log-Jacobian.
+    var mapsAreIdentity: Bool { layout.mapsAreIdentity }
 
     public init(_ variables: [LatentVariable]) {
         if let name = LatentSpace.repeatedName(variables.map(\.name)) {

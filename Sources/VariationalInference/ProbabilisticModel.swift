@@ -154,7 +154,11 @@ extension ProbabilisticModel {
         guard let maps = space.coordinateMaps else { return nil }
         let latents = self.latents
         let scale = observations.map { Double(observationCount) / Double($0.count) }
-        let (constrained, derivatives, slopes) = constrainElementwiseValue(theta, maps)
+        // With real latents only, z is θ itself: nothing to copy, no log-Jacobian, no chain rule.
+        let identity = space.mapsAreIdentity
+        let (constrained, derivatives, slopes) = identity
+            ? (ConstrainedValues(values: theta, logJacobian: .zero), TensorElements(), TensorElements())
+            : constrainElementwiseValue(theta, maps)
         let (s, d) = (theta.shape[0], theta.shape[1])
         // Without priors that depend on other latents the closure has no loop, for which differentiation would
         // allocate a context at every step.
@@ -177,9 +181,10 @@ extension ProbabilisticModel {
                 guard let scale else { return total }
                 return total * scale
             }
-        var value = (modelValue + constrained.logJacobian).scalars
+        let seed = Tensor<Double>(repeating: 1, shape: modelValue.shape)
+        var value = identity ? Self.perParticle(modelValue, s) : (modelValue + constrained.logJacobian).scalars
         // The pullback's gradient is handed over rather than kept, so that it is written in place below, not copied.
-        var gradient = Self.elements(of: pullback(Tensor(repeating: 1, shape: modelValue.shape)), orZeros: s * d)
+        var gradient = Self.elements(of: pullback(seed), orZeros: s * d)
         value.withUnsafeMutableBufferPointer { value in
             gradient.withUnsafeMutableBufferPointer { gradient in
                 constrained.values.scalars.withUnsafeBufferPointer { z in
@@ -199,6 +204,7 @@ extension ProbabilisticModel {
                         }
                     }
                     // Through the map θ ↦ z: the chain rule, plus the log-Jacobian's own derivative.
+                    if identity { return }
                     derivatives.withUnsafeBufferPointer { derivatives in
                         slopes.withUnsafeBufferPointer { slopes in
                             for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
@@ -207,8 +213,15 @@ extension ProbabilisticModel {
                 }
             }
         }
-        // Shapes taken from tensors that have them ([S] and [S, D]): a new shape array is an allocation of its own.
-        return (Tensor(shape: constrained.logJacobian.shape, scalars: value), Tensor(shape: theta.shape, scalars: gradient))
+        // No array literal for the shape: it would allocate an array.
+        return (Tensor(shape: TensorShape(repeating: s, count: 1), scalars: value), Tensor(shape: theta.shape, scalars: gradient))
+    }
+
+    /// The model's value as one number per particle, [S], taken over (a likelihood that gave fewer dimensions is
+    /// broadcast, as adding the log-Jacobian did).
+    private static func perParticle(_ value: consuming Tensor<Double>, _ s: Int) -> TensorElements<Double> {
+        value.shape.rank == 1 && value.shape[0] == s
+            ? value.scalars : value.broadcasted(to: TensorShape(repeating: s, count: 1)).scalars
     }
 
     /// A gradient's elements, taken over from the tensor (`count` zeros for a symbolic zero).
