@@ -107,8 +107,8 @@ extension Tensor {
         return Tensor(checkedShape: outShape, elements: Self.rowSums(scalars, rows: outShape.reduce(1, *), columns: shape[axis]))
     }
 
-    /// The sum of each of `rows` contiguous rows of `columns` elements: four running sums per row, so the loop
-    /// pipelines instead of waiting on one accumulator.
+    /// The sum of each of `rows` contiguous rows of `columns` elements (`TensorScalar.rowSums`: 16 running sums per
+    /// row, in a vector kernel where the processor has one).
     @usableFromInline
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -116,29 +116,34 @@ extension Tensor {
         elements.withUnsafeBufferPointer { x in
             TensorElements<Scalar>.filled(count: rows) { out in
                 // Rows of no elements have no storage to point into: their sums are 0.
-                for r in 0..<rows { out[r] = n == 0 ? 0 : rowSum(x.baseAddress! + r * n, count: n) }
+                guard n > 0, let x = x.baseAddress else { return out.initialize(repeating: 0) }
+                if n >= rowSumLanes { return Scalar.rowSums(rows: rows, columns: n, x, result: out.baseAddress!) }
+                for r in 0..<rows { out[r] = shortRowSum(x + r * n, count: n) }
             }
         }
     }
 
-    /// The sum of `count` contiguous elements with four running sums (the order every row sum uses).
+    /// The sum of `count` contiguous elements, in the order every row sum uses.
     @usableFromInline
     @inline(__always)
     static func rowSum(_ x: UnsafePointer<Scalar>, count n: Int) -> Scalar {
-        var (s0, s1, s2, s3) = (Scalar(0), Scalar(0), Scalar(0), Scalar(0))
-        var k = 0
-        while k + 4 <= n {
-            s0 += x[k]
-            s1 += x[k + 1]
-            s2 += x[k + 2]
-            s3 += x[k + 3]
-            k += 4
-        }
-        while k < n {
-            s0 += x[k]
-            k += 1
-        }
-        return (s0 + s1) + (s2 + s3)
+        if n < rowSumLanes { return shortRowSum(x, count: n) }
+        var total = Scalar.zero
+        Scalar.rowSums(rows: 1, columns: n, x, result: &total)
+        return total
+    }
+
+    /// The running sums of `TensorScalar.rowSums`.
+    @usableFromInline static var rowSumLanes: Int { 16 }
+
+    /// A row shorter than the running sums, as the kernel adds it: every element into sum 0 in order, from +0 (the
+    /// pairwise total then adds zeros, which change nothing).
+    @usableFromInline
+    @inline(__always)
+    static func shortRowSum(_ x: UnsafePointer<Scalar>, count n: Int) -> Scalar {
+        var total = Scalar.zero
+        for i in 0..<n { total += x[i] }
+        return total
     }
 
     /// One sum per index of the first axis, over all the others: shape [shape[0]] (no derivative; a rank-0 or

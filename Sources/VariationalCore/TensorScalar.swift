@@ -51,6 +51,9 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
         biasGradient: UnsafeMutablePointer<Self>)
     /// Σ x² in Double, the same value on any number of threads (large buffers are summed on several).
     static func sumOfSquares(count: Int, _ x: UnsafePointer<Self>) -> Double
+    /// The sum of each of `rows` contiguous rows of `columns` elements into `result`, with 16 running sums per row
+    /// (element i to sum i mod 16, the tail past the last whole 16 to sum 0) added pairwise.
+    static func rowSums(rows: Int, columns: Int, _ x: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// One fused Adam step over a flat buffer.
     static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Self>, gradient: UnsafePointer<Self>,
@@ -151,6 +154,9 @@ extension Float: TensorScalar {
     }
 
     public static func sumOfSquares(count: Int, _ x: UnsafePointer<Float>) -> Double { vk_ssum_squares(count, x) }
+    public static func rowSums(rows: Int, columns: Int, _ x: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
+        vk_srow_sums(rows, columns, x, result)
+    }
 
     public static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
@@ -270,6 +276,9 @@ extension Double: TensorScalar {
     }
 
     public static func sumOfSquares(count: Int, _ x: UnsafePointer<Double>) -> Double { vk_dsum_squares(count, x) }
+    public static func rowSums(rows: Int, columns: Int, _ x: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
+        vk_drow_sums(rows, columns, x, result)
+    }
 
     public static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Double>, gradient: UnsafePointer<Double>,

@@ -59,3 +59,51 @@ final class SumOfSquaresTests: XCTestCase {
         }
     }
 }
+
+/// Row sums (every sum over an axis, a likelihood summed per particle): one fixed order on every path, so a sum has
+/// the same bits on any machine, and the vector path's sixteen running sums are the ones written here.
+final class RowSumTests: XCTestCase {
+    /// The order the kernels promise, written out: 16 running sums (element i to sum i mod 16, the tail past the
+    /// last whole 16 to sum 0, in order), added pairwise, in the row's own type.
+    func reference<Scalar: TensorScalar & BinaryFloatingPoint>(_ x: ArraySlice<Scalar>) -> Scalar {
+        var s = [Scalar](repeating: 0, count: 16)
+        var i = x.startIndex
+        while i + 16 <= x.endIndex {
+            for l in 0..<16 { s[l] = s[l] + x[i + l] }
+            i += 16
+        }
+        while i < x.endIndex {
+            s[0] = s[0] + x[i]
+            i += 1
+        }
+        var width = 8
+        while width >= 1 {
+            for l in 0..<width { s[l] = s[l] + s[l + width] }
+            width /= 2
+        }
+        return s[0]
+    }
+
+    func check<Scalar: TensorScalar & BinaryFloatingPoint>(_ values: [Scalar], rows: Int, _ what: String) {
+        let columns = values.count / rows
+        let expected = (0..<rows).map { reference(values[($0 * columns)..<(($0 + 1) * columns)]) }
+        let x = Tensor<Scalar>(shape: [rows, columns], scalars: values)
+        XCTAssertEqual(x.sumOverTrailingAxes().scalars.array, expected, "\(what), \(rows) × \(columns)")
+        XCTAssertEqual(x.sum(squeezingAxes: 1).scalars.array, expected, "\(what), sum over axis 1, \(rows) × \(columns)")
+        let portable = Kernels.withPortableKernel { x.sumOverTrailingAxes().scalars.array }
+        XCTAssertEqual(portable, expected, "\(what), portable, \(rows) × \(columns)")
+    }
+
+    func testEveryPathAddsInTheSameOrder() {
+        var generator = SeededGenerator(seed: 5)
+        for (rows, columns) in [(1, 1), (3, 5), (2, 15), (2, 16), (4, 17), (1, 31), (3, 33), (2, 500), (1, 1000), (1, 1003)] {
+            // Magnitudes spread over six decades, so that another order of addition would round differently.
+            let floats = (0..<(rows * columns)).map { _ in
+                Float.random(in: -1...1, using: &generator) * Float(pow(10, Double.random(in: -3...3, using: &generator)))
+            }
+            let doubles = floats.map { Double($0) * (1 + 1e-9 * Double.random(in: -1...1, using: &generator)) }
+            check(floats, rows: rows, "Float")
+            check(doubles, rows: rows, "Double")
+        }
+    }
+}

@@ -129,6 +129,10 @@ void vk_drelu_backward(long rows, long columns, const double *v, const double *y
 /// Σ x[i]² in double, the same value on any number of threads.
 double vk_ssum_squares(long n, const float *x);
 double vk_dsum_squares(long n, const double *x);
+/// out[r] = Σ x[r·columns + i] over the row, with 16 running sums (element i to sum i mod 16, the tail past the last whole
+/// 16 to sum 0) added pairwise: the same bits on every path.
+void vk_srow_sums(long rows, long columns, const float *x, float *out);
+void vk_drow_sums(long rows, long columns, const double *x, double *out);
 /// The pullback of θₚ = μ + L εₚ (the full-rank Gaussian family) for gradients g [s, d], each times w: into gm [d]
 /// Σₚ gₚᵢ, into gl [d, d] Σₚ gₚᵢ εₚⱼ below the diagonal (zeros on and above it), into gr [d] Σₚ gₚᵢ εₚᵢ · slope[i].
 void vk_dfull_rank_pullback(long s, long d, double w, const double *g, const double *e, const double *slope, double *gm,
