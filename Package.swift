@@ -38,7 +38,7 @@ let package = Package(
             name: "VariationalInference",
             dependencies: [
                 "VariationalCore", "VariationalBijectors", "VariationalDistributions", "VariationalOptimizers",
-                "VariationalNeural", "VariationalData",
+                "VariationalNeural", "VariationalData", "CVariationalKernels",
             ]
         ),
         .target(

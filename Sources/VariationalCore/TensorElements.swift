@@ -35,6 +35,13 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// No elements.
     @inlinable public init() { buffer = nil }
 
+    /// True when both hold the same storage (so the same elements, while neither is written to).
+    @inlinable
+    public func sharesStorage(with other: TensorElements) -> Bool {
+        guard let buffer, let theirs = other.buffer else { return false }
+        return buffer === theirs
+    }
+
     /// A copy of `array`.
     @inlinable
     public init(_ array: [Scalar]) {

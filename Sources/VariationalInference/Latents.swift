@@ -1,4 +1,5 @@
 import _Differentiation
+import CVariationalKernels
 import Foundation
 import VariationalBijectors
 import VariationalCore
@@ -340,6 +341,7 @@ public struct Latents: Differentiable {
 
     /// One pullback for the read: the variable's gradient placed in its columns of zeros [S, C] (a gradient that
     /// broadcasts to the variable's shape is broadcast first).
+    /// (While a `LatentGradientSink` collects the reads of these values, the gradient goes into it instead.)
     @derivative(of: subscript(_:))
     @usableFromInline
     func vjpSubscript(_ name: String) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> TangentVector) {
@@ -347,9 +349,14 @@ public struct Latents: Differentiable {
         let value = readVariable(at: i)
         let (start, size) = (space.constrainedOffsets[i], space.variables[i].size)
         let (valueShape, fullShape) = (value.shape, values.shape)
+        let sink = LatentGradientSink.current(for: values)
         return (value, { v in
             if v.isSymbolicZero { return TangentVector(values: .zero) }
             let upstream = v.shape == valueShape ? v : v.broadcasted(to: valueShape)
+            if let sink, sink.isCollecting {
+                sink.add(upstream, start: start, size: size)
+                return TangentVector(values: .zero)
+            }
             let (s, c) = (fullShape[0], fullShape[1])
             if size == c { return TangentVector(values: upstream.reshaped(to: fullShape)) }
             return TangentVector(values: Tensor(shape: fullShape) { out in
@@ -361,6 +368,77 @@ public struct Latents: Differentiable {
                 }
             })
         })
+    }
+}
+
+/// Where the gradients of a model's reads `z["name"]` collect while `logJointUnconstrainedByParts` pulls the model
+/// back: each read adds its columns into one [S, C] buffer. Without it each read's pullback made a tensor of zeros
+/// [S, C] for its few columns and differentiation added those up, a new tensor per addition: k reads cost k + (k − 1)
+/// tensors of the whole width. It is found through a slot of this thread while the model runs forward, and only by
+/// reads of the very values it was made for (the same storage); it takes gradients only while `isCollecting`, that
+/// is, during the one pullback it was made for, so a derivative the model takes itself inside goes the usual way.
+final class LatentGradientSink {
+    /// The gradient so far, [S, C] in row-major order, held here alone until taken (so written through `target`).
+    @exclusivity(unchecked) private var gradient: TensorElements<Double>
+    private let target: UnsafeMutablePointer<Double>?
+    /// True during the pullback whose reads it collects. (Properties read at every read skip the run-time
+    /// exclusivity check: a sink belongs to one evaluation on one thread.)
+    @exclusivity(unchecked) var isCollecting = false
+    private let values: Tensor<Double>
+    private let (particles, columns): (Int, Int)
+
+    init(for values: Tensor<Double>) {
+        self.values = values
+        (particles, columns) = (values.shape[0], values.shape[1])
+        gradient = .zeros(count: values.scalarCount)
+        target = gradient.withUnsafeMutableBufferPointer { $0.baseAddress }
+    }
+
+    /// The sink collecting the reads of `values` on this thread, if any.
+    static func current(for values: Tensor<Double>) -> LatentGradientSink? {
+        guard let raw = vk_gradient_sink() else { return nil }
+        let sink = Unmanaged<LatentGradientSink>.fromOpaque(raw).takeUnretainedValue()
+        return sink.values.scalars.sharesStorage(with: values.scalars) && sink.values.shape == values.shape ? sink : nil
+    }
+
+    /// Runs `body` (the model's forward pass) with this sink found by the reads on this thread.
+    func finding<R>(_ body: () -> R) -> R {
+        let previous = vk_gradient_sink()
+        vk_set_gradient_sink(Unmanaged.passUnretained(self).toOpaque())
+        defer { vk_set_gradient_sink(previous) }
+        return body()
+    }
+
+    /// Adds a read's gradient [S, size] into columns start ..< start + size.
+    func add(_ upstream: Tensor<Double>, start: Int, size: Int) {
+        guard let target else { return }
+        let (s, c) = (particles, columns)
+        upstream.scalars.withUnsafeBufferPointer { source in
+            guard let source = source.baseAddress else { return }
+            if size == 1 {  // a scalar variable: one column
+                for p in 0..<s { target[p &* c &+ start] += source[p] }
+                return
+            }
+            for p in 0..<s {
+                let (row, from) = (target + p * c + start, source + p * size)
+                for j in 0..<size { row[j] += from[j] }
+            }
+        }
+    }
+
+    /// The gradient collected plus `rest` (a gradient in the values that reached them another way), taken over.
+    func take(adding rest: Tensor<Double>) -> TensorElements<Double> {
+        var total = gradient
+        gradient = TensorElements()
+        if !rest.isSymbolicZero {
+            let rest = rest.scalarCount == total.count ? rest : rest.broadcasted(to: values.shape)
+            total.withUnsafeMutableBufferPointer { total in
+                rest.scalars.withUnsafeBufferPointer { rest in
+                    for i in 0..<total.count { total[i] += rest[i] }
+                }
+            }
+        }
+        return total
     }
 }
 

@@ -160,9 +160,12 @@ extension ProbabilisticModel {
             ? (ConstrainedValues(values: theta, logJacobian: .zero), TensorElements(), TensorElements())
             : constrainElementwiseValue(theta, maps)
         let (s, d) = (theta.shape[0], theta.shape[1])
+        // The reads z["name"] put their gradients straight into the sink's [S, C] buffer during the pullback.
+        let sink = LatentGradientSink(for: constrained.values)
         // Without priors that depend on other latents the closure has no loop, for which differentiation would
         // allocate a context at every step.
-        let (modelValue, pullback) = latents.contains(where: { $0.fixed == nil })
+        let (modelValue, pullback) = sink.finding {
+            latents.contains(where: { $0.fixed == nil })
             ? valueWithPullback(at: constrained.values) { values -> Tensor<Double> in
                 let z = Latents(values: values, space: space)
                 var total = logLikelihoodPerParticle(z, observations: observations)
@@ -181,10 +184,14 @@ extension ProbabilisticModel {
                 guard let scale else { return total }
                 return total * scale
             }
+        }
         let seed = Tensor<Double>(repeating: 1, shape: modelValue.shape)
         var value = identity ? Self.perParticle(modelValue, s) : (modelValue + constrained.logJacobian).scalars
-        // The pullback's gradient is handed over rather than kept, so that it is written in place below, not copied.
-        var gradient = Self.elements(of: pullback(seed), orZeros: s * d)
+        sink.isCollecting = true
+        let direct = pullback(seed)
+        sink.isCollecting = false
+        // The gradient is taken over from the sink rather than kept there, so that it is written in place below.
+        var gradient = sink.take(adding: direct)
         value.withUnsafeMutableBufferPointer { value in
             gradient.withUnsafeMutableBufferPointer { gradient in
                 constrained.values.scalars.withUnsafeBufferPointer { z in
@@ -222,11 +229,6 @@ extension ProbabilisticModel {
     private static func perParticle(_ value: consuming Tensor<Double>, _ s: Int) -> TensorElements<Double> {
         value.shape.rank == 1 && value.shape[0] == s
             ? value.scalars : value.broadcasted(to: TensorShape(repeating: s, count: 1)).scalars
-    }
-
-    /// A gradient's elements, taken over from the tensor (`count` zeros for a symbolic zero).
-    private static func elements(of gradient: consuming Tensor<Double>, orZeros count: Int) -> TensorElements<Double> {
-        gradient.isSymbolicZero ? TensorElements<Double>.zeros(count: count) : gradient.scalars
     }
 }
 

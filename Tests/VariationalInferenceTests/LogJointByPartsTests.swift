@@ -69,6 +69,31 @@ final class LogJointByPartsTests: XCTestCase {
         }
     }
 
+    /// The reads z["name"] pour their gradients into one buffer during the pullback; a model that also reads the
+    /// values whole, reads a copy of them scaled, or takes a derivative of its own while it runs gets the same
+    /// gradient as differentiating everything.
+    func testReadsGatheredInOneBufferGiveTheFullGradient() throws {
+        let y = Tensor<Double>([0.3, 2.2, -1.1])
+        let model = Model([Latent("mu", Normal(0.5, 2)), Latent("sigma", HalfNormal(2)), Latent("w", Normal(0, 1), shape: [2])]) { z in
+            // A derivative taken inside the model: its pullback runs in the forward pass, not into the buffer.
+            let slope = withoutDerivative(at: gradient(at: z) { ($0["mu"] * 3).sum() }.values.sum())
+            var scaled = z
+            scaled.values = z.values * 2
+            let location = z["mu"] + scaled["w"].sum(squeezingAxes: 1).expandingShape(at: 1) + z.values.sum(squeezingAxes: 1).expandingShape(at: 1) * 0.1
+            return Normal(location * (1 + 0.01 * slope), z["sigma"]).logProbability(of: y)
+        }
+        var generator = SeededGenerator(seed: 34)
+        let theta = Tensor<Double>(randomNormal: [3, model.latentSpace.dimension], using: &generator)
+        let (value, byParts) = try XCTUnwrap(model.logJointUnconstrainedByParts(theta, observations: nil))
+        let (reference, pullback) = valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0) }
+        let referenceGradient = pullback(Tensor(ones: [3]))
+        for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12) }
+        for (a, b) in zip(byParts.scalars.array, referenceGradient.scalars.array) {
+            XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)))
+        }
+        assertGradientMatchesFiniteDifferences("reads in one buffer", { model.logJointUnconstrained($0[0]).sum() }, at: [theta], tolerance: 1e-5)
+    }
+
     /// A simplex is not mapped elementwise: the whole log joint is differentiated instead.
     func testSimplexLatentsAreDifferentiatedWhole() throws {
         let dirichlet = try Dirichlet(concentration: Tensor<Double>([1, 2, 3]))

@@ -26,6 +26,9 @@ void vk_standard_normals(long pairs, double *values);
 // The visitor of the tensor walk running on this thread (an opaque, unretained object pointer), or null.
 void *vk_active_visitor(void);
 void vk_set_active_visitor(void *visitor);
+/// A slot of this thread for the inference layer's gradient sink (Latents.swift), nil when none is active.
+void *vk_gradient_sink(void);
+void vk_set_gradient_sink(void *sink);
 /// 1 when OpenBLAS is in use.
 int vk_using_openblas(void);
 /// OpenBLAS's configuration string (version and core), or "" for the portable kernel.
