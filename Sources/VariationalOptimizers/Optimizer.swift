@@ -19,6 +19,9 @@ open class Optimizer: @unchecked Sendable {
     @exclusivity(unchecked) public private(set) var lastGradientNorm: Double = 0
 
     @exclusivity(unchecked) private var states: [Int: AnyObject] = [:]
+    /// The last update's parameters and their slots, in the order it met them: the next update meets the same
+    /// parameters in the same order and finds its slots here, without hashing each identity into `states`.
+    @exclusivity(unchecked) private var recentSlots: [(id: Int, slots: AnyObject)] = []
     @exclusivity(unchecked) private var currentRate: Double = 0
     @exclusivity(unchecked) private var clipScale: Double = 1
     /// The last update's gradient, while `keepsPreviousParameters` (the way back to the parameters it moved), in a
@@ -97,10 +100,11 @@ open class Optimizer: @unchecked Sendable {
         }
         // Read in place: a copy of each gathered parameter cost a retain and a release of each reference in it.
         gatherer.doubles.withUnsafeBufferPointer { list in
-            for i in list.indices { update(list[i]) }
+            for i in list.indices { update(list[i], at: i) }
         }
+        let offset = gatherer.doubles.count
         gatherer.floats.withUnsafeBufferPointer { list in
-            for i in list.indices { update(list[i]) }
+            for i in list.indices { update(list[i], at: offset + i) }
         }
         gatherer.clear()
         keep(consume gradient)
@@ -119,19 +123,29 @@ open class Optimizer: @unchecked Sendable {
         }
     }
 
-    private func update<Scalar: TensorScalar>(_ parameter: borrowing GatheredParameter<Scalar>) {
+    /// Updates the parameter met at `position` in this update's walk.
+    private func update<Scalar: TensorScalar>(_ parameter: borrowing GatheredParameter<Scalar>, at position: Int) {
         let (values, id) = (parameter.address, parameter.id)
         let slots: Slots<Scalar>
-        if let existing = states[id] {
-            // A parameter's identity belongs to one tensor, whose scalar type never changes.
-            slots = unsafeDowncast(existing, to: Slots<Scalar>.self)
-            require(
-                slots.count == values.count,
-                "Optimizer: parameter \(id) changed size from \(slots.count) to \(values.count)")
+        // A parameter's identity belongs to one tensor, whose scalar type never changes.
+        if position < recentSlots.count, recentSlots[position].id == id {
+            slots = unsafeDowncast(recentSlots[position].slots, to: Slots<Scalar>.self)
         } else {
-            slots = Slots(count: values.count)
-            states[id] = slots
+            if let existing = states[id] {
+                slots = unsafeDowncast(existing, to: Slots<Scalar>.self)
+            } else {
+                slots = Slots(count: values.count)
+                states[id] = slots
+            }
+            if position < recentSlots.count {
+                recentSlots[position] = (id, slots)
+            } else if position == recentSlots.count {
+                recentSlots.append((id, slots))
+            }
         }
+        require(
+            slots.count == values.count,
+            "Optimizer: parameter \(id) changed size from \(slots.count) to \(values.count)")
         if keepsPreviousParameters { slots.keepPrevious(UnsafeBufferPointer(values), step: step) }
         guard clipScale == 1 else {
             let clipped = Tensor(shape: [values.count], scalars: parameter.gradient) * Scalar(clipScale)
@@ -185,6 +199,7 @@ open class Optimizer: @unchecked Sendable {
                 states[entry.id] = slots
             }
         }
+        recentSlots.removeAll()
         step = state.step
         return nil
     }
