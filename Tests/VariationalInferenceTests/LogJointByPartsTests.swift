@@ -58,14 +58,20 @@ final class LogJointByPartsTests: XCTestCase {
         ]
         for model in models {
             var generator = SeededGenerator(seed: 32)
-            let theta = Tensor<Double>(randomNormal: [3, model.latentSpace.dimension], using: &generator)
-            let (value, gradient) = try XCTUnwrap(model.logJointUnconstrainedByParts(theta, observations: nil))
-            let (reference, pullback) = valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0) }
-            let referenceGradient = pullback(Tensor(ones: [3]))
-            for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12) }
-            for (a, b) in zip(gradient.scalars.array, referenceGradient.scalars.array) {
-                XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)))
-            }
+            try assertByPartsMatchesDifferentiatingEverything(model, Tensor<Double>(randomNormal: [3, model.latentSpace.dimension], using: &generator))
+        }
+    }
+
+    /// Value and gradient by parts against differentiating the whole log joint, at particles θ on all observations.
+    func assertByPartsMatchesDifferentiatingEverything(
+        _ model: some ProbabilisticModel, _ theta: Tensor<Double>, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let (value, gradient) = try XCTUnwrap(model.logJointUnconstrainedByParts(theta, observations: nil), file: file, line: line)
+        let (reference, pullback) = valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0) }
+        let referenceGradient = pullback(Tensor(ones: [theta.shape[0]]))
+        for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12, file: file, line: line) }
+        for (a, b) in zip(gradient.scalars.array, referenceGradient.scalars.array) {
+            XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)), file: file, line: line)
         }
     }
 
@@ -84,13 +90,7 @@ final class LogJointByPartsTests: XCTestCase {
         }
         var generator = SeededGenerator(seed: 34)
         let theta = Tensor<Double>(randomNormal: [3, model.latentSpace.dimension], using: &generator)
-        let (value, byParts) = try XCTUnwrap(model.logJointUnconstrainedByParts(theta, observations: nil))
-        let (reference, pullback) = valueWithPullback(at: theta) { model.logJointUnconstrainedByDifferentiation($0) }
-        let referenceGradient = pullback(Tensor(ones: [3]))
-        for (a, b) in zip(value.scalars.array, reference.scalars.array) { assertClose(a, b, relativeTolerance: 1e-12) }
-        for (a, b) in zip(byParts.scalars.array, referenceGradient.scalars.array) {
-            XCTAssertEqual(a, b, accuracy: 1e-10 * Swift.max(1, Swift.abs(b)))
-        }
+        try assertByPartsMatchesDifferentiatingEverything(model, theta)
         assertGradientMatchesFiniteDifferences("reads in one buffer", { model.logJointUnconstrained($0[0]).sum() }, at: [theta], tolerance: 1e-5)
     }
 
