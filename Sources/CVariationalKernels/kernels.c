@@ -32,7 +32,8 @@ const float *vk_zero_floats(void) { return zero_floats; }
 static _Thread_local void *active_visitor = 0;
 void *vk_active_visitor(void) { return active_visitor; }
 void vk_set_active_visitor(void *visitor) { active_visitor = visitor; }
-// Initial-exec: the library is linked into the program, and a general-dynamic slot cost a call per access.
+// Initial-exec: a general-dynamic slot cost a call (__tls_get_addr) per access. One pointer fits the static TLS
+// surplus glibc keeps, also when the library is a shared object loaded later.
 static _Thread_local __attribute__((tls_model("initial-exec"))) void *gradient_sink = 0;
 void *vk_gradient_sink(void) { return gradient_sink; }
 void vk_set_gradient_sink(void *sink) { gradient_sink = sink; }
