@@ -107,3 +107,44 @@ final class RowSumTests: XCTestCase {
         }
     }
 }
+
+/// exp (Double and Float) and log (Float) run libmvec's AVX-512 variants over whole vectors of 8 (16) on machines
+/// with AVX-512, and its AVX2 loop for the rest of the array; an array shorter than one such vector goes through the
+/// AVX2 loop alone. Each element must get the same bits either way (and so on an AVX2 machine as on this one),
+/// results that overflow or are subnormal included.
+final class ElementwiseWidthTests: XCTestCase {
+    func values<Scalar: TensorScalar & BinaryFloatingPoint>(
+        _ function: VectorFunction, wholly x: [Scalar], inPiecesOf piece: Int
+    ) -> ([Scalar], [Scalar]) {
+        var whole = [Scalar](repeating: 0, count: x.count), pieces = whole
+        x.withUnsafeBufferPointer { x in
+            whole.withUnsafeMutableBufferPointer { Scalar.apply(function, count: x.count, x.baseAddress!, $0.baseAddress!) }
+            pieces.withUnsafeMutableBufferPointer { y in
+                for start in stride(from: 0, to: x.count, by: piece) {
+                    let n = Swift.min(piece, x.count - start)
+                    Scalar.apply(function, count: n, x.baseAddress! + start, y.baseAddress! + start)
+                }
+            }
+        }
+        return (whole, pieces)
+    }
+
+    func testWideVectorsGiveTheBitsOfTheNarrowLoop() {
+        var generator = SeededGenerator(seed: 12)
+        let count = 200_003  // not a whole number of vectors: the tail goes through the narrow loop too
+        let exponents = (0..<count).map { _ in Double.random(in: -760...720, using: &generator) }
+        let (wholeExp, piecesExp) = values(.exp, wholly: exponents, inPiecesOf: 4)
+        XCTAssertEqual(zip(wholeExp, piecesExp).filter { $0.bitPattern != $1.bitPattern }.count, 0, "exp, Double")
+        let floatExponents = (0..<count).map { _ in Float.random(in: -110...95, using: &generator) }
+        let (wholeExpF, piecesExpF) = values(.exp, wholly: floatExponents, inPiecesOf: 8)
+        XCTAssertEqual(zip(wholeExpF, piecesExpF).filter { $0.bitPattern != $1.bitPattern }.count, 0, "exp, Float")
+        let positives = (0..<count).map { _ in Float(pow(10, Double.random(in: -30...30, using: &generator))) }
+        let (wholeLog, piecesLog) = values(.log, wholly: positives, inPiecesOf: 8)
+        XCTAssertEqual(zip(wholeLog, piecesLog).filter { $0.bitPattern != $1.bitPattern }.count, 0, "log, Float")
+        // And the values are exp's and log's, to within a few units in the last place.
+        for i in stride(from: 0, to: count, by: 997) {
+            XCTAssertEqual(wholeExp[i], Foundation.exp(exponents[i]), accuracy: 4 * wholeExp[i].ulp)
+            XCTAssertEqual(wholeLog[i], Foundation.log(positives[i]), accuracy: 4 * Swift.abs(wholeLog[i]).ulp)
+        }
+    }
+}
