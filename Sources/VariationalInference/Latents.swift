@@ -220,31 +220,31 @@ func constrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap]) -> C
     constrainElementwiseValue(theta, maps).0
 }
 
+/// The constrained values and log-Jacobian, and for the chain rule one buffer of 2·S·D: dz/dθ for each element, then
+/// the log-Jacobian's derivative d log|dz/dθ| / dθ for each element (one allocation for the two).
 func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
-    -> (ConstrainedValues, derivatives: TensorElements<Double>, slopes: TensorElements<Double>)
+    -> (ConstrainedValues, derivativesAndSlopes: TensorElements<Double>)
 {
     let (s, d) = (theta.shape[0], theta.shape[1])
     // Storage of the project's own throughout: a [Double] costs a generic allocation and a copy into a tensor.
     var values = TensorElements<Double>.uninitialized(count: s * d)
     var logJacobian = TensorElements<Double>.uninitialized(count: s)
-    var derivatives = TensorElements<Double>.uninitialized(count: s * d)
-    var slopes = TensorElements<Double>.uninitialized(count: s * d)
+    var chain = TensorElements<Double>.uninitialized(count: 2 * s * d)
     theta.scalars.withUnsafeBufferPointer { x in
         values.withUnsafeMutableBufferPointer { values in
-            derivatives.withUnsafeMutableBufferPointer { derivatives in
-                slopes.withUnsafeMutableBufferPointer { slopes in
-                    logJacobian.withUnsafeMutableBufferPointer { logJacobian in
-                        for p in 0..<s {
-                            var total = 0.0
-                            for j in 0..<d {
-                                let (y, logDerivative, derivative, slope) = maps[j].apply(x[p * d + j])
-                                values[p * d + j] = y
-                                derivatives[p * d + j] = derivative
-                                slopes[p * d + j] = slope
-                                total += logDerivative
-                            }
-                            logJacobian[p] = total
+            chain.withUnsafeMutableBufferPointer { chain in
+                logJacobian.withUnsafeMutableBufferPointer { logJacobian in
+                    let (derivatives, slopes) = (chain.baseAddress!, chain.baseAddress! + s * d)
+                    for p in 0..<s {
+                        var total = 0.0
+                        for j in 0..<d {
+                            let (y, logDerivative, derivative, slope) = maps[j].apply(x[p * d + j])
+                            values[p * d + j] = y
+                            derivatives[p * d + j] = derivative
+                            slopes[p * d + j] = slope
+                            total += logDerivative
                         }
+                        logJacobian[p] = total
                     }
                 }
             }
@@ -252,27 +252,26 @@ func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
     }
     let result = ConstrainedValues(
         values: Tensor(shape: theta.shape, scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
-    return (result, derivatives, slopes)
+    return (result, chain)
 }
 
 @derivative(of: constrainElementwise, wrt: theta)
 func vjpConstrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
     -> (value: ConstrainedValues, pullback: (ConstrainedValues.TangentVector) -> Tensor<Double>)
 {
-    let (value, derivatives, slopes) = constrainElementwiseValue(theta, maps)
+    let (value, chain) = constrainElementwiseValue(theta, maps)
     let (s, d, shape) = (theta.shape[0], theta.shape[1], theta.shape)
     return (value, { v in
         let (vy, vl) = (v.values, v.logJacobian)
         if vy.isSymbolicZero && vl.isSymbolicZero { return .zero }
         return Tensor(shape: shape) { gradient in
-            derivatives.withUnsafeBufferPointer { derivatives in
-                slopes.withUnsafeBufferPointer { slopes in
-                    for p in 0..<s {
-                        let l = vl.isSymbolicZero ? 0 : vl.scalars[p]
-                        for j in 0..<d {
-                            let i = p * d + j
-                            gradient[i] = (vy.isSymbolicZero ? 0 : vy.scalars[i] * derivatives[i]) + l * slopes[i]
-                        }
+            chain.withUnsafeBufferPointer { chain in
+                let (derivatives, slopes) = (chain.baseAddress!, chain.baseAddress! + s * d)
+                for p in 0..<s {
+                    let l = vl.isSymbolicZero ? 0 : vl.scalars[p]
+                    for j in 0..<d {
+                        let i = p * d + j
+                        gradient[i] = (vy.isSymbolicZero ? 0 : vy.scalars[i] * derivatives[i]) + l * slopes[i]
                     }
                 }
             }

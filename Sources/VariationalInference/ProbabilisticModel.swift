@@ -156,8 +156,8 @@ extension ProbabilisticModel {
         let scale = observations.map { Double(observationCount) / Double($0.count) }
         // With real latents only, z is θ itself: nothing to copy, no log-Jacobian, no chain rule.
         let identity = space.mapsAreIdentity
-        let (constrained, derivatives, slopes) = identity
-            ? (ConstrainedValues(values: theta, logJacobian: .zero), TensorElements(), TensorElements())
+        let (constrained, chain) = identity
+            ? (ConstrainedValues(values: theta, logJacobian: .zero), TensorElements())
             : constrainElementwiseValue(theta, maps)
         let (s, d) = (theta.shape[0], theta.shape[1])
         // The reads z["name"] put their gradients straight into the sink's [S, C] buffer during the pullback.
@@ -186,7 +186,7 @@ extension ProbabilisticModel {
             }
         }
         let seed = Tensor<Double>(repeating: 1, shape: modelValue.shape)
-        var value = identity ? Self.perParticle(modelValue, s) : (modelValue + constrained.logJacobian).scalars
+        var value = Self.perParticle(modelValue, s)
         sink.isCollecting = true
         let direct = pullback(seed)
         sink.isCollecting = false
@@ -195,6 +195,12 @@ extension ProbabilisticModel {
         value.withUnsafeMutableBufferPointer { value in
             gradient.withUnsafeMutableBufferPointer { gradient in
                 constrained.values.scalars.withUnsafeBufferPointer { z in
+                    // The log-Jacobian first, as a sum of tensors would add it, then the priors.
+                    if !identity {
+                        constrained.logJacobian.scalars.withUnsafeBufferPointer { logJacobian in
+                            for p in 0..<s { value[p] += logJacobian[p] }
+                        }
+                    }
                     for i in latents.indices {
                         guard let fixed = latents[i].fixed else { continue }
                         let (offset, size) = (space.constrainedOffsets[i], space.variables[i].size)
@@ -212,10 +218,9 @@ extension ProbabilisticModel {
                     }
                     // Through the map θ ↦ z: the chain rule, plus the log-Jacobian's own derivative.
                     if identity { return }
-                    derivatives.withUnsafeBufferPointer { derivatives in
-                        slopes.withUnsafeBufferPointer { slopes in
-                            for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
-                        }
+                    chain.withUnsafeBufferPointer { chain in
+                        let (derivatives, slopes) = (chain.baseAddress!, chain.baseAddress! + s * d)
+                        for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
                     }
                 }
             }
