@@ -255,6 +255,14 @@ func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
     return (result, chain)
 }
 
+/// `body` with the two halves of `constrainElementwiseValue`'s buffer: dz/dθ, then the log-Jacobian's slopes.
+@inline(__always)
+func withDerivativesAndSlopes<R>(
+    _ chain: TensorElements<Double>, _ body: (UnsafePointer<Double>, UnsafePointer<Double>) -> R
+) -> R {
+    chain.withUnsafeBufferPointer { body($0.baseAddress!, $0.baseAddress! + $0.count / 2) }
+}
+
 @derivative(of: constrainElementwise, wrt: theta)
 func vjpConstrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
     -> (value: ConstrainedValues, pullback: (ConstrainedValues.TangentVector) -> Tensor<Double>)
@@ -265,8 +273,7 @@ func vjpConstrainElementwise(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
         let (vy, vl) = (v.values, v.logJacobian)
         if vy.isSymbolicZero && vl.isSymbolicZero { return .zero }
         return Tensor(shape: shape) { gradient in
-            chain.withUnsafeBufferPointer { chain in
-                let (derivatives, slopes) = (chain.baseAddress!, chain.baseAddress! + s * d)
+            withDerivativesAndSlopes(chain) { derivatives, slopes in
                 for p in 0..<s {
                     let l = vl.isSymbolicZero ? 0 : vl.scalars[p]
                     for j in 0..<d {

@@ -218,8 +218,7 @@ extension ProbabilisticModel {
                     }
                     // Through the map θ ↦ z: the chain rule, plus the log-Jacobian's own derivative.
                     if identity { return }
-                    chain.withUnsafeBufferPointer { chain in
-                        let (derivatives, slopes) = (chain.baseAddress!, chain.baseAddress! + s * d)
+                    withDerivativesAndSlopes(chain) { derivatives, slopes in
                         for i in 0..<(s * d) { gradient[i] = gradient[i] * derivatives[i] + slopes[i] }
                     }
                 }
