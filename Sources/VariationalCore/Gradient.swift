@@ -7,7 +7,7 @@ public func valueWithGradient<T: Differentiable, Scalar: TensorScalar>(
 ) -> (value: Tensor<Scalar>, gradient: T.TangentVector) {
     let (value, pullback) = valueWithPullback(at: x, of: f)
     require(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
-    return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
+    return (value, pullback(Tensor(ones: value.shape)))
 }
 
 /// The gradient of a function returning a scalar tensor.
@@ -25,7 +25,7 @@ public func valueWithGradient<T: Differentiable, U: Differentiable, Scalar: Tens
 ) -> (value: Tensor<Scalar>, gradient: (T.TangentVector, U.TangentVector)) {
     let (value, pullback) = valueWithPullback(at: x, y, of: f)
     require(value.scalarCount == 1, "gradient: the function must return one element, got shape \(value.shape)")
-    return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
+    return (value, pullback(Tensor(ones: value.shape)))
 }
 
 /// The gradients of a two-argument function returning a scalar tensor.

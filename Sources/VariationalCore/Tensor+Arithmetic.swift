@@ -27,6 +27,11 @@ extension Tensor {
     @usableFromInline
     func multiplying(_ other: Tensor) -> Tensor {
         if isSymbolicZero || other.isSymbolicZero { return .zero }
+        // 1 · x is x, to the bit: a gradient seeded with ones passes through a pullback's product untouched.
+        if shape == other.shape {
+            if scalars.areOnes { return Tensor(checkedShape: shape, elements: other.scalars) }
+            if other.scalars.areOnes { return Tensor(checkedShape: shape, elements: scalars) }
+        }
         return zipWith(other, *)
     }
 

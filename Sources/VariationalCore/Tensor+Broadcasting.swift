@@ -264,6 +264,7 @@ extension Tensor {
     @usableFromInline
     func broadcastRaw(to target: TensorShape) -> Tensor {
         if shape == target { return self }
+        if scalars.areOnes { return Tensor(ones: target) }
         if scalars.count == 1 { return Tensor(repeating: scalars[0], shape: target) }
         return Tensor(zeros: target).zipWith(self) { _, b in b }
     }

@@ -88,8 +88,10 @@ public struct Tensor<Scalar: TensorScalar> {
 
     /// A tensor of zeros.
     public init(zeros shape: TensorShape) { self.init(repeating: 0, shape: shape) }
-    /// A tensor of ones.
-    public init(ones shape: TensorShape) { self.init(repeating: 1, shape: shape) }
+    /// A tensor of ones (marked as ones: see `TensorElements.ones(count:)`).
+    public init(ones shape: TensorShape) {
+        self.init(checkedShape: shape, elements: .ones(count: Self.elementCount(of: shape)))
+    }
 
     /// The identity matrix of size n×n.
     public init(identity n: Int) {

@@ -1,3 +1,5 @@
+import Synchronization
+
 // The elements of a tensor in storage of the project's own.
 //
 // A Swift array of Double or Float is allocated through the standard library's unspecialised path, which looks up
@@ -6,13 +8,15 @@
 // buffer below is a `ManagedBuffer` subclass whose metadata specialised code reaches through a cached accessor, and
 // an empty tensor (the symbolic zero included) holds no buffer at all.
 
-/// The header of a `TensorBuffer`: the element count, padded to 16 bytes so that the elements start 16-byte
-/// aligned, as a Swift array's do (an 8-byte header left them misaligned, and the matrix kernels 15% slower).
+/// The header of a `TensorBuffer`: the element count and a word of marks, 16 bytes so that the elements start
+/// 16-byte aligned, as a Swift array's do (an 8-byte header left them misaligned, and the matrix kernels 15% slower).
 @usableFromInline
 struct TensorBufferHeader {
     @usableFromInline var count: Int
-    @usableFromInline var padding: Int = 0
+    /// `TensorBufferHeader.ones` for a buffer of ones that is never written in place (`TensorElements.ones`), else 0.
+    @usableFromInline var marks: Int = 0
     @inlinable init(count: Int) { self.count = count }
+    @usableFromInline static let ones = 1
 }
 
 /// The buffer behind `TensorElements`: a header with the element count, then the elements.
@@ -79,6 +83,21 @@ public struct TensorElements<Scalar: TensorScalar> {
     @inlinable
     public static func zeros(count: Int) -> TensorElements { TensorElements(repeating: 0, count: count) }
 
+    /// `count` ones, marked as such: arithmetic may then skip them (a product with them is the other operand), and
+    /// they are never written in place (a write copies them first). Buffers of up to `OnesCache.largestCount`
+    /// elements are shared, so that a gradient seed or the pullback of a sum, made at every step, neither allocates
+    /// nor fills.
+    public static func ones(count: Int) -> TensorElements {
+        guard count > 0 else { return TensorElements() }
+        return onesCache.ones(count: count)
+    }
+
+    /// True when these are elements made by `ones(count:)`: every one of them 1.
+    @inlinable
+    public var areOnes: Bool {
+        buffer?.withUnsafeMutablePointerToHeader { $0.pointee.marks == TensorBufferHeader.ones } ?? false
+    }
+
     /// `count` copies of `value`.
     @inlinable
     public init(repeating value: Scalar, count: Int) {
@@ -133,10 +152,12 @@ public struct TensorElements<Scalar: TensorScalar> {
         }
     }
 
-    /// Gives this value its own copy of the elements if it shares them.
+    /// Gives this value its own copy of the elements if it shares them, or if they are ones that others may take
+    /// for ones without looking (`ones(count:)`).
     @inlinable
     mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&buffer!) {
+        if !isKnownUniquelyReferenced(&buffer!)
+            || buffer!.withUnsafeMutablePointerToHeader({ $0.pointee.marks == TensorBufferHeader.ones }) {
             let old = buffer!
             let count = old.withUnsafeMutablePointerToHeader { $0.pointee.count }
             let copy = TensorBuffer<Scalar>.allocate(count: count)
@@ -196,6 +217,53 @@ extension TensorElements: CustomStringConvertible {
 }
 
 extension TensorElements: @unchecked Sendable {}
+
+/// The shared buffers of ones behind `TensorElements.ones(count:)`: the few sizes made last, of either element type.
+final class OnesCache: Sendable {
+    /// Larger buffers of ones are made afresh each time (and marked), not kept.
+    static let largestCount = 1 << 16
+
+    /// A buffer with what identifies it: its element count and element type.
+    private struct Entry {
+        let count: Int
+        let scalar: ObjectIdentifier
+        let buffer: AnyObject
+    }
+
+    private let entries = Mutex<[Entry]>([])
+    private let capacity = 8
+
+    func ones<Scalar: TensorScalar>(count: Int) -> TensorElements<Scalar> {
+        var result = TensorElements<Scalar>()
+        let scalar = ObjectIdentifier(Scalar.self)
+        if count <= Self.largestCount {
+            let found: AnyObject? = entries.withLock { entries in
+                entries.first(where: { $0.count == count && $0.scalar == scalar })?.buffer
+            }
+            if let found {
+                // An entry of this element type holds a buffer of it.
+                result.buffer = unsafeDowncast(found, to: TensorBuffer<Scalar>.self)
+                return result
+            }
+        }
+        let buffer = TensorBuffer<Scalar>.allocate(count: count)
+        buffer.withUnsafeMutablePointers { header, elements in
+            elements.initialize(repeating: 1, count: count)
+            header.pointee.marks = TensorBufferHeader.ones
+        }
+        if count <= Self.largestCount {
+            // The oldest entry makes way: a fit asks for the same few sizes at every step, and finds them.
+            entries.withLock { entries in
+                if entries.count == capacity { entries.removeFirst() }
+                entries.append(Entry(count: count, scalar: scalar, buffer: buffer))
+            }
+        }
+        result.buffer = buffer
+        return result
+    }
+}
+
+let onesCache = OnesCache()
 
 /// Elements compared with an array.
 @inlinable

@@ -163,7 +163,7 @@ func logJointWithGradientByDifferentiation<M: ProbabilisticModel>(
     let (value, pullback) = valueWithPullback(at: theta) {
         model.logJointUnconstrainedByDifferentiation($0, observations: observations)
     }
-    return (value, pullback(Tensor(repeating: 1, shape: value.shape)))
+    return (value, pullback(Tensor(ones: value.shape)))
 }
 
 /// log p(x, z(θ)) + log|J| − log q(θ) for each particle, [S] (no gradient).

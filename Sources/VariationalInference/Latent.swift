@@ -81,7 +81,7 @@ public struct Latent {
             },
             logDensityWithGradient: { x in
                 let (value, pullback) = valueWithPullback(at: x) { prior.logProbability(of: $0) }
-                let gradient = pullback(Tensor(repeating: 1, shape: value.shape))
+                let gradient = pullback(Tensor(ones: value.shape))
                 return (particleSums(value), gradient.isSymbolicZero ? Tensor(zeros: x.shape) : gradient)
             },
             score: score)

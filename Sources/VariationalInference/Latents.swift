@@ -465,6 +465,8 @@ func vjpSumPerParticle(_ x: Tensor<Double>) -> (value: Tensor<Double>, pullback:
     let shape = x.shape
     return (particleSums(x), { v in
         if v.isSymbolicZero || shape.count <= 1 { return v }
+        // A seed of ones (the log joint's gradient) gives ones, which the likelihood's pullback multiplies by nothing.
+        if v.scalars.areOnes { return Tensor(ones: shape) }
         let s = shape[0]
         let k = s == 0 ? 0 : x.scalarCount / s
         let upstream = v.scalarCount == s ? v.scalars : v.broadcasted(to: [s]).scalars

@@ -185,7 +185,7 @@ extension ProbabilisticModel {
                 return total * scale
             }
         }
-        let seed = Tensor<Double>(repeating: 1, shape: modelValue.shape)
+        let seed = Tensor<Double>(ones: modelValue.shape)
         var value = Self.perParticle(modelValue, s)
         sink.isCollecting = true
         let direct = pullback(seed)

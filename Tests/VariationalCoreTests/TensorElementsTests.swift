@@ -80,4 +80,30 @@ final class TensorElementsTests: XCTestCase {
         XCTAssertEqual(memo.elements(derivedFrom: single.scalars) { TensorElements($0.map { -$0 }) }, [-1.5])
         XCTAssertEqual(memo.elements(derivedFrom: single.scalars) { _ in TensorElements([0]) }, [-1.5])
     }
+
+    /// Ones from `Tensor(ones:)` are marked: a product with them is the other operand (its storage, so its bits, NaN
+    /// and −0 included), and they are never written in place. Small ones are shared by everyone who asks; larger
+    /// ones are held by their tensor alone, and writing to such a tensor must still copy (and so unmark) them, or a
+    /// product would take the written elements for ones.
+    func testOnesAreMarkedSkippedInProductsAndNeverWrittenInPlace() {
+        let x = Tensor<Double>(shape: [3], scalars: [.nan, -0.0, 2.5])
+        let product = Tensor<Double>(ones: [3]) * x
+        XCTAssertTrue(product.scalars.sharesStorage(with: x.scalars))
+        XCTAssertTrue((x * Tensor(ones: [3])).scalars.sharesStorage(with: x.scalars))
+        XCTAssertEqual(product.scalars[1].sign, .minus)
+        XCTAssertTrue(Tensor<Double>(ones: [2, 1]).broadcasted(to: [2, 3]).scalars.areOnes)
+        XCTAssertFalse(Tensor<Double>(repeating: 1, shape: [3]).scalars.areOnes, "only ones made as ones are marked")
+        XCTAssertEqual(Tensor<Float>(ones: [2]).scalars, [1, 1])
+        for count in [3, OnesCache.largestCount + 1] {
+            var ones = Tensor<Double>(ones: [count])
+            XCTAssertTrue(ones.scalars.areOnes)
+            XCTAssertTrue(ones.scalars.allSatisfy { $0 == 1 })
+            ones.scalars[1] = 3
+            XCTAssertFalse(ones.scalars.areOnes, "\(count)")
+            XCTAssertEqual(Tensor<Double>(ones: [count]).scalars[1], 1, "\(count): the shared ones were written")
+            let twos = Tensor<Double>(repeating: 2, shape: [count])
+            XCTAssertEqual((ones * twos).scalars[1], 6, "\(count)")
+            XCTAssertEqual((ones * twos).scalars[0], 2, "\(count)")
+        }
+    }
 }

@@ -133,4 +133,23 @@ final class LogJointByPartsTests: XCTestCase {
         try check("Beta", Beta(v([2, 0.8, 5]), v([3, 0.6, 1])))
         XCTAssertNil(ElementwiseScore(LogNormal(0, 1), shape: [3]), "not written out: differentiated")
     }
+
+    /// A seed of ones passes through the sum per particle and the likelihood's product untouched: the gradient has
+    /// the bits that an unmarked seed of ones gives, where each element is multiplied by 1.
+    func testSeedOfOnesGivesTheGradientOfAnyOtherSeedOfOnes() {
+        var generator = SeededGenerator(seed: 35)
+        let x = Tensor<Double>(randomNormal: [5, 3], using: &generator)
+        let labels = Tensor<Double>([1, 0, 0, 1, 1])
+        let w = Tensor<Double>(randomNormal: [2, 3], using: &generator)
+        let (value, pullback) = valueWithPullback(at: w) { w in
+            sumPerParticle(Bernoulli(uncheckedLogits: matmul(w, x.transposed())).logProbability(of: labels))
+                + sumPerParticle(Normal(w, Tensor(2)).logProbability(of: Tensor(0.5)))
+        }
+        XCTAssertEqual(value.shape, [2])
+        let marked = pullback(Tensor(ones: [2]))
+        let plain = pullback(Tensor(repeating: 1, shape: [2]))
+        XCTAssertEqual(marked.shape, [2, 3])
+        XCTAssertEqual(marked.scalars.map(\.bitPattern), plain.scalars.map(\.bitPattern))
+        XCTAssertTrue(marked.scalars.contains { $0 != 0 })
+    }
 }
