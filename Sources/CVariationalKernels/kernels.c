@@ -701,9 +701,31 @@ static const float atanh_tail_s[5] = {
 DEFINE_LOGISTIC_ELEMENT(s, float)
 DEFINE_LOGISTIC_ELEMENT(d, double)
 
+// One vector's arithmetic: ce and grad from v (the logits), t (the labels) and e = exp(−|v|). The two divisions
+// 1/(1 + e) and 2/(2 + e) share one.
+#define LOGISTIC_LANES(P, T, V, I, v, t, e, ce, grad)                                                 \
+    V ce, grad;                                                                                        \
+    {                                                                                                  \
+        V a = 1 + e, b = 2 + e, inverse = 1 / (a * b), r = b * inverse, u = 2 * e * a * inverse;      \
+        V q = (T)0.25 * u * u, p = (V){0} + atanh_tail_##P[ATANH_TAIL_TERMS(P) - 1];                   \
+        ATANH_TAIL(P, p, q);                                                                           \
+        I positive = v > 0, nonnegative = v >= 0;                                                      \
+        V vt = (V)((I)(v * t) & (t != 0)); /* 0 where x = 0, also for an infinite l */                  \
+        ce = (V)((I)v & positive) - vt + u * (1 + q * p);                                              \
+        grad = (V)(((I)r & nonnegative) | ((I)(e * r) & ~nonnegative)) - t;                            \
+        if (logp) {                                                                                    \
+            I valid = (t == 0) | (t == 1);                                                             \
+            V minusInfinity = (V){0} - (T)INFINITY;                                                    \
+            ce = (V)(((I)-ce & valid) | ((I)minusInfinity & ~valid));                                  \
+            grad = (V)((I)-grad & valid);                                                              \
+            invalidLanes += ~valid & 1; /* padded lanes have x = 0: valid */                           \
+        }                                                                                              \
+    }
+
 // W lanes of type V (I: integers of the same width, for the sign bit and the masks). The exponentials of a chunk
-// come first, in a loop of their own, so that the loop after it has no calls and the processor overlaps its
-// divisions from one iteration to the next. The two divisions 1/(1 + e) and 2/(2 + e) share one.
+// come first, in a loop of their own, so that the loop after it has no calls; it then takes two vectors at a time,
+// so that the processor overlaps their chains of dependent operations (the division, the series): 2–4% less time
+// for 1,000 Bernoulli log densities than one at a time, with the same bits.
 #define LOGISTIC_VECTORS(P, T, V, I, EXPV)                                                             \
     enum { W = sizeof(V) / sizeof(T) };                                                                \
     const I sign = (I)(-(V){0});                                                                       \
@@ -722,34 +744,29 @@ DEFINE_LOGISTIC_ELEMENT(d, double)
             V e = EXPV((V)((I)v | sign));                                                              \
             memcpy(es + i, &e, sizeof e);                                                              \
         }                                                                                              \
-        for (long i = 0; i < padded; i += W) {                                                         \
+        long i = 0;                                                                                    \
+        for (; i + 2 * W <= vectors; i += 2 * W) {                                                     \
+            V v0, v1, t0 = {0}, t1 = {0}, e0, e1;                                                      \
+            memcpy(&v0, l + s + i, sizeof v0);                                                         \
+            memcpy(&v1, l + s + i + W, sizeof v1);                                                     \
+            if (x) { memcpy(&t0, x + s + i, sizeof t0); memcpy(&t1, x + s + i + W, sizeof t1); }       \
+            memcpy(&e0, es + i, sizeof e0);                                                            \
+            memcpy(&e1, es + i + W, sizeof e1);                                                        \
+            LOGISTIC_LANES(P, T, V, I, v0, t0, e0, ce0, grad0)                                         \
+            LOGISTIC_LANES(P, T, V, I, v1, t1, e1, ce1, grad1)                                         \
+            if (y) { memcpy(y + s + i, &ce0, sizeof ce0); memcpy(y + s + i + W, &ce1, sizeof ce1); }    \
+            if (g) { memcpy(g + s + i, &grad0, sizeof grad0); memcpy(g + s + i + W, &grad1, sizeof grad1); } \
+        }                                                                                              \
+        for (; i < padded; i += W) {                                                                   \
             int whole = i < vectors;                                                                   \
             V v, t = {0}, e;                                                                           \
             memcpy(&v, whole ? l + s + i : tail[0], sizeof v);                                         \
             if (x) memcpy(&t, whole ? x + s + i : tail[1], sizeof t);                                  \
             memcpy(&e, es + i, sizeof e);                                                              \
-            V a = 1 + e, b = 2 + e, inverse = 1 / (a * b), r = b * inverse, u = 2 * e * a * inverse;   \
-            V q = (T)0.25 * u * u, p = (V){0} + atanh_tail_##P[ATANH_TAIL_TERMS(P) - 1];               \
-            ATANH_TAIL(P, p, q);                                                                       \
-            I positive = v > 0, nonnegative = v >= 0;                                                  \
-            V vt = (V)((I)(v * t) & (t != 0)); /* 0 where x = 0, also for an infinite l */              \
-            V ce = (V)((I)v & positive) - vt + u * (1 + q * p);                                        \
-            V grad = (V)(((I)r & nonnegative) | ((I)(e * r) & ~nonnegative)) - t;                      \
-            if (logp) {                                                                                \
-                I valid = (t == 0) | (t == 1);                                                         \
-                V minusInfinity = (V){0} - (T)INFINITY;                                                \
-                ce = (V)(((I)-ce & valid) | ((I)minusInfinity & ~valid));                              \
-                grad = (V)((I)-grad & valid);                                                          \
-                invalidLanes += ~valid & 1; /* padded lanes have x = 0: valid */                       \
-            }                                                                                          \
-            if (whole) {                                                                               \
-                if (y) memcpy(y + s + i, &ce, sizeof ce);                                              \
-                if (g) memcpy(g + s + i, &grad, sizeof grad);                                          \
-            } else {                                                                                   \
-                size_t bytes = sizeof(T) * (size_t)(len - vectors);                                    \
-                if (y) memcpy(y + s + i, &ce, bytes);                                                  \
-                if (g) memcpy(g + s + i, &grad, bytes);                                                \
-            }                                                                                          \
+            LOGISTIC_LANES(P, T, V, I, v, t, e, ce, grad)                                              \
+            size_t bytes = whole ? sizeof ce : sizeof(T) * (size_t)(len - vectors);                    \
+            if (y) memcpy(y + s + i, &ce, bytes);                                                      \
+            if (g) memcpy(g + s + i, &grad, bytes);                                                    \
         }                                                                                              \
     }                                                                                                  \
     long invalid = 0;                                                                                  \
