@@ -252,10 +252,16 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     static func suffixLength(of small: TensorShape, in large: TensorShape) -> Int? {
-        var trimmed = small[...]
-        while trimmed.first == 1 { trimmed = trimmed.dropFirst() }
-        guard trimmed.count <= large.count, large.suffix(trimmed.count).elementsEqual(trimmed) else { return nil }
-        return trimmed.reduce(1, *)
+        let (r, n) = (small.count, large.count)
+        var first = 0
+        while first < r && small[first] == 1 { first += 1 }
+        guard r - first <= n else { return nil }
+        var product = 1
+        for i in first..<r {
+            guard small[i] == large[n - r + i] else { return nil }
+            product *= small[i]
+        }
+        return product
     }
 
     /// Copies this tensor into a larger broadcast shape, without derivative.

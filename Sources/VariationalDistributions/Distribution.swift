@@ -106,7 +106,7 @@ extension Distribution {
 /// build, when they do not broadcast.
 func valueBroadcastShape(_ shape: TensorShape, _ batchShape: TensorShape, _ eventShape: TensorShape, _ distribution: Any.Type) -> TensorShape {
     guard let target = try? checkedBroadcastShape(shape, batchShape + eventShape),
-          Array(target.suffix(eventShape.count)) == eventShape
+          target.endsWith(eventShape)
     else {
         usageFailure(
             "\(distribution).logProbability: a value of shape \(shape) does not broadcast against batch shape \(batchShape) + event shape \(eventShape)")
@@ -132,7 +132,7 @@ public func broadcastValue<Scalar: TensorScalar>(
     let shape = withoutDerivative(at: value.shape)
     if eventShape.isEmpty && (batchShape.isEmpty || shape == batchShape) { return value }
     let expected = batchShape + eventShape
-    if shape.count >= expected.count && shape.suffix(expected.count).elementsEqual(expected) { return value }
+    if shape.endsWith(expected) { return value }
     let target = valueBroadcastShape(shape, batchShape, eventShape, distribution)
     // Only leading dimensions of 1 added (observations [n] for one particle's [1, n]): the same elements, reshaped.
     if target.reduce(1, *) == withoutDerivative(at: value.scalarCount) { return value.reshaped(to: target) }

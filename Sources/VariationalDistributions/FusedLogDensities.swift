@@ -544,7 +544,7 @@ func alongRowsOfCounts<S: TensorScalar>(
 /// the leading axes (counts [N] or [S, N] against rates [S, N]); nil otherwise.
 func countsRepeatAlongRows<S: TensorScalar>(_ k: Tensor<S>, _ rate: Tensor<S>) -> (rows: Int, columns: Int)? {
     let columns = k.scalarCount
-    guard columns > 0, k.rank <= rate.rank, rate.shape.suffix(k.rank).elementsEqual(k.shape) else { return nil }
+    guard columns > 0, rate.shape.endsWith(k.shape) else { return nil }
     return (rate.scalarCount / columns, columns)
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import VariationalCore
+@testable import VariationalCore
 import XCTest
 
 /// The inline shape reads, compares, edits and prints as the `[Int]` it replaced.
@@ -74,5 +74,28 @@ final class TensorShapeTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(TensorShape.self, from: data), shape)
         XCTAssertThrowsError(try JSONDecoder().decode(TensorShape.self, from: Data("[1,2,3,4,5]".utf8)))
         XCTAssertThrowsError(try JSONDecoder().decode(TensorShape.self, from: Data("[3000000000]".utf8)))
+    }
+
+    /// `endsWith` against the sequence's own suffix comparison on every pair of shapes of up to four dimensions drawn
+    /// from {1, 2, 3, −1} (a negative dimension is what `reshaped(to:)` takes), and `suffixLength` against its
+    /// definition: the product of the dimensions left after leading 1s, when they end the larger shape.
+    func testEndsWithAndSuffixLengthAgreeWithTheirDefinitions() {
+        var shapes: [[Int]] = [[]], layer: [[Int]] = [[]]
+        for _ in 0..<4 {
+            layer = layer.flatMap { s in [1, 2, 3, -1].map { s + [$0] } }
+            shapes += layer
+        }
+        XCTAssertEqual(shapes.count, 341)
+        var wrong: [String] = []
+        for a in shapes {
+            for b in shapes {
+                let ends = b.count <= a.count && Array(a.suffix(b.count)) == b
+                if TensorShape(a).endsWith(TensorShape(b)) != ends { wrong.append("\(a) ends with \(b)") }
+                let trimmed = Array(b.drop(while: { $0 == 1 }))
+                let length = trimmed.count <= a.count && Array(a.suffix(trimmed.count)) == trimmed ? trimmed.reduce(1, *) : nil
+                if Tensor<Double>.suffixLength(of: TensorShape(b), in: TensorShape(a)) != length { wrong.append("\(b) in \(a)") }
+            }
+        }
+        XCTAssertEqual(wrong.count, 0, "\(wrong.prefix(5))")
     }
 }
