@@ -962,6 +962,49 @@ DEFINE_LOG_FACTORIALS(d, double)
 DEFINE_POISSON_ROWS(s, float)
 DEFINE_POISSON_ROWS(d, double)
 
+// Both at once in the log rate, with v = 1, from η alone: the value and the gradient a likelihood's pullback needs,
+// in one pass, without an array of rates. The rates λ = e^η come a chunk of the whole array at a time from vk_Pexp,
+// so that each element gets the exponential vk_Pexp gives it over the whole array (its vector loops start at the
+// array's first element and leave the same last elements to the scalar tail); the chunk is then taken row segment
+// by row segment, by the loops above. y and g come out as vk_Ppoisson_rows and vk_Ppoisson_gradient_rows with v = 1
+// make them, bit for bit.
+#define POISSON_LOG_RATE_CHUNK 256
+// One row segment: the value as the value loop makes it, and the gradient as the gradient loop makes it with the
+// upstream 1 (1·(k − λ) is k − λ exactly).
+#define POISSON_LOG_RATE_SEGMENT(T) {                                                                          \
+    _Pragma("clang fp contract(off)")                                                                           \
+    for (long j = 0; j < columns; j++) {                                                                       \
+        T kj = k[j], f = lf[j], term = kj == 0 ? 0 : kj * eta[j], value = term - rate[j] - f;                  \
+        y[j] = f != f ? -(T)INFINITY : value;                                                                  \
+        g[j] = f != f ? 0 : kj - rate[j];                                                                      \
+    } }
+#define DEFINE_POISSON_LOG_RATE_ROWS(P, T)                                                                     \
+    __attribute__((target("avx2"))) static void avx_##P##poisson_log_rate_segment(                            \
+        long columns, const T *restrict k, const T *restrict lf, const T *restrict eta,                       \
+        const T *restrict rate, T *restrict y, T *restrict g) POISSON_LOG_RATE_SEGMENT(T)                      \
+    static void P##poisson_log_rate_segment(                                                                   \
+        long columns, const T *restrict k, const T *restrict lf, const T *restrict eta,                       \
+        const T *restrict rate, T *restrict y, T *restrict g) POISSON_LOG_RATE_SEGMENT(T)                      \
+    void vk_##P##poisson_log_rate_rows(long rows, long columns, const T *k, const T *lf, const T *eta,       \
+                                       T *y, T *g) {                                                          \
+        vk_initialize();                                                                                       \
+        T rate[POISSON_LOG_RATE_CHUNK];                                                                        \
+        long n = rows * columns, j = 0;                                                                        \
+        for (long s = 0; s < n; s += POISSON_LOG_RATE_CHUNK) {                                                 \
+            long len = n - s < POISSON_LOG_RATE_CHUNK ? n - s : POISSON_LOG_RATE_CHUNK;                        \
+            vk_##P##exp(len, eta + s, rate);                                                                   \
+            for (long i = 0; i < len;) {                                                                       \
+                long segment = len - i < columns - j ? len - i : columns - j;                                  \
+                (has_avx2 ? avx_##P##poisson_log_rate_segment : P##poisson_log_rate_segment)(                  \
+                    segment, k + j, lf + j, eta + s + i, rate + i, y + s + i, g + s + i);                      \
+                i += segment;                                                                                  \
+                j = j + segment == columns ? 0 : j + segment;                                                  \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+DEFINE_POISSON_LOG_RATE_ROWS(s, float)
+DEFINE_POISSON_LOG_RATE_ROWS(d, double)
+
 // MARK: - Bernoulli GLM log-likelihood with its gradient
 
 // Σᵢ yᵢ lᵢ − softplus(lᵢ) with lᵢ = Σⱼ wⱼ xⱼᵢ, and g = Σᵢ (yᵢ − σ(lᵢ)) xᵢ, from the features stored transposed

@@ -41,6 +41,12 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func poissonGradient(
         rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
         rates: UnsafePointer<Self>, upstream: UnsafePointer<Self>, inLogRate: Bool, result: UnsafeMutablePointer<Self>)
+    /// The log densities kη − e^η − log k! into `values` and their gradient in the log rate, k − e^η, into
+    /// `gradients`, at once from the log rates alone: the bits of `poissonLogDensities` and of `poissonGradient`
+    /// with an upstream of ones.
+    static func poissonLogRateDensitiesAndGradients(
+        rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
+        logRates: UnsafePointer<Self>, values: UnsafeMutablePointer<Self>, gradients: UnsafeMutablePointer<Self>)
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// Each row of `result` becomes max(row + bias, 0) in place (the rectifier's x > 0 ? x : 0).
@@ -106,6 +112,13 @@ extension Float: TensorScalar {
         rates: UnsafePointer<Float>, upstream: UnsafePointer<Float>, inLogRate: Bool, result: UnsafeMutablePointer<Float>
     ) {
         vk_spoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, inLogRate ? 1 : 0, result)
+    }
+
+    public static func poissonLogRateDensitiesAndGradients(
+        rows: Int, columns: Int, counts: UnsafePointer<Float>, logFactorials: UnsafePointer<Float>,
+        logRates: UnsafePointer<Float>, values: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
+    ) {
+        vk_spoisson_log_rate_rows(rows, columns, counts, logFactorials, logRates, values, gradients)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
@@ -228,6 +241,13 @@ extension Double: TensorScalar {
         rates: UnsafePointer<Double>, upstream: UnsafePointer<Double>, inLogRate: Bool, result: UnsafeMutablePointer<Double>
     ) {
         vk_dpoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, inLogRate ? 1 : 0, result)
+    }
+
+    public static func poissonLogRateDensitiesAndGradients(
+        rows: Int, columns: Int, counts: UnsafePointer<Double>, logFactorials: UnsafePointer<Double>,
+        logRates: UnsafePointer<Double>, values: UnsafeMutablePointer<Double>, gradients: UnsafeMutablePointer<Double>
+    ) {
+        vk_dpoisson_log_rate_rows(rows, columns, counts, logFactorials, logRates, values, gradients)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {

@@ -485,13 +485,29 @@ func vjpPoissonLogDensityInLogRateAndCounts<S: TensorScalar>(_ k: Tensor<S>, log
     })
 }
 
-/// The derivative for counts that are data: ∂/∂η = k − e^η, the exponentials kept from the value.
+/// The derivative for counts that are data: ∂/∂η = k − e^η, the exponentials kept from the value. Where the counts
+/// are a row of data met by every row of log rates (a likelihood), the value and that gradient come from one pass
+/// over the log rates, without an array of rates, and the pullback only multiplies by its upstream (nothing at all
+/// for a seed of ones: ``TensorElements/ones(count:)``).
 @derivative(of: poissonLogDensity(_:logRate:), wrt: logRate)
 @_specialize(where S == Double)
 @_specialize(where S == Float)
 func vjpPoissonLogDensityInLogRate<S: TensorScalar>(_ k: Tensor<S>, logRate: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
+    if let (rows, columns) = countsRepeatAlongRows(k, logRate) {
+        let logFactorials = logFactorialsOfCounts(k)
+        var gradient = TensorElements<S>.uninitialized(count: logRate.scalarCount)
+        let value = gradient.withUnsafeMutableBufferPointer { gradient in
+            alongRowsOfCounts(k, logFactorials, logRate, logRate) { k, logFactorials, logRate, _, value in
+                S.poissonLogRateDensitiesAndGradients(
+                    rows: rows, columns: columns, counts: k, logFactorials: logFactorials, logRates: logRate, values: value,
+                    gradients: gradient.baseAddress!)
+            }
+        }
+        let g = Tensor(shape: logRate.shape, scalars: gradient)
+        return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: g.shape) * g })
+    }
     let rate = logRate.exp()
     let logFactorialTable = countsRepeatAlongRows(k, rate) == nil ? nil : logFactorialsOfCounts(k)
     return (poissonLogDensityValue(k, logRate: logRate, rate: rate, logFactorials: logFactorialTable), { v in

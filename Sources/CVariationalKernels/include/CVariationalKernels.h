@@ -112,6 +112,9 @@ long vk_dlog_factorials(long n, const double *k, const double *table, long size,
 /// where k is not a count): the log densities kη − λ − log k! into y (−∞ where k is not a count).
 void vk_spoisson_rows(long rows, long columns, const float *k, const float *lf, const float *eta, const float *rate, float *y);
 void vk_dpoisson_rows(long rows, long columns, const double *k, const double *lf, const double *eta, const double *rate, double *y);
+/// The log densities into y and their gradient in the log rate with v = 1 into g, at once, from the log rates alone.
+void vk_spoisson_log_rate_rows(long rows, long columns, const float *k, const float *lf, const float *eta, float *y, float *g);
+void vk_dpoisson_log_rate_rows(long rows, long columns, const double *k, const double *lf, const double *eta, double *y, double *g);
 /// Their gradient times v into g: in the rate, v·(k/λ − 1); in the log rate (in_log_rate ≠ 0), v·(k − λ); 0 where k
 /// is not a count.
 void vk_spoisson_gradient_rows(long rows, long columns, const float *k, const float *lf, const float *rate, const float *v,
