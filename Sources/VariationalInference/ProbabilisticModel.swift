@@ -186,7 +186,7 @@ extension ProbabilisticModel {
             }
         }
         let seed = Tensor<Double>(ones: modelValue.shape)
-        var value = Self.perParticle(modelValue, s)
+        var value = Self.perParticle(consume modelValue, s)
         sink.isCollecting = true
         let direct = pullback(seed)
         sink.isCollecting = false
