@@ -1005,6 +1005,57 @@ DEFINE_POISSON_ROWS(d, double)
 DEFINE_POISSON_LOG_RATE_ROWS(s, float)
 DEFINE_POISSON_LOG_RATE_ROWS(d, double)
 
+// MARK: - Normal log densities over rows
+
+// A normal density for a value x, location m and scale σ (with log σ given) where each is either a whole
+// rows × columns array (row stride `columns`) or one row of `columns` met by every row (row stride 0), as a
+// likelihood's observations, locations per particle and scales are. The value −½z² − log σ − c with z = (x − m)/σ,
+// and the gradient in m and σ times the upstream v: v·z/σ and v·(z² − 1)/σ, added in row order to zeros of the
+// operand's own size (a row operand's sums run down the rows). The same expressions, rounded one operation at a time,
+// and the same order of additions as the library's fused elementwise passes, so the same bits.
+#define NORMAL_VALUE_LOOP(T) {                                                                                 \
+    _Pragma("clang fp contract(off)")                                                                           \
+    for (long r = 0; r < rows; r++) {                                                                          \
+        const T *xr = x + r * xs, *mr = m + r * ms, *sr = s + r * ss, *lr = logs + r * ss;                    \
+        T *out = y + r * columns;                                                                              \
+        for (long j = 0; j < columns; j++) {                                                                   \
+            T z = (xr[j] - mr[j]) / sr[j];                                                                     \
+            out[j] = (T)-0.5 * z * z - lr[j] - c;                                                              \
+        }                                                                                                      \
+    } }
+#define NORMAL_GRADIENT_LOOP(T) {                                                                              \
+    _Pragma("clang fp contract(off)")                                                                           \
+    for (long r = 0; r < rows; r++) {                                                                          \
+        const T *xr = x + r * xs, *mr = m + r * ms, *sr = s + r * ss, *vr = v + r * columns;                  \
+        T *gmr = gm ? gm + r * ms : 0, *gsr = gs ? gs + r * ss : 0;                                           \
+        for (long j = 0; j < columns; j++) {                                                                   \
+            T z = (xr[j] - mr[j]) / sr[j], g = vr[j];                                                          \
+            if (gmr) gmr[j] += g * (z / sr[j]);                                                                \
+            if (gsr) gsr[j] += g * ((z * z - 1) / sr[j]);                                                      \
+        }                                                                                                      \
+    } }
+#define DEFINE_NORMAL_ROWS(P, T)                                                                                \
+    __attribute__((target("avx2"))) static void avx_##P##normal_rows(                                         \
+        long rows, long columns, const T *x, long xs, const T *m, long ms, const T *s, const T *logs, long ss,   \
+        T c, T *y) NORMAL_VALUE_LOOP(T)                                                                        \
+    void vk_##P##normal_rows(long rows, long columns, const T *x, long xs, const T *m, long ms, const T *s,     \
+                             const T *logs, long ss, T c, T *y) {                                              \
+        vk_initialize();                                                                                       \
+        if (has_avx2) { avx_##P##normal_rows(rows, columns, x, xs, m, ms, s, logs, ss, c, y); return; }        \
+        NORMAL_VALUE_LOOP(T)                                                                                   \
+    }                                                                                                          \
+    __attribute__((target("avx2"))) static void avx_##P##normal_gradient_rows(                                \
+        long rows, long columns, const T *x, long xs, const T *m, long ms, const T *s, long ss, const T *v,    \
+        T *gm, T *gs) NORMAL_GRADIENT_LOOP(T)                                                                  \
+    void vk_##P##normal_gradient_rows(long rows, long columns, const T *x, long xs, const T *m, long ms,       \
+                                      const T *s, long ss, const T *v, T *gm, T *gs) {                        \
+        vk_initialize();                                                                                       \
+        if (has_avx2) { avx_##P##normal_gradient_rows(rows, columns, x, xs, m, ms, s, ss, v, gm, gs); return; } \
+        NORMAL_GRADIENT_LOOP(T)                                                                                \
+    }
+DEFINE_NORMAL_ROWS(s, float)
+DEFINE_NORMAL_ROWS(d, double)
+
 // MARK: - Bernoulli GLM log-likelihood with its gradient
 
 // Σᵢ yᵢ lᵢ − softplus(lᵢ) with lᵢ = Σⱼ wⱼ xⱼᵢ, and g = Σᵢ (yᵢ − σ(lᵢ)) xᵢ, from the features stored transposed

@@ -47,6 +47,18 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func poissonLogRateDensitiesAndGradients(
         rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
         logRates: UnsafePointer<Self>, values: UnsafeMutablePointer<Self>, gradients: UnsafeMutablePointer<Self>)
+    /// Normal log densities −½z² − log σ − c, z = (x − m)/σ, over rows × columns, for x, m and σ (with log σ) each
+    /// whole (row stride `columns`) or one row met by every row (row stride 0).
+    static func normalLogDensities(
+        rows: Int, columns: Int, x: UnsafePointer<Self>, xStride: Int, location: UnsafePointer<Self>, locationStride: Int,
+        scale: UnsafePointer<Self>, logScale: UnsafePointer<Self>, scaleStride: Int, constant: Self,
+        result: UnsafeMutablePointer<Self>)
+    /// Their gradient in the location and the scale times `upstream` (whole), added to each operand's sums (nil for
+    /// one not wanted), in row order.
+    static func normalLogDensityGradient(
+        rows: Int, columns: Int, x: UnsafePointer<Self>, xStride: Int, location: UnsafePointer<Self>, locationStride: Int,
+        scale: UnsafePointer<Self>, scaleStride: Int, upstream: UnsafePointer<Self>,
+        locationGradient: UnsafeMutablePointer<Self>?, scaleGradient: UnsafeMutablePointer<Self>?)
     /// Fills `rows` rows of `columns` elements with the same row vector.
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// Each row of `result` becomes max(row + bias, 0) in place (the rectifier's x > 0 ? x : 0).
@@ -119,6 +131,23 @@ extension Float: TensorScalar {
         logRates: UnsafePointer<Float>, values: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>
     ) {
         vk_spoisson_log_rate_rows(rows, columns, counts, logFactorials, logRates, values, gradients)
+    }
+
+    public static func normalLogDensities(
+        rows: Int, columns: Int, x: UnsafePointer<Float>, xStride: Int, location: UnsafePointer<Float>, locationStride: Int,
+        scale: UnsafePointer<Float>, logScale: UnsafePointer<Float>, scaleStride: Int, constant: Float,
+        result: UnsafeMutablePointer<Float>
+    ) {
+        vk_snormal_rows(rows, columns, x, xStride, location, locationStride, scale, logScale, scaleStride, constant, result)
+    }
+
+    public static func normalLogDensityGradient(
+        rows: Int, columns: Int, x: UnsafePointer<Float>, xStride: Int, location: UnsafePointer<Float>, locationStride: Int,
+        scale: UnsafePointer<Float>, scaleStride: Int, upstream: UnsafePointer<Float>,
+        locationGradient: UnsafeMutablePointer<Float>?, scaleGradient: UnsafeMutablePointer<Float>?
+    ) {
+        vk_snormal_gradient_rows(
+            rows, columns, x, xStride, location, locationStride, scale, scaleStride, upstream, locationGradient, scaleGradient)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
@@ -248,6 +277,23 @@ extension Double: TensorScalar {
         logRates: UnsafePointer<Double>, values: UnsafeMutablePointer<Double>, gradients: UnsafeMutablePointer<Double>
     ) {
         vk_dpoisson_log_rate_rows(rows, columns, counts, logFactorials, logRates, values, gradients)
+    }
+
+    public static func normalLogDensities(
+        rows: Int, columns: Int, x: UnsafePointer<Double>, xStride: Int, location: UnsafePointer<Double>, locationStride: Int,
+        scale: UnsafePointer<Double>, logScale: UnsafePointer<Double>, scaleStride: Int, constant: Double,
+        result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dnormal_rows(rows, columns, x, xStride, location, locationStride, scale, logScale, scaleStride, constant, result)
+    }
+
+    public static func normalLogDensityGradient(
+        rows: Int, columns: Int, x: UnsafePointer<Double>, xStride: Int, location: UnsafePointer<Double>, locationStride: Int,
+        scale: UnsafePointer<Double>, scaleStride: Int, upstream: UnsafePointer<Double>,
+        locationGradient: UnsafeMutablePointer<Double>?, scaleGradient: UnsafeMutablePointer<Double>?
+    ) {
+        vk_dnormal_gradient_rows(
+            rows, columns, x, xStride, location, locationStride, scale, scaleStride, upstream, locationGradient, scaleGradient)
     }
 
     public static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {

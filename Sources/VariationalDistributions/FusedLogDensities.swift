@@ -17,6 +17,18 @@ func normalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ 
 @_specialize(where S == Float)
 func normalLogDensityValue<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>) -> Tensor<S> {
     let constant = S(0.5 * Foundation.log(2 * Double.pi))
+    if let rows = RowsLayout(x, location, scale) {
+        let logScale = scale.map { .log($0) }
+        let result = TensorElements<S>.filled(count: rows.rows * rows.columns) { out in
+            rows.withAddresses(x, location, scale, logScale) { x, m, s, logS in
+                S.normalLogDensities(
+                    rows: rows.rows, columns: rows.columns, x: x, xStride: rows.strides.0, location: m,
+                    locationStride: rows.strides.1, scale: s, logScale: logS, scaleStride: rows.strides.2, constant: constant,
+                    result: out.baseAddress!)
+            }
+        }
+        return Tensor(shape: rows.shape, scalars: result)
+    }
     return fusedElementwise(x, location, scale, scale.map { .log($0) }, name: "Normal.logProbability") { x, m, s, logS in
         let z = (x - m) / s
         return -0.5 * z * z - logS - constant
@@ -37,12 +49,72 @@ func vjpNormalLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>,
 func normalLogDensityGradient<S: TensorScalar>(_ x: Tensor<S>, _ location: Tensor<S>, _ scale: Tensor<S>, _ v: Tensor<S>, wanted: FusedOperands)
     -> (Tensor<S>, Tensor<S>, Tensor<S>)
 {
+    if !v.isSymbolicZero, !wanted.contains(.a), let rows = RowsLayout(x, location, scale), v.shape == rows.shape {
+        func sums(_ operand: FusedOperands, _ stride: Int) -> TensorElements<S>? {
+            wanted.contains(operand) ? .zeros(count: stride == 0 ? rows.columns : rows.rows * rows.columns) : nil
+        }
+        var (gm, gs) = (sums(.b, rows.strides.1), sums(.c, rows.strides.2))
+        rows.withAddresses(x, location, scale, v) { x, m, s, v in
+            withMutableAddress(&gm) { gm in
+                withMutableAddress(&gs) { gs in
+                    S.normalLogDensityGradient(
+                        rows: rows.rows, columns: rows.columns, x: x, xStride: rows.strides.0, location: m,
+                        locationStride: rows.strides.1, scale: s, scaleStride: rows.strides.2, upstream: v,
+                        locationGradient: gm, scaleGradient: gs)
+                }
+            }
+        }
+        return (.zero, gm.map { Tensor(shape: location.shape, scalars: $0) } ?? .zero,
+                gs.map { Tensor(shape: scale.shape, scalars: $0) } ?? .zero)
+    }
     let g = fusedElementwiseGradient(x, location, scale, scale, upstream: v, name: "Normal.logProbability", wanted: wanted) { x, m, s, _ in
         let z = (x - m) / s
         let dz = z / s
         return (-dz, dz, (z * z - 1) / s, 0)
     }
     return (g.0, g.1, g.2)
+}
+
+/// Three operands of a fused density over rows × columns: each either the whole [rows, columns] (row stride
+/// `columns`) or one row [columns] met by every row (row stride 0), with at least one whole, as a likelihood's
+/// observations [N], locations per particle [S, N] and scales [N] are. Nil for any other layout, which the general
+/// fused passes take.
+struct RowsLayout {
+    let shape: TensorShape
+    let rows: Int, columns: Int
+    let strides: (Int, Int, Int)
+
+    init?<S: TensorScalar>(_ a: Tensor<S>, _ b: Tensor<S>, _ c: Tensor<S>) {
+        let whole = a.rank == 2 ? a.shape : b.rank == 2 ? b.shape : c.shape
+        guard whole.rank == 2, whole[0] > 0, whole[1] > 0 else { return nil }
+        let columns = whole[1]
+        func stride(_ t: Tensor<S>) -> Int? {
+            if t.shape == whole { return columns }
+            return t.rank == 1 && t.shape[0] == columns ? 0 : nil
+        }
+        guard let sa = stride(a), let sb = stride(b), let sc = stride(c) else { return nil }
+        (shape, rows, self.columns, strides) = (whole, whole[0], columns, (sa, sb, sc))
+    }
+
+    /// `body` with the four operands' first elements (each holds elements: none of the layouts is empty).
+    func withAddresses<S: TensorScalar, R>(
+        _ a: Tensor<S>, _ b: Tensor<S>, _ c: Tensor<S>, _ d: Tensor<S>,
+        _ body: (UnsafePointer<S>, UnsafePointer<S>, UnsafePointer<S>, UnsafePointer<S>) -> R
+    ) -> R {
+        a.scalars.withUnsafeBufferPointer { a in
+            b.scalars.withUnsafeBufferPointer { b in
+                c.scalars.withUnsafeBufferPointer { c in
+                    d.scalars.withUnsafeBufferPointer { d in body(a.baseAddress!, b.baseAddress!, c.baseAddress!, d.baseAddress!) }
+                }
+            }
+        }
+    }
+}
+
+/// `body` with the address of the elements, or nil when there are none wanted.
+func withMutableAddress<S: TensorScalar, R>(_ elements: inout TensorElements<S>?, _ body: (UnsafeMutablePointer<S>?) -> R) -> R {
+    guard elements != nil else { return body(nil) }
+    return elements!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
 
 /// log of a half-normal density, 2/(σ √(2π)) e^(−x²/2σ²) for x ≥ 0.

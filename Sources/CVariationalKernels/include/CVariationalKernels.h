@@ -121,6 +121,17 @@ void vk_spoisson_gradient_rows(long rows, long columns, const float *k, const fl
                                int in_log_rate, float *g);
 void vk_dpoisson_gradient_rows(long rows, long columns, const double *k, const double *lf, const double *rate,
                                const double *v, int in_log_rate, double *g);
+/// Normal log densities over rows: x, m and σ (with log σ) each a whole rows × columns array (row stride `columns`) or
+/// one row met by every row (row stride 0); y = −½z² − log σ − c with z = (x − m)/σ, whole.
+void vk_snormal_rows(long rows, long columns, const float *x, long xs, const float *m, long ms, const float *s,
+                     const float *logs, long ss, float c, float *y);
+void vk_dnormal_rows(long rows, long columns, const double *x, long xs, const double *m, long ms, const double *s,
+                     const double *logs, long ss, double c, double *y);
+/// Their gradient in m and σ times v (whole), added to gm and gs (each of its operand's layout; either may be null).
+void vk_snormal_gradient_rows(long rows, long columns, const float *x, long xs, const float *m, long ms, const float *s,
+                              long ss, const float *v, float *gm, float *gs);
+void vk_dnormal_gradient_rows(long rows, long columns, const double *x, long xs, const double *m, long ms,
+                              const double *s, long ss, const double *v, double *gm, double *gs);
 /// Fills each of `rows` rows of y (length `columns`) with the vector b.
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);
