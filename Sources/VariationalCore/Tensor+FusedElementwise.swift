@@ -216,16 +216,12 @@ public func fusedElementwiseGradient<Scalar: TensorScalar>(
     // Each run's partial products go to blocks on the stack (which nothing else can alias, so the run's loop needs
     // no overlap checks to be vectorised), then into the sums: element by element where an operand has a column
     // stride of 1, summed first where it has one element for the whole run.
-    /// `body` with the sums' storage, nil for an operand nobody wants (or one without elements).
-    func withSums(_ g: inout TensorElements<Scalar>?, _ body: (UnsafeMutablePointer<Scalar>?) -> Void) {
-        if g == nil { return body(nil) }
-        g!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
-    }
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { ya in
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yb in
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yc in
     withUnsafeTemporaryAllocation(of: Scalar.self, capacity: fusedRun) { yd in
-    withSums(&ga) { qa in withSums(&gb) { qb in withSums(&gc) { qc in withSums(&gd) { qd in
+    withOptionalMutableAddress(&ga) { qa in withOptionalMutableAddress(&gb) { qb in
+    withOptionalMutableAddress(&gc) { qc in withOptionalMutableAddress(&gd) { qd in
         var zero = Scalar.zero
         withUnsafePointer(to: &zero) { zero in
             let (ea, sa, ha) = a.walkSource(in: shape, plan: pa, zero: zero)

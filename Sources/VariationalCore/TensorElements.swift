@@ -22,6 +22,10 @@ struct TensorBufferHeader {
 /// The buffer behind `TensorElements`: a header with the element count, then the elements.
 @usableFromInline
 final class TensorBuffer<Scalar: TensorScalar>: ManagedBuffer<TensorBufferHeader, Scalar> {
+    /// True for a buffer made by `TensorElements.ones(count:)`.
+    @inlinable
+    var holdsMarkedOnes: Bool { withUnsafeMutablePointerToHeader { $0.pointee.marks == TensorBufferHeader.ones } }
+
     /// A buffer of `count` uninitialised elements (plain numbers: nothing needs destroying later).
     @inlinable
     static func allocate(count: Int) -> TensorBuffer {
@@ -95,7 +99,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// True when these are elements made by `ones(count:)`: every one of them 1.
     @inlinable
     public var areOnes: Bool {
-        buffer?.withUnsafeMutablePointerToHeader { $0.pointee.marks == TensorBufferHeader.ones } ?? false
+        buffer?.holdsMarkedOnes ?? false
     }
 
     /// `count` copies of `value`.
@@ -156,8 +160,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// for ones without looking (`ones(count:)`).
     @inlinable
     mutating func makeUnique() {
-        if !isKnownUniquelyReferenced(&buffer!)
-            || buffer!.withUnsafeMutablePointerToHeader({ $0.pointee.marks == TensorBufferHeader.ones }) {
+        if !isKnownUniquelyReferenced(&buffer!) || buffer!.holdsMarkedOnes {
             let old = buffer!
             let count = old.withUnsafeMutablePointerToHeader { $0.pointee.count }
             let copy = TensorBuffer<Scalar>.allocate(count: count)
@@ -217,6 +220,16 @@ extension TensorElements: CustomStringConvertible {
 }
 
 extension TensorElements: @unchecked Sendable {}
+
+/// `body` with the address of `elements`, or nil where there are none (an output nobody wants, for a kernel that
+/// takes a null pointer for it).
+@inlinable
+public func withOptionalMutableAddress<Scalar: TensorScalar, R>(
+    _ elements: inout TensorElements<Scalar>?, _ body: (UnsafeMutablePointer<Scalar>?) -> R
+) -> R {
+    guard elements != nil else { return body(nil) }
+    return elements!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
+}
 
 /// The shared buffers of ones behind `TensorElements.ones(count:)`: the few sizes made last, of either element type.
 final class OnesCache: Sendable {

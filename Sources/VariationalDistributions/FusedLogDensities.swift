@@ -55,8 +55,8 @@ func normalLogDensityGradient<S: TensorScalar>(_ x: Tensor<S>, _ location: Tenso
         }
         var (gm, gs) = (sums(.b, rows.strides.1), sums(.c, rows.strides.2))
         rows.withAddresses(x, location, scale, v) { x, m, s, v in
-            withMutableAddress(&gm) { gm in
-                withMutableAddress(&gs) { gs in
+            withOptionalMutableAddress(&gm) { gm in
+                withOptionalMutableAddress(&gs) { gs in
                     S.normalLogDensityGradient(
                         rows: rows.rows, columns: rows.columns, x: x, xStride: rows.strides.0, location: m,
                         locationStride: rows.strides.1, scale: s, scaleStride: rows.strides.2, upstream: v,
@@ -109,12 +109,6 @@ struct RowsLayout {
             }
         }
     }
-}
-
-/// `body` with the address of the elements, or nil when there are none wanted.
-func withMutableAddress<S: TensorScalar, R>(_ elements: inout TensorElements<S>?, _ body: (UnsafeMutablePointer<S>?) -> R) -> R {
-    guard elements != nil else { return body(nil) }
-    return elements!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
 
 /// log of a half-normal density, 2/(σ √(2π)) e^(−x²/2σ²) for x ≥ 0.
@@ -580,10 +574,10 @@ func vjpPoissonLogDensityInLogRate<S: TensorScalar>(_ k: Tensor<S>, logRate: Ten
         let g = Tensor(shape: logRate.shape, scalars: gradient)
         return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: g.shape) * g })
     }
+    // Counts that do not repeat along the rows of the rates: the general fused passes.
     let rate = logRate.exp()
-    let logFactorialTable = countsRepeatAlongRows(k, rate) == nil ? nil : logFactorialsOfCounts(k)
-    return (poissonLogDensityValue(k, logRate: logRate, rate: rate, logFactorials: logFactorialTable), { v in
-        poissonGradient(k, rate, upstream: v, logFactorials: logFactorialTable, inLogRate: true)
+    return (poissonLogDensityValue(k, logRate: logRate, rate: rate), { v in
+        poissonGradient(k, rate, upstream: v, logFactorials: nil, inLogRate: true)
     })
 }
 
