@@ -158,7 +158,7 @@ extension Tensor {
     static func vjpMultiply(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> (Tensor, Tensor)) {
         (lhs.multiplying(rhs), { v in
             if v.isSymbolicZero { return (.zero, .zero) }
-            return (v.multiplying(rhs).unbroadcast(toMatch: lhs), v.multiplying(lhs).unbroadcast(toMatch: rhs))
+            return (productUnbroadcast(v, rhs, toMatch: lhs), productUnbroadcast(v, lhs, toMatch: rhs))
         })
     }
 
@@ -167,7 +167,7 @@ extension Tensor {
     @derivative(of: *, wrt: lhs)
     @usableFromInline
     static func vjpMultiplyLeft(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : v.multiplying(rhs).unbroadcast(toMatch: lhs) })
+        (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : productUnbroadcast(v, rhs, toMatch: lhs) })
     }
 
     @_specialize(where Scalar == Float)
@@ -175,7 +175,7 @@ extension Tensor {
     @derivative(of: *, wrt: rhs)
     @usableFromInline
     static func vjpMultiplyRight(_ lhs: Tensor, _ rhs: Tensor) -> (value: Tensor, pullback: (Tensor) -> Tensor) {
-        (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : v.multiplying(lhs).unbroadcast(toMatch: rhs) })
+        (lhs.multiplying(rhs), { v in v.isSymbolicZero ? .zero : productUnbroadcast(v, lhs, toMatch: rhs) })
     }
 
     @differentiable(reverse)

@@ -285,12 +285,8 @@ extension Tensor {
         require(offset >= 0, "Tensor: cannot reduce shape \(shape) to \(target)")
         // The commonest cases in one pass over contiguous rows: everything to one number (a scalar parameter),
         // and the last axis away (a column per particle, [S, 1], against observations [S, N]).
-        let targetCount = target.reduce(1, *)
-        if targetCount == 1 {
-            return Tensor(checkedShape: target, elements: Self.rowSums(scalars, rows: 1, columns: scalars.count))
-        }
-        if offset == 0, let last = target.last, last == 1, shape.last! != 1, shape.dropLast() == target.dropLast() {
-            return Tensor(checkedShape: target, elements: Self.rowSums(scalars, rows: targetCount, columns: shape.last!))
+        if let (rows, columns) = Self.rowsSummedAway(from: shape, to: target) {
+            return Tensor(checkedShape: target, elements: Self.rowSums(scalars, rows: rows, columns: columns))
         }
         var axes: [Int] = Array(0..<offset)
         for i in 0..<target.count where target[i] == 1 && shape[i + offset] != 1 {
@@ -305,6 +301,61 @@ extension Tensor {
     @usableFromInline
     func unbroadcast(toMatch operand: Tensor) -> Tensor {
         operand.isSymbolicZero ? .zero : unbroadcast(to: operand.shape)
+    }
+
+    /// `v.multiplying(other).unbroadcast(toMatch: operand)`, the gradient of a product's operand: where `v` and
+    /// `other` have one shape and the operand keeps its leading dimensions and had its last one broadcast (a scalar
+    /// per particle times a row, [S, 1] · [S, N]) or is one number, each product is added as it is made, in the
+    /// order `rowSums` adds: the same bits, without the tensor of products.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    @usableFromInline
+    static func productUnbroadcast(_ v: Tensor, _ other: Tensor, toMatch operand: Tensor) -> Tensor {
+        if operand.isSymbolicZero { return .zero }
+        let target = operand.shape
+        // A product with ones is no product (`multiplying` hands back the other operand, no new tensor).
+        guard v.shape == other.shape, target != v.shape, target.count <= v.shape.count, !v.isSymbolicZero,
+              !other.isSymbolicZero, !v.scalars.areOnes, !other.scalars.areOnes,
+              let (rows, columns) = rowsSummedAway(from: v.shape, to: target), columns > 0
+        else { return v.multiplying(other).unbroadcast(to: target) }
+        let sums = v.scalars.withUnsafeBufferPointer { a in
+            other.scalars.withUnsafeBufferPointer { b in
+                TensorElements<Scalar>.filled(count: rows) { out in
+                    let (a, b, out) = (a.baseAddress!, b.baseAddress!, out.baseAddress!)
+                    if columns < rowSumLanes {
+                        // As `shortRowSum`: from +0, each product in order.
+                        for r in 0..<rows {
+                            var total = Scalar.zero
+                            for c in (r * columns)..<((r + 1) * columns) { total += a[c] * b[c] }
+                            out[r] = total
+                        }
+                        return
+                    }
+                    // A row's products at a time, then the row-sum kernel over them.
+                    withUnsafeTemporaryAllocation(of: Scalar.self, capacity: columns) { row in
+                        let row = row.baseAddress!
+                        for r in 0..<rows {
+                            let (x, y) = (a + r * columns, b + r * columns)
+                            for c in 0..<columns { row[c] = x[c] * y[c] }
+                            Scalar.rowSums(rows: 1, columns: columns, UnsafePointer(row), result: out + r)
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(checkedShape: target, elements: sums)
+    }
+
+    /// `unbroadcast(to:)`'s one-pass cases, as contiguous rows each summed to one number: a `target` of one element
+    /// (one row of everything), or `shape` with its last dimension made 1 (a row per leading index); nil otherwise.
+    @usableFromInline
+    static func rowsSummedAway(from shape: TensorShape, to target: TensorShape) -> (rows: Int, columns: Int)? {
+        let targetCount = target.elementCount
+        if targetCount == 1 { return (1, shape.elementCount) }
+        let rank = shape.count
+        guard rank >= 1, target.count == rank, target[rank - 1] == 1, shape[rank - 1] != 1 else { return nil }
+        for i in 0..<(rank - 1) where target[i] != shape[i] { return nil }
+        return (targetCount, shape[rank - 1])
     }
 
     @_specialize(where Scalar == Float)
