@@ -163,26 +163,27 @@ public protocol TensorVisitor: AnyObject, Sendable {
     func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int)
 }
 
-/// The visitor of the walk running on this thread, kept in a C thread-local slot: every `Tensor.move(by:)` asks
+/// A visitor ready for walks: `visitTensors(of:along:with:)` given one makes no object of its own, which an
+/// optimiser that walks its model at every step saves.
+public final class TensorWalker {
+    let visitor: TensorVisitor
+    public init(_ visitor: TensorVisitor) { self.visitor = visitor }
+}
+
+/// The walker of the walk running on this thread, kept in a C thread-local slot: every `Tensor.move(by:)` asks
 /// for it, and a task-local value costs several times more to read.
 enum ActiveVisitor {
-    final class Box {
-        let visitor: TensorVisitor
-        init(_ visitor: TensorVisitor) { self.visitor = visitor }
-    }
-
     static var current: TensorVisitor? {
         guard let raw = vk_active_visitor() else { return nil }
-        return Unmanaged<Box>.fromOpaque(raw).takeUnretainedValue().visitor
+        return Unmanaged<TensorWalker>.fromOpaque(raw).takeUnretainedValue().visitor
     }
 
-    /// Runs `body` with `visitor` active on this thread, then restores the one before (walks can nest).
-    static func with(_ visitor: TensorVisitor, _ body: () -> Void) {
-        let box = Box(visitor)
+    /// Runs `body` with `walker` active on this thread, then restores the one before (walks can nest).
+    static func with(_ walker: TensorWalker, _ body: () -> Void) {
         let previous = vk_active_visitor()
-        vk_set_active_visitor(Unmanaged.passUnretained(box).toOpaque())
+        vk_set_active_visitor(Unmanaged.passUnretained(walker).toOpaque())
         defer { vk_set_active_visitor(previous) }
-        withExtendedLifetime(box, body)
+        withExtendedLifetime(walker, body)
     }
 }
 
@@ -193,7 +194,14 @@ enum ActiveVisitor {
 public func visitTensors<Value: Differentiable>(
     of value: inout Value, along offset: Value.TangentVector, with visitor: TensorVisitor
 ) {
-    ActiveVisitor.with(visitor) {
+    visitTensors(of: &value, along: offset, with: TensorWalker(visitor))
+}
+
+/// `visitTensors(of:along:with:)` with a visitor made ready once.
+public func visitTensors<Value: Differentiable>(
+    of value: inout Value, along offset: Value.TangentVector, with walker: TensorWalker
+) {
+    ActiveVisitor.with(walker) {
         value.move(by: offset)
     }
 }

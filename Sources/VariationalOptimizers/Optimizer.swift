@@ -35,6 +35,7 @@ open class Optimizer: @unchecked Sendable {
         }
         self.schedule = schedule
         self.gradientClipNorm = gradientClipNorm
+        (gatherer, gathering) = { ($0, TensorWalker($0)) }(ParameterGatherer())
     }
 
     /// When true, each update first copies every parameter's values aside, into a buffer of the optimiser's own made
@@ -80,13 +81,15 @@ open class Optimizer: @unchecked Sendable {
 
     /// The parameters of the update under way and their gradients, from one walk of the model (kept from update to
     /// update, so that its lists keep their capacity).
-    private let gatherer = ParameterGatherer()
+    private let gatherer: ParameterGatherer
+    /// The gatherer, ready for a walk at every update.
+    private let gathering: TensorWalker
 
     /// Walks `model` once: each parameter with a gradient, made unique to the model, is gathered with its address,
     /// and the gradient's squares are summed on the way (the global norm, in the order `globalNorm` sums them).
     /// The values are left as they are, so the model is unchanged when the update stops here.
     private func gather<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
-        visitTensors(of: &model, along: gradient, with: gatherer)
+        visitTensors(of: &model, along: gradient, with: gathering)
     }
 
     /// Updates the parameters just gathered, in place.
