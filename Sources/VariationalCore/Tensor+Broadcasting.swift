@@ -25,12 +25,25 @@ public func checkedBroadcastShape(_ a: TensorShape, _ b: TensorShape) throws -> 
 }
 
 /// True when `small` broadcasts to `large` unchanged: no more dimensions, and each either 1 or equal.
+/// (Read from the shapes' slots: through the subscript, each read checked its position.)
 @inline(__always)
 func stretches(_ small: TensorShape, into large: TensorShape) -> Bool {
-    guard small.count <= large.count else { return false }
-    let offset = large.count - small.count
-    for i in 0..<small.count where small[i] != 1 && small[i] != large[i + offset] { return false }
+    let (r, n) = (small.rank, large.rank)
+    guard r <= n else { return false }
+    for i in 0..<r {
+        let dimension = small.slot(i)
+        if dimension != 1 && dimension != large.slot(i &+ n &- r) { return false }
+    }
     return true
+}
+
+/// True when `small` is `large` with its last dimension 1 where `large`'s is not: one value per row of `large`
+/// ([…, R, 1] against […, R, C]).
+@inlinable
+func isColumn(_ small: TensorShape, of large: TensorShape) -> Bool {
+    let r = small.rank
+    return r >= 1 && large.rank == r && small.slot(r &- 1) == 1 && large.slot(r &- 1) != 1
+        && small.dropLast() == large.dropLast()
 }
 
 /// The broadcast of two shapes; stops with a message naming both shapes when they are incompatible.
@@ -134,6 +147,28 @@ extension Tensor {
         }
         // Every path below writes every element.
         var result = TensorElements<Scalar>.uninitialized(count: count)
+        // One value per row against the whole (a number per particle against its row of observations): the
+        // commonest broadcast in a model's batch of particles, told from the shapes in a few instructions.
+        let columnOnRight = shape == outShape && isColumn(other.shape, of: outShape)
+        if columnOnRight || (other.shape == outShape && isColumn(shape, of: outShape)), let columns = outShape.last, columns > 0 {
+            result.withUnsafeMutableBufferPointer { out in
+                scalars.withUnsafeBufferPointer { a in
+                    other.scalars.withUnsafeBufferPointer { b in
+                        for r in 0..<(count / columns) {
+                            let base = r * columns
+                            if columnOnRight {
+                                let y = b[r]
+                                for j in 0..<columns { out[base + j] = combine(a[base + j], y) }
+                            } else {
+                                let x = a[r]
+                                for j in 0..<columns { out[base + j] = combine(x, b[base + j]) }
+                            }
+                        }
+                    }
+                }
+            }
+            return Tensor(shape: outShape, scalars: result)
+        }
         // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).
         if shape == outShape, let inner = Self.suffixLength(of: other.shape, in: outShape) {
             result.withUnsafeMutableBufferPointer { out in
@@ -229,15 +264,17 @@ extension Tensor {
     @usableFromInline
     static func operandLayout(_ small: TensorShape, in large: TensorShape) -> OperandLayout {
         if small == large { return large.isEmpty ? .other : .whole }
-        let offset = large.count - small.count
-        guard offset >= 0, let columns = large.last else { return .other }
+        // Read from the slots (a subscript checks its position at every read).
+        let (rank, offset) = (large.rank, large.rank &- small.rank)
+        guard offset >= 0, rank > 0 else { return .other }
+        let columns = large.slot(rank &- 1)
         var leadingOnes = true
         var whole = true, column = columns != 1
-        for axis in 0..<large.count {
-            let size = axis < offset ? 1 : small[axis - offset]
-            if axis < large.count - 1 {
+        for axis in 0..<rank {
+            let size = axis < offset ? 1 : small.slot(axis &- offset)
+            if axis < rank &- 1 {
                 if size != 1 { leadingOnes = false }
-                if size != large[axis] { whole = false; column = false }
+                if size != large.slot(axis) { whole = false; column = false }
             } else {
                 if size != columns { whole = false }
                 if size != 1 { column = false }
@@ -252,14 +289,16 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     static func suffixLength(of small: TensorShape, in large: TensorShape) -> Int? {
-        let (r, n) = (small.count, large.count)
+        // Read from the slots (a subscript checks its position at every read).
+        let (r, n) = (small.rank, large.rank)
         var first = 0
-        while first < r && small[first] == 1 { first += 1 }
-        guard r - first <= n else { return nil }
+        while first < r && small.slot(first) == 1 { first += 1 }
+        guard r &- first <= n else { return nil }
         var product = 1
         for i in first..<r {
-            guard small[i] == large[n - r + i] else { return nil }
-            product *= small[i]
+            let dimension = small.slot(i)
+            guard dimension == large.slot(n &- r &+ i) else { return nil }
+            product *= Int(Int32(bitPattern: dimension))
         }
         return product
     }

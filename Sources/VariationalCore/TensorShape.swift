@@ -180,6 +180,18 @@ extension TensorShape: RangeReplaceableCollection {
     }
 }
 
+extension TensorShape {
+    /// `dimension` followed by these dimensions (`[dimension] + shape` without the arrays); stops with a message
+    /// past `maximumRank`.
+    @inlinable
+    public func prepending(_ dimension: Int) -> TensorShape {
+        var result = TensorShape()
+        result.append(dimension)
+        for position in 0..<rank { result.append(Int(Int32(bitPattern: slot(position)))) }
+        return result
+    }
+}
+
 extension TensorShape: ExpressibleByArrayLiteral {
     @inlinable
     public init(arrayLiteral dimensions: Int...) { self.init(dimensions) }

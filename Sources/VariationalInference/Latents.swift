@@ -330,7 +330,7 @@ public struct Latents: Differentiable {
         let (s, c) = (values.shape[0], values.shape[1])
         // One variable filling the whole vector needs no copy; a scalar or vector variable's columns [S, size] are
         // already its shape.
-        if start == 0 && size == c { return v.shape.count <= 1 ? values : values.reshaped(to: [s] + v.shape) }
+        if start == 0 && size == c { return v.shape.count <= 1 ? values : values.reshaped(to: v.shape.prepending(s)) }
         // Its columns copied particle by particle (a general slice along an axis cost twice as much).
         let columns = values.scalars.withUnsafeBufferPointer { x in
             TensorElements<Double>.filled(count: s * size) { out in
@@ -342,7 +342,8 @@ public struct Latents: Differentiable {
                 }
             }
         }
-        return Tensor(shape: v.shape.count <= 1 ? [s, size] : [s] + v.shape, scalars: columns)
+        // Shapes made without arrays (an array literal allocates).
+        return Tensor(shape: v.shape.count <= 1 ? TensorShape(repeating: size, count: 1).prepending(s) : v.shape.prepending(s), scalars: columns)
     }
 
     /// One pullback for the read: the variable's gradient placed in its columns of zeros [S, C] (a gradient that

@@ -65,6 +65,12 @@ final class TensorShapeTests: XCTestCase {
         shape.removeAll()
         XCTAssertEqual(shape, [])
         XCTAssertEqual(TensorShape(repeating: 3, count: 4), [3, 3, 3, 3])
+        // A leading dimension put before any shape of up to three, negative dimensions (reshape's −1) kept.
+        let shapes: [TensorShape] = [[], [7], [0, 2], [-1, 3], [2, 3, 4], [Int(Int32.max), 1, 5]]
+        for other in shapes {
+            XCTAssertEqual(other.prepending(6).array, [6] + other.array, "\(other)")
+            XCTAssertEqual(other.prepending(6).rank, other.rank + 1)
+        }
     }
 
     func testCodesAsAnArray() throws {
