@@ -43,7 +43,7 @@ func stretches(_ small: TensorShape, into large: TensorShape) -> Bool {
 func isColumn(_ small: TensorShape, of large: TensorShape) -> Bool {
     let r = small.rank
     return r >= 1 && large.rank == r && small.slot(r &- 1) == 1 && large.slot(r &- 1) != 1
-        && small.dropLast() == large.dropLast()
+        && small.emptying(r &- 1) == large.emptying(r &- 1)
 }
 
 /// The broadcast of two shapes; stops with a message naming both shapes when they are incompatible.

@@ -37,7 +37,9 @@ public struct TensorShape: Sendable {
     /// `count` dimensions, each `dimension`.
     @inlinable
     public init(repeating dimension: Int, count: Int) {
-        for _ in 0..<count { append(dimension) }
+        require(count <= Self.maximumRank, "TensorShape: at most \(Self.maximumRank) dimensions")
+        let bits = Self.checked(dimension)
+        for position in 0..<count { store(bits, at: position) }
     }
 
     /// The 32 bits of slot `position` (0 to 3): a dimension, or `noDimension` past the last.
@@ -185,9 +187,20 @@ extension TensorShape {
     /// past `maximumRank`.
     @inlinable
     public func prepending(_ dimension: Int) -> TensorShape {
+        require(slot(3) == Self.noDimension, "TensorShape: at most \(Self.maximumRank) dimensions")
+        // Every slot moves up one place: the first word's upper slot into the second word's lower one.
         var result = TensorShape()
-        result.append(dimension)
-        for position in 0..<rank { result.append(Int(Int32(bitPattern: slot(position)))) }
+        result.low = UInt64(UInt32(bitPattern: Self.checked(dimension))) | low &<< 32
+        result.high = low &>> 32 | high &<< 32
+        return result
+    }
+
+    /// These dimensions with slot `position` emptied (and the ones after it as they were): a shape without its
+    /// last dimension when `position` is the last, made in a few instructions.
+    @inlinable
+    func emptying(_ position: Int) -> TensorShape {
+        var result = self
+        result.store(Int32.min, at: position)
         return result
     }
 }

@@ -52,6 +52,8 @@ final class TensorTests: XCTestCase {
         let pairs: [(TensorShape, TensorShape)] = [
             ([3, 1], [3, 4]), ([3, 4], [3, 1]), ([3, 1], [4]), ([4], [3, 1]), ([2, 3, 1], [2, 3, 4]), ([1, 4], [3, 1]),
             ([3, 1], [1, 4]), ([2, 1, 4], [2, 3, 4]), ([1, 1], [3, 4]), ([1, 1], [1, 4]), ([3, 1], [3, 1, 1]), ([4], [2, 3, 4]),
+            // A column of the right rank whose leading dimensions are themselves broadcast is no column per row.
+            ([1, 3, 1], [2, 3, 4]), ([2, 3, 4], [1, 3, 1]), ([2, 1, 1], [2, 3, 4]),
         ]
         for (sa, sb) in pairs {
             let a = T(randomNormal: sa, using: &generator), b = T(randomNormal: sb, using: &generator)
