@@ -40,17 +40,28 @@ public struct Tensor<Scalar: TensorScalar> {
         self.scalars = elements
     }
 
-    @usableFromInline
+    /// (Inlined where a tensor is made: the check is a pass over the shape's four slots; only a failure calls out.)
+    @inlinable
     static func checkShape(_ shape: TensorShape, count: Int) {
-        let product = elementCount(of: shape)
-        require(product == count, "Tensor: shape \(shape) needs \(product) scalars, got \(count)")
+        if shape.checkedElementCount == count { return }
+        shapeMismatch(shape, count: count)
+    }
+
+    @usableFromInline
+    static func shapeMismatch(_ shape: TensorShape, count: Int) -> Never {
+        usageFailure("Tensor: shape \(shape) needs \(elementCount(of: shape)) scalars, got \(count)")
     }
 
     /// The number of elements of a tensor of `shape`, in one pass over its dimensions; stops with a message for a
     /// negative dimension or a count past `Int.max` (the messages are built only then).
-    @usableFromInline
+    @inlinable
     static func elementCount(of shape: TensorShape) -> Int {
         if let count = shape.checkedElementCount { return count }
+        invalidShape(shape)
+    }
+
+    @usableFromInline
+    static func invalidShape(_ shape: TensorShape) -> Never {
         require(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in shape \(shape)")
         usageFailure("Tensor: shape \(shape) has more elements than an Int counts")
     }

@@ -17,6 +17,8 @@ final class UsageErrorTests: XCTestCase {
         XCTAssertTrue(try stop("tensor-shapes").contains("shapes [3] and [4] cannot be broadcast together"))
         XCTAssertTrue(try stop("matmul-shapes").contains("matmul: inner dimensions differ for shapes [3, 4] and [3, 4]"))
         XCTAssertTrue(try stop("rank-five").contains("TensorShape: at most 4 dimensions"))
+        XCTAssertTrue(try stop("elements-count").contains("Tensor: shape [2, 3] needs 6 scalars, got 3"))
+        XCTAssertTrue(try stop("negative-dimension").contains("Tensor: negative dimension in shape [-1, 3]"))
     }
 
     func testPriorErrorsNameTheLatentAndTheLine() throws {
