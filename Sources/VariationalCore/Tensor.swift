@@ -75,7 +75,7 @@ public struct Tensor<Scalar: TensorScalar> {
     /// A scalar (rank-0) tensor.
     @inlinable
     public init(_ value: Scalar) {
-        self.init(checkedShape: [], elements: TensorElements(uninitializedCount: 1) { $0[0] = value })
+        self.init(checkedShape: TensorShape(), elements: TensorElements(uninitializedCount: 1) { $0[0] = value })
     }
 
     /// A rank-1 tensor.
@@ -94,7 +94,7 @@ public struct Tensor<Scalar: TensorScalar> {
     /// The shapeless symbolic zero.
     @inlinable
     init(symbolicZero: ()) {
-        self.init(checkedShape: [], elements: TensorElements())
+        self.init(checkedShape: TensorShape(), elements: TensorElements())
     }
 
     /// A tensor of zeros.

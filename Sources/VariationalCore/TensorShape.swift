@@ -122,10 +122,15 @@ public struct TensorShape: Sendable {
         dimension > Int(Int32.min) && dimension <= Int(Int32.max)
     }
 
-    @usableFromInline
+    @inlinable
     static func checked(_ dimension: Int) -> Int32 {
-        guard holds(dimension) else { usageFailure("TensorShape: dimension \(dimension) is outside ±\(Int32.max)") }
+        guard holds(dimension) else { outOfRange(dimension) }
         return Int32(truncatingIfNeeded: dimension)
+    }
+
+    @usableFromInline
+    static func outOfRange(_ dimension: Int) -> Never {
+        usageFailure("TensorShape: dimension \(dimension) is outside ±\(Int32.max)")
     }
 }
 
@@ -206,8 +211,13 @@ extension TensorShape {
 }
 
 extension TensorShape: ExpressibleByArrayLiteral {
+    /// (Straight into the slots: through the sequence initialiser, a literal cost a generic call and a check of the
+    /// count at every dimension.)
     @inlinable
-    public init(arrayLiteral dimensions: Int...) { self.init(dimensions) }
+    public init(arrayLiteral dimensions: Int...) {
+        require(dimensions.count <= Self.maximumRank, "TensorShape: at most \(Self.maximumRank) dimensions")
+        for position in dimensions.indices { store(Self.checked(dimensions[position]), at: position) }
+    }
 }
 
 extension TensorShape: Hashable {

@@ -9,10 +9,11 @@ import VariationalCore
 ///
 /// Subclasses implement `apply(_:gradient:learningRate:slots:)` for one parameter.
 open class Optimizer: @unchecked Sendable {
-    /// The learning rate as a function of the step number (1, 2, …).
-    public var schedule: any LearningRateSchedule
+    /// The learning rate as a function of the step number (1, 2, …). (Like every property read at each update, it
+    /// skips the run-time exclusivity check: an optimiser is used by one thread at a time.)
+    @exclusivity(unchecked) public var schedule: any LearningRateSchedule
     /// If set, gradients are rescaled so that their global L2 norm (over all parameters) is at most this value.
-    public var gradientClipNorm: Double?
+    @exclusivity(unchecked) public var gradientClipNorm: Double?
     /// The number of updates made so far.
     @exclusivity(unchecked) public private(set) var step = 0
     /// The global gradient norm seen by the last update, before clipping.
@@ -248,7 +249,7 @@ public struct OptimizerState: Sendable, Equatable {
 /// Per-parameter optimiser state: named buffers of the parameter's size, created on first use.
 public final class Slots<Scalar: TensorScalar> {
     public let count: Int
-    private var buffers: [UnsafeMutableBufferPointer<Scalar>] = []
+    @exclusivity(unchecked) private var buffers: [UnsafeMutableBufferPointer<Scalar>] = []
 
     init(count: Int) { self.count = count }
 
@@ -272,8 +273,8 @@ public final class Slots<Scalar: TensorScalar> {
     }
 
     /// The parameter's values before the update of step `previousStep` (not part of the exported state).
-    private var previous: UnsafeMutableBufferPointer<Scalar>?
-    private var previousStep = 0
+    @exclusivity(unchecked) private var previous: UnsafeMutableBufferPointer<Scalar>?
+    @exclusivity(unchecked) private var previousStep = 0
 
     /// Keeps a copy of `values`, the parameter before the update of step `step`.
     func keepPrevious(_ values: UnsafeBufferPointer<Scalar>, step: Int) {

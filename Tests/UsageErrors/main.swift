@@ -22,6 +22,9 @@ case "rank-five":
     print(Tensor<Double>(zeros: [3, 4]).reshaped(to: [1, 1, 1, 3, 4]))
 case "elements-count":
     print(Tensor<Double>(shape: [2, 3], scalars: [1, 2, 3]))
+case "huge-dimension":
+    let dimension = Int(CommandLine.arguments.count) * 3_000_000_000  // not a literal: the shape is made at run time
+    print(Tensor<Double>(zeros: [dimension]))
 case "negative-dimension":
     print(Tensor<Double>(shape: [-1, 3], scalars: [1, 2, 3]))
 case "matmul-shapes":
@@ -46,5 +49,5 @@ case "batch-size":
     let model = Model([Latent("mu", Normal(0, 1))], observationCount: 10) { z, _ in z["mu"] }
     _ = SVI(model: model, family: MeanFieldGaussian(dimension: 1), estimator: ReparameterizedELBO(), configuration: configuration)
 default:
-    print("usage: usage-errors value-shape|tensor-shapes|rank-five|elements-count|negative-dimension|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent|no-latents|duplicate-latents|batch-size")
+    print("usage: usage-errors value-shape|tensor-shapes|rank-five|elements-count|negative-dimension|huge-dimension|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent|no-latents|duplicate-latents|batch-size")
 }
