@@ -148,29 +148,12 @@ extension Tensor {
         // Every path below writes every element.
         var result = TensorElements<Scalar>.uninitialized(count: count)
         // One value per row against the whole (a number per particle against its row of observations): the
-        // commonest broadcast in a model's batch of particles, told from the shapes in a few instructions.
+        // commonest broadcast in a model's batch of particles, told from the shapes in a few instructions and taken
+        // by the rows × columns loop below without the searches before it.
         let columnOnRight = shape == outShape && isColumn(other.shape, of: outShape)
-        if columnOnRight || (other.shape == outShape && isColumn(shape, of: outShape)), let columns = outShape.last, columns > 0 {
-            result.withUnsafeMutableBufferPointer { out in
-                scalars.withUnsafeBufferPointer { a in
-                    other.scalars.withUnsafeBufferPointer { b in
-                        for r in 0..<(count / columns) {
-                            let base = r * columns
-                            if columnOnRight {
-                                let y = b[r]
-                                for j in 0..<columns { out[base + j] = combine(a[base + j], y) }
-                            } else {
-                                let x = a[r]
-                                for j in 0..<columns { out[base + j] = combine(x, b[base + j]) }
-                            }
-                        }
-                    }
-                }
-            }
-            return Tensor(shape: outShape, scalars: result)
-        }
+        let columnOnLeft = !columnOnRight && other.shape == outShape && isColumn(shape, of: outShape)
         // Fast path: one operand repeats along the leading dimensions of the other (bias rows, per-column scales).
-        if shape == outShape, let inner = Self.suffixLength(of: other.shape, in: outShape) {
+        if shape == outShape, !columnOnRight, let inner = Self.suffixLength(of: other.shape, in: outShape) {
             result.withUnsafeMutableBufferPointer { out in
                 scalars.withUnsafeBufferPointer { a in
                     other.scalars.withUnsafeBufferPointer { b in
@@ -184,7 +167,7 @@ extension Tensor {
             }
             return Tensor(shape: outShape, scalars: result)
         }
-        if other.shape == outShape, let inner = Self.suffixLength(of: shape, in: outShape) {
+        if other.shape == outShape, !columnOnLeft, let inner = Self.suffixLength(of: shape, in: outShape) {
             result.withUnsafeMutableBufferPointer { out in
                 scalars.withUnsafeBufferPointer { a in
                     other.scalars.withUnsafeBufferPointer { b in
@@ -202,7 +185,8 @@ extension Tensor {
         // result, as when particles [S, 1] meet observations [N] or [S, N]. No index arithmetic per element.
         if let columns = outShape.last, columns > 0 {
             let rows = count / columns
-            let left = Self.operandLayout(shape, in: outShape), right = Self.operandLayout(other.shape, in: outShape)
+            let left: OperandLayout = columnOnLeft ? .column : columnOnRight ? .whole : Self.operandLayout(shape, in: outShape)
+            let right: OperandLayout = columnOnRight ? .column : columnOnLeft ? .whole : Self.operandLayout(other.shape, in: outShape)
             if left != .other && right != .other && !(left == .whole && right == .whole) {
                 result.withUnsafeMutableBufferPointer { out in
                     scalars.withUnsafeBufferPointer { a in
@@ -391,10 +375,8 @@ extension Tensor {
     static func rowsSummedAway(from shape: TensorShape, to target: TensorShape) -> (rows: Int, columns: Int)? {
         let targetCount = target.elementCount
         if targetCount == 1 { return (1, shape.elementCount) }
-        let rank = shape.count
-        guard rank >= 1, target.count == rank, target[rank - 1] == 1, shape[rank - 1] != 1 else { return nil }
-        for i in 0..<(rank - 1) where target[i] != shape[i] { return nil }
-        return (targetCount, shape[rank - 1])
+        guard isColumn(target, of: shape), let columns = shape.last else { return nil }
+        return (targetCount, columns)
     }
 
     @_specialize(where Scalar == Float)

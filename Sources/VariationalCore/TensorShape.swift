@@ -38,8 +38,7 @@ public struct TensorShape: Sendable {
     @inlinable
     public init(repeating dimension: Int, count: Int) {
         require(count <= Self.maximumRank, "TensorShape: at most \(Self.maximumRank) dimensions")
-        let bits = Self.checked(dimension)
-        for position in 0..<count { store(bits, at: position) }
+        for position in 0..<count { store(Self.checked(dimension), at: position) }
     }
 
     /// The 32 bits of slot `position` (0 to 3): a dimension, or `noDimension` past the last.

@@ -36,7 +36,9 @@ open class Optimizer: @unchecked Sendable {
         }
         self.schedule = schedule
         self.gradientClipNorm = gradientClipNorm
-        (gatherer, gathering) = { ($0, TensorWalker($0)) }(ParameterGatherer())
+        let gatherer = ParameterGatherer()
+        self.gatherer = gatherer
+        gathering = TensorWalker(gatherer)
     }
 
     /// When true, each update first copies every parameter's values aside, into a buffer of the optimiser's own made
