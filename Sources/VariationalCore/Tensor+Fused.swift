@@ -67,6 +67,46 @@ public func bernoulliLogProbabilityWithGradient<Scalar: TensorScalar>(labels: Te
     return (value, Tensor(shape: labels.shape, scalars: gradient), invalid)
 }
 
+/// `bernoulliLogProbabilityWithGradient` for a log likelihood that is likely to be read only as one sum per row of
+/// its first axis, as the inference layer reads a model's (one per particle): the row sums and the gradient are
+/// computed now, in a pass that takes one logarithm a chunk of elements instead of a series an element; the elements
+/// only if something reads them (`TensorElements.deferred`), by the elementwise kernel, so that they have its bits.
+/// Nil where the element type has no such kernel (Float), for shapes that differ or of rank below 2, and where a label
+/// is neither 0 nor 1 (whose −∞ the elementwise kernel gives).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func bernoulliLogProbabilityDeferred<Scalar: TensorScalar>(labels: Tensor<Scalar>, logits: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, logitGradient: Tensor<Scalar>)?
+{
+    let shape = logits.shape
+    guard let kernel = Scalar.bernoulliLogDensitySums, labels.shape == shape, shape.rank >= 2 else { return nil }
+    let (rows, count) = (shape[0], logits.scalarCount)
+    guard count > 0 else { return nil }
+    var sums = TensorElements<Scalar>.uninitialized(count: rows)
+    var gradient = TensorElements<Scalar>.uninitialized(count: count)
+    let (x, l) = (labels.scalars, logits.scalars)
+    let invalid = x.withUnsafeBufferPointer { x in
+        l.withUnsafeBufferPointer { l in
+            sums.withUnsafeMutableBufferPointer { sums in
+                gradient.withUnsafeMutableBufferPointer { g in
+                    kernel(rows, count / rows, x.baseAddress!, l.baseAddress!, sums.baseAddress!, g.baseAddress!)
+                }
+            }
+        }
+    }
+    guard invalid == 0 else { return nil }
+    let value = TensorElements<Scalar>.deferred(count: count, rows: rows, rowSums: sums) { out in
+        x.withUnsafeBufferPointer { x in
+            l.withUnsafeBufferPointer { l in
+                let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: count)
+                defer { scratch.deallocate() }
+                _ = Scalar.bernoulliLogDensity(count: count, labels: x.baseAddress!, logits: l.baseAddress!, result: out, gradient: scratch)
+            }
+        }
+    }
+    return (Tensor(checkedShape: shape, elements: value), Tensor(checkedShape: shape, elements: gradient))
+}
+
 @derivative(of: sigmoidCrossEntropy, wrt: logits)
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)

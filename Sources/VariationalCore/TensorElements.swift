@@ -1,3 +1,4 @@
+import CVariationalKernels
 import Synchronization
 
 // The elements of a tensor in storage of the project's own.
@@ -13,7 +14,9 @@ import Synchronization
 @usableFromInline
 struct TensorBufferHeader {
     @usableFromInline var count: Int
-    /// `TensorBufferHeader.ones` for a buffer of ones that is never written in place (`TensorElements.ones`), else 0.
+    /// `TensorBufferHeader.ones` for a buffer of ones that is never written in place (`TensorElements.ones`); the
+    /// address of a retained `DeferredElements` for elements not yet computed (`TensorElements.deferred`); else 0.
+    /// Read with acquire ordering (`TensorBuffer.marks`): another thread may be computing deferred elements.
     @usableFromInline var marks: Int = 0
     @inlinable init(count: Int) { self.count = count }
     @usableFromInline static let ones = 1
@@ -22,9 +25,51 @@ struct TensorBufferHeader {
 /// The buffer behind `TensorElements`: a header with the element count, then the elements.
 @usableFromInline
 final class TensorBuffer<Scalar: TensorScalar>: ManagedBuffer<TensorBufferHeader, Scalar> {
+    /// The header's marks.
+    @inlinable
+    var marks: Int { withUnsafeMutablePointerToHeader { vk_load_acquire(&$0.pointee.marks) } }
+
     /// True for a buffer made by `TensorElements.ones(count:)`.
     @inlinable
-    var holdsMarkedOnes: Bool { withUnsafeMutablePointerToHeader { $0.pointee.marks == TensorBufferHeader.ones } }
+    var holdsMarkedOnes: Bool { marks == TensorBufferHeader.ones }
+
+    /// Computes the elements if they were deferred and nothing has read them yet. Every read or write of the
+    /// elements comes after this.
+    @inlinable
+    func materialize() {
+        if marks > TensorBufferHeader.ones { computeDeferredElements() }
+    }
+
+    /// The deferred elements' computation, once, under a lock that a thread reading them at the same time waits on.
+    @usableFromInline @inline(never)
+    func computeDeferredElements() {
+        deferredElementsLock.withLock { _ in
+            let marks = self.marks
+            guard marks > TensorBufferHeader.ones else { return }
+            let deferred = Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).takeRetainedValue()
+            withUnsafeMutablePointerToElements { deferred.fill($0) }
+            withUnsafeMutablePointerToHeader { vk_store_release(&$0.pointee.marks, 0) }
+        }
+    }
+
+    /// The row sums of deferred elements of `rows` rows that nothing has read yet, nil otherwise.
+    @usableFromInline
+    func deferredRowSums(rows: Int) -> TensorElements<Scalar>? {
+        guard marks > TensorBufferHeader.ones else { return nil }
+        return deferredElementsLock.withLock { _ in
+            let marks = self.marks
+            guard marks > TensorBufferHeader.ones else { return nil }
+            let deferred = Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).takeUnretainedValue()
+            return deferred.rows == rows ? deferred.rowSums : nil
+        }
+    }
+
+    deinit {
+        let marks = self.marks
+        if marks > TensorBufferHeader.ones {
+            Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).release()
+        }
+    }
 
     /// A buffer of `count` uninitialised elements (plain numbers: nothing needs destroying later).
     @inlinable
@@ -121,6 +166,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     @inlinable
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
         guard let buffer else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        buffer.materialize()
         return try buffer.withUnsafeMutablePointers { header, elements in
             try body(UnsafeBufferPointer(start: elements, count: header.pointee.count))
         }
@@ -131,6 +177,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     @inlinable
     var addressWhileAlive: UnsafePointer<Scalar>? {
         guard let buffer else { return nil }
+        buffer.materialize()
         return UnsafePointer(buffer.withUnsafeMutablePointerToElements { $0 })
     }
 
@@ -160,6 +207,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// for ones without looking (`ones(count:)`).
     @inlinable
     mutating func makeUnique() {
+        buffer!.materialize()
         if !isKnownUniquelyReferenced(&buffer!) || buffer!.holdsMarkedOnes {
             let old = buffer!
             let count = old.withUnsafeMutablePointerToHeader { $0.pointee.count }
@@ -173,7 +221,45 @@ public struct TensorElements<Scalar: TensorScalar> {
 
     /// A plain array of the elements.
     @inlinable public var array: [Scalar] { withUnsafeBufferPointer { Array($0) } }
+
+    /// `count` elements that `fill` writes the first time anything reads or writes them (never, if nothing does),
+    /// and the sums of their `rows` equal rows, known now: a model's log likelihood, which the inference layer reads
+    /// only as one sum per particle, need not have its elements computed. `fill` must write every element, and what
+    /// it writes must not depend on when it runs (it holds its own copies of its inputs).
+    public static func deferred(
+        count: Int, rows: Int, rowSums: TensorElements, fill: @escaping (UnsafeMutablePointer<Scalar>) -> Void
+    ) -> TensorElements {
+        require(rows > 0 && count % rows == 0 && rowSums.count == rows,
+                "TensorElements.deferred: \(rowSums.count) sums for \(rows) rows of \(count) elements")
+        let storage = TensorBuffer<Scalar>.allocate(count: count)
+        let deferred = DeferredElements(rows: rows, rowSums: rowSums, fill: fill)
+        storage.withUnsafeMutablePointerToHeader { $0.pointee.marks = Int(bitPattern: Unmanaged.passRetained(deferred).toOpaque()) }
+        var result = TensorElements()
+        result.buffer = storage
+        return result
+    }
+
+    /// The sums of the rows given to `deferred`, when these are deferred elements of `rows` rows that nothing has
+    /// read yet; nil otherwise.
+    public func deferredRowSums(rows: Int) -> TensorElements? {
+        buffer?.deferredRowSums(rows: rows)
+    }
 }
+
+/// What `TensorElements.deferred` knows of elements not yet computed.
+@usableFromInline
+final class DeferredElements<Scalar: TensorScalar> {
+    let rows: Int
+    let rowSums: TensorElements<Scalar>
+    let fill: (UnsafeMutablePointer<Scalar>) -> Void
+
+    init(rows: Int, rowSums: TensorElements<Scalar>, fill: @escaping (UnsafeMutablePointer<Scalar>) -> Void) {
+        (self.rows, self.rowSums, self.fill) = (rows, rowSums, fill)
+    }
+}
+
+/// Held while deferred elements are computed, and while their row sums are looked up.
+let deferredElementsLock = Mutex<Void>(())
 
 extension TensorElements: RandomAccessCollection, MutableCollection {
     public typealias Index = Int
@@ -189,6 +275,7 @@ extension TensorElements: RandomAccessCollection, MutableCollection {
     public subscript(position: Int) -> Scalar {
         get {
             require(position >= 0 && position < count, "Tensor elements: index \(position) out of range for \(count) elements")
+            buffer!.materialize()
             return buffer!.withUnsafeMutablePointerToElements { $0[position] }
         }
         set {

@@ -2,6 +2,12 @@ import _Differentiation
 import CVariationalKernels
 import RealModule
 
+/// A kernel of `TensorScalar.bernoulliLogDensitySums`.
+public typealias BernoulliLogDensitySums<Scalar> = (
+    _ rows: Int, _ columns: Int, _ labels: UnsafePointer<Scalar>, _ logits: UnsafePointer<Scalar>,
+    _ sums: UnsafeMutablePointer<Scalar>, _ gradient: UnsafeMutablePointer<Scalar>
+) -> Int
+
 /// A floating-point type a `Tensor` can hold: `Float` or `Double`.
 ///
 /// The requirements route the hot loops of the Tensor core to the kernels (BLAS products and vector maths).
@@ -29,6 +35,10 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func bernoulliLogDensity(
         count: Int, labels: UnsafePointer<Self>, logits: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>,
         gradient: UnsafeMutablePointer<Self>) -> Int
+    /// The sums of `bernoulliLogDensity` over each row, with its gradient, in a pass that takes one logarithm a chunk
+    /// of elements rather than a series an element: (rows, columns, labels, logits, sums, gradient) → how many labels
+    /// are neither 0 nor 1 (the results are then not the densities'). Nil where there is no such kernel.
+    static var bernoulliLogDensitySums: BernoulliLogDensitySums<Self>? { get }
     /// log k! read from `table` (log 0!, log 1!, …) for counts below its size, NaN elsewhere. Returns how many are NaN.
     static func logFactorials(
         count: Int, counts: UnsafePointer<Self>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Self>) -> Int
@@ -111,6 +121,8 @@ extension Float: TensorScalar {
     ) -> Int {
         vk_sbernoulli_log_density(count, labels, logits, result, gradient)
     }
+
+    public static var bernoulliLogDensitySums: BernoulliLogDensitySums<Float>? { nil }
 
     public static func poissonLogDensities(
         rows: Int, columns: Int, counts: UnsafePointer<Float>, logFactorials: UnsafePointer<Float>,
@@ -256,6 +268,10 @@ extension Double: TensorScalar {
         gradient: UnsafeMutablePointer<Double>
     ) -> Int {
         vk_dbernoulli_log_density(count, labels, logits, result, gradient)
+    }
+
+    public static var bernoulliLogDensitySums: BernoulliLogDensitySums<Double>? {
+        { vk_dbernoulli_log_density_sums($0, $1, $2, $3, $4, $5) }
     }
 
     public static func poissonLogDensities(

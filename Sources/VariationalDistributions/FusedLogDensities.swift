@@ -644,7 +644,9 @@ func bernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -
 func vjpBernoulliLogDensityInLogits<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
-    let (value, logitGradient, _) = bernoulliLogProbabilityWithGradient(labels: x, logits: logits)
+    // A likelihood is read as its sums per particle: its elements are computed only if something else reads them.
+    let (value, logitGradient) = bernoulliLogProbabilityDeferred(labels: x, logits: logits)
+        ?? { let (value, gradient, _) = bernoulliLogProbabilityWithGradient(labels: x, logits: logits); return (value, gradient) }()
     return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: logitGradient.shape) * logitGradient })
 }
 

@@ -13,6 +13,11 @@
 /// Returns 1 when OpenBLAS is in use, 0 for the portable kernel.
 int vk_initialize(void);
 
+// A word read with acquire and written with release ordering: a tensor buffer's marks, which say whether its
+// elements are still to be computed (TensorElements.swift), may be read on one thread while another computes them.
+static inline long vk_load_acquire(const long *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
+static inline void vk_store_release(long *word, long value) { __atomic_store_n(word, value, __ATOMIC_RELEASE); }
+
 // VK_ZERO_BLOCK zeros of each type, for making small arrays by copying (see Array.zeros(count:)).
 #define VK_ZERO_BLOCK 256
 const double *vk_zero_doubles(void);
@@ -103,6 +108,10 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *logits, const
 /// Returns the number of such x.
 long vk_sbernoulli_log_density(long n, const float *labels, const float *logits, float *y, float *g);
 long vk_dbernoulli_log_density(long n, const double *labels, const double *logits, double *y, double *g);
+/// Σ log Bernoulli(x; σ(l)) over each of `rows` rows of n elements into sums (one logarithm a chunk instead of one
+/// an element), and the gradients x − σ(l) into g. Returns how many x are neither 0 nor 1 (the results are then not
+/// the densities': take the elementwise kernel).
+long vk_dbernoulli_log_density_sums(long rows, long n, const double *x, const double *l, double *sums, double *g);
 /// Bernoulli GLM: returns Σᵢ yᵢ lᵢ − softplus(lᵢ), lᵢ = Σⱼ w[j] xT[j·ldx + i], and writes g[j] = Σᵢ (yᵢ − σ(lᵢ)) xT[j·ldx + i].
 double vk_dlogistic_glm(long n, long d, const double *xT, long ldx, const double *y, const double *w, double *g);
 /// y[j] = table[k[j]] for counts k[j] ∈ {0, …, size − 1}, NaN otherwise; returns how many are NaN.
