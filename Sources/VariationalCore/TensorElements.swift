@@ -14,9 +14,11 @@ import Synchronization
 @usableFromInline
 struct TensorBufferHeader {
     @usableFromInline var count: Int
-    /// `TensorBufferHeader.ones` for a buffer of ones that is never written in place (`TensorElements.ones`); the
-    /// address of a retained `DeferredElements` for elements not yet computed (`TensorElements.deferred`); else 0.
-    /// Read with acquire ordering (`TensorBuffer.marks`): another thread may be computing deferred elements.
+    /// `TensorBufferHeader.ones` for a buffer of ones that is never written in place (`TensorElements.ones`); for
+    /// deferred elements (`TensorElements.deferred`), the address of their retained `DeferredElements` until they
+    /// are computed, then its negation (it is released with the buffer); else 0. Deferred elements are computed under
+    /// a lock, and their mark written last with release ordering; a reader reads it again with acquire ordering
+    /// before reading them (`TensorBuffer.computeIfDeferred`).
     @usableFromInline var marks: Int = 0
     @inlinable init(count: Int) { self.count = count }
     @usableFromInline static let ones = 1
@@ -25,30 +27,36 @@ struct TensorBufferHeader {
 /// The buffer behind `TensorElements`: a header with the element count, then the elements.
 @usableFromInline
 final class TensorBuffer<Scalar: TensorScalar>: ManagedBuffer<TensorBufferHeader, Scalar> {
-    /// The header's marks.
+    /// The header's marks. (A plain load: through the C function that loads with acquire ordering, every caller
+    /// retained the buffer around the call, as it may release anything.)
     @inlinable
-    var marks: Int { withUnsafeMutablePointerToHeader { vk_load_acquire(&$0.pointee.marks) } }
+    var marks: Int { withUnsafeMutablePointerToHeader { $0.pointee.marks } }
 
     /// True for a buffer made by `TensorElements.ones(count:)`.
     @inlinable
     var holdsMarkedOnes: Bool { marks == TensorBufferHeader.ones }
 
-    /// Computes the elements if they were deferred and nothing has read them yet. Every read or write of the
-    /// elements comes after this.
+    /// Computes the elements if they were deferred and nothing has read them yet: every read or write of the
+    /// elements comes after this, written out where the header and elements are at hand (a method taking a closure
+    /// here kept the optimiser from inlining the closures of the arithmetic that reads them).
     @inlinable
-    func materialize() {
-        if marks > TensorBufferHeader.ones { computeDeferredElements() }
+    static func computeIfDeferred(_ header: UnsafeMutablePointer<TensorBufferHeader>, _ elements: UnsafeMutablePointer<Scalar>) {
+        if _slowPath(header.pointee.marks | TensorBufferHeader.ones != TensorBufferHeader.ones) { computeDeferredElements(header, elements) }
     }
 
-    /// The deferred elements' computation, once, under a lock that a thread reading them at the same time waits on.
-    @usableFromInline @inline(never)
-    func computeDeferredElements() {
+    /// The deferred elements' computation, once, under a lock that a thread reading them at the same time waits on;
+    /// for elements already computed, only the acquiring load of their mark. It releases nothing (the record goes
+    /// with the buffer), and says so: otherwise every caller that reads elements retains the buffer around the call
+    /// (about 80 retains and releases a step of eight schools). For the same reason the caller's check is a plain
+    /// load, and any ordering is here, out of its sight.
+    @usableFromInline @inline(never) @_effects(releasenone)
+    static func computeDeferredElements(_ header: UnsafeMutablePointer<TensorBufferHeader>, _ elements: UnsafeMutablePointer<Scalar>) {
+        if vk_load_acquire(&header.pointee.marks) < 0 { return }
         deferredElementsLock.withLock { _ in
-            let marks = self.marks
+            let marks = vk_load_acquire(&header.pointee.marks)
             guard marks > TensorBufferHeader.ones else { return }
-            let deferred = Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).takeRetainedValue()
-            withUnsafeMutablePointerToElements { deferred.fill($0) }
-            withUnsafeMutablePointerToHeader { vk_store_release(&$0.pointee.marks, 0) }
+            Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!)._withUnsafeGuaranteedRef { $0.fill(elements) }
+            vk_store_release(&header.pointee.marks, -marks)
         }
     }
 
@@ -66,8 +74,8 @@ final class TensorBuffer<Scalar: TensorScalar>: ManagedBuffer<TensorBufferHeader
 
     deinit {
         let marks = self.marks
-        if marks > TensorBufferHeader.ones {
-            Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).release()
+        if _slowPath(marks != 0 && marks != TensorBufferHeader.ones) {
+            Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: abs(marks))!).release()
         }
     }
 
@@ -166,9 +174,9 @@ public struct TensorElements<Scalar: TensorScalar> {
     @inlinable
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Scalar>) throws -> R) rethrows -> R {
         guard let buffer else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
-        buffer.materialize()
         return try buffer.withUnsafeMutablePointers { header, elements in
-            try body(UnsafeBufferPointer(start: elements, count: header.pointee.count))
+            TensorBuffer.computeIfDeferred(header, elements)
+            return try body(UnsafeBufferPointer(start: elements, count: header.pointee.count))
         }
     }
 
@@ -177,8 +185,10 @@ public struct TensorElements<Scalar: TensorScalar> {
     @inlinable
     var addressWhileAlive: UnsafePointer<Scalar>? {
         guard let buffer else { return nil }
-        buffer.materialize()
-        return UnsafePointer(buffer.withUnsafeMutablePointerToElements { $0 })
+        return buffer.withUnsafeMutablePointers { header, elements in
+            TensorBuffer.computeIfDeferred(header, elements)
+            return UnsafePointer(elements)
+        }
     }
 
     /// Calls `body` with the elements' bytes.
@@ -207,8 +217,11 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// for ones without looking (`ones(count:)`).
     @inlinable
     mutating func makeUnique() {
-        buffer!.materialize()
-        if !isKnownUniquelyReferenced(&buffer!) || buffer!.holdsMarkedOnes {
+        let marks = buffer!.marks
+        if _slowPath(marks | TensorBufferHeader.ones != TensorBufferHeader.ones) {
+            buffer!.withUnsafeMutablePointers { TensorBuffer.computeIfDeferred($0, $1) }  // deferred elements
+        }
+        if !isKnownUniquelyReferenced(&buffer!) || marks == TensorBufferHeader.ones {
             let old = buffer!
             let count = old.withUnsafeMutablePointerToHeader { $0.pointee.count }
             let copy = TensorBuffer<Scalar>.allocate(count: count)
@@ -275,8 +288,10 @@ extension TensorElements: RandomAccessCollection, MutableCollection {
     public subscript(position: Int) -> Scalar {
         get {
             require(position >= 0 && position < count, "Tensor elements: index \(position) out of range for \(count) elements")
-            buffer!.materialize()
-            return buffer!.withUnsafeMutablePointerToElements { $0[position] }
+            return buffer!.withUnsafeMutablePointers { header, elements in
+                TensorBuffer.computeIfDeferred(header, elements)
+                return elements[position]
+            }
         }
         set {
             require(position >= 0 && position < count, "Tensor elements: index \(position) out of range for \(count) elements")

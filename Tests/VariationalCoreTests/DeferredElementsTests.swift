@@ -120,7 +120,7 @@ final class DeferredElementsTests: XCTestCase {
     /// A stand-in for what a fill holds, to see when it is let go.
     final class Held {}
 
-    func testTheFillRunsOnceOnlyWhenReadAndIsLetGoWithTheElements() {
+    func testTheFillRunsOnceOnlyWhenReadAndGoesWithTheElements() {
         let calls = Mutex(0)
         weak var watched: Held?
         func make() -> TensorElements<Double> {
@@ -143,14 +143,16 @@ final class DeferredElementsTests: XCTestCase {
         }
         XCTAssertNil(watched)
         XCTAssertEqual(calls.withLock { $0 }, 0)
-        // Read three ways: one run, and the fill let go once it has run.
-        let elements = make()
-        XCTAssertEqual(elements[4], 5)
-        XCTAssertEqual(elements.array, [1, 2, 3, 4, 5, 6])
-        XCTAssertEqual(elements.reduce(0, +), 21)
-        XCTAssertEqual(calls.withLock { $0 }, 1)
+        // Read three ways: one run; the fill is let go with the elements.
+        do {
+            let elements = make()
+            XCTAssertEqual(elements[4], 5)
+            XCTAssertEqual(elements.array, [1, 2, 3, 4, 5, 6])
+            XCTAssertEqual(elements.reduce(0, +), 21)
+            XCTAssertEqual(calls.withLock { $0 }, 1)
+            XCTAssertNil(elements.deferredRowSums(rows: 2))
+        }
         XCTAssertNil(watched)
-        XCTAssertNil(elements.deferredRowSums(rows: 2))
     }
 
     func testThreadsReadingAtOnceSeeOneComputation() {
