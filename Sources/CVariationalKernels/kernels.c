@@ -1062,9 +1062,10 @@ DEFINE_NORMAL_ROWS(d, double)
 // A model's log likelihood is read as one sum per particle, Σᵢ log Bernoulli(xᵢ; σ(lᵢ)) = Σᵢ xᵢlᵢ − max(lᵢ, 0) −
 // log uᵢ with uᵢ = fl(1 + eᵢ) ∈ [1, 2], eᵢ = exp(−|lᵢ|), less the rounding error of that sum through cᵢ/uᵢ,
 // cᵢ = eᵢ − (uᵢ − 1) (exact, as |eᵢ| ≤ 1). Its logarithms need not be taken one by one: each lane multiplies its uᵢ
-// into a compensated product (as the GLM below does), and a chunk of 256 elements takes one logarithm of the lanes'
-// product (below 2^256). What remains per element is one division, which also gives the gradient xᵢ − σ(lᵢ): about
-// half the time of the elementwise densities, whose log(1 + e) is a series per element.
+// into a compensated product (as the GLM below does), a chunk of 256 elements joins its lanes' products (below 2^256)
+// into the row's, which a power of two brings back to [1, 2) each time, and the row takes one logarithm. What
+// remains per element is one division, which also gives the gradient xᵢ − σ(lᵢ): about half the time of the
+// elementwise densities, whose log(1 + e) is a series per element.
 // A partial last vector is padded with l = −∞ and x = 0, which add exactly nothing (e = 0, u = 1), so that every
 // element's gradient comes from the vector path wherever it sits. Labels other than 0 and 1 are counted, and the
 // sums and gradients are then not those of the densities: the caller takes the elementwise kernel instead.
@@ -1078,6 +1079,22 @@ static inline void multiply(product *a, double p, double q) {
     a->p = next;
 }
 
+// A compensated product brought to [1, 2) by a power of two (exact), which is returned; NaN and ∞ are left.
+static inline long renormalize(product *a) {
+    unsigned long bits;
+    memcpy(&bits, &a->p, sizeof bits);
+    long biased = (long)((bits >> 52) & 0x7ff);
+    if (biased == 0 || biased == 0x7ff) return 0;
+    unsigned long inverse = (unsigned long)(2046 - biased) << 52;  // 2^-(biased − 1023)
+    double s;
+    memcpy(&s, &inverse, sizeof s);
+    a->p *= s;
+    a->q *= s;
+    return biased - 1023;
+}
+// log 2 = ln2_high + ln2_low, ln2_high with its last 21 bits zero.
+static const double ln2_high = 6.93147180369123816490e-01, ln2_low = 1.90821492927058770002e-10;
+
 typedef double vk_d1 __attribute__((vector_size(8), aligned(8)));
 typedef long vk_l1 __attribute__((vector_size(8), aligned(8)));
 static inline vk_d1 exp_d1(vk_d1 x) { return (vk_d1){exp(x[0])}; }
@@ -1085,7 +1102,9 @@ static inline vk_d1 exp_d1(vk_d1 x) { return (vk_d1){exp(x[0])}; }
 #define BERNOULLI_SUM_ROW(V, I, EXPV)                                                                  \
     enum { W = sizeof(V) / sizeof(double) };                                                           \
     const I sign = (I)(-(V){0});                                                                       \
-    double es[CHUNK], total = 0, logs = 0;                                                             \
+    double es[CHUNK], total = 0, carried = 0; /* the chunks' sums, compensated: rows of 10^5 elements */ \
+    product run = {1, 0}; /* the chunks' products, times 2^-scale */                                   \
+    long scale = 0;                                                                                    \
     I bad = {0};                                                                                       \
     for (long s = 0; s < n; s += CHUNK) {                                                              \
         long len = n - s < CHUNK ? n - s : CHUNK, vectors = len / W * W;                               \
@@ -1120,12 +1139,18 @@ static inline vk_d1 exp_d1(vk_d1 x) { return (vk_d1){exp(x[0])}; }
         }                                                                                              \
         product lanes = {p[0], q[0]};                                                                  \
         for (int k = 1; k < W; k++) multiply(&lanes, p[k], q[k]);                                      \
-        for (int k = 0; k < W; k++) total += sum[k];                                                   \
-        logs += log(lanes.p) + lanes.q / lanes.p;                                                      \
+        double chunk = 0;                                                                              \
+        for (int k = 0; k < W; k++) chunk += sum[k];                                                   \
+        double next = total + chunk;                                                                   \
+        if (isfinite(next)) carried += fabs(total) >= fabs(chunk) ? (total - next) + chunk : (chunk - next) + total; \
+        total = next;                                                                                  \
+        multiply(&run, lanes.p, lanes.q);                                                              \
+        scale += renormalize(&run);                                                                    \
     }                                                                                                  \
     long invalid = 0;                                                                                  \
     for (int k = 0; k < W; k++) invalid += bad[k] & 1;                                                 \
-    *result = total - logs;                                                                            \
+    /* one logarithm a row: log(p + q) + scale·log 2, log 2 in two parts (the first times scale is exact) */ \
+    *result = (total + carried) - ((scale * ln2_high + log(run.p)) + (run.q / run.p + scale * ln2_low)); \
     return invalid;
 
 __attribute__((target("avx512f,avx512dq"))) static long avx512_bernoulli_sum_row(

@@ -60,16 +60,14 @@ final class TensorBuffer<Scalar: TensorScalar>: ManagedBuffer<TensorBufferHeader
         }
     }
 
-    /// The row sums of deferred elements of `rows` rows that nothing has read yet, nil otherwise.
+    /// The row sums of deferred elements of `rows` rows that nothing has read yet, nil otherwise. (No lock: the
+    /// record lives as long as the buffer, and its sums never change.)
     @usableFromInline
     func deferredRowSums(rows: Int) -> TensorElements<Scalar>? {
+        let marks = withUnsafeMutablePointerToHeader { vk_load_acquire(&$0.pointee.marks) }
         guard marks > TensorBufferHeader.ones else { return nil }
-        return deferredElementsLock.withLock { _ in
-            let marks = self.marks
-            guard marks > TensorBufferHeader.ones else { return nil }
-            let deferred = Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).takeUnretainedValue()
-            return deferred.rows == rows ? deferred.rowSums : nil
-        }
+        let deferred = Unmanaged<DeferredElements<Scalar>>.fromOpaque(UnsafeRawPointer(bitPattern: marks)!).takeUnretainedValue()
+        return deferred.rows == rows ? deferred.rowSums : nil
     }
 
     deinit {
@@ -271,7 +269,7 @@ final class DeferredElements<Scalar: TensorScalar> {
     }
 }
 
-/// Held while deferred elements are computed, and while their row sums are looked up.
+/// Held while deferred elements are computed.
 let deferredElementsLock = Mutex<Void>(())
 
 extension TensorElements: RandomAccessCollection, MutableCollection {
