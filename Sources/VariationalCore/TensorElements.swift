@@ -237,6 +237,9 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// and the sums of their `rows` equal rows, known now: a model's log likelihood, which the inference layer reads
     /// only as one sum per particle, need not have its elements computed. `fill` must write every element, and what
     /// it writes must not depend on when it runs (it holds its own copies of its inputs).
+    /// (Inlinable, so that the record's class is known where the element type is: made in generic code, its metadata
+    /// was looked up at run time, about 300 instructions.)
+    @inlinable
     public static func deferred(
         count: Int, rows: Int, rowSums: TensorElements, fill: @escaping (UnsafeMutablePointer<Scalar>) -> Void
     ) -> TensorElements {
@@ -264,6 +267,7 @@ final class DeferredElements<Scalar: TensorScalar> {
     let rowSums: TensorElements<Scalar>
     let fill: (UnsafeMutablePointer<Scalar>) -> Void
 
+    @usableFromInline
     init(rows: Int, rowSums: TensorElements<Scalar>, fill: @escaping (UnsafeMutablePointer<Scalar>) -> Void) {
         (self.rows, self.rowSums, self.fill) = (rows, rowSums, fill)
     }
