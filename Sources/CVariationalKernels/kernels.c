@@ -723,6 +723,16 @@ DEFINE_LOGISTIC_ELEMENT(d, double)
         }                                                                                              \
     }
 
+// e = exp(−|l|) for the vectors of a chunk of `count` logits from `chunk` into es (W lanes a vector, sign its sign
+// bit), those past `vectors` from the padded copy tail[0].
+#define CHUNK_EXPONENTIALS(V, I, EXPV, chunk, vectors, count)                                          \
+    for (long i = 0; i < (count); i += W) {                                                            \
+        V v;                                                                                           \
+        memcpy(&v, i < (vectors) ? (chunk) + i : tail[0], sizeof v);                                   \
+        V e = EXPV((V)((I)v | sign));                                                                  \
+        memcpy(es + i, &e, sizeof e);                                                                  \
+    }
+
 // W lanes of type V (I: integers of the same width, for the sign bit and the masks). The exponentials of a chunk
 // come first, in a loop of their own, so that the loop after it has no calls; it then takes two vectors at a time,
 // so that the processor overlaps their chains of dependent operations (the division, the series): 2–4% less time
@@ -739,12 +749,7 @@ DEFINE_LOGISTIC_ELEMENT(d, double)
         memset(tail, 0, sizeof tail);                                                                  \
         memcpy(tail[0], l + s + vectors, sizeof(T) * (size_t)(len - vectors));                         \
         if (x) memcpy(tail[1], x + s + vectors, sizeof(T) * (size_t)(len - vectors));                  \
-        for (long i = 0; i < padded; i += W) {                                                         \
-            V v;                                                                                       \
-            memcpy(&v, i < vectors ? l + s + i : tail[0], sizeof v);                                   \
-            V e = EXPV((V)((I)v | sign));                                                              \
-            memcpy(es + i, &e, sizeof e);                                                              \
-        }                                                                                              \
+        CHUNK_EXPONENTIALS(V, I, EXPV, l + s, vectors, padded)                                        \
         long i = 0;                                                                                    \
         for (; i + 2 * W <= vectors; i += 2 * W) {                                                     \
             V v0, v1, t0 = {0}, t1 = {0}, e0, e1;                                                      \
@@ -1112,12 +1117,7 @@ static inline vk_d1 exp_d1(vk_d1 x) { return (vk_d1){exp(x[0])}; }
         for (int k = 0; k < W; k++) { tail[0][k] = -(double)INFINITY; tail[1][k] = 0; }                \
         memcpy(tail[0], l + s + vectors, sizeof(double) * (size_t)(len - vectors));                   \
         memcpy(tail[1], x + s + vectors, sizeof(double) * (size_t)(len - vectors));                    \
-        for (long i = 0; i < len; i += W) {                                                            \
-            V v;                                                                                       \
-            memcpy(&v, i < vectors ? l + s + i : tail[0], sizeof v);                                   \
-            V e = EXPV((V)((I)v | sign));                                                              \
-            memcpy(es + i, &e, sizeof e);                                                              \
-        }                                                                                              \
+        CHUNK_EXPONENTIALS(V, I, EXPV, l + s, vectors, len)                                           \
         V sum = {0}, p = (V){0} + 1, q = {0};                                                          \
         for (long i = 0; i < len; i += W) {                                                            \
             int whole = i < vectors;                                                                   \
