@@ -233,8 +233,8 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// A plain array of the elements.
     @inlinable public var array: [Scalar] { withUnsafeBufferPointer { Array($0) } }
 
-    /// `count` elements that `fill` writes the first time anything reads or writes them (never, if nothing does),
-    /// and the sums of their `rows` equal rows, known now: a model's log likelihood, which the inference layer reads
+    /// `count` (> 0) elements that `fill` writes the first time anything reads or writes them (never, if nothing
+    /// does), and the sums of their `rows` equal rows, known now: a model's log likelihood, which the inference layer reads
     /// only as one sum per particle, need not have its elements computed. `fill` must write every element, and what
     /// it writes must not depend on when it runs (it holds its own copies of its inputs).
     /// (Inlinable, so that the record's class is known where the element type is: made in generic code, its metadata
@@ -243,7 +243,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     public static func deferred(
         count: Int, rows: Int, rowSums: TensorElements, fill: @escaping (UnsafeMutablePointer<Scalar>) -> Void
     ) -> TensorElements {
-        require(rows > 0 && count % rows == 0 && rowSums.count == rows,
+        require(count > 0 && rows > 0 && count % rows == 0 && rowSums.count == rows,
                 "TensorElements.deferred: \(rowSums.count) sums for \(rows) rows of \(count) elements")
         let storage = TensorBuffer<Scalar>.allocate(count: count)
         let deferred = DeferredElements(rows: rows, rowSums: rowSums, fill: fill)

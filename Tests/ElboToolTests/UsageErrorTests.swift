@@ -19,6 +19,7 @@ final class UsageErrorTests: XCTestCase {
         XCTAssertTrue(try stop("rank-five").contains("TensorShape: at most 4 dimensions"))
         XCTAssertTrue(try stop("elements-count").contains("Tensor: shape [2, 3] needs 6 scalars, got 3"))
         XCTAssertTrue(try stop("negative-dimension").contains("Tensor: negative dimension in shape [-1, 3]"))
+        XCTAssertTrue(try stop("deferred-elements").contains("TensorElements.deferred: 1 sums for 1 rows of 0 elements"))
         XCTAssertTrue(try stop("huge-dimension").contains("TensorShape: dimension 6000000000 is outside ±2147483647"))
     }
 

@@ -27,6 +27,8 @@ case "huge-dimension":
     print(Tensor<Double>(zeros: [dimension]))
 case "negative-dimension":
     print(Tensor<Double>(shape: [-1, 3], scalars: [1, 2, 3]))
+case "deferred-elements":
+    print(TensorElements<Double>.deferred(count: 0, rows: 1, rowSums: [0]) { _ in })
 case "matmul-shapes":
     print(matmul(zeros34, zeros34))
 case "discrete-prior":
