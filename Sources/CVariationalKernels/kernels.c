@@ -933,16 +933,9 @@ DEFINE_LOG_FACTORIALS(d, double)
     for (long r = 0; r < rows; r++) {                                                                          \
         const T *restrict l = rate + r * columns, *restrict u = v + r * columns;                               \
         T *restrict out = g + r * columns;                                                                     \
-        if (in_log_rate) {                                                                                     \
-            for (long j = 0; j < columns; j++) {                                                               \
-                T d = u[j] * (k[j] - l[j]);                                                                    \
-                out[j] = lf[j] != lf[j] ? 0 : d;                                                               \
-            }                                                                                                  \
-        } else {                                                                                               \
-            for (long j = 0; j < columns; j++) {                                                               \
-                T kj = k[j], d = u[j] * (kj == 0 ? -1 : kj / l[j] - 1);                                        \
-                out[j] = lf[j] != lf[j] ? 0 : d;                                                               \
-            }                                                                                                  \
+        for (long j = 0; j < columns; j++) {                                                                   \
+            T kj = k[j], d = u[j] * (kj == 0 ? -1 : kj / l[j] - 1);                                            \
+            out[j] = lf[j] != lf[j] ? 0 : d;                                                                   \
         }                                                                                                      \
     } }
 #define DEFINE_POISSON_ROWS(P, T)                                                                               \
@@ -957,12 +950,11 @@ DEFINE_LOG_FACTORIALS(d, double)
     }                                                                                                          \
     __attribute__((target("avx2"))) static void avx_##P##poisson_gradient_rows(                              \
         long rows, long columns, const T *restrict k, const T *restrict lf, const T *restrict rate,           \
-        const T *restrict v, int in_log_rate, T *restrict g) { POISSON_GRADIENT_LOOP(T) }                      \
+        const T *restrict v, T *restrict g) { POISSON_GRADIENT_LOOP(T) }                                       \
     void vk_##P##poisson_gradient_rows(long rows, long columns, const T *restrict k, const T *restrict lf,    \
-                                       const T *restrict rate, const T *restrict v, int in_log_rate,          \
-                                       T *restrict g) {                                                       \
+                                       const T *restrict rate, const T *restrict v, T *restrict g) {          \
         vk_initialize();                                                                                       \
-        if (has_avx2) { avx_##P##poisson_gradient_rows(rows, columns, k, lf, rate, v, in_log_rate, g); return; } \
+        if (has_avx2) { avx_##P##poisson_gradient_rows(rows, columns, k, lf, rate, v, g); return; }             \
         POISSON_GRADIENT_LOOP(T)                                                                               \
     }
 DEFINE_POISSON_ROWS(s, float)

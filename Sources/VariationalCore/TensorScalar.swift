@@ -47,10 +47,10 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func poissonLogDensities(
         rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
         logRates: UnsafePointer<Self>, rates: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
-    /// Their gradient times `upstream`: v·(k/λ − 1) in the rate, or v·(k − λ) in the log rate; 0 where k is not a count.
+    /// Their gradient in the rate times `upstream`, v·(k/λ − 1); 0 where k is not a count.
     static func poissonGradient(
         rows: Int, columns: Int, counts: UnsafePointer<Self>, logFactorials: UnsafePointer<Self>,
-        rates: UnsafePointer<Self>, upstream: UnsafePointer<Self>, inLogRate: Bool, result: UnsafeMutablePointer<Self>)
+        rates: UnsafePointer<Self>, upstream: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// The log densities kη − e^η − log k! into `values` and their gradient in the log rate, k − e^η, into
     /// `gradients`, at once from the log rates alone: the bits of `poissonLogDensities` and of `poissonGradient`
     /// with an upstream of ones.
@@ -133,9 +133,9 @@ extension Float: TensorScalar {
 
     public static func poissonGradient(
         rows: Int, columns: Int, counts: UnsafePointer<Float>, logFactorials: UnsafePointer<Float>,
-        rates: UnsafePointer<Float>, upstream: UnsafePointer<Float>, inLogRate: Bool, result: UnsafeMutablePointer<Float>
+        rates: UnsafePointer<Float>, upstream: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>
     ) {
-        vk_spoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, inLogRate ? 1 : 0, result)
+        vk_spoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, result)
     }
 
     public static func poissonLogRateDensitiesAndGradients(
@@ -283,9 +283,9 @@ extension Double: TensorScalar {
 
     public static func poissonGradient(
         rows: Int, columns: Int, counts: UnsafePointer<Double>, logFactorials: UnsafePointer<Double>,
-        rates: UnsafePointer<Double>, upstream: UnsafePointer<Double>, inLogRate: Bool, result: UnsafeMutablePointer<Double>
+        rates: UnsafePointer<Double>, upstream: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>
     ) {
-        vk_dpoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, inLogRate ? 1 : 0, result)
+        vk_dpoisson_gradient_rows(rows, columns, counts, logFactorials, rates, upstream, result)
     }
 
     public static func poissonLogRateDensitiesAndGradients(

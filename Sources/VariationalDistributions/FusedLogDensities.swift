@@ -588,11 +588,12 @@ func vjpPoissonLogDensityInLogRate<S: TensorScalar>(_ k: Tensor<S>, logRate: Ten
 func poissonGradient<S: TensorScalar>(
     _ k: Tensor<S>, _ rate: Tensor<S>, upstream v: Tensor<S>, logFactorials: TensorElements<S>?, inLogRate: Bool
 ) -> Tensor<S> {
-    if v.shape == rate.shape, let logFactorials, let (rows, columns) = countsRepeatAlongRows(k, rate) {
+    // In the rate, counts repeated along the rows: the kernel. (In the log rate such counts take one pass for the value
+    // and the gradient, `vjpPoissonLogDensityInLogRate`, and reach this only without log-factorials.)
+    if !inLogRate, v.shape == rate.shape, let logFactorials, let (rows, columns) = countsRepeatAlongRows(k, rate) {
         return alongRowsOfCounts(k, logFactorials, rate, v) {
             S.poissonGradient(
-                rows: rows, columns: columns, counts: $0, logFactorials: $1, rates: $2, upstream: $3, inLogRate: inLogRate,
-                result: $4)
+                rows: rows, columns: columns, counts: $0, logFactorials: $1, rates: $2, upstream: $3, result: $4)
         }
     }
     return fusedElementwiseGradient(k, rate, rate, rate, upstream: v, name: "Poisson.logProbability") { k, rate, _, _ in

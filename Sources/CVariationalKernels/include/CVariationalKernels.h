@@ -124,12 +124,12 @@ void vk_dpoisson_rows(long rows, long columns, const double *k, const double *lf
 /// The log densities into y and their gradient in the log rate with v = 1 into g, at once, from the log rates alone.
 void vk_spoisson_log_rate_rows(long rows, long columns, const float *k, const float *lf, const float *eta, float *y, float *g);
 void vk_dpoisson_log_rate_rows(long rows, long columns, const double *k, const double *lf, const double *eta, double *y, double *g);
-/// Their gradient times v into g: in the rate, v·(k/λ − 1); in the log rate (in_log_rate ≠ 0), v·(k − λ); 0 where k
-/// is not a count.
+/// Their gradient in the rate times v into g, v·(k/λ − 1); 0 where k is not a count. (In the log rate, a likelihood's
+/// gradient comes with its value from vk_Ppoisson_log_rate_rows.)
 void vk_spoisson_gradient_rows(long rows, long columns, const float *k, const float *lf, const float *rate, const float *v,
-                               int in_log_rate, float *g);
+                               float *g);
 void vk_dpoisson_gradient_rows(long rows, long columns, const double *k, const double *lf, const double *rate,
-                               const double *v, int in_log_rate, double *g);
+                               const double *v, double *g);
 /// Normal log densities over rows: x, m and σ (with log σ) each a whole rows × columns array (row stride `columns`) or
 /// one row met by every row (row stride 0); y = −½z² − log σ − c with z = (x − m)/σ, whole.
 void vk_snormal_rows(long rows, long columns, const float *x, long xs, const float *m, long ms, const float *s,
