@@ -1066,6 +1066,7 @@ DEFINE_NORMAL_ROWS(d, double)
 // A partial last vector is padded with l = −∞ and x = 0, which add exactly nothing (e = 0, u = 1), so that every
 // element's gradient comes from the vector path wherever it sits. Labels other than 0 and 1 are counted, and the
 // sums and gradients are then not those of the densities: the caller takes the elementwise kernel instead.
+
 // A compensated product: p + q holds it with the rounding error of each multiplication (from a fused multiply-add)
 // carried in q, so its logarithm log p + q/p is exact to the last digit however many factors it has.
 typedef struct { double p, q; } product;

@@ -69,7 +69,7 @@ public func bernoulliLogProbabilityWithGradient<Scalar: TensorScalar>(labels: Te
 
 /// `bernoulliLogProbabilityWithGradient` for a log likelihood that is likely to be read only as one sum per row of
 /// its first axis, as the inference layer reads a model's (one per particle): the row sums and the gradient are
-/// computed now, in a pass that takes one logarithm a chunk of elements instead of a series an element; the elements
+/// computed now, in a pass that takes one logarithm a row instead of a series an element; the elements
 /// only if something reads them (`TensorElements.deferred`), by the elementwise kernel, so that they have its bits.
 /// Nil where the element type has no such kernel (Float), for shapes that differ or of rank below 2, and where a label
 /// is neither 0 nor 1 (whose −∞ the elementwise kernel gives).

@@ -35,8 +35,8 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func bernoulliLogDensity(
         count: Int, labels: UnsafePointer<Self>, logits: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>,
         gradient: UnsafeMutablePointer<Self>) -> Int
-    /// The sums of `bernoulliLogDensity` over each row, with its gradient, in a pass that takes one logarithm a chunk
-    /// of elements rather than a series an element: (rows, columns, labels, logits, sums, gradient) → how many labels
+    /// The sums of `bernoulliLogDensity` over each row, with its gradient, in a pass that takes one logarithm a row
+    /// rather than a series an element: (rows, columns, labels, logits, sums, gradient) → how many labels
     /// are neither 0 nor 1 (the results are then not the densities'). Nil where there is no such kernel.
     static var bernoulliLogDensitySums: BernoulliLogDensitySums<Self>? { get }
     /// log k! read from `table` (log 0!, log 1!, …) for counts below its size, NaN elsewhere. Returns how many are NaN.

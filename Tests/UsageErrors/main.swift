@@ -51,5 +51,5 @@ case "batch-size":
     let model = Model([Latent("mu", Normal(0, 1))], observationCount: 10) { z, _ in z["mu"] }
     _ = SVI(model: model, family: MeanFieldGaussian(dimension: 1), estimator: ReparameterizedELBO(), configuration: configuration)
 default:
-    print("usage: usage-errors value-shape|tensor-shapes|rank-five|elements-count|negative-dimension|huge-dimension|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent|no-latents|duplicate-latents|batch-size")
+    print("usage: usage-errors value-shape|tensor-shapes|rank-five|elements-count|negative-dimension|huge-dimension|deferred-elements|matmul-shapes|discrete-prior|prior-parameter|prior-shape|dependent-support|unknown-latent|no-latents|duplicate-latents|batch-size")
 }

@@ -108,7 +108,7 @@ void vk_dsigmoid_cross_entropy_with_gradient(long n, const double *logits, const
 /// Returns the number of such x.
 long vk_sbernoulli_log_density(long n, const float *labels, const float *logits, float *y, float *g);
 long vk_dbernoulli_log_density(long n, const double *labels, const double *logits, double *y, double *g);
-/// Σ log Bernoulli(x; σ(l)) over each of `rows` rows of n elements into sums (one logarithm a chunk instead of one
+/// Σ log Bernoulli(x; σ(l)) over each of `rows` rows of n elements into sums (one logarithm a row instead of a series
 /// an element), and the gradients x − σ(l) into g. Returns how many x are neither 0 nor 1 (the results are then not
 /// the densities': take the elementwise kernel).
 long vk_dbernoulli_log_density_sums(long rows, long n, const double *x, const double *l, double *sums, double *g);
