@@ -834,6 +834,37 @@ static void part_columns(const rows_job *job, int part, long *first, long *last)
     if (*last > job->columns) *last = job->columns;
 }
 
+// y = a ∘ b elementwise for ∘ one of + − × ÷ (op 0 to 3), each operand either a whole array of n (stride 1) or one
+// number met by every element (stride 0); y apart from both. The loops are plain, and compiled for AVX-512, AVX2 and
+// plain C: each element is the one rounded operation whichever runs. A Swift loop is compiled for SSE2 only: a number
+// added to 500, 73 ns in such a loop against 47 here (C harness, one core); 13 against 11 for 64.
+#define BINARY_LOOPS(T, OP)                                                                            \
+    if (as && bs) for (long i = 0; i < n; i++) y[i] = a[i] OP b[i];                                    \
+    else if (as) { T c = b[0]; for (long i = 0; i < n; i++) y[i] = a[i] OP c; }                        \
+    else { T c = a[0]; for (long i = 0; i < n; i++) y[i] = c OP b[i]; }
+#define BINARY_BODY(T)                                                                                 \
+    switch (op) {                                                                                      \
+    case 0: BINARY_LOOPS(T, +) break;                                                                  \
+    case 1: BINARY_LOOPS(T, -) break;                                                                  \
+    case 2: BINARY_LOOPS(T, *) break;                                                                  \
+    default: BINARY_LOOPS(T, /) break;                                                                 \
+    }
+#define DEFINE_BINARY(P, T)                                                                            \
+    static void P##binary_portable(int op, long n, const T *restrict a, long as, const T *restrict b, long bs, \
+                                   T *restrict y) { BINARY_BODY(T) }                                   \
+    __attribute__((target("avx2"))) static void P##binary_avx2(int op, long n, const T *restrict a, long as, \
+                                                                const T *restrict b, long bs, T *restrict y) { BINARY_BODY(T) } \
+    __attribute__((target("avx512f"))) static void P##binary_avx512(int op, long n, const T *restrict a, long as, \
+                                                                     const T *restrict b, long bs, T *restrict y) { BINARY_BODY(T) } \
+    void vk_##P##binary(int op, long n, const T *a, long as, const T *b, long bs, T *y) {             \
+        vk_initialize();                                                                               \
+        if (has_avx512) P##binary_avx512(op, n, a, as, b, bs, y);                                      \
+        else if (has_avx2) P##binary_avx2(op, n, a, as, b, bs, y);                                     \
+        else P##binary_portable(op, n, a, as, b, bs, y);                                               \
+    }
+DEFINE_BINARY(s, float)
+DEFINE_BINARY(d, double)
+
 // Every row of y (rows × columns) a copy of b.
 #define DEFINE_FILL_ROWS(P, T)                                                                         \
     static void P##fill_rows_part(void *context, int part) {                                           \
@@ -1361,6 +1392,39 @@ void vk_dfull_rank_pullback(long s, long d, double w, const double *restrict g, 
         u->v[i] = vi;                                                                                     \
         u->p[i] -= u->lr * ((mi * u->c1) / (SQRT(vi * u->c2) + u->eps) + u->weightDecay * u->p[i]);       \
     }
+// The same in the vector paths, with the elements past the last whole vector (each a division and a square root,
+// one after the other) read and written through a mask and updated as one more vector: a small model's parameters are
+// mostly such a tail (updates of 6, 21 and 55 doubles: 29, 62 and 100 ns before, 22, 47 and 77 after; C harness,
+// alternating, one core). The vector's arithmetic is the loop's expression on vector types, so it rounds as the loop
+// does, lane by lane (the same multiply-adds are fused).
+#define ADAM_MASKED_TAIL(T, SQRT, V, MASK, LOAD, STORE)                                                   \
+    long whole = first + (last - first) / (long)(sizeof(V) / sizeof(T)) * (long)(sizeof(V) / sizeof(T)); \
+    { long last = whole; ADAM_LOOP(T, SQRT) }                                                             \
+    if (whole < last) {                                                                                   \
+        MASK;                                                                                             \
+        V gi = LOAD(u->g + whole), m = LOAD(u->m + whole), v = LOAD(u->v + whole), p = LOAD(u->p + whole); \
+        V mi = u->beta1 * m + (1 - u->beta1) * gi;                                                        \
+        V vi = u->beta2 * v + (1 - u->beta2) * gi * gi;                                                   \
+        p -= u->lr * ((mi * u->c1) / (__builtin_elementwise_sqrt(vi * u->c2) + u->eps) + u->weightDecay * p); \
+        STORE(u->m + whole, mi);                                                                          \
+        STORE(u->v + whole, vi);                                                                          \
+        STORE(u->p + whole, p);                                                                           \
+    }
+#define ADAM_MASK512(T) __mmask16 mask = (__mmask16)((1u << (last - whole)) - 1)
+#define ADAM_LOAD512_d(x) (vk_d8)_mm512_maskz_loadu_pd((__mmask8)mask, x)
+#define ADAM_STORE512_d(x, y) _mm512_mask_storeu_pd(x, (__mmask8)mask, (__m512d)(y))
+#define ADAM_LOAD512_s(x) (vk_s16)_mm512_maskz_loadu_ps(mask, x)
+#define ADAM_STORE512_s(x, y) _mm512_mask_storeu_ps(x, mask, (__m512)(y))
+#define ADAM_MASK256_d(T) vk_l4 mask = (vk_l4){0, 1, 2, 3} < (last - whole)
+#define ADAM_MASK256_s(T) vk_i8 mask = (vk_i8){0, 1, 2, 3, 4, 5, 6, 7} < (int)(last - whole)
+#define ADAM_LOAD256_d(x) (vk_d4)_mm256_maskload_pd(x, (__m256i)mask)
+#define ADAM_STORE256_d(x, y) _mm256_maskstore_pd(x, (__m256i)mask, (__m256d)(y))
+#define ADAM_LOAD256_s(x) (vk_s8)_mm256_maskload_ps(x, (__m256i)mask)
+#define ADAM_STORE256_s(x, y) _mm256_maskstore_ps(x, (__m256i)mask, (__m256)(y))
+#define ADAM_V512_d vk_d8
+#define ADAM_V512_s vk_s16
+#define ADAM_V256_d vk_d4
+#define ADAM_V256_s vk_s8
 
 #define DEFINE_ADAM(P, T, SQRT)                                                                                 \
     typedef struct {                                                                                            \
@@ -1373,9 +1437,13 @@ void vk_dfull_rank_pullback(long s, long d, double w, const double *restrict g, 
     } P##adam_update;                                                                                           \
     static void P##adam_range(const P##adam_update *u, long first, long last) { ADAM_LOOP(T, SQRT) }          \
     __attribute__((target("avx512f"))) static void P##adam_range512(const P##adam_update *u, long first,     \
-                                                                    long last) { ADAM_LOOP(T, SQRT) }         \
+                                                                    long last) {                              \
+        ADAM_MASKED_TAIL(T, SQRT, ADAM_V512_##P, ADAM_MASK512(T), ADAM_LOAD512_##P, ADAM_STORE512_##P)          \
+    }                                                                                                           \
     __attribute__((target("avx2,fma"))) static void P##adam_range256(const P##adam_update *u, long first,    \
-                                                                    long last) { ADAM_LOOP(T, SQRT) }         \
+                                                                    long last) {                              \
+        ADAM_MASKED_TAIL(T, SQRT, ADAM_V256_##P, ADAM_MASK256_##P(T), ADAM_LOAD256_##P, ADAM_STORE256_##P)      \
+    }                                                                                                           \
     static void P##adam_part(void *context, int part) {                                                         \
         const P##adam_update *u = context;                                                                      \
         long first = u->n * part / u->parts / 64 * 64;                                                          \

@@ -24,6 +24,11 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
         x: UnsafePointer<Self>, beta: Self, y: UnsafeMutablePointer<Self>)
     /// Applies a vectorised elementwise function.
     static func apply(_ function: VectorFunction, count: Int, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>)
+    /// y = a ∘ b elementwise over `count` elements, each of a and b a whole array (stride 1) or one number met by
+    /// every element (stride 0); y apart from both.
+    static func combine(
+        _ operation: ArithmeticOperation, count: Int, _ a: UnsafePointer<Self>, stride aStride: Int,
+        _ b: UnsafePointer<Self>, stride bStride: Int, result: UnsafeMutablePointer<Self>)
     /// Bernoulli negative log-likelihood from logits, softplus(l) − x·l, elementwise.
     static func sigmoidCrossEntropy(count: Int, logits: UnsafePointer<Self>, labels: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// `sigmoidCrossEntropy` with its gradient with respect to the logits, σ(l) − x.
@@ -90,12 +95,24 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
         firstCorrection: Self, secondCorrection: Self, weightDecay: Self)
 }
 
+/// The four arithmetic operations, in the order of the kernels' codes.
+public enum ArithmeticOperation: Int32, Sendable {
+    case add, subtract, multiply, divide
+}
+
 /// Elementwise functions with vectorised kernels.
 public enum VectorFunction: Sendable {
     case exp, log, log1p, expm1, tanh, erf, sigmoid, softplus
 }
 
 extension Float: TensorScalar {
+    public static func combine(
+        _ operation: ArithmeticOperation, count: Int, _ a: UnsafePointer<Float>, stride aStride: Int,
+        _ b: UnsafePointer<Float>, stride bStride: Int, result: UnsafeMutablePointer<Float>
+    ) {
+        vk_sbinary(operation.rawValue, count, a, aStride, b, bStride, result)
+    }
+
     public static func logFactorials(
         count: Int, counts: UnsafePointer<Float>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Float>
     ) -> Int {
@@ -225,6 +242,13 @@ extension Float: TensorScalar {
 }
 
 extension Double: TensorScalar {
+    public static func combine(
+        _ operation: ArithmeticOperation, count: Int, _ a: UnsafePointer<Double>, stride aStride: Int,
+        _ b: UnsafePointer<Double>, stride bStride: Int, result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dbinary(operation.rawValue, count, a, aStride, b, bStride, result)
+    }
+
     public static func logFactorials(
         count: Int, counts: UnsafePointer<Double>, table: UnsafePointer<Double>, tableSize: Int, result: UnsafeMutablePointer<Double>
     ) -> Int {

@@ -97,6 +97,10 @@ void vk_ssigmoid(long n, const float *x, float *y);
 void vk_dsigmoid(long n, const double *x, double *y);
 void vk_ssoftplus(long n, const float *x, float *y);
 void vk_dsoftplus(long n, const double *x, double *y);
+/// y = a ∘ b elementwise, ∘ one of + − × ÷ (op 0 to 3), each of a and b a whole array of n (stride 1) or one number
+/// (stride 0); y apart from both.
+void vk_sbinary(int op, long n, const float *a, long as, const float *b, long bs, float *y);
+void vk_dbinary(int op, long n, const double *a, long as, const double *b, long bs, double *y);
 
 /// Bernoulli negative log-likelihood from logits: y = softplus(l) − x·l, without overflow.
 void vk_ssigmoid_cross_entropy(long n, const float *logits, const float *labels, float *y);
