@@ -23,7 +23,9 @@ extension Tensor {
             batchA == batchB || a.rank == 2 || b.rank == 2,
             "matmul: batch sizes differ for shapes \(a.shape) and \(b.shape)")
         let batch = Swift.max(batchA, batchB)
-        let outShape: TensorShape = (a.rank == 3 || b.rank == 3) ? [batch, m, n] : [m, n]
+        // Shapes made without array literals, which allocate.
+        let matrixShape = TensorShape(repeating: n, count: 1).prepending(m)
+        let outShape = (a.rank == 3 || b.rank == 3) ? matrixShape.prepending(batch) : matrixShape
         // GEMM and GEMV write every element of the result, unless the inner dimension is empty.
         var result = k == 0 ? TensorElements<Scalar>.zeros(count: batch * m * n) : TensorElements<Scalar>.uninitialized(count: batch * m * n)
         a.scalars.withUnsafeBufferPointer { pa in

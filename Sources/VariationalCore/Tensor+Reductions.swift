@@ -155,7 +155,7 @@ extension Tensor {
         let rows = shape[0]
         // Deferred elements whose row sums were computed with them (a likelihood's) are not computed for this.
         if let sums = scalars.deferredRowSums(rows: rows) { return Tensor(checkedShape: TensorShape(repeating: rows, count: 1), elements: sums) }
-        return Tensor(checkedShape: [rows], elements: Self.rowSums(scalars, rows: rows, columns: rows == 0 ? 0 : scalarCount / rows))
+        return Tensor(checkedShape: TensorShape(repeating: rows, count: 1), elements: Self.rowSums(scalars, rows: rows, columns: rows == 0 ? 0 : scalarCount / rows))
     }
 
     @_specialize(where Scalar == Float)

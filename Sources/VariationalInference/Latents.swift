@@ -251,7 +251,7 @@ func constrainElementwiseValue(_ theta: Tensor<Double>, _ maps: [CoordinateMap])
         }
     }
     let result = ConstrainedValues(
-        values: Tensor(shape: theta.shape, scalars: values), logJacobian: Tensor(shape: [s], scalars: logJacobian))
+        values: Tensor(shape: theta.shape, scalars: values), logJacobian: Tensor(shape: TensorShape(repeating: s, count: 1), scalars: logJacobian))
     return (result, chain)
 }
 
