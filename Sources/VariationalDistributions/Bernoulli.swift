@@ -45,8 +45,10 @@ public struct Bernoulli<Scalar: TensorScalar>: Distribution {
     func vjpLogProbabilityInParameters(of value: Tensor<Scalar>) -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> TangentVector) {
         let value = broadcastValue(value, batchShape, eventShape, Self.self)
         let shape = logits.shape
-        let (result, pullback) = vjpBernoulliLogDensityInLogits(value, logits.broadcasted(to: value.shape))
-        return (result, { v in TangentVector(logits: pullback(v).summed(toShape: shape)) })
+        // The pullback made here of the gradient that comes with the value: one closure (one context a step), not
+        // one calling the density's own pullback.
+        let (result, g) = bernoulliLogDensityWithLogitGradient(value, logits.broadcasted(to: value.shape))
+        return (result, { v in TangentVector(logits: upstreamTimes(v, g).summed(toShape: shape)) })
     }
 
     public var probabilities: Tensor<Scalar> { logits.sigmoid() }

@@ -561,24 +561,37 @@ func vjpPoissonLogDensityInLogRateAndCounts<S: TensorScalar>(_ k: Tensor<S>, log
 func vjpPoissonLogDensityInLogRate<S: TensorScalar>(_ k: Tensor<S>, logRate: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
-    if let (rows, columns) = countsRepeatAlongRows(k, logRate) {
-        let logFactorials = logFactorialsOfCounts(k)
-        var gradient = TensorElements<S>.uninitialized(count: logRate.scalarCount)
-        let value = gradient.withUnsafeMutableBufferPointer { gradient in
-            alongRowsOfCounts(k, logFactorials, logRate, logRate) { k, logFactorials, logRate, _, value in
-                S.poissonLogRateDensitiesAndGradients(
-                    rows: rows, columns: columns, counts: k, logFactorials: logFactorials, logRates: logRate, values: value,
-                    gradients: gradient.baseAddress!)
-            }
-        }
-        let g = Tensor(shape: logRate.shape, scalars: gradient)
-        return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: g.shape) * g })
-    }
+    if let (value, g) = poissonLogDensityWithLogRateGradient(k, logRate: logRate) { return (value, { v in upstreamTimes(v, g) }) }
     // Counts that do not repeat along the rows of the rates: the general fused passes.
     let rate = logRate.exp()
     return (poissonLogDensityValue(k, logRate: logRate, rate: rate), { v in
         poissonGradient(k, rate, upstream: v, logFactorials: nil, inLogRate: true)
     })
+}
+
+/// The value and the gradient in η of kη − e^η − log k! from one pass over the log rates, where the counts are a row
+/// of data met by every row of log rates (a likelihood); nil otherwise. The derivatives that take it (the density's
+/// and `Poisson`'s) make their pullback of the gradient directly: one closure, one context to allocate a step.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func poissonLogDensityWithLogRateGradient<S: TensorScalar>(_ k: Tensor<S>, logRate: Tensor<S>) -> (value: Tensor<S>, gradient: Tensor<S>)? {
+    guard let (rows, columns) = countsRepeatAlongRows(k, logRate) else { return nil }
+    let logFactorials = logFactorialsOfCounts(k)
+    var gradient = TensorElements<S>.uninitialized(count: logRate.scalarCount)
+    let value = gradient.withUnsafeMutableBufferPointer { gradient in
+        alongRowsOfCounts(k, logFactorials, logRate, logRate) { k, logFactorials, logRate, _, value in
+            S.poissonLogRateDensitiesAndGradients(
+                rows: rows, columns: columns, counts: k, logFactorials: logFactorials, logRates: logRate, values: value,
+                gradients: gradient.baseAddress!)
+        }
+    }
+    return (value, Tensor(shape: logRate.shape, scalars: gradient))
+}
+
+/// The pullback of a log density whose gradient came with its value: the upstream v, broadcast, times that gradient.
+@inline(__always)
+func upstreamTimes<S: TensorScalar>(_ v: Tensor<S>, _ gradient: Tensor<S>) -> Tensor<S> {
+    v.isSymbolicZero ? .zero : v.broadcasted(to: gradient.shape) * gradient
 }
 
 /// The gradient of Σ v · log P(k | λ) in λ (k/λ − 1 per element), or in η = log λ (k − λ), where the counts are
@@ -645,10 +658,18 @@ func bernoulliLogDensity<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -
 func vjpBernoulliLogDensityInLogits<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>)
     -> (value: Tensor<S>, pullback: (Tensor<S>) -> Tensor<S>)
 {
-    // A likelihood is read as its sums per particle: its elements are computed only if something else reads them.
-    let (value, logitGradient) = bernoulliLogProbabilityDeferred(labels: x, logits: logits)
-        ?? { let (value, gradient, _) = bernoulliLogProbabilityWithGradient(labels: x, logits: logits); return (value, gradient) }()
-    return (value, { v in v.isSymbolicZero ? .zero : v.broadcasted(to: logitGradient.shape) * logitGradient })
+    let (value, logitGradient) = bernoulliLogDensityWithLogitGradient(x, logits)
+    return (value, { v in upstreamTimes(v, logitGradient) })
+}
+
+/// The value and the gradient in the logits, x − σ(l), for values that are data. A likelihood is read as its sums
+/// per particle: its elements are computed only if something else reads them.
+@_specialize(where S == Double)
+@_specialize(where S == Float)
+func bernoulliLogDensityWithLogitGradient<S: TensorScalar>(_ x: Tensor<S>, _ logits: Tensor<S>) -> (value: Tensor<S>, gradient: Tensor<S>) {
+    if let (value, gradient) = bernoulliLogProbabilityDeferred(labels: x, logits: logits) { return (value, gradient) }
+    let (value, gradient, _) = bernoulliLogProbabilityWithGradient(labels: x, logits: logits)
+    return (value, gradient)
 }
 
 @derivative(of: bernoulliLogDensity)

@@ -54,6 +54,11 @@ public struct Poisson<Scalar: TensorScalar>: Distribution {
     @usableFromInline
     func vjpLogProbabilityInParameters(of value: Tensor<Scalar>) -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> TangentVector) {
         checkValueBroadcasts(value.shape, batchShape, eventShape, Self.self)
+        // A likelihood's gradient comes with its value, and the pullback is made here of it: a pullback calling the
+        // density's own would be a second closure, a second context to allocate at every step.
+        if isLogRate, let (result, g) = poissonLogDensityWithLogRateGradient(value, logRate: parameter) {
+            return (result, { v in TangentVector(parameter: upstreamTimes(v, g)) })
+        }
         let (result, pullback) = isLogRate ? vjpPoissonLogDensityInLogRate(value, logRate: parameter) : vjpPoissonLogDensityInRate(value, parameter)
         return (result, { v in TangentVector(parameter: pullback(v)) })
     }

@@ -258,6 +258,13 @@ public struct Model: ProbabilisticModel {
         let latentSpace: LatentSpace
         let observationCount: Int
         let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
+        /// The closure as written when it takes the latents alone, which the derivative of `logLikelihood` calls
+        /// directly: through `likelihood`, a wrapper, each step's derivative went through one more layer of
+        /// pullbacks (a context allocated, thunks and references counted).
+        /// (Not an optional: the debug build's compiler crashed on an optional differentiable closure here.)
+        let likelihoodOfLatents: @differentiable(reverse) (Latents) -> Tensor<Double>
+        /// True when the closure as written takes the observations too: `likelihood` is then that closure.
+        let takesObservations: Bool
 
         init(
             _ latents: [Latent], observationCount: Int,
@@ -267,6 +274,17 @@ public struct Model: ProbabilisticModel {
             self.latentSpace = LatentSpace(latents)
             self.observationCount = observationCount
             self.likelihood = likelihood
+            self.likelihoodOfLatents = { z in likelihood(z, nil) }
+            takesObservations = true
+        }
+
+        init(_ latents: [Latent], likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>) {
+            self.latents = latents
+            self.latentSpace = LatentSpace(latents)
+            self.observationCount = 0
+            self.likelihood = { z, _ in likelihood(z) }
+            self.likelihoodOfLatents = likelihood
+            takesObservations = false
         }
     }
     let storage: Storage
@@ -277,7 +295,7 @@ public struct Model: ProbabilisticModel {
         likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>
     ) {
         Model.requireLatents(latents, file, line)
-        storage = Storage(latents, observationCount: 0) { z, _ in likelihood(z) }
+        storage = Storage(latents, likelihood: likelihood)
     }
 
     /// A model that can be subsampled: the closure receives the minibatch's indices into 0..<observationCount.
@@ -293,6 +311,14 @@ public struct Model: ProbabilisticModel {
     @differentiable(reverse)
     public func logLikelihood(_ z: Latents, observations: [Int]?) -> Tensor<Double> {
         likelihood(z, observations)
+    }
+
+    @derivative(of: logLikelihood)
+    @usableFromInline
+    func vjpLogLikelihood(_ z: Latents, observations: [Int]?) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Latents.TangentVector) {
+        if !storage.takesObservations { return valueWithPullback(at: z, of: storage.likelihoodOfLatents) }
+        let likelihood = storage.likelihood
+        return valueWithPullback(at: z) { z in likelihood(z, observations) }
     }
 
     /// Stops when there is nothing to infer, or when two latents share a name (`z["name"]` could not tell them apart).
