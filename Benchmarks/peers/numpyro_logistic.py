@@ -65,5 +65,5 @@ for _ in range(9):
     python_times.append((time.perf_counter() - start) / 200)
 
 print(f"NumPyro {numpyro.__version__}, JAX {jax.__version__}, CPU, float64")
-print(f"  step inside a jitted fori_loop   {median(loop_times) * 1e6:7.1f} µs")
+print(f"  step inside a jitted fori_loop   {median(loop_times) * 1e6:7.2f} µs")
 print(f"  jitted step called from Python   {median(python_times) * 1e6:7.1f} µs")

@@ -46,7 +46,7 @@ enum ModelStepBenchmark {
         for (name, model, particles) in cases {
             let family = FullRankGaussian(dimension: model.latentSpace.dimension, initialScale: 0.1)
             let step = SVIStepBenchmark.secondsPerStep(model, family: family, particles: particles)
-            print("  " + name.padding(toLength: 52, withPad: " ", startingAt: 0) + String(format: "%7.1f µs", step * 1e6))
+            print("  " + name.padding(toLength: 52, withPad: " ", startingAt: 0) + String(format: "%7.2f µs", step * 1e6))
         }
     }
 }

@@ -52,7 +52,7 @@ enum SVIStepBenchmark {
         let (x, y) = data()
         let model = try! LogisticRegressionModel(features: x, responses: y, priorStandardDeviation: 10)
         print("Logistic-regression SVI step (N = 1000, D = 10, mean-field, 1 particle, Adam, Double)")
-        print(String(format: "  step, built-in model (hand-written log-joint gradient)  %7.1f µs", secondsPerStep(model, family: MeanFieldGaussian(dimension: 10)) * 1e6))
-        print(String(format: "  step, same model through automatic differentiation    %7.1f µs", secondsPerStep(userModel(x, y), family: MeanFieldGaussian(dimension: 10)) * 1e6))
+        print(String(format: "  step, built-in model (hand-written log-joint gradient)  %7.2f µs", secondsPerStep(model, family: MeanFieldGaussian(dimension: 10)) * 1e6))
+        print(String(format: "  step, same model through automatic differentiation    %7.2f µs", secondsPerStep(userModel(x, y), family: MeanFieldGaussian(dimension: 10)) * 1e6))
     }
 }
