@@ -37,8 +37,13 @@ public struct TensorShape: Sendable {
     /// `count` dimensions, each `dimension`.
     @inlinable
     public init(repeating dimension: Int, count: Int) {
-        require(count <= Self.maximumRank, "TensorShape: at most \(Self.maximumRank) dimensions")
-        for position in 0..<count { store(Self.checked(dimension), at: position) }
+        require(count >= 0 && count <= Self.maximumRank, "TensorShape: \(count) dimensions; a shape has 0 to \(Self.maximumRank)")
+        // Each slot chosen without a branch, the words written once: a loop storing slot by slot cost about 60
+        // instructions a shape, and the fits make several at every step.
+        let filled = count > 0 ? UInt64(UInt32(bitPattern: Self.checked(dimension))) : 0, empty = UInt64(Self.noDimension)
+        let slot = { (position: Int) in count > position ? filled : empty }
+        low = slot(0) | slot(1) &<< 32
+        high = slot(2) | slot(3) &<< 32
     }
 
     /// The 32 bits of slot `position` (0 to 3): a dimension, or `noDimension` past the last.

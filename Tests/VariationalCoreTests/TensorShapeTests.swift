@@ -65,6 +65,15 @@ final class TensorShapeTests: XCTestCase {
         shape.removeAll()
         XCTAssertEqual(shape, [])
         XCTAssertEqual(TensorShape(repeating: 3, count: 4), [3, 3, 3, 3])
+        // Every count, and dimensions at the edges of a slot (0, −1 for reshape, the largest), as an array would make them.
+        for dimension in [0, 1, 7, -1, Int(Int32.max)] {
+            for count in 0...4 {
+                let shape = TensorShape(repeating: dimension, count: count)
+                XCTAssertEqual(shape, TensorShape(Array(repeating: dimension, count: count)), "\(dimension) × \(count)")
+                XCTAssertEqual(shape.array, Array(repeating: dimension, count: count), "\(dimension) × \(count)")
+                XCTAssertEqual(shape.rank, count)
+            }
+        }
         // A leading dimension put before any shape of up to three, negative dimensions (reshape's −1) kept.
         let shapes: [TensorShape] = [[], [7], [0, 2], [-1, 3], [2, 3, 4], [Int(Int32.max), 1, 5]]
         for other in shapes {
