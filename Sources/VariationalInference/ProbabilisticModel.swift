@@ -258,13 +258,10 @@ public struct Model: ProbabilisticModel {
         let latentSpace: LatentSpace
         let observationCount: Int
         let likelihood: @differentiable(reverse) (Latents, @noDerivative [Int]?) -> Tensor<Double>
-        /// The closure as written when it takes the latents alone, which the derivative of `logLikelihood` calls
-        /// directly: through `likelihood`, a wrapper, each step's derivative went through one more layer of
-        /// pullbacks (a context allocated, thunks and references counted).
-        /// (Not an optional: the debug build's compiler crashed on an optional differentiable closure here.)
+        /// The likelihood of all observations: the closure as written when it takes the latents alone, which the
+        /// derivative of `logLikelihood` then calls directly (through `likelihood`, a wrapper, each step's derivative
+        /// went through one more layer of pullbacks: a context allocated, thunks and references counted).
         let likelihoodOfLatents: @differentiable(reverse) (Latents) -> Tensor<Double>
-        /// True when the closure as written takes the observations too: `likelihood` is then that closure.
-        let takesObservations: Bool
 
         init(
             _ latents: [Latent], observationCount: Int,
@@ -275,7 +272,6 @@ public struct Model: ProbabilisticModel {
             self.observationCount = observationCount
             self.likelihood = likelihood
             self.likelihoodOfLatents = { z in likelihood(z, nil) }
-            takesObservations = true
         }
 
         init(_ latents: [Latent], likelihood: @escaping @differentiable(reverse) (Latents) -> Tensor<Double>) {
@@ -284,7 +280,6 @@ public struct Model: ProbabilisticModel {
             self.observationCount = 0
             self.likelihood = { z, _ in likelihood(z) }
             self.likelihoodOfLatents = likelihood
-            takesObservations = false
         }
     }
     let storage: Storage
@@ -316,7 +311,7 @@ public struct Model: ProbabilisticModel {
     @derivative(of: logLikelihood)
     @usableFromInline
     func vjpLogLikelihood(_ z: Latents, observations: [Int]?) -> (value: Tensor<Double>, pullback: (Tensor<Double>) -> Latents.TangentVector) {
-        if !storage.takesObservations { return valueWithPullback(at: z, of: storage.likelihoodOfLatents) }
+        if observations == nil { return valueWithPullback(at: z, of: storage.likelihoodOfLatents) }
         let likelihood = storage.likelihood
         return valueWithPullback(at: z) { z in likelihood(z, observations) }
     }

@@ -443,15 +443,12 @@ func gaussianEntropyValue(_ raw: Tensor<Double>, scalesAndSlopes: TensorElements
     Tensor(gaussianEntropy(choleskyDiagonal: scalesAndSlopes, count: raw.scalarCount))
 }
 
-/// Σ log Lᵢᵢ + D/2 (1 + log 2π) for the diagonal of a Cholesky factor L, the logarithms summed first.
-func gaussianEntropy<Diagonal: Collection>(choleskyDiagonal diagonal: Diagonal) -> Double where Diagonal.Element == Double {
-    diagonal.reduce(0) { $0 + Foundation.log($1) } + Double(diagonal.count) * 0.5 * (1 + Foundation.log(2 * Double.pi))
-}
-
-/// The same for the diagonal in the first `count` elements, read through their address (element by element through a
-/// slice, each read was a call with its checks: about 25 instructions of the full-rank family's step per element).
+/// Σ log Lᵢᵢ + D/2 (1 + log 2π) for the diagonal of a Cholesky factor L, the first `count` elements, the logarithms
+/// summed first. Read through their address: element by element through a slice, each read was a call with its
+/// checks, about 25 instructions of the full-rank family's step per element.
 func gaussianEntropy(choleskyDiagonal elements: TensorElements<Double>, count: Int) -> Double {
-    elements.withUnsafeBufferPointer { gaussianEntropy(choleskyDiagonal: UnsafeBufferPointer(rebasing: $0[0..<count])) }
+    let logarithms = elements.withUnsafeBufferPointer { UnsafeBufferPointer(rebasing: $0[0..<count]).reduce(0) { $0 + Foundation.log($1) } }
+    return logarithms + Double(count) * 0.5 * (1 + Foundation.log(2 * Double.pi))
 }
 
 @derivative(of: gaussianEntropy)
