@@ -457,7 +457,7 @@ public enum Kernels {
         get { Int(vk_direct_b_panels()) }
         set { vk_set_direct_b_panels(Int32(clamping: newValue)) }
     }
-    /// True when glibc's libmvec AVX2 variants compute elementwise maths.
+    /// True when vector code computes elementwise maths: the kernels' own exp in Double, glibc's libmvec for the rest.
     public static var usesVectorMath: Bool { vk_using_vector_math() != 0 }
     /// A one-line description: which product kernel runs, and on how many threads.
     public static var summary: String {
@@ -468,7 +468,8 @@ public enum Kernels {
         default: break
         }
         let math = !usesVectorMath ? "scalar libm"
-            : vk_using_avx512_vector_math() != 0 ? "libmvec AVX2, AVX-512 for the logistic family" : "libmvec AVX2"
+            : vk_using_avx512_vector_math() != 0 ? "own AVX-512 exp (Double), libmvec AVX2 and AVX-512 for the rest"
+            : "own AVX2 exp (Double), libmvec AVX2 for the rest"
         return "products: \(products), threads: \(maximumThreads); elementwise: \(math)"
     }
     /// Runs `body` with the portable product kernel forced on (for comparing the two kernels).
