@@ -532,10 +532,11 @@ DEFINE_PRODUCTS(d, double)
 // 1.5·2^52, whose last place is 1, it lands in the low bits), r = x − k·log(2)/16 in two fused steps (log(2)/16 as a
 // high and a low part), exp(r) − 1 = r + r²(1/2! + r/3! + … + r⁵/7!) (the first term left out is below 2^-62
 // relative), and 2^(j/16) is a high part and a low part from two 16-entry tables, so that
-// exp(x) = 2^m · (h + (h·(exp(r) − 1) + l)). Scripts/exp_table.py makes the constants. The error is at most 0.55
+// exp(x) = 2^m · (h + (h·(exp(r) − 1) + l)). Scripts/exp_table.py makes the constants. The error is at most 0.56
 // units in the last place (4.2 million inputs against expl) where libmvec's AVX-512 variant, used before, reaches
-// 2.9; it takes 0.70 of libmvec's time on 496 elements (0.53 against 0.76 ns an element, Zen 4, a C harness). Every
-// multiply-add is written as one, so the compiler contracts nothing into a different rounding.
+// 2.9; it takes 0.45–0.63 of libmvec's time on 496 elements (0.53 against 0.86 ns an element in one run; Zen 4,
+// Scripts/exp_accuracy.c). Every multiply-add is written as one, so the compiler contracts nothing into a
+// different rounding.
 static const double exp_high[16] = {
     0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
     0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
