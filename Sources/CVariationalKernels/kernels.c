@@ -594,8 +594,10 @@ static const double exp_low[16] = {
 DEFINE_EXP(exp_d4, "avx2,fma", vk_d4, vk_l4, EXP_LOOKUP4, EXP_ALL4)
 DEFINE_EXP(exp_d8, "avx512f", vk_d8, vk_l8, EXP_LOOKUP8, EXP_ALL8)
 
-// Whole arrays: the last partial vector from a padded copy, so that it goes through the same arithmetic.
-#define DEFINE_EXP_LOOP(NAME, TARGET, V, EXPV)                                                         \
+// Whole arrays: the last partial vector from a padded copy, so that it goes through the same arithmetic. With
+// AVX-512, whole vectors of eight and the rest (up to seven elements) through the AVX2 loop, as the functions from
+// libmvec do below: ElementwiseWidthTests, giving the kernel pieces of four, then compares the two widths' bits.
+#define DEFINE_EXP_LOOP(NAME, TARGET, V, EXPV, REST)                                                   \
     __attribute__((target(TARGET))) static void NAME(long n, const double *x, double *y) {             \
         enum { W = sizeof(V) / sizeof(double) };                                                       \
         long i = 0;                                                                                    \
@@ -605,7 +607,9 @@ DEFINE_EXP(exp_d8, "avx512f", vk_d8, vk_l8, EXP_LOOKUP8, EXP_ALL8)
             v = EXPV(v);                                                                               \
             memcpy(y + i, &v, sizeof v);                                                               \
         }                                                                                              \
-        if (i < n) {                                                                                   \
+        if (REST && i < n) {                                                                           \
+            REST(n - i, x + i, y + i);                                                                 \
+        } else if (i < n) {                                                                            \
             double padded[W] = {0};                                                                    \
             memcpy(padded, x + i, sizeof(double) * (size_t)(n - i));                                   \
             V v;                                                                                       \
@@ -614,8 +618,9 @@ DEFINE_EXP(exp_d8, "avx512f", vk_d8, vk_l8, EXP_LOOKUP8, EXP_ALL8)
             memcpy(y + i, &v, sizeof(double) * (size_t)(n - i));                                        \
         }                                                                                              \
     }
-DEFINE_EXP_LOOP(avx_dexp, "avx2,fma", vk_d4, exp_d4)
-DEFINE_EXP_LOOP(avx512_dexp, "avx512f", vk_d8, exp_d8)
+#define EXP_PADDED_TAIL ((void (*)(long, const double *, double *))0)
+DEFINE_EXP_LOOP(avx_dexp, "avx2,fma", vk_d4, exp_d4, EXP_PADDED_TAIL)
+DEFINE_EXP_LOOP(avx512_dexp, "avx512f", vk_d8, exp_d8, avx_dexp)
 
 // MARK: - Elementwise maths through libmvec's AVX2 variants
 
