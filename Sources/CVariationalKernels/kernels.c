@@ -1091,7 +1091,7 @@ DEFINE_POISSON_ROWS(d, double)
 // Both at once in the log rate, with v = 1, from η alone: the value and the gradient a likelihood's pullback needs,
 // in one pass, without an array of rates. The rates λ = e^η come a chunk of the whole array at a time from vk_Pexp,
 // so that each element gets the exponential vk_Pexp gives it over the whole array (its vector loops start at the
-// array's first element and leave the same last elements to the scalar tail); the chunk is then taken row segment
+// array's first element and leave the same last elements to the narrower loop); the chunk is then taken row segment
 // by row segment, by the loops above. y and g come out as vk_Ppoisson_rows and vk_Ppoisson_gradient_rows with v = 1
 // make them, bit for bit.
 #define POISSON_LOG_RATE_CHUNK 256
