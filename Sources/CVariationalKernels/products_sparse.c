@@ -27,8 +27,8 @@ typedef struct {
     long entryCapacity, rowCapacity;
 } sparse_rows;
 
-// The caller's gathered rows of op(A) (and of A itself on the way to its transpose); its workers only read them
-// while the caller waits.
+// A thread's gathered rows of op(A) (and of A itself on the way to its transpose): each part of a product gathers
+// the rows it needs on the thread that runs it, so that no thread reads what another has just written.
 static _Thread_local sparse_rows gathered = {0, 0, 0, 0, 0}, stored = {0, 0, 0, 0, 0};
 
 static void reserve(sparse_rows *s, long rows, long entries) {
@@ -48,7 +48,8 @@ static void reserve(sparse_rows *s, long rows, long entries) {
     }
 }
 
-// A product is tried as sparse when op(A) is at most this dense (nonzeros / elements). At MNIST's 20% the VAE's two
+// A product goes sparse when op(A) looks at most this dense (nonzeros / elements, judged from evenly spaced samples:
+// the parts gather on their own threads, after the choice is made). At MNIST's 20% the VAE's two
 // first-layer products take 0.5-0.6 of the AVX-512 blocked kernel's time on one thread, 0.6-0.9 on two (gathering
 // included; the benchmark `first-layer`); the nonzeros' rows of B come from the second-level cache, one load for
 // each multiply-add, so past about 30% the blocked kernel, which reuses what it loads, wins. Atomic: a setting made
@@ -64,7 +65,7 @@ void vk_set_sparse_density(double density) {
     sparse_density = density;
 }
 
-// 256 evenly spaced elements of A decide whether gathering is worth trying; most dense operands stop there.
+// 256 evenly spaced elements of A decide whether to go sparse.
 enum { SAMPLES = 256 };
 
 // compress_order[mask] lists the lanes set in an 8-bit mask in ascending order (then zeros): the shuffle that packs a
@@ -169,38 +170,42 @@ static void transpose_rows(sparse_rows *t, const sparse_rows *rows, long rowCoun
     t->starts[0] = 0;
 }
 
-// The caller's scratch for A's transpose on the way to gathering its rows (AVX-512).
+// A thread's scratch for A's transpose on the way to gathering its rows (AVX-512).
 static _Thread_local float *transposed = 0;
 static _Thread_local long transposedCapacity = 0;
 
-// Gathers op(A) (m × k; A stored k × m when transposed) into `gathered`. Transposed, AVX-512 gathers the rows of A's
-// dense transpose; AVX2 gathers A's rows into `stored`, then sorts their entries by column. On the VAE's Xᵀ
-// (784 × 128, 20% nonzero) the first takes 26 µs, the second 51 (one core; a C harness timing `gather` alone).
-static int gather(int wide, int transA, const float *a, long lda, long m, long k, long limit) {
-    if (!transA) return wide ? gather_rows512(&gathered, a, lda, m, k, limit) : gather_rows(&gathered, a, lda, m, k, limit);
-    if (wide) {
-        if (m * k > transposedCapacity) {
+// Gathers rows r0 ..< r1 of op(A) (m × k; A stored k × m when transposed) into the thread's `gathered`, as its rows
+// 0 ..< r1 − r0. Transposed, AVX-512 gathers the rows of the transpose of A's columns r0 ..< r1; AVX2 gathers those
+// columns of A's rows into `stored`, then sorts their entries by column. On the VAE's Xᵀ (784 × 128, 20% nonzero)
+// the first takes 26 µs, the second 51 (one core; a C harness timing the whole gathering alone).
+static const sparse_rows *gather(int wide, int transA, const float *a, long lda, long k, long r0, long r1) {
+    long rows = r1 - r0, all = rows * k;  // a limit no gathering reaches: whether to go sparse is decided before
+    if (!transA) {
+        if (wide) gather_rows512(&gathered, a + r0 * lda, lda, rows, k, all);
+        else gather_rows(&gathered, a + r0 * lda, lda, rows, k, all);
+    } else if (wide) {
+        if (all > transposedCapacity) {
             free(transposed);
-            transposedCapacity = m * k;
+            transposedCapacity = all;
             transposed = malloc(sizeof(float) * (size_t)transposedCapacity);
             if (!transposed) abort();
         }
-        transpose512(a, lda, k, m, transposed);
-        return gather_rows512(&gathered, transposed, k, m, k, limit);
+        transpose512(a + r0, lda, k, rows, transposed);
+        gather_rows512(&gathered, transposed, k, rows, k, all);
+    } else {
+        gather_rows(&stored, a + r0, lda, k, rows, all);
+        transpose_rows(&gathered, &stored, k, rows);
     }
-    if (!gather_rows(&stored, a, lda, k, m, limit)) return 0;
-    transpose_rows(&gathered, &stored, k, m);
-    return 1;
+    return &gathered;
 }
 
 typedef struct {
-    const sparse_rows *s;
-    const float *b;
-    long ldb, m, n, k;
+    const float *a, *b;
+    long lda, ldb, m, n, k;
     float alpha, beta;
     float *c;
     long ldc;
-    int splitRows, parts;
+    int wide, transA, splitRows, parts;
 } sparse_product;
 
 // Columns j ..< j + 8·V of C's rows i0 ..< i1, V vectors of sums held in registers across each row's nonzeros. When
@@ -223,11 +228,12 @@ enum { CHUNK = 96 };
     }
 
 #define SPARSE_COLUMNS(V)                                                                                              \
-    __attribute__((target("avx2,fma"))) static void sparse_columns##V(const sparse_product *job, long i0, long i1,     \
-                                                                       long j, long *cursor, float *partial) {         \
-        const long *starts = job->s->starts;                                                                           \
-        const int *columns = job->s->columns;                                                                          \
-        const float *values = job->s->values, *b = job->b + j;                                                         \
+    __attribute__((target("avx2,fma"))) static void sparse_columns##V(const sparse_product *job, const sparse_rows *s, \
+                                                                       long i0, long i1, long j, long *cursor,        \
+                                                                       float *partial) {                              \
+        const long *starts = s->starts - i0; /* s holds rows i0 ..< i1 as its rows from 0 */                          \
+        const int *columns = s->columns;                                                                               \
+        const float *values = s->values, *b = job->b + j;                                                              \
         long ldb = job->ldb, k = job->k;                                                                               \
         __m256 alpha = _mm256_set1_ps(job->alpha), beta = _mm256_set1_ps(job->beta);                                   \
         if (k <= 2 * CHUNK) {                                                                                          \
@@ -273,15 +279,15 @@ SPARSE_COLUMNS(6)
 SPARSE_COLUMNS(7)
 SPARSE_COLUMNS(8)
 
-static void (*const sparse_columns[9])(const sparse_product *, long, long, long, long *, float *) = {
+static void (*const sparse_columns[9])(const sparse_product *, const sparse_rows *, long, long, long, long *, float *) = {
     0, sparse_columns1, sparse_columns2, sparse_columns3, sparse_columns4,
     sparse_columns5, sparse_columns6, sparse_columns7, sparse_columns8};
 
 // C[i0 ..< i1, j0 ..< j1]: the whole vectors of 8 columns in blocks of at most 8 (a 64-column block of B stays in
 // the second-level cache across the rows) and of nearly equal widths, so that no block is left with too few
 // independent sums to keep the multiply-adds busy; then the last columns one at a time.
-__attribute__((target("avx2,fma"))) static void sparse_block(const sparse_product *job, long i0, long i1, long j0,
-                                                               long j1) {
+__attribute__((target("avx2,fma"))) static void sparse_block(const sparse_product *job, const sparse_rows *s, long i0,
+                                                               long i1, long j0, long j1) {
     long vectors = (j1 - j0) / 8, blocks = (vectors + 7) / 8, j = j0;
     long *cursor = 0;
     float *partial = 0;
@@ -292,14 +298,14 @@ __attribute__((target("avx2,fma"))) static void sparse_block(const sparse_produc
     }
     for (long block = 0; block < blocks; block++) {
         long width = vectors * (block + 1) / blocks - vectors * block / blocks;
-        sparse_columns[width](job, i0, i1, j, cursor, partial);
+        sparse_columns[width](job, s, i0, i1, j, cursor, partial);
         j += 8 * width;
     }
     free(cursor);
     free(partial);
-    const long *starts = job->s->starts;
-    const int *columns = job->s->columns;
-    const float *values = job->s->values, *b = job->b;
+    const long *starts = s->starts - i0;
+    const int *columns = s->columns;
+    const float *values = s->values, *b = job->b;
     long ldb = job->ldb, ldc = job->ldc;
     float alpha = job->alpha, beta = job->beta;
     for (; j < j1; j++) {
@@ -312,18 +318,25 @@ __attribute__((target("avx2,fma"))) static void sparse_block(const sparse_produc
     }
 }
 
-// Part `part`: a range of rows, or of columns in whole groups of 8.
+// Part `part`: a range of rows, or of columns in whole groups of 8, from the rows of op(A) it gathers itself (all of
+// them for a range of columns). Gathered once by the caller and read by the workers, the nonzeros crossed from one
+// core's caches to the other's at every product, and the next gathering waited for the lines the workers had read:
+// on two threads the VAE's two first-layer products took 0.65–0.75 of their one-thread time, the gathering of X
+// 3.5 times as long as on one (rdtsc around each phase, `variational-benchmarks first-layer-parts`).
 static void sparse_part(void *context, int part) {
     const sparse_product *job = context;
+    long i0 = 0, i1 = job->m, j0 = 0, j1 = job->n;
     if (job->splitRows) {
-        long first = job->m * part / job->parts, last = job->m * (part + 1) / job->parts;
-        if (first < last) sparse_block(job, first, last, 0, job->n);
+        i0 = job->m * part / job->parts;
+        i1 = job->m * (part + 1) / job->parts;
     } else {
         long groups = (job->n + 7) / 8;
-        long first = groups * part / job->parts * 8, last = groups * (part + 1) / job->parts * 8;
-        if (last > job->n) last = job->n;
-        if (first < last) sparse_block(job, 0, job->m, first, last);
+        j0 = groups * part / job->parts * 8;
+        j1 = groups * (part + 1) / job->parts * 8;
+        if (j1 > job->n) j1 = job->n;
     }
+    if (i0 >= i1 || j0 >= j1) return;
+    sparse_block(job, gather(job->wide, job->transA, job->a, job->lda, job->k, i0, i1), i0, i1, j0, j1);
 }
 
 int vk_sparse_sgemm(int wide, int transA, long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
@@ -340,11 +353,11 @@ int vk_sparse_sgemm(int wide, int transA, long m, long n, long k, float alpha, c
     }
     double density = sparse_density;
     if (density <= 0 || zeros < (long)((1 - density) * SAMPLES)) return 0;
-    if (!gather(wide, transA, a, lda, m, k, (long)(density * (double)elements))) return 0;
-    sparse_product job = {&gathered, b, ldb, m, n, k, alpha, beta, c, ldc, m > n, threads};
+    sparse_product job = {a, b, lda, ldb, m, n, k, alpha, beta, c, ldc, wide, transA, m > n, threads};
     long units = job.splitRows ? m : (n + 7) / 8;
     if (job.parts > units) job.parts = (int)units;
-    if ((double)gathered.starts[m] * n < (1 << 17)) job.parts = 1;
+    // The nonzeros the samples suggest, times the columns of B: under 2^17 multiply-adds stay on one thread.
+    if ((double)(SAMPLES - zeros) / SAMPLES * (double)elements * (double)n < (1 << 17)) job.parts = 1;
     vk_run_parts(sparse_part, &job, job.parts);
     return 1;
 }

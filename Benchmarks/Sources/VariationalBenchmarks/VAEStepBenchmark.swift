@@ -118,6 +118,30 @@ enum VAEStepBenchmark {
         print(String(format: "  no zeros (blocked kernel)  %7.3f ms   (ratio %.2f)", times[1] * 1e3, times[0] / times[1]))
     }
 
+    /// The first layer's two products each on its own, sparse (binary images, 20% ones) and dense (the same with
+    /// zeros made 1e-30), interleaved: how each scales with the threads (`VARIATIONAL_THREADS=1` against the default).
+    static func runFirstLayerParts() {
+        let x = buffers["x"]!
+        let dense = x.map { $0 == 0 ? Float(1e-30) : $0 }
+        let (w, delta) = (buffers["w1"]!, buffers["h"]!)
+        var c = [Float](repeating: 0, count: 784 * 400)
+        func forward(_ x: [Float]) {
+            x.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in w.withUnsafeBufferPointer { pw in
+                Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
+                           lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400) } } }
+        }
+        func backward(_ x: [Float]) {
+            x.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in delta.withUnsafeBufferPointer { pd in
+                Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
+                           lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400) } } }
+        }
+        let times = interleavedMedians(repeats: 21, iterations: 20, [
+            { forward(x) }, { forward(dense) }, { backward(x) }, { backward(dense) },
+        ])
+        print(String(format: "  X·W1 sparse %7.1f µs  dense %7.1f µs;  Xᵀ·δ sparse %7.1f µs  dense %7.1f µs",
+                     times[0] * 1e6, times[1] * 1e6, times[2] * 1e6, times[3] * 1e6))
+    }
+
     /// The first layer's products at densities of the images from 10% to 60% ones, the sparse path forced on
     /// (`Kernels.sparseDensityLimit` 1) against it turned off (0), on the same images: where the limit belongs.
     static func runSparseDensities() {

@@ -10,6 +10,7 @@ if selected.isEmpty || selected.contains("vae") { VAEStepBenchmark.run(); print(
 if selected.contains("cores") { CoreDistanceBenchmark.run(); print() }
 if selected.contains("vae-gemms") { VAEStepBenchmark.runGEMMBreakdown(); print() }
 if selected.contains("first-layer") { VAEStepBenchmark.runFirstLayer(); print() }
+if selected.contains("first-layer-parts") { VAEStepBenchmark.runFirstLayerParts(); print() }
 if selected.contains("sparse-density") { VAEStepBenchmark.runSparseDensities(); print() }
 if selected.contains("unpacked") {
     // `unpacked [2] [PANELS]`: on two threads; with the in-place limit at PANELS (3 or more) instead of its default.
