@@ -81,14 +81,14 @@ static void build_compress_order(void) {
     }
 }
 
-// Gathers the rows of a (rows × columns, leading dimension lda) into s, in ascending columns within each row; 0,
-// leaving s unusable, when they hold more than `limit` nonzeros. Eight elements at a time: their nonzeros (NaN
-// counts as one, −0 does not) are packed to the front of a vector and all eight lanes stored, the count advancing by
-// the nonzeros only, so the entries past the count are scratch that the next store overwrites.
-__attribute__((target("avx2,popcnt"))) static int gather_rows(sparse_rows *s, const float *a, long lda, long rows, long columns,
-                                                               long limit) {
+// Gathers the rows of a (rows × columns, leading dimension lda) into s, in ascending columns within each row. Eight
+// elements at a time: their nonzeros (NaN counts as one, −0 does not) are packed to the front of a vector and all
+// eight lanes stored, the count advancing by the nonzeros only, so the entries past the count are scratch that the
+// next store overwrites (room for a vector past the last possible entry).
+__attribute__((target("avx2,popcnt"))) static void gather_rows(sparse_rows *s, const float *a, long lda, long rows,
+                                                                long columns) {
     pthread_once(&compress_once, build_compress_order);
-    reserve(s, rows, limit + columns + 8);
+    reserve(s, rows, rows * columns + 8);
     const __m256 zero = _mm256_setzero_ps();
     long count = 0;
     for (long i = 0; i < rows; i++) {
@@ -108,16 +108,14 @@ __attribute__((target("avx2,popcnt"))) static int gather_rows(sparse_rows *s, co
             s->values[count] = row[p];
             count += row[p] != 0;
         }
-        if (count > limit) return 0;
     }
     s->starts[rows] = count;
-    return 1;
 }
 
 // The same with AVX-512, sixteen elements at a time, compressed in registers.
-__attribute__((target("avx512f,popcnt"))) static int gather_rows512(sparse_rows *s, const float *a, long lda, long rows,
-                                                                   long columns, long limit) {
-    reserve(s, rows, limit + columns + 16);
+__attribute__((target("avx512f,popcnt"))) static void gather_rows512(sparse_rows *s, const float *a, long lda, long rows,
+                                                                    long columns) {
+    reserve(s, rows, rows * columns + 16);
     const __m512 zero = _mm512_setzero_ps();
     const __m512i lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     long count = 0;
@@ -133,10 +131,8 @@ __attribute__((target("avx512f,popcnt"))) static int gather_rows512(sparse_rows 
             _mm512_storeu_si512(s->columns + count, _mm512_maskz_compress_epi32(nonzero, at));
             count += __builtin_popcount(nonzero);
         }
-        if (count > limit) return 0;
     }
     s->starts[rows] = count;
-    return 1;
 }
 
 // The columns of a (rows × columns) as the rows of t (columns × rows, leading dimension rows), 16 × 16 blocks at a
@@ -179,21 +175,21 @@ static _Thread_local long transposedCapacity = 0;
 // columns of A's rows into `stored`, then sorts their entries by column. On the VAE's Xᵀ (784 × 128, 20% nonzero)
 // the first takes 26 µs, the second 51 (one core; a C harness timing the whole gathering alone).
 static const sparse_rows *gather(int wide, int transA, const float *a, long lda, long k, long r0, long r1) {
-    long rows = r1 - r0, all = rows * k;  // a limit no gathering reaches: whether to go sparse is decided before
+    long rows = r1 - r0;
     if (!transA) {
-        if (wide) gather_rows512(&gathered, a + r0 * lda, lda, rows, k, all);
-        else gather_rows(&gathered, a + r0 * lda, lda, rows, k, all);
+        if (wide) gather_rows512(&gathered, a + r0 * lda, lda, rows, k);
+        else gather_rows(&gathered, a + r0 * lda, lda, rows, k);
     } else if (wide) {
-        if (all > transposedCapacity) {
+        if (rows * k > transposedCapacity) {
             free(transposed);
-            transposedCapacity = all;
+            transposedCapacity = rows * k;
             transposed = malloc(sizeof(float) * (size_t)transposedCapacity);
             if (!transposed) abort();
         }
         transpose512(a + r0, lda, k, rows, transposed);
-        gather_rows512(&gathered, transposed, k, rows, k, all);
+        gather_rows512(&gathered, transposed, k, rows, k);
     } else {
-        gather_rows(&stored, a + r0, lda, k, rows, all);
+        gather_rows(&stored, a + r0, lda, k, rows);
         transpose_rows(&gathered, &stored, k, rows);
     }
     return &gathered;
@@ -321,8 +317,8 @@ __attribute__((target("avx2,fma"))) static void sparse_block(const sparse_produc
 // Part `part`: a range of rows, or of columns in whole groups of 8, from the rows of op(A) it gathers itself (all of
 // them for a range of columns). Gathered once by the caller and read by the workers, the nonzeros crossed from one
 // core's caches to the other's at every product, and the next gathering waited for the lines the workers had read:
-// on two threads the VAE's two first-layer products took 0.65–0.75 of their one-thread time, the gathering of X
-// 3.5 times as long as on one (rdtsc around each phase, `variational-benchmarks first-layer-parts`).
+// on two threads the VAE's X·W₁ took 291–631 µs against 408–422 on one (`variational-benchmarks first-layer-parts`),
+// and gathering X 3.5 times as long as on one (rdtsc around each phase).
 static void sparse_part(void *context, int part) {
     const sparse_product *job = context;
     long i0 = 0, i1 = job->m, j0 = 0, j1 = job->n;
