@@ -149,8 +149,9 @@ final class ElementwiseWidthTests: XCTestCase {
     }
 
     /// The kernels' exp in Double is within 0.56 units in the last place of the exact value (measured against expl on
-    /// 4.2 million inputs, Scripts/exp_accuracy.c); the C library's is within about 0.5, so the two may differ by one unit and no more. The
-    /// special values and the edges of overflow and of the subnormal range are the C library's exactly.
+    /// 4.2 million inputs, Scripts/exp_accuracy.c); the C library's is within about 0.5, so the two may differ by one
+    /// unit and no more. The special values and the edges of overflow and of the subnormal range are the C library's
+    /// exactly.
     func testExpInDoubleIsWithinOneUnitOfTheLibrary() {
         var generator = SeededGenerator(seed: 13)
         var x = (0..<100_000).map { _ in Double.random(in: -3...3, using: &generator) }

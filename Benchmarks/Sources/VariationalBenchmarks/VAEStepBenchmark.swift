@@ -89,13 +89,28 @@ enum VAEStepBenchmark {
 
     /// The first layer's two products, X·W₁ (forward) and Xᵀ·δ (the weight's gradient), for images `x` into `c`.
     static func firstLayerProducts(_ x: [Float], into c: inout [Float]) {
-        let (w, delta) = (buffers["w1"]!, buffers["h"]!)
+        firstLayerForward(x, into: &c)
+        firstLayerWeightGradient(x, into: &c)
+    }
+
+    /// X·W₁, [batch, 784]·[784, 400].
+    static func firstLayerForward(_ x: [Float], into c: inout [Float]) {
+        let w = buffers["w1"]!
         x.withUnsafeBufferPointer { pa in
             c.withUnsafeMutableBufferPointer { pc in
                 w.withUnsafeBufferPointer { pw in
                     Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
                                lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
                 }
+            }
+        }
+    }
+
+    /// Xᵀ·δ, [784, batch]·[batch, 400].
+    static func firstLayerWeightGradient(_ x: [Float], into c: inout [Float]) {
+        let delta = buffers["h"]!
+        x.withUnsafeBufferPointer { pa in
+            c.withUnsafeMutableBufferPointer { pc in
                 delta.withUnsafeBufferPointer { pd in
                     Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
                                lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400)
@@ -123,20 +138,10 @@ enum VAEStepBenchmark {
     static func runFirstLayerParts() {
         let x = buffers["x"]!
         let dense = x.map { $0 == 0 ? Float(1e-30) : $0 }
-        let (w, delta) = (buffers["w1"]!, buffers["h"]!)
         var c = [Float](repeating: 0, count: 784 * 400)
-        func forward(_ x: [Float]) {
-            x.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in w.withUnsafeBufferPointer { pw in
-                Float.gemm(transposeA: false, transposeB: false, m: batch, n: 400, k: 784, alpha: 1, a: pa.baseAddress!,
-                           lda: 784, b: pw.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400) } } }
-        }
-        func backward(_ x: [Float]) {
-            x.withUnsafeBufferPointer { pa in c.withUnsafeMutableBufferPointer { pc in delta.withUnsafeBufferPointer { pd in
-                Float.gemm(transposeA: true, transposeB: false, m: 784, n: 400, k: batch, alpha: 1, a: pa.baseAddress!,
-                           lda: 784, b: pd.baseAddress!, ldb: 400, beta: 0, c: pc.baseAddress!, ldc: 400) } } }
-        }
         let times = interleavedMedians(repeats: 21, iterations: 20, [
-            { forward(x) }, { forward(dense) }, { backward(x) }, { backward(dense) },
+            { firstLayerForward(x, into: &c) }, { firstLayerForward(dense, into: &c) },
+            { firstLayerWeightGradient(x, into: &c) }, { firstLayerWeightGradient(dense, into: &c) },
         ])
         print(String(format: "  X·W1 sparse %7.1f µs  dense %7.1f µs;  Xᵀ·δ sparse %7.1f µs  dense %7.1f µs",
                      times[0] * 1e6, times[1] * 1e6, times[2] * 1e6, times[3] * 1e6))
