@@ -1021,6 +1021,41 @@ DEFINE_FILL_ROWS(d, double)
 DEFINE_RELU_ROWS(s, float)
 DEFINE_RELU_ROWS(d, double)
 
+// Σ over rows of x (rows × columns), each column summed in row order from 0; and each row of y times a number of its
+// own. The same loops on any number of parts (columns in groups of 16 for the sums, rows for the scaling).
+#define DEFINE_ROW_PASSES(P, T)                                                                                    \
+    static void P##column_sums_part(void *context, int part) {                                                     \
+        const rows_job *job = context;                                                                             \
+        long first, last, columns = job->columns;                                                                  \
+        part_columns(job, part, &first, &last);                                                                    \
+        T *restrict sums = job->out;                                                                               \
+        for (long k = first; k < last; k++) sums[k] = 0;                                                           \
+        for (long r = 0; r < job->rows; r++) {                                                                     \
+            const T *restrict xr = (const T *)job->v + r * columns;                                                \
+            for (long k = first; k < last; k++) sums[k] += xr[k];                                                  \
+        }                                                                                                          \
+    }                                                                                                              \
+    void vk_##P##column_sums(long rows, long columns, const T *restrict x, T *restrict sums) {                      \
+        rows_job job = {rows, columns, 0, x, 0, sums, 0, vk_parts_for(rows * columns)};                            \
+        vk_run_parts(P##column_sums_part, &job, job.parts);                                                        \
+    }                                                                                                              \
+    static void P##scale_rows_part(void *context, int part) {                                                      \
+        const rows_job *job = context;                                                                             \
+        long first, last, columns = job->columns;                                                                  \
+        part_rows(job, part, &first, &last);                                                                       \
+        const T *factors = job->b;                                                                                 \
+        for (long r = first; r < last; r++) {                                                                      \
+            T f = factors[r], *restrict row = (T *)job->out + r * columns;                                         \
+            for (long k = 0; k < columns; k++) row[k] = f * row[k];                                                \
+        }                                                                                                          \
+    }                                                                                                              \
+    void vk_##P##scale_rows(long rows, long columns, const T *factors, T *y) {                                     \
+        rows_job job = {rows, columns, factors, 0, 0, y, 0, vk_parts_for(rows * columns)};                         \
+        vk_run_parts(P##scale_rows_part, &job, job.parts);                                                         \
+    }
+DEFINE_ROW_PASSES(s, float)
+DEFINE_ROW_PASSES(d, double)
+
 // log k! from a table for counts below its size; NaN for anything else (the caller settles those).
 #define DEFINE_LOG_FACTORIALS(P, T)                                                                            \
     long vk_##P##log_factorials(long n, const T *k, const double *table, long size, T *y) {                  \

@@ -222,16 +222,14 @@ func vjpBernoulliRowLogLikelihoods<Scalar: TensorScalar>(logits: Tensor<Scalar>,
             elements.withUnsafeMutableBufferPointer { g in _ = bernoulliRows(logits: logits, labels: labels, gradient: g) }
         }
         // d/dl of −ce is x − σ(l) = −(σ(l) − x): each row of the cross-entropy's gradient times −v[r].
-        let d = shape[1]
-        if d > 0 { elements.withUnsafeMutableBufferPointer { g in
-            v.scalars.withUnsafeBufferPointer { pv in
-                for r in 0..<shape[0] {
-                    let scale = -pv[r]
-                    let row = g.baseAddress! + r * d
-                    for k in 0..<d { row[k] = scale * row[k] }
+        if shape[0] > 0 && shape[1] > 0 {
+            let factors = v.scalars.map { -$0 }
+            elements.withUnsafeMutableBufferPointer { g in
+                factors.withUnsafeBufferPointer { f in
+                    Scalar.scaleRows(rows: shape[0], columns: shape[1], factors: f.baseAddress!, g.baseAddress!)
                 }
             }
-        } }
+        }
         return Tensor(checkedShape: shape, elements: elements)
     })
 }

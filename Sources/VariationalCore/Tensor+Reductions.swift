@@ -69,7 +69,7 @@ extension Tensor {
     }
 
     /// Sums an axis that has elements after it (a bias's gradient: the columns of a batch). Each slice along the
-    /// axis is added whole into the running sums, a loop the compiler vectorises.
+    /// axis is added whole into the running sums, in a kernel that gives large ones' columns to several threads.
     @usableFromInline
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
@@ -83,13 +83,11 @@ extension Tensor {
             TensorElements<Scalar>.filled(count: outer * inner) { out in
                 for o in 0..<outer {
                     let target = out.baseAddress! + o * inner
-                    target.initialize(repeating: 0, count: inner)
-                    guard n > 0 else { continue }
-                    let block = x.baseAddress! + o * n * inner
-                    for k in 0..<n {
-                        let row = block + k * inner
-                        for i in 0..<inner { target[i] += row[i] }
+                    guard n > 0 else {
+                        target.initialize(repeating: 0, count: inner)
+                        continue
                     }
+                    Scalar.columnSums(rows: n, columns: inner, x.baseAddress! + o * n * inner, result: target)
                 }
             }
         }

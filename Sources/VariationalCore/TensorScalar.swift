@@ -82,6 +82,11 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func rectifierBackward(
         rows: Int, columns: Int, upstream: UnsafePointer<Self>, output: UnsafePointer<Self>, delta: UnsafeMutablePointer<Self>,
         biasGradient: UnsafeMutablePointer<Self>)
+    /// The sum of each column of `rows` rows of `columns` elements into `result`, each summed in row order from 0 (the
+    /// same bits on any number of threads).
+    static func columnSums(rows: Int, columns: Int, _ x: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// Row r of `rows` rows of `columns` elements times `factors[r]`, in place.
+    static func scaleRows(rows: Int, columns: Int, factors: UnsafePointer<Self>, _ x: UnsafeMutablePointer<Self>)
     /// Σ x² in Double, the same value on any number of threads (large buffers are summed on several).
     static func sumOfSquares(count: Int, _ x: UnsafePointer<Self>) -> Double
     /// The sum of each of `rows` contiguous rows of `columns` elements into `result`, with 16 running sums per row
@@ -185,6 +190,14 @@ extension Float: TensorScalar {
 
     public static func addBiasAndRectify(rows: Int, columns: Int, bias: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
         vk_sbias_relu(rows, columns, bias, result)
+    }
+
+    public static func columnSums(rows: Int, columns: Int, _ x: UnsafePointer<Float>, result: UnsafeMutablePointer<Float>) {
+        vk_scolumn_sums(rows, columns, x, result)
+    }
+
+    public static func scaleRows(rows: Int, columns: Int, factors: UnsafePointer<Float>, _ x: UnsafeMutablePointer<Float>) {
+        vk_sscale_rows(rows, columns, factors, x)
     }
 
     public static func rectifierBackward(
@@ -342,6 +355,14 @@ extension Double: TensorScalar {
 
     public static func addBiasAndRectify(rows: Int, columns: Int, bias: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
         vk_dbias_relu(rows, columns, bias, result)
+    }
+
+    public static func columnSums(rows: Int, columns: Int, _ x: UnsafePointer<Double>, result: UnsafeMutablePointer<Double>) {
+        vk_dcolumn_sums(rows, columns, x, result)
+    }
+
+    public static func scaleRows(rows: Int, columns: Int, factors: UnsafePointer<Double>, _ x: UnsafeMutablePointer<Double>) {
+        vk_dscale_rows(rows, columns, factors, x)
     }
 
     public static func rectifierBackward(

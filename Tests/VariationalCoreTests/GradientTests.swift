@@ -377,10 +377,10 @@ final class GradientTests: XCTestCase {
         compare(Double.self, 0, 5, 7, tolerance: 0)
     }
 
-    /// The rectified layer's passes, the bias rows of `linear` and the Bernoulli rows split into parts on several
-    /// threads past 2¹⁵ elements (by rows, or by columns in groups of 16 where a part sums down the columns): one
-    /// thread and two give the same bits, and both agree with the unfused compositions. Shapes whose columns are no
-    /// multiple of 16 and whose rows do not divide evenly.
+    /// The rectified layer's passes, the bias rows of `linear` and its bias's gradient, and the Bernoulli rows and the
+    /// scaling of their gradient split into parts on several threads past 2¹⁵ elements (by rows, or by columns in
+    /// groups of 16 where a part sums down the columns): one thread and two give the same bits, and both agree with the
+    /// unfused compositions. Shapes whose columns are no multiple of 16 and whose rows do not divide evenly.
     func testPassesSplitAcrossThreadsGiveTheSameBits() {
         var generator = SeededGenerator(seed: 31)
         let (rows, inner, columns) = (151, 40, 333)
@@ -398,9 +398,14 @@ final class GradientTests: XCTestCase {
             let g = pullback(upstream)
             let plain = linear(x, w, b)
             let (likelihoods, logitGradient) = valueWithGradient(at: plain) { (bernoulliRowLogLikelihoods(logits: $0, labels: labels) * rowWeights).sum() }
-            results.append([rectified, g.0, g.1, g.2, plain, likelihoods, logitGradient])
+            let biasGradient = valueWithPullback(at: x, w, b) { linear($0, $1, $2) }.pullback(upstream).2
+            results.append([rectified, g.0, g.1, g.2, plain, likelihoods, logitGradient, biasGradient])
         }
         for (one, two) in zip(results[0], results[1]) { XCTAssertEqual(one, two) }
+        // The bias's gradient, the sum down each column, is the sum in row order from 0, bit for bit.
+        var columnSums = [Float](repeating: 0, count: columns)
+        for r in 0..<rows { for k in 0..<columns { columnSums[k] += upstream.scalars[r * columns + k] } }
+        XCTAssertEqual(results[1][7].scalars.array, columnSums)
         // Against the compositions (their sums may run in another order: Float agrees to about 1e-5 relative).
         let (reference, referencePullback) = valueWithPullback(at: x, w, b) { (matmul($0, $1) + $2).relu() }
         let h = referencePullback(upstream)

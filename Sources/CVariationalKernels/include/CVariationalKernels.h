@@ -155,6 +155,12 @@ void vk_dbias_relu(long rows, long columns, const double *b, double *y);
 /// δ = v where y > 0, 0 elsewhere, and bias_gradient[k] = Σ_r δ[r][k] summed in row order (arrays must not overlap).
 void vk_srelu_backward(long rows, long columns, const float *v, const float *y, float *delta, float *bias_gradient);
 void vk_drelu_backward(long rows, long columns, const double *v, const double *y, double *delta, double *bias_gradient);
+/// sums[k] = Σ_r x[r][k], each column summed in row order from 0 (whatever the number of threads).
+void vk_scolumn_sums(long rows, long columns, const float *x, float *sums);
+void vk_dcolumn_sums(long rows, long columns, const double *x, double *sums);
+/// Row r of y (rows × columns) times factors[r], in place.
+void vk_sscale_rows(long rows, long columns, const float *factors, float *y);
+void vk_dscale_rows(long rows, long columns, const double *factors, double *y);
 
 /// Σ x[i]² in double, the same value on any number of threads.
 double vk_ssum_squares(long n, const float *x);
