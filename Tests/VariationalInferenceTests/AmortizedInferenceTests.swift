@@ -152,6 +152,44 @@ final class AmortizedInferenceTests: XCTestCase {
         check(estimator)
     }
 
+    /// The sample and the KL of a `LocalNormal`, each one fused pass forward and back, give the bits of the
+    /// compositions they replace: values and gradients in μ and log σ, for one particle and for three, in Float and
+    /// in Double, with log σ from −30 to 30 (σ² under- and overflowing Float).
+    func testFusedSampleAndKLGiveTheBitsOfTheirCompositions() {
+        func check<S: TensorScalar>(_: S.Type) {
+            var generator = SeededGenerator(seed: 41)
+            let mean = Tensor<S>(randomNormal: [7, 5], using: &generator) * 3
+            var logScale = Tensor<S>(randomNormal: [7, 5], using: &generator)
+            logScale = Tensor(shape: [7, 5], scalars: logScale.scalars.enumerated().map { $0 == 0 ? -30 : $0 == 1 ? 30 : $1 })
+            let q = LocalNormal(mean: mean, logScale: logScale)
+            for particles in [1, 3] {
+                let noise = Tensor<S>(randomNormal: [particles, 7, 5], using: &generator)
+                let upstream = Tensor<S>(randomNormal: [particles, 7, 5], using: &generator)
+                let (z, zPullback) = valueWithPullback(at: q) { $0.sample(fromNoise: noise) }
+                @differentiable(reverse) func composedSample(_ m: Tensor<S>, _ l: Tensor<S>) -> Tensor<S> { m + l.exp() * noise }
+                let (zz, zzPullback) = valueWithPullback(at: mean, logScale, of: composedSample)
+                XCTAssertEqual(z, zz)
+                let (g, gg) = (zPullback(upstream), zzPullback(upstream))
+                XCTAssertEqual(g.mean, gg.0)
+                XCTAssertEqual(g.logScale, gg.1)
+            }
+            let upstream = Tensor<S>(randomNormal: [7, 5], using: &generator)
+            let (kl, klPullback) = valueWithPullback(at: q) { $0.klToStandardNormal() }
+            @differentiable(reverse) func composedKL(_ m: Tensor<S>, _ l: Tensor<S>) -> Tensor<S> {
+                let variance = (l * 2).exp()
+                let sum = m.squared() + variance - 1
+                return sum * S(0.5) - l
+            }
+            let (kk, kkPullback) = valueWithPullback(at: mean, logScale, of: composedKL)
+            XCTAssertEqual(kl, kk)
+            let (g, gg) = (klPullback(upstream), kkPullback(upstream))
+            XCTAssertEqual(g.mean, gg.0)
+            XCTAssertEqual(g.logScale, gg.1)
+        }
+        check(Float.self)
+        check(Double.self)
+    }
+
     /// At the same noise the IWAE bound is at least the ELBO of its particles (Jensen), on every batch; its
     /// expectation rises with K and stays below log p(x).
     func testImportanceWeightedBoundIsAboveTheELBOAndRisesWithK() {

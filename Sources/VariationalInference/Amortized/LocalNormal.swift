@@ -29,7 +29,9 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
 
     /// z = μ + σ ε for noise ε of shape [S, B, L].
     @differentiable(reverse, wrt: self)
-    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> { mean + scale * noise }
+    public func sample(fromNoise noise: Tensor<Scalar>) -> Tensor<Scalar> {
+        reparameterizedSample(mean: mean, logScale: logScale, noise: noise)
+    }
 
     /// log q(z_sb | x_b) for particles z of shape [S, B, L]: [S, B].
     ///
@@ -77,9 +79,60 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
 
     /// KL(N(μ_bj, σ_bj²) ‖ N(0, 1)) = ½ (μ² + σ² − 1) − log σ for each datapoint and unit: [B, L].
     @differentiable(reverse)
-    public func klToStandardNormal() -> Tensor<Scalar> {
-        (mean.squared() + (logScale * 2).exp() - 1) * Scalar(0.5) - logScale
+    public func klToStandardNormal() -> Tensor<Scalar> { standardNormalKL(mean: mean, logScale: logScale) }
+}
+
+// The sample and the KL of every VAE step as one pass forward and one back each, in place of compositions that made
+// a tensor per operation each way (three for the sample, seven for the KL). Each element is the composition's, in
+// the same order of operations: the same bits.
+
+/// μ + e^ℓ ε, with μ and ℓ [B, L] met by each of the S rows of ε [S, B, L].
+@differentiable(reverse, wrt: (mean, logScale))
+func reparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>, noise: Tensor<Scalar>) -> Tensor<Scalar> {
+    let scale = logScale.exp()
+    return fusedElementwise(mean, scale, noise, noise, name: "LocalNormal.sample") { m, s, e, _ in m + s * e }
+}
+
+@derivative(of: reparameterizedSample, wrt: (mean, logScale))
+func vjpReparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>, noise: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
+{
+    let scale = logScale.exp()
+    let value = fusedElementwise(mean, scale, noise, noise, name: "LocalNormal.sample") { m, s, e, _ in m + s * e }
+    return (value, { v in
+        if v.isSymbolicZero { return (.zero, .zero) }
+        // dz/dμ = 1 and dz/dσ = ε, summed over the particles; then dσ/dℓ = σ.
+        let g = fusedElementwiseGradient(mean, scale, noise, noise, upstream: v, name: "LocalNormal.sample", wanted: [.a, .b]) {
+            _, _, e, _ in (1, e, 0, 0)
+        }
+        return (g.0, fusedElementwise(g.1, scale, scale, scale, name: "LocalNormal.sample") { g, s, _, _ in g * s })
+    })
+}
+
+/// ½(μ² + e^{2ℓ} − 1) − ℓ for each element of μ and ℓ (one shape).
+@differentiable(reverse)
+func standardNormalKL<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>) -> Tensor<Scalar> {
+    standardNormalKLValue(mean: mean, variance: (logScale * 2).exp(), logScale: logScale)
+}
+
+func standardNormalKLValue<Scalar: TensorScalar>(mean: Tensor<Scalar>, variance: Tensor<Scalar>, logScale: Tensor<Scalar>) -> Tensor<Scalar> {
+    require(mean.shape == logScale.shape, "LocalNormal: mean \(mean.shape) and log scale \(logScale.shape) differ in shape")
+    return fusedElementwise(mean, variance, logScale, logScale, name: "LocalNormal.klToStandardNormal") { m, e, l, _ in
+        (m * m + e - 1) * 0.5 - l
     }
+}
+
+@derivative(of: standardNormalKL)
+func vjpStandardNormalKL<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>)
+    -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
+{
+    let variance = (logScale * 2).exp()
+    return (standardNormalKLValue(mean: mean, variance: variance, logScale: logScale), { v in
+        if v.isSymbolicZero { return (.zero, .zero) }
+        // v μ, and v e^{2ℓ} − v: the sum of ℓ's two paths, through the variance and directly.
+        return (fusedElementwise(v, mean, mean, mean, name: "LocalNormal.klToStandardNormal") { g, m, _, _ in g * m },
+                fusedElementwise(v, variance, variance, variance, name: "LocalNormal.klToStandardNormal") { g, e, _, _ in g * e - g })
+    })
 }
 
 /// log N(z | 0, I) for particles z of shape [S, B, L]: [S, B].
