@@ -88,12 +88,16 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
 
 /// μ + e^ℓ ε, with μ and ℓ [B, L] met by each of the S rows of ε [S, B, L].
 @differentiable(reverse, wrt: (mean, logScale))
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 func reparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>, noise: Tensor<Scalar>) -> Tensor<Scalar> {
     let scale = logScale.exp()
     return fusedElementwise(mean, scale, noise, noise, name: "LocalNormal.sample") { m, s, e, _ in m + s * e }
 }
 
 @derivative(of: reparameterizedSample, wrt: (mean, logScale))
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 func vjpReparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>, noise: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
 {
@@ -111,10 +115,14 @@ func vjpReparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logSca
 
 /// ½(μ² + e^{2ℓ} − 1) − ℓ for each element of μ and ℓ (one shape).
 @differentiable(reverse)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 func standardNormalKL<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>) -> Tensor<Scalar> {
     standardNormalKLValue(mean: mean, variance: (logScale * 2).exp(), logScale: logScale)
 }
 
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 func standardNormalKLValue<Scalar: TensorScalar>(mean: Tensor<Scalar>, variance: Tensor<Scalar>, logScale: Tensor<Scalar>) -> Tensor<Scalar> {
     require(mean.shape == logScale.shape, "LocalNormal: mean \(mean.shape) and log scale \(logScale.shape) differ in shape")
     return fusedElementwise(mean, variance, logScale, logScale, name: "LocalNormal.klToStandardNormal") { m, e, l, _ in
@@ -123,6 +131,8 @@ func standardNormalKLValue<Scalar: TensorScalar>(mean: Tensor<Scalar>, variance:
 }
 
 @derivative(of: standardNormalKL)
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 func vjpStandardNormalKL<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>)
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
 {
