@@ -32,11 +32,27 @@ public enum Random {
             while start < count {
                 let values = Swift.min(chunk, count - start)
                 let pairs = (values + 1) / 2
-                for j in 0..<(2 * pairs) { buffer[j] = openUnit(using: &generator) }
+                fillOpenUnits(buffer.baseAddress!, count: 2 * pairs, using: &generator)
                 vk_standard_normals(pairs, buffer.baseAddress!)
                 for j in 0..<values { store(start + j, buffer[j]) }
                 start += values
             }
+        }
+    }
+
+    /// `count` draws of `openUnit` into `buffer`. Called from code that is generic in the generator (a training step
+    /// draws its noise through the generic `Trainer`), each draw would go through the generator's protocol witness:
+    /// the project's own generator is called directly instead, with the same draws in the same order.
+    @inlinable @inline(__always) @usableFromInline
+    static func fillOpenUnits<G: RandomNumberGenerator>(_ buffer: UnsafeMutablePointer<Double>, count: Int, using generator: inout G) {
+        if G.self == SeededGenerator.self {
+            withUnsafeMutablePointer(to: &generator) { pointer in
+                pointer.withMemoryRebound(to: SeededGenerator.self, capacity: 1) { seeded in
+                    for j in 0..<count { buffer[j] = openUnit(using: &seeded.pointee) }
+                }
+            }
+        } else {
+            for j in 0..<count { buffer[j] = openUnit(using: &generator) }
         }
     }
 

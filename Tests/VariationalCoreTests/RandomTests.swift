@@ -32,6 +32,21 @@ final class RandomTests: XCTestCase {
         XCTAssertEqual(pinned.next(), 0x99EC_5F36_CB75_F2B4)
     }
 
+    /// The project's generator, called directly where normals are drawn, gives the draws it gives through its
+    /// protocol (a generator of another type wrapping it), and leaves its stream at the same place.
+    func testNormalsFromTheSeededGeneratorMatchTheGenericPath() {
+        struct Wrapped: RandomNumberGenerator {
+            var inner: SeededGenerator
+            mutating func next() -> UInt64 { inner.next() }
+        }
+        var direct = SeededGenerator(seed: 17)
+        var wrapped = Wrapped(inner: SeededGenerator(seed: 17))
+        for count in [1, 2, 255, 256, 257, 1001] {
+            XCTAssertEqual(Random.standardNormals(count: count, using: &direct), Random.standardNormals(count: count, using: &wrapped))
+            XCTAssertEqual(direct.next(), wrapped.next())
+        }
+    }
+
     func testNormal() {
         var generator = SeededGenerator(seed: 1)
         assertMoments(Random.standardNormals(count: n, using: &generator), mean: 0, variance: 1, "normal")
