@@ -91,8 +91,13 @@ public struct LocalNormal<Scalar: TensorScalar>: Differentiable {
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func reparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logScale: Tensor<Scalar>, noise: Tensor<Scalar>) -> Tensor<Scalar> {
-    let scale = logScale.exp()
-    return fusedElementwise(mean, scale, noise, noise, name: "LocalNormal.sample") { m, s, e, _ in m + s * e }
+    reparameterizedSampleValue(mean: mean, scale: logScale.exp(), noise: noise)
+}
+
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func reparameterizedSampleValue<Scalar: TensorScalar>(mean: Tensor<Scalar>, scale: Tensor<Scalar>, noise: Tensor<Scalar>) -> Tensor<Scalar> {
+    fusedElementwise(mean, scale, noise, noise, name: "LocalNormal.sample") { m, s, e, _ in m + s * e }
 }
 
 @derivative(of: reparameterizedSample, wrt: (mean, logScale))
@@ -102,8 +107,7 @@ func vjpReparameterizedSample<Scalar: TensorScalar>(mean: Tensor<Scalar>, logSca
     -> (value: Tensor<Scalar>, pullback: (Tensor<Scalar>) -> (Tensor<Scalar>, Tensor<Scalar>))
 {
     let scale = logScale.exp()
-    let value = fusedElementwise(mean, scale, noise, noise, name: "LocalNormal.sample") { m, s, e, _ in m + s * e }
-    return (value, { v in
+    return (reparameterizedSampleValue(mean: mean, scale: scale, noise: noise), { v in
         if v.isSymbolicZero { return (.zero, .zero) }
         // dz/dμ = 1 and dz/dσ = ε, summed over the particles; then dσ/dℓ = σ.
         let g = fusedElementwiseGradient(mean, scale, noise, noise, upstream: v, name: "LocalNormal.sample", wanted: [.a, .b]) {
