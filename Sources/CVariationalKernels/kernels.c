@@ -1568,7 +1568,6 @@ void vk_dfull_rank_pullback(long s, long d, double w, const double *restrict g, 
         const T *restrict g;                                                                                    \
         T *restrict m, *restrict v;                                                                             \
         T lr, beta1, beta2, eps, c1, c2, weightDecay;                                                           \
-        int parts;                                                                                              \
     } P##adam_update;                                                                                           \
     static void P##adam_range(const P##adam_update *u, long first, long last) { ADAM_LOOP(T, SQRT) }          \
     __attribute__((target("avx512f"))) static void P##adam_range512(const P##adam_update *u, long first,     \
@@ -1579,20 +1578,47 @@ void vk_dfull_rank_pullback(long s, long d, double w, const double *restrict g, 
                                                                     long last) {                              \
         ADAM_MASKED_TAIL(T, SQRT, ADAM_V256_##P, ADAM_MASK256_##P(T), ADAM_LOAD256_##P, ADAM_STORE256_##P)      \
     }                                                                                                           \
-    static void P##adam_part(void *context, int part) {                                                         \
-        const P##adam_update *u = context;                                                                      \
-        long first = u->n * part / u->parts / 64 * 64;                                                          \
-        long last = part == u->parts - 1 ? u->n : u->n * (part + 1) / u->parts / 64 * 64;                       \
+    static void P##adam_elements(const P##adam_update *u, long first, long last) {                              \
         if (has_avx512) P##adam_range512(u, first, last);                                                       \
         else if (has_avx2) P##adam_range256(u, first, last);                                                   \
         else P##adam_range(u, first, last);                                                                     \
     }                                                                                                           \
-    void vk_##P##adam(long n, T *restrict p, const T *restrict g, T *restrict m, T *restrict v, T lr,         \
-                      T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                                    \
+    /* Many parameters as one run of elements, split into parts at multiples of 64 elements: part boundaries */ \
+    /* may fall inside a parameter, whose elements are each updated as they would be alone (vector lanes and */  \
+    /* the tail round as the loop does), so the bits do not depend on the parts. */                              \
+    typedef struct {                                                                                            \
+        long count, total;                                                                                      \
+        const long *n;                                                                                          \
+        T *const *p, *const *m, *const *v;                                                                      \
+        const T *const *g;                                                                                      \
+        P##adam_update settings; /* the hyperparameters (its n and pointers unused) */                          \
+        int parts;                                                                                              \
+    } P##adam_batch;                                                                                            \
+    static void P##adam_batch_part(void *context, int part) {                                                   \
+        const P##adam_batch *job = context;                                                                     \
+        long first = job->total * part / job->parts / 64 * 64;                                                  \
+        long last = part == job->parts - 1 ? job->total : job->total * (part + 1) / job->parts / 64 * 64;       \
+        long offset = 0;                                                                                        \
+        for (long a = 0; a < job->count && offset < last; offset += job->n[a], a++) {                           \
+            long lo = first > offset ? first - offset : 0;                                                      \
+            long hi = last - offset < job->n[a] ? last - offset : job->n[a];                                    \
+            if (lo >= hi) continue;                                                                             \
+            P##adam_update u = job->settings;                                                                   \
+            u.n = job->n[a];                                                                                    \
+            u.p = job->p[a];                                                                                    \
+            u.g = job->g[a];                                                                                    \
+            u.m = job->m[a];                                                                                    \
+            u.v = job->v[a];                                                                                    \
+            P##adam_elements(&u, lo, hi);                                                                       \
+        }                                                                                                       \
+    }                                                                                                           \
+    void vk_##P##adam_batch(long count, const long *n, T *const *p, const T *const *g, T *const *m, T *const *v, \
+                            T lr, T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                         \
         vk_initialize();                                                                                        \
-        P##adam_update u = {n, p, g, m, v, lr, beta1, beta2, eps, c1, c2, weightDecay, 1};                      \
-        u.parts = vk_parts_for(n);                                                                              \
-        vk_run_parts(P##adam_part, &u, u.parts);                                                                \
+        P##adam_batch job = {count, 0, n, p, m, v, g, {0, 0, 0, 0, 0, lr, beta1, beta2, eps, c1, c2, weightDecay}, 1}; \
+        for (long a = 0; a < count; a++) job.total += n[a];                                                     \
+        job.parts = vk_parts_for(job.total);                                                                    \
+        vk_run_parts(P##adam_batch_part, &job, job.parts);                                                      \
     }
 
 DEFINE_ADAM(s, float, sqrtf)
@@ -1694,6 +1720,59 @@ DEFINE_SQUARES_PATHS(d, double)
 
 DEFINE_SUM_SQUARES(s, float)
 DEFINE_SUM_SQUARES(d, double)
+
+// The sums of squares of many arrays in one job: each array's chunks as vk_Psum_squares makes them, all the arrays'
+// chunks split into parts together, each array's chunk sums then added in order from 0 (the bits of vk_Psum_squares).
+#define DEFINE_SUM_SQUARES_BATCH(P, T)                                                                          \
+    typedef struct {                                                                                            \
+        const T *const *x;                                                                                      \
+        const long *n;                                                                                          \
+        const long *owner, *start; /* each chunk's array and first element */                                   \
+        double *sums;                                                                                           \
+        long chunks;                                                                                            \
+        int parts;                                                                                              \
+    } P##squares_batch;                                                                                         \
+    static void P##squares_batch_part(void *context, int part) {                                                \
+        const P##squares_batch *job = context;                                                                  \
+        long first = job->chunks * part / job->parts, last = job->chunks * (part + 1) / job->parts;             \
+        for (long c = first; c < last; c++) {                                                                   \
+            long a = job->owner[c], start = job->start[c];                                                      \
+            long count = job->n[a] - start < SQUARES_CHUNK ? job->n[a] - start : SQUARES_CHUNK;                 \
+            job->sums[c] = P##squares_range(job->x[a] + start, count);                                          \
+        }                                                                                                       \
+    }                                                                                                           \
+    void vk_##P##sums_of_squares(long count, const long *n, const T *const *x, double *out) {                   \
+        vk_initialize();                                                                                        \
+        long chunks = 0, total = 0;                                                                             \
+        for (long a = 0; a < count; a++) {                                                                      \
+            chunks += (n[a] + SQUARES_CHUNK - 1) / SQUARES_CHUNK;                                               \
+            total += n[a];                                                                                      \
+        }                                                                                                       \
+        long *owner = malloc(sizeof(long) * (size_t)(2 * chunks + 1));                                          \
+        double *sums = malloc(sizeof(double) * (size_t)(chunks + 1));                                           \
+        if (!owner || !sums) abort();                                                                           \
+        long *start = owner + chunks, c = 0;                                                                    \
+        for (long a = 0; a < count; a++)                                                                        \
+            for (long s = 0; s < n[a]; s += SQUARES_CHUNK, c++) {                                               \
+                owner[c] = a;                                                                                   \
+                start[c] = s;                                                                                   \
+            }                                                                                                   \
+        P##squares_batch job = {x, n, owner, start, sums, chunks, 1};                                           \
+        if (total >= VK_PARALLEL_ELEMENTS && !forced_portable && chunks > 1)                                    \
+            job.parts = max_threads < chunks ? max_threads : (int)chunks;                                       \
+        vk_run_parts(P##squares_batch_part, &job, job.parts);                                                   \
+        c = 0;                                                                                                  \
+        for (long a = 0; a < count; a++) {                                                                      \
+            double sum = 0;                                                                                     \
+            for (long s = 0; s < n[a]; s += SQUARES_CHUNK, c++) sum += sums[c];                                 \
+            out[a] = sum;                                                                                       \
+        }                                                                                                       \
+        free(owner);                                                                                            \
+        free(sums);                                                                                             \
+    }
+
+DEFINE_SUM_SQUARES_BATCH(s, float)
+DEFINE_SUM_SQUARES_BATCH(d, double)
 
 // Row sums: 16 running sums per row (element i goes to sum i mod 16; the tail past the last whole 16 to sum 0, in
 // order), added pairwise at the end, in the row's own type. The portable path and the AVX2 path make the same

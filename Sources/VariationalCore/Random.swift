@@ -43,7 +43,7 @@ public enum Random {
     /// `count` draws of `openUnit` into `buffer`. Called from code that is generic in the generator (a training step
     /// draws its noise through the generic `Trainer`), each draw would go through the generator's protocol witness:
     /// the project's own generator is called directly instead, with the same draws in the same order.
-    @inlinable @inline(__always) @usableFromInline
+    @inlinable @inline(__always)
     static func fillOpenUnits<G: RandomNumberGenerator>(_ buffer: UnsafeMutablePointer<Double>, count: Int, using generator: inout G) {
         if G.self == SeededGenerator.self {
             withUnsafeMutablePointer(to: &generator) { pointer in

@@ -181,7 +181,7 @@ public struct TensorElements<Scalar: TensorScalar> {
     /// The address of the first element, nil for none. It is valid only while these elements are alive (held by the
     /// caller, as an operand is through the call that reads it) and unchanged; read through it, never write.
     @inlinable
-    var addressWhileAlive: UnsafePointer<Scalar>? {
+    public var addressWhileAlive: UnsafePointer<Scalar>? {
         guard let buffer else { return nil }
         return buffer.withUnsafeMutablePointers { header, elements in
             TensorBuffer.computeIfDeferred(header, elements)

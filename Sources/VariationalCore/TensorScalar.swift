@@ -92,12 +92,36 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     /// The sum of each of `rows` contiguous rows of `columns` elements into `result`, with 16 running sums per row
     /// (element i to sum i mod 16, the tail past the last whole 16 to sum 0) added pairwise.
     static func rowSums(rows: Int, columns: Int, _ x: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
+    /// Σ x² in Double of each of `count` buffers (buffer a: `elementCounts[a]` elements at `buffers[a]`) into
+    /// `result[a]`, in one pass split across the threads: each the bits `sumOfSquares(count:_:)` gives it.
+    static func sumsOfSquares(
+        count: Int, elementCounts: UnsafePointer<Int>, _ buffers: UnsafePointer<UnsafePointer<Self>?>,
+        result: UnsafeMutablePointer<Double>)
+    /// One fused Adam step over each of `count` flat buffers (buffer a: `elementCounts[a]` elements of the
+    /// parameter, its gradient and its two moments), in one pass split across the threads; each element's bits do
+    /// not depend on the other buffers or on the number of threads.
+    static func adamSteps(
+        count: Int, elementCounts: UnsafePointer<Int>, parameters: UnsafePointer<UnsafeMutablePointer<Self>?>,
+        gradients: UnsafePointer<UnsafePointer<Self>?>, firstMoments: UnsafePointer<UnsafeMutablePointer<Self>?>,
+        secondMoments: UnsafePointer<UnsafeMutablePointer<Self>?>,
+        learningRate: Self, beta1: Self, beta2: Self, epsilon: Self,
+        firstCorrection: Self, secondCorrection: Self, weightDecay: Self)
+}
+
+extension TensorScalar {
     /// One fused Adam step over a flat buffer.
-    static func adamStep(
+    public static func adamStep(
         count: Int, parameter: UnsafeMutablePointer<Self>, gradient: UnsafePointer<Self>,
         firstMoment: UnsafeMutablePointer<Self>, secondMoment: UnsafeMutablePointer<Self>,
         learningRate: Self, beta1: Self, beta2: Self, epsilon: Self,
-        firstCorrection: Self, secondCorrection: Self, weightDecay: Self)
+        firstCorrection: Self, secondCorrection: Self, weightDecay: Self
+    ) {
+        var (n, p, g, m, v) = (count, Optional(parameter), Optional(gradient), Optional(firstMoment), Optional(secondMoment))
+        adamSteps(
+            count: 1, elementCounts: &n, parameters: &p, gradients: &g, firstMoments: &m, secondMoments: &v,
+            learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, firstCorrection: firstCorrection,
+            secondCorrection: secondCorrection, weightDecay: weightDecay)
+    }
 }
 
 /// The four arithmetic operations, in the order of the kernels' codes.
@@ -242,15 +266,23 @@ extension Float: TensorScalar {
         vk_srow_sums(rows, columns, x, result)
     }
 
-    public static func adamStep(
-        count: Int, parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
-        firstMoment: UnsafeMutablePointer<Float>, secondMoment: UnsafeMutablePointer<Float>,
+    public static func sumsOfSquares(
+        count: Int, elementCounts: UnsafePointer<Int>, _ buffers: UnsafePointer<UnsafePointer<Float>?>,
+        result: UnsafeMutablePointer<Double>
+    ) {
+        vk_ssums_of_squares(count, elementCounts, buffers, result)
+    }
+
+    public static func adamSteps(
+        count: Int, elementCounts: UnsafePointer<Int>, parameters: UnsafePointer<UnsafeMutablePointer<Float>?>,
+        gradients: UnsafePointer<UnsafePointer<Float>?>, firstMoments: UnsafePointer<UnsafeMutablePointer<Float>?>,
+        secondMoments: UnsafePointer<UnsafeMutablePointer<Float>?>,
         learningRate: Float, beta1: Float, beta2: Float, epsilon: Float,
         firstCorrection: Float, secondCorrection: Float, weightDecay: Float
     ) {
-        vk_sadam(
-            count, parameter, gradient, firstMoment, secondMoment, learningRate, beta1, beta2, epsilon,
-            firstCorrection, secondCorrection, weightDecay)
+        vk_sadam_batch(
+            count, elementCounts, parameters, gradients, firstMoments, secondMoments, learningRate, beta1, beta2,
+            epsilon, firstCorrection, secondCorrection, weightDecay)
     }
 }
 
@@ -407,15 +439,23 @@ extension Double: TensorScalar {
         vk_drow_sums(rows, columns, x, result)
     }
 
-    public static func adamStep(
-        count: Int, parameter: UnsafeMutablePointer<Double>, gradient: UnsafePointer<Double>,
-        firstMoment: UnsafeMutablePointer<Double>, secondMoment: UnsafeMutablePointer<Double>,
+    public static func sumsOfSquares(
+        count: Int, elementCounts: UnsafePointer<Int>, _ buffers: UnsafePointer<UnsafePointer<Double>?>,
+        result: UnsafeMutablePointer<Double>
+    ) {
+        vk_dsums_of_squares(count, elementCounts, buffers, result)
+    }
+
+    public static func adamSteps(
+        count: Int, elementCounts: UnsafePointer<Int>, parameters: UnsafePointer<UnsafeMutablePointer<Double>?>,
+        gradients: UnsafePointer<UnsafePointer<Double>?>, firstMoments: UnsafePointer<UnsafeMutablePointer<Double>?>,
+        secondMoments: UnsafePointer<UnsafeMutablePointer<Double>?>,
         learningRate: Double, beta1: Double, beta2: Double, epsilon: Double,
         firstCorrection: Double, secondCorrection: Double, weightDecay: Double
     ) {
-        vk_dadam(
-            count, parameter, gradient, firstMoment, secondMoment, learningRate, beta1, beta2, epsilon,
-            firstCorrection, secondCorrection, weightDecay)
+        vk_dadam_batch(
+            count, elementCounts, parameters, gradients, firstMoments, secondMoments, learningRate, beta1, beta2,
+            epsilon, firstCorrection, secondCorrection, weightDecay)
     }
 }
 

@@ -93,6 +93,7 @@ open class Optimizer: @unchecked Sendable {
     /// The values are left as they are, so the model is unchanged when the update stops here.
     private func gather<Model: Differentiable>(_ model: inout Model, along gradient: Model.TangentVector) {
         visitTensors(of: &model, along: gradient, with: gathering)
+        gatherer.sumSquares()
     }
 
     /// Updates the parameters just gathered, in place.
@@ -106,11 +107,23 @@ open class Optimizer: @unchecked Sendable {
         }
         // Read in place: a copy of each gathered parameter cost a retain and a release of each reference in it.
         gatherer.doubles.withUnsafeBufferPointer { list in
-            for i in list.indices { update(list[i], at: i) }
+            for i in list.indices {
+                if let update = prepare(list[i], at: i) { doubleUpdates.append(update) }
+            }
         }
         let offset = gatherer.doubles.count
         gatherer.floats.withUnsafeBufferPointer { list in
-            for i in list.indices { update(list[i], at: offset + i) }
+            for i in list.indices {
+                if let update = prepare(list[i], at: offset + i) { floatUpdates.append(update) }
+            }
+        }
+        if !doubleUpdates.isEmpty {
+            doubleUpdates.withUnsafeBufferPointer { applyAll($0, learningRate: currentRate) }
+            doubleUpdates.removeAll(keepingCapacity: true)
+        }
+        if !floatUpdates.isEmpty {
+            floatUpdates.withUnsafeBufferPointer { applyAll($0, learningRate: currentRate) }
+            floatUpdates.removeAll(keepingCapacity: true)
         }
         gatherer.clear()
         keep(consume gradient)
@@ -129,8 +142,14 @@ open class Optimizer: @unchecked Sendable {
         }
     }
 
-    /// Updates the parameter met at `position` in this update's walk.
-    private func update<Scalar: TensorScalar>(_ parameter: borrowing GatheredParameter<Scalar>, at position: Int) {
+    /// The parameters of the update under way that are updated together by `applyAll` (kept from update to update,
+    /// so that the lists keep their capacity).
+    @exclusivity(unchecked) private var floatUpdates: [ParameterUpdate<Float>] = []
+    @exclusivity(unchecked) private var doubleUpdates: [ParameterUpdate<Double>] = []
+
+    /// The parameter met at `position` in this update's walk, with its state, ready for `applyAll`; nil when it has
+    /// been updated already (alone, along its gradient times the clipping factor).
+    private func prepare<Scalar: TensorScalar>(_ parameter: borrowing GatheredParameter<Scalar>, at position: Int) -> ParameterUpdate<Scalar>? {
         let (values, id) = (parameter.address, parameter.id)
         let slots: Slots<Scalar>
         // A parameter's identity belongs to one tensor, whose scalar type never changes.
@@ -156,9 +175,11 @@ open class Optimizer: @unchecked Sendable {
         guard clipScale == 1 else {
             let clipped = Tensor(shape: [values.count], scalars: parameter.gradient) * Scalar(clipScale)
             clipped.scalars.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
-            return
+            return nil
         }
-        parameter.gradient.withUnsafeBufferPointer { apply(values, gradient: $0, learningRate: currentRate, slots: slots) }
+        // The gatherer holds the gradient's elements until the update ends.
+        let gradient = UnsafeBufferPointer(start: parameter.gradient.addressWhileAlive, count: parameter.gradient.count)
+        return ParameterUpdate(parameter: values, gradient: gradient, slots: slots)
     }
 
     /// Updates one parameter in place. `slots` holds this parameter's state, created empty at its first update.
@@ -167,6 +188,15 @@ open class Optimizer: @unchecked Sendable {
         learningRate: Double, slots: Slots<Scalar>
     ) {
         fatalError("Optimizer subclasses implement apply")
+    }
+
+    /// Updates the parameters of one update that share a scalar type, in place, in the order of the walk. By default
+    /// each through `apply(_:gradient:learningRate:slots:)`; an optimiser whose update is one elementwise pass can
+    /// make it one pass over all of them (Adam does: one job across the threads in place of one per parameter).
+    open func applyAll<Scalar: TensorScalar>(_ updates: UnsafeBufferPointer<ParameterUpdate<Scalar>>, learningRate: Double) {
+        for update in updates {
+            apply(update.parameter, gradient: update.gradient, learningRate: learningRate, slots: update.slots)
+        }
     }
 
     /// The optimiser's state for `model`: the step count and, for each parameter in the order of
@@ -248,6 +278,13 @@ public struct OptimizerState: Sendable, Equatable {
     }
 }
 
+/// One parameter of an update: its elements and its gradient's (valid until the update ends) and its state.
+public struct ParameterUpdate<Scalar: TensorScalar> {
+    public let parameter: UnsafeMutableBufferPointer<Scalar>
+    public let gradient: UnsafeBufferPointer<Scalar>
+    public let slots: Slots<Scalar>
+}
+
 /// Per-parameter optimiser state: named buffers of the parameter's size, created on first use.
 public final class Slots<Scalar: TensorScalar> {
     public let count: Int
@@ -300,12 +337,17 @@ public final class Slots<Scalar: TensorScalar> {
     public func withBuffer<R>(
         _ index: Int, initial: Scalar = 0, _ body: (UnsafeMutableBufferPointer<Scalar>) -> R
     ) -> R {
+        body(buffer(index, initial: initial))
+    }
+
+    /// The buffer at `index`, filled with `initial` the first time it is asked for; valid while these slots are alive.
+    public func buffer(_ index: Int, initial: Scalar = 0) -> UnsafeMutableBufferPointer<Scalar> {
         while buffers.count <= index {
             let buffer = UnsafeMutableBufferPointer<Scalar>.allocate(capacity: Swift.max(count, 1))
             buffer.initialize(repeating: initial)
             buffers.append(buffer)
         }
-        return body(UnsafeMutableBufferPointer(rebasing: buffers[index][0..<count]))
+        return UnsafeMutableBufferPointer(rebasing: buffers[index][0..<count])
     }
 }
 
@@ -330,21 +372,65 @@ struct GatheredParameter<Scalar: TensorScalar> {
 final class ParameterGatherer: TensorVisitor, @unchecked Sendable {
     @exclusivity(unchecked) var floats: [GatheredParameter<Float>] = []
     @exclusivity(unchecked) var doubles: [GatheredParameter<Double>] = []
+    /// Σ g² over the gathered gradients, set by `sumSquares()`.
     @exclusivity(unchecked) var sumOfSquares = 0.0
+    /// For each gathered parameter in walk order, whether it is a Float one.
+    @exclusivity(unchecked) private var walkOrder: [Bool] = []
 
     /// Lets go of the parameters (the model's elements are unique to it again) and of their gradients.
     func clear() {
         if !floats.isEmpty { floats.removeAll(keepingCapacity: true) }
         if !doubles.isEmpty { doubles.removeAll(keepingCapacity: true) }
+        if !walkOrder.isEmpty { walkOrder.removeAll(keepingCapacity: true) }
         sumOfSquares = 0
     }
 
     func visit(_ parameter: inout Tensor<Float>, offset: Tensor<Float>, id: Int) {
-        if let gathered = gather(&parameter, offset, id) { floats.append(gathered) }
+        if let gathered = gather(&parameter, offset, id) {
+            floats.append(gathered)
+            walkOrder.append(true)
+        }
     }
 
     func visit(_ parameter: inout Tensor<Double>, offset: Tensor<Double>, id: Int) {
-        if let gathered = gather(&parameter, offset, id) { doubles.append(gathered) }
+        if let gathered = gather(&parameter, offset, id) {
+            doubles.append(gathered)
+            walkOrder.append(false)
+        }
+    }
+
+    /// Sums the squares of the gathered gradients, each gradient's in one pass over all of them of its scalar type,
+    /// and adds them in walk order (the bits of `NormVisitor`, which sums one gradient at a time).
+    func sumSquares() {
+        let floatSums = Self.sumsOfSquares(floats), doubleSums = Self.sumsOfSquares(doubles)
+        var (f, d, total) = (0, 0, 0.0)
+        for isFloat in walkOrder {
+            if isFloat {
+                total += floatSums[f]
+                f += 1
+            } else {
+                total += doubleSums[d]
+                d += 1
+            }
+        }
+        sumOfSquares = total
+    }
+
+    private static func sumsOfSquares<Scalar: TensorScalar>(_ list: [GatheredParameter<Scalar>]) -> [Double] {
+        let n = list.count
+        guard n > 0 else { return [] }
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { counts in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Scalar>?.self, capacity: n) { addresses in
+                for i in 0..<n {
+                    counts[i] = list[i].gradient.count
+                    addresses[i] = list[i].gradient.addressWhileAlive
+                }
+                return [Double](unsafeUninitializedCapacity: n) { sums, initialized in
+                    Scalar.sumsOfSquares(count: n, elementCounts: counts.baseAddress!, addresses.baseAddress!, result: sums.baseAddress!)
+                    initialized = n
+                }
+            }
+        }
     }
 
     private func gather<Scalar: TensorScalar>(
@@ -354,7 +440,6 @@ final class ParameterGatherer: TensorVisitor, @unchecked Sendable {
         require(
             gradient.shape == parameter.shape,
             "Optimizer: gradient of shape \(gradient.shape) for a parameter of shape \(parameter.shape)")
-        sumOfSquares += NormVisitor.sumOfSquares(gradient.scalars)
         let (elements, address) = parameter.uniqueElementsWithAddress()
         return GatheredParameter(elements: elements, address: address, gradient: gradient.scalars, id: id)
     }

@@ -72,12 +72,8 @@ public class Adam: Optimizer, @unchecked Sendable {
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>
     ) {
-        if correctionsStep != step {  // once per step, not once per parameter
-            let t = Double(step)
-            corrections = (1 / (1 - Foundation.pow(beta1, t)), 1 / (1 - Foundation.pow(beta2, t)))
-            correctionsStep = step
-        }
-        let (c1, c2) = corrections
+        guard !p.isEmpty else { return }  // (an empty parameter has no addresses to pass on)
+        let (c1, c2) = currentCorrections()
         slots.withBuffer(0) { m in
             slots.withBuffer(1) { v in
                 Scalar.adamStep(
@@ -88,6 +84,48 @@ public class Adam: Optimizer, @unchecked Sendable {
                     weightDecay: Scalar(decoupledWeightDecay))
             }
         }
+    }
+
+    /// All the parameters of an update in one pass split across the threads (each element's bits those of `apply`):
+    /// one job in place of one per parameter, most of which (biases) were too small to split.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    public override func applyAll<Scalar: TensorScalar>(
+        _ updates: UnsafeBufferPointer<ParameterUpdate<Scalar>>, learningRate: Double
+    ) {
+        let n = updates.count
+        guard n > 0 else { return }
+        let (c1, c2) = currentCorrections()
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: n) { counts in
+            withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Scalar>?.self, capacity: 3 * n) { written in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<Scalar>?.self, capacity: n) { gradients in
+                    for (i, update) in updates.enumerated() {
+                        counts[i] = update.parameter.count
+                        written[i] = update.parameter.baseAddress
+                        written[n + i] = update.slots.buffer(0).baseAddress
+                        written[2 * n + i] = update.slots.buffer(1).baseAddress
+                        gradients[i] = update.gradient.baseAddress
+                    }
+                    let base = written.baseAddress!
+                    Scalar.adamSteps(
+                        count: n, elementCounts: counts.baseAddress!, parameters: base, gradients: gradients.baseAddress!,
+                        firstMoments: base + n, secondMoments: base + 2 * n,
+                        learningRate: Scalar(learningRate), beta1: Scalar(beta1), beta2: Scalar(beta2),
+                        epsilon: Scalar(epsilon), firstCorrection: Scalar(c1), secondCorrection: Scalar(c2),
+                        weightDecay: Scalar(decoupledWeightDecay))
+                }
+            }
+        }
+    }
+
+    /// The bias corrections 1/(1 − β₁ᵗ) and 1/(1 − β₂ᵗ) of the step under way, computed once per step.
+    private func currentCorrections() -> (Double, Double) {
+        if correctionsStep != step {
+            let t = Double(step)
+            corrections = (1 / (1 - Foundation.pow(beta1, t)), 1 / (1 - Foundation.pow(beta2, t)))
+            correctionsStep = step
+        }
+        return corrections
     }
 }
 

@@ -1,7 +1,7 @@
 import _Differentiation
 import VariationalCore
 import VariationalNeural
-import VariationalOptimizers
+@testable import VariationalOptimizers
 import VariationalTestSupport
 import Foundation
 import XCTest
@@ -26,6 +26,23 @@ struct NestedModel: Differentiable {
 struct MixedModel: Differentiable {
     var single: Tensor<Float>
     var double: Tensor<Double>
+}
+
+/// Tensors of both scalar types, small and large, some in an array.
+struct ManyTensors: Differentiable {
+    var small: Tensor<Float>
+    var doubles: Tensor<Double>
+    var floats: [Tensor<Float>]
+    var bias: Tensor<Double>
+}
+
+/// Adam updating one parameter at a time (the path of every optimiser without a batched update).
+final class OneAtATimeAdam: Adam, @unchecked Sendable {
+    override func applyAll<Scalar: TensorScalar>(_ updates: UnsafeBufferPointer<ParameterUpdate<Scalar>>, learningRate: Double) {
+        for update in updates {
+            apply(update.parameter, gradient: update.gradient, learningRate: learningRate, slots: update.slots)
+        }
+    }
 }
 
 final class OptimizerTests: XCTestCase {
@@ -91,6 +108,43 @@ final class OptimizerTests: XCTestCase {
         values[count - 1] = .nan
         let poisoned = Tensor<Float>(shape: [count], scalars: values)
         XCTAssertTrue(Adam(learningRate: 0.01).globalNorm(of: poisoned, for: start).isNaN)
+    }
+
+    /// Adam updates all the parameters of one scalar type in one pass split across the threads: every parameter,
+    /// and so every moment, gets the bits of updating each parameter alone, on one thread and on two, and the norm
+    /// summed over all the gradients at once is the one `globalNorm` sums a gradient at a time.
+    func testAdamOverAllParametersAtOnceHasTheBitsOfOneAtATime() {
+        var generator = SeededGenerator(seed: 23)
+        // 145,039 Floats: the parts' boundary falls inside the second tensor, not on a multiple of 64 of it.
+        let start = ManyTensors(
+            small: Tensor<Float>(randomNormal: [5], using: &generator),
+            doubles: Tensor<Double>(randomNormal: [50_000], using: &generator),
+            floats: [70_001, 33, 75_000, 0].map { Tensor<Float>(randomNormal: [$0], using: &generator) },
+            bias: Tensor<Double>(randomNormal: [9], using: &generator))
+        let gradients = (0..<3).map { _ in
+            ManyTensors.TangentVector(
+                small: Tensor<Float>(randomNormal: [5], using: &generator),
+                doubles: Tensor<Double>(randomNormal: [50_000], using: &generator),
+                floats: .init([70_001, 33, 75_000, 0].map { Tensor<Float>(randomNormal: [$0], using: &generator) }),
+                bias: Tensor<Double>(randomNormal: [9], using: &generator))
+        }
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        for limit in [1, 2] {
+            Kernels.maximumThreads = limit
+            var (together, alone) = (start, start)
+            let (batched, reference) = (Adam(learningRate: 0.01, beta2: 0.99), OneAtATimeAdam(learningRate: 0.01, beta2: 0.99))
+            for g in gradients {
+                XCTAssertTrue(batched.updateIfFinite(&together, along: g))
+                XCTAssertTrue(reference.updateIfFinite(&alone, along: g))
+                XCTAssertEqual(batched.lastGradientNorm, batched.globalNorm(of: g, for: together), "on \(limit) thread(s)")
+            }
+            XCTAssertEqual(together.small, alone.small)
+            XCTAssertEqual(together.doubles, alone.doubles)
+            XCTAssertEqual(together.floats, alone.floats, "on \(limit) thread(s)")
+            XCTAssertEqual(together.bias, alone.bias)
+            XCTAssertNotEqual(together.floats[0], start.floats[0])
+        }
     }
 
     func testAdamWDecaysWeightsIndependentlyOfTheGradient() {

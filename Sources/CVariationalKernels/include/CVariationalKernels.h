@@ -165,6 +165,9 @@ void vk_dscale_rows(long rows, long columns, const double *factors, double *y);
 /// Σ x[i]² in double, the same value on any number of threads.
 double vk_ssum_squares(long n, const float *x);
 double vk_dsum_squares(long n, const double *x);
+/// out[a] = Σ x[a][i]² for each of `count` arrays of n[a] elements, each the bits vk_Psum_squares gives, in one job.
+void vk_ssums_of_squares(long count, const long *n, const float *const *x, double *out);
+void vk_dsums_of_squares(long count, const long *n, const double *const *x, double *out);
 /// out[r] = Σ x[r·columns + i] over the row, with 16 running sums (element i to sum i mod 16, the tail past the last whole
 /// 16 to sum 0) added pairwise: the same bits on every path.
 void vk_srow_sums(long rows, long columns, const float *x, float *out);
@@ -173,11 +176,14 @@ void vk_drow_sums(long rows, long columns, const double *x, double *out);
 /// Σₚ gₚᵢ, into gl [d, d] Σₚ gₚᵢ εₚⱼ below the diagonal (zeros on and above it), into gr [d] Σₚ gₚᵢ εₚᵢ · slope[i].
 void vk_dfull_rank_pullback(long s, long d, double w, const double *g, const double *e, const double *slope, double *gm,
                             double *gl, double *gr);
-/// One Adam step over a flat parameter: m, v updated in place, p -= lr * mhat / (sqrt(vhat) + eps)
-/// with the bias corrections folded into c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t).
-void vk_sadam(long n, float *p, const float *g, float *m, float *v, float lr, float beta1, float beta2,
-              float eps, float c1, float c2, float weightDecay);
-void vk_dadam(long n, double *p, const double *g, double *m, double *v, double lr, double beta1,
-              double beta2, double eps, double c1, double c2, double weightDecay);
+/// One Adam step over `count` flat parameters (parameter a: n[a] elements at p[a], g[a], m[a], v[a]) in one job across
+/// the threads: m, v updated in place, p -= lr * (mhat / (sqrt(vhat) + eps) + weightDecay * p) with the bias
+/// corrections folded into c1 = 1 / (1 - beta1^t) and c2 = 1 / (1 - beta2^t). Each element's bits do not depend on the
+/// other parameters or on the number of threads.
+void vk_sadam_batch(long count, const long *n, float *const *p, const float *const *g, float *const *m, float *const *v,
+                    float lr, float beta1, float beta2, float eps, float c1, float c2, float weightDecay);
+void vk_dadam_batch(long count, const long *n, double *const *p, const double *const *g, double *const *m,
+                    double *const *v, double lr, double beta1, double beta2, double eps, double c1, double c2,
+                    double weightDecay);
 
 #endif
