@@ -101,6 +101,48 @@ final class ElementwiseArithmeticTests: XCTestCase {
         }
     }
 
+    /// A large parameter's new values are written with streaming stores, aligned whole vectors at a time, its first
+    /// and last elements through the masked path: every element must get the bits it gets updated alone, wherever
+    /// the buffer starts (three offsets from a 64-byte boundary) and on one thread or two.
+    func checkStreamedAdam<T: TensorScalar>(_: T.Type) {
+        let n = 70_001  // past the 65,536 elements from which the parameters are streamed
+        var generator = SeededGenerator(seed: 41)
+        func draws(_ scale: Double) -> [T] { (0..<(n + 16)).map { _ in T(Double(generator.next() % 2_000_001) / 1e6 * scale - scale) } }
+        let (p0, g, m0) = (draws(2), draws(3), draws(0.5))
+        let v0 = draws(1).map { $0 * $0 }
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        for limit in [1, 2] {
+            Kernels.maximumThreads = limit
+            for offset in [0, 3, 5] {
+                var (p, m, v) = (p0, m0, v0)
+                var (q, k, w) = (p0, m0, v0)
+                p.withUnsafeMutableBufferPointer { p in m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+                    T.adamStep(count: n, parameter: p.baseAddress! + offset, gradient: g.withUnsafeBufferPointer { $0.baseAddress! } + offset,
+                               firstMoment: m.baseAddress! + offset, secondMoment: v.baseAddress! + offset, learningRate: 0.01, beta1: 0.9,
+                               beta2: 0.999, epsilon: 1e-8, firstCorrection: 10, secondCorrection: 1000, weightDecay: 0.01)
+                } } }
+                q.withUnsafeMutableBufferPointer { q in k.withUnsafeMutableBufferPointer { k in w.withUnsafeMutableBufferPointer { w in
+                    for i in offset..<(offset + n) {
+                        T.adamStep(count: 1, parameter: q.baseAddress! + i, gradient: g.withUnsafeBufferPointer { $0.baseAddress! } + i,
+                                   firstMoment: k.baseAddress! + i, secondMoment: w.baseAddress! + i, learningRate: 0.01, beta1: 0.9,
+                                   beta2: 0.999, epsilon: 1e-8, firstCorrection: 10, secondCorrection: 1000, weightDecay: 0.01)
+                    }
+                } } }
+                for i in 0..<(n + 16) where !sameBits(p[i], q[i]) || !sameBits(m[i], k[i]) || !sameBits(v[i], w[i]) {
+                    XCTFail("\(T.self), \(limit) thread(s), offset \(offset): element \(i) is (\(p[i]), \(m[i]), \(v[i])), alone (\(q[i]), \(k[i]), \(w[i]))")
+                    break
+                }
+                XCTAssertNotEqual(p[offset + n / 2], p0[offset + n / 2])
+            }
+        }
+    }
+
+    func testAdamStreamsLargeParametersWithTheBitsOfEachElementAlone() {
+        checkStreamedAdam(Double.self)
+        checkStreamedAdam(Float.self)
+    }
+
     func testAdamGivesTheLastElementsTheBitsOfTheVectors() {
         checkAdamTail(Double.self, weightDecay: 0)
         checkAdamTail(Double.self, weightDecay: 0.01)
