@@ -1634,11 +1634,13 @@ enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
             else P##adam_range256(u, first, last);                                                              \
         } else P##adam_range(u, first, last);                                                                   \
     }                                                                                                           \
-    /* Many parameters as one run of elements, split into parts at multiples of 64 elements: part boundaries */ \
-    /* may fall inside a parameter, whose elements are each updated as they would be alone (vector lanes and */  \
-    /* the tail round as the loop does), so the bits do not depend on the parts. */                              \
+    /* Many parameters in one job, each split into parts at multiples of 64 of its elements, as a job of its */ \
+    /* own was: part k updates part k of each, the rows of a weight that part k of the products computed the */   \
+    /* gradient of (split as one run of all the parameters, one core updated whole weights whose gradients */     \
+    /* both had written). Each element is updated as it would be alone (vector lanes and the tail round as the */ \
+    /* loop does), so the bits do not depend on the parts. */                                                    \
     typedef struct {                                                                                            \
-        long count, total;                                                                                      \
+        long count;                                                                                             \
         const long *n;                                                                                          \
         T *const *p, *const *m, *const *v;                                                                      \
         const T *const *g;                                                                                      \
@@ -1647,12 +1649,10 @@ enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
     } P##adam_batch;                                                                                            \
     static void P##adam_batch_part(void *context, int part) {                                                   \
         const P##adam_batch *job = context;                                                                     \
-        long first = job->total * part / job->parts / 64 * 64;                                                  \
-        long last = part == job->parts - 1 ? job->total : job->total * (part + 1) / job->parts / 64 * 64;       \
-        long offset = 0;                                                                                        \
-        for (long a = 0; a < job->count && offset < last; offset += job->n[a], a++) {                           \
-            long lo = first > offset ? first - offset : 0;                                                      \
-            long hi = last - offset < job->n[a] ? last - offset : job->n[a];                                    \
+        for (long a = 0; a < job->count; a++) {                                                                 \
+            long n = job->n[a];                                                                                 \
+            long lo = n * part / job->parts / 64 * 64;                                                          \
+            long hi = part == job->parts - 1 ? n : n * (part + 1) / job->parts / 64 * 64;                       \
             if (lo >= hi) continue;                                                                             \
             P##adam_update u = job->settings;                                                                   \
             u.n = job->n[a];                                                                                    \
@@ -1666,9 +1666,10 @@ enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
     void vk_##P##adam_batch(long count, const long *n, T *const *p, const T *const *g, T *const *m, T *const *v, \
                             T lr, T beta1, T beta2, T eps, T c1, T c2, T weightDecay) {                         \
         vk_initialize();                                                                                        \
-        P##adam_batch job = {count, 0, n, p, m, v, g, {0, 0, 0, 0, 0, lr, beta1, beta2, eps, c1, c2, weightDecay}, 1}; \
-        for (long a = 0; a < count; a++) job.total += n[a];                                                     \
-        job.parts = vk_parts_for(job.total);                                                                    \
+        P##adam_batch job = {count, n, p, m, v, g, {0, 0, 0, 0, 0, lr, beta1, beta2, eps, c1, c2, weightDecay}, 1}; \
+        long total = 0;                                                                                         \
+        for (long a = 0; a < count; a++) total += n[a];                                                         \
+        job.parts = vk_parts_for(total);                                                                        \
         vk_run_parts(P##adam_batch_part, &job, job.parts);                                                      \
     }
 
@@ -1772,24 +1773,27 @@ DEFINE_SQUARES_PATHS(d, double)
 DEFINE_SUM_SQUARES(s, float)
 DEFINE_SUM_SQUARES(d, double)
 
-// The sums of squares of many arrays in one job: each array's chunks as vk_Psum_squares makes them, all the arrays'
-// chunks split into parts together, each array's chunk sums then added in order from 0 (the bits of vk_Psum_squares).
+// The sums of squares of many arrays in one job: each array's chunks as vk_Psum_squares makes them, part k summing
+// part k of each array's chunks (the share of it that part k of a product wrote), each array's chunk sums then added
+// in order from 0 (the bits of vk_Psum_squares).
 #define DEFINE_SUM_SQUARES_BATCH(P, T)                                                                          \
     typedef struct {                                                                                            \
-        const T *const *x;                                                                                      \
+        long count;                                                                                             \
         const long *n;                                                                                          \
-        const long *owner, *start; /* each chunk's array and first element */                                   \
-        double *sums;                                                                                           \
-        long chunks;                                                                                            \
+        const T *const *x;                                                                                      \
+        double *sums; /* array a's chunk sums from its first chunk's index on */                                \
         int parts;                                                                                              \
     } P##squares_batch;                                                                                         \
     static void P##squares_batch_part(void *context, int part) {                                                \
         const P##squares_batch *job = context;                                                                  \
-        long first = job->chunks * part / job->parts, last = job->chunks * (part + 1) / job->parts;             \
-        for (long c = first; c < last; c++) {                                                                   \
-            long a = job->owner[c], start = job->start[c];                                                      \
-            long count = job->n[a] - start < SQUARES_CHUNK ? job->n[a] - start : SQUARES_CHUNK;                 \
-            job->sums[c] = P##squares_range(job->x[a] + start, count);                                          \
+        for (long a = 0, base = 0; a < job->count; a++) {                                                       \
+            long chunks = (job->n[a] + SQUARES_CHUNK - 1) / SQUARES_CHUNK;                                      \
+            for (long c = chunks * part / job->parts; c < chunks * (part + 1) / job->parts; c++) {              \
+                long start = c * SQUARES_CHUNK;                                                                 \
+                long count = job->n[a] - start < SQUARES_CHUNK ? job->n[a] - start : SQUARES_CHUNK;             \
+                job->sums[base + c] = P##squares_range(job->x[a] + start, count);                               \
+            }                                                                                                   \
+            base += chunks;                                                                                     \
         }                                                                                                       \
     }                                                                                                           \
     void vk_##P##sums_of_squares(long count, const long *n, const T *const *x, double *out) {                   \
@@ -1799,27 +1803,18 @@ DEFINE_SUM_SQUARES(d, double)
             chunks += (n[a] + SQUARES_CHUNK - 1) / SQUARES_CHUNK;                                               \
             total += n[a];                                                                                      \
         }                                                                                                       \
-        long *owner = malloc(sizeof(long) * (size_t)(2 * chunks + 1));                                          \
-        double *sums = malloc(sizeof(double) * (size_t)(chunks + 1));                                           \
-        if (!owner || !sums) abort();                                                                           \
-        long *start = owner + chunks, c = 0;                                                                    \
-        for (long a = 0; a < count; a++)                                                                        \
-            for (long s = 0; s < n[a]; s += SQUARES_CHUNK, c++) {                                               \
-                owner[c] = a;                                                                                   \
-                start[c] = s;                                                                                   \
-            }                                                                                                   \
-        P##squares_batch job = {x, n, owner, start, sums, chunks, 1};                                           \
-        if (total >= VK_PARALLEL_ELEMENTS && !forced_portable && chunks > 1)                                    \
-            job.parts = max_threads < chunks ? max_threads : (int)chunks;                                       \
+        double local[256];                                                                                      \
+        double *sums = chunks <= 256 ? local : malloc(sizeof(double) * (size_t)chunks);                         \
+        if (!sums) abort();                                                                                     \
+        P##squares_batch job = {count, n, x, sums, 1};                                                          \
+        if (total >= VK_PARALLEL_ELEMENTS && !forced_portable && chunks > 1) job.parts = max_threads;           \
         vk_run_parts(P##squares_batch_part, &job, job.parts);                                                   \
-        c = 0;                                                                                                  \
-        for (long a = 0; a < count; a++) {                                                                      \
+        for (long a = 0, c = 0; a < count; a++) {                                                               \
             double sum = 0;                                                                                     \
             for (long s = 0; s < n[a]; s += SQUARES_CHUNK, c++) sum += sums[c];                                 \
             out[a] = sum;                                                                                       \
         }                                                                                                       \
-        free(owner);                                                                                            \
-        free(sums);                                                                                             \
+        if (sums != local) free(sums);                                                                          \
     }
 
 DEFINE_SUM_SQUARES_BATCH(s, float)

@@ -115,7 +115,7 @@ final class OptimizerTests: XCTestCase {
     /// summed over all the gradients at once is the one `globalNorm` sums a gradient at a time.
     func testAdamOverAllParametersAtOnceHasTheBitsOfOneAtATime() {
         var generator = SeededGenerator(seed: 23)
-        // 145,039 Floats: the parts' boundary falls inside the second tensor, not on a multiple of 64 of it.
+        // Large and small tensors of both types; each is split between the parts on its own, all in one job.
         let start = ManyTensors(
             small: Tensor<Float>(randomNormal: [5], using: &generator),
             doubles: Tensor<Double>(randomNormal: [50_000], using: &generator),
