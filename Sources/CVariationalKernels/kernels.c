@@ -1559,7 +1559,8 @@ void vk_dfull_rank_pullback(long s, long d, double w, const double *restrict g, 
 // all of the parameters, then the update of 652,824 floats), the update took 248–271 µs against 101 µs with streaming
 // stores, and the cycle of all three 396 against 260 µs; when the VM's two cores sat on different dies of the host
 // (a cache line's round trip 325–342 ns instead of 60–100) 1,372–1,405 µs against 105–108, the cycle 1,554–1,613
-// against 296–342. Small parameters stay in the caches, where the next step reads them.
+// against 296–342. Small parameters stay in the caches, where the next step reads them, and so does everything when
+// the update runs on one thread (then the products did too, and nothing was shared).
 enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
 #define ADAM_STREAMED(P, T, V, ALIGNMENT, MASKED, LOADU, STOREU, STREAM)                                  \
     long aligned = first;                                                                                 \
@@ -1624,8 +1625,7 @@ enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
         ADAM_STREAMED(P, T, ADAM_V256_##P, 32, P##adam_range256, ADAM_LOADU256_##P, ADAM_STOREU256_##P,         \
                       ADAM_STREAM256_##P)                                                                       \
     }                                                                                                           \
-    static void P##adam_elements(const P##adam_update *u, long first, long last) {                              \
-        int streamed = u->n >= ADAM_STREAMED_ELEMENTS;                                                          \
+    static void P##adam_elements(const P##adam_update *u, long first, long last, int streamed) {                \
         if (has_avx512) {                                                                                       \
             if (streamed) P##adam_streamed512(u, first, last);                                                  \
             else P##adam_range512(u, first, last);                                                              \
@@ -1660,7 +1660,7 @@ enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
             u.g = job->g[a];                                                                                    \
             u.m = job->m[a];                                                                                    \
             u.v = job->v[a];                                                                                    \
-            P##adam_elements(&u, lo, hi);                                                                       \
+            P##adam_elements(&u, lo, hi, job->parts > 1 && n >= ADAM_STREAMED_ELEMENTS);                        \
         }                                                                                                       \
     }                                                                                                           \
     void vk_##P##adam_batch(long count, const long *n, T *const *p, const T *const *g, T *const *m, T *const *v, \

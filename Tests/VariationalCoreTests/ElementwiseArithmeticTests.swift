@@ -101,9 +101,10 @@ final class ElementwiseArithmeticTests: XCTestCase {
         }
     }
 
-    /// A large parameter's new values are written with streaming stores, aligned whole vectors at a time, its first
-    /// and last elements through the masked path: every element must get the bits it gets updated alone, wherever
-    /// the buffer starts (three offsets from a 64-byte boundary) and on one thread or two.
+    /// A large parameter updated on two threads has its new values written with streaming stores, aligned whole
+    /// vectors at a time, its first and last elements through the masked path (on one thread, ordinary stores): every
+    /// element must get the bits it gets updated alone, wherever the buffer starts (three offsets from a 64-byte
+    /// boundary).
     func checkStreamedAdam<T: TensorScalar>(_: T.Type) {
         let n = 70_001  // past the 65,536 elements from which the parameters are streamed
         var generator = SeededGenerator(seed: 41)
