@@ -1562,7 +1562,7 @@ void vk_dfull_rank_pullback(long s, long d, double w, const double *restrict g, 
 // against 296–342. Small parameters stay in the caches, where the next step reads them, and so does everything when
 // the update runs on one thread (then the products did too, and nothing was shared).
 enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
-#define ADAM_STREAMED(P, T, V, ALIGNMENT, MASKED, LOADU, STOREU, STREAM)                                  \
+#define ADAM_STREAMED(T, V, ALIGNMENT, MASKED, LOADU, STOREU, STREAM)                                     \
     long aligned = first;                                                                                 \
     while (aligned < last && (uintptr_t)(u->p + aligned) % (ALIGNMENT) != 0) aligned++;                   \
     long whole = aligned + (last - aligned) / (long)(sizeof(V) / sizeof(T)) * (long)(sizeof(V) / sizeof(T)); \
@@ -1617,12 +1617,12 @@ enum { ADAM_STREAMED_ELEMENTS = 1 << 16 };
     }                                                                                                           \
     __attribute__((target("avx512f"))) static void P##adam_streamed512(const P##adam_update *u, long first,  \
                                                                        long last) {                           \
-        ADAM_STREAMED(P, T, ADAM_V512_##P, 64, P##adam_range512, ADAM_LOADU512_##P, ADAM_STOREU512_##P,         \
+        ADAM_STREAMED(T, ADAM_V512_##P, 64, P##adam_range512, ADAM_LOADU512_##P, ADAM_STOREU512_##P,         \
                       ADAM_STREAM512_##P)                                                                       \
     }                                                                                                           \
     __attribute__((target("avx2,fma"))) static void P##adam_streamed256(const P##adam_update *u, long first, \
                                                                        long last) {                           \
-        ADAM_STREAMED(P, T, ADAM_V256_##P, 32, P##adam_range256, ADAM_LOADU256_##P, ADAM_STOREU256_##P,         \
+        ADAM_STREAMED(T, ADAM_V256_##P, 32, P##adam_range256, ADAM_LOADU256_##P, ADAM_STOREU256_##P,         \
                       ADAM_STREAM256_##P)                                                                       \
     }                                                                                                           \
     static void P##adam_elements(const P##adam_update *u, long first, long last, int streamed) {                \
@@ -1733,50 +1733,14 @@ __attribute__((target("avx2"))) static inline __m256d dload4(const double *x) { 
 DEFINE_SQUARES_PATHS(s, float)
 DEFINE_SQUARES_PATHS(d, double)
 
+// The sums of squares of many arrays in one job, vk_Psum_squares being one array's: part k sums part k of each array's
+// chunks (the share of it that part k of a product wrote), and each array's chunk sums are then added in order from
+// 0, so the bits do not depend on the parts or on the other arrays.
 #define DEFINE_SUM_SQUARES(P, T)                                                                                \
-    typedef struct {                                                                                            \
-        long n;                                                                                                 \
-        const T *x;                                                                                             \
-        double *sums;                                                                                           \
-        long chunks;                                                                                            \
-        int parts;                                                                                              \
-    } P##squares_job;                                                                                           \
     static double P##squares_range(const T *x, long count) {                                                    \
         if (has_avx2 && !forced_portable) return P##squares256(x, count);                                       \
         return P##squares_portable(x, count);                                                                   \
     }                                                                                                           \
-    static void P##squares_part(void *context, int part) {                                                      \
-        const P##squares_job *job = context;                                                                    \
-        long first = job->chunks * part / job->parts, last = job->chunks * (part + 1) / job->parts;             \
-        for (long c = first; c < last; c++) {                                                                   \
-            long start = c * SQUARES_CHUNK;                                                                     \
-            long count = job->n - start < SQUARES_CHUNK ? job->n - start : SQUARES_CHUNK;                       \
-            job->sums[c] = P##squares_range(job->x + start, count);                                             \
-        }                                                                                                       \
-    }                                                                                                           \
-    double vk_##P##sum_squares(long n, const T *x) {                                                            \
-        vk_initialize();                                                                                        \
-        long chunks = (n + SQUARES_CHUNK - 1) / SQUARES_CHUNK;                                                  \
-        if (chunks <= 1) return P##squares_range(x, n);                                                         \
-        double local[64];                                                                                       \
-        double *sums = chunks <= 64 ? local : malloc(sizeof(double) * (size_t)chunks);                         \
-        if (!sums) abort();                                                                                     \
-        P##squares_job job = {n, x, sums, chunks, 1};                                                           \
-        if (n >= VK_PARALLEL_ELEMENTS && !forced_portable) job.parts = max_threads < chunks ? max_threads : (int)chunks; \
-        vk_run_parts(P##squares_part, &job, job.parts);                                                         \
-        double total = 0;                                                                                       \
-        for (long c = 0; c < chunks; c++) total += sums[c];                                                     \
-        if (sums != local) free(sums);                                                                          \
-        return total;                                                                                           \
-    }
-
-DEFINE_SUM_SQUARES(s, float)
-DEFINE_SUM_SQUARES(d, double)
-
-// The sums of squares of many arrays in one job: each array's chunks as vk_Psum_squares makes them, part k summing
-// part k of each array's chunks (the share of it that part k of a product wrote), each array's chunk sums then added
-// in order from 0 (the bits of vk_Psum_squares).
-#define DEFINE_SUM_SQUARES_BATCH(P, T)                                                                          \
     typedef struct {                                                                                            \
         long count;                                                                                             \
         const long *n;                                                                                          \
@@ -1815,10 +1779,15 @@ DEFINE_SUM_SQUARES(d, double)
             out[a] = sum;                                                                                       \
         }                                                                                                       \
         if (sums != local) free(sums);                                                                          \
+    }                                                                                                           \
+    double vk_##P##sum_squares(long n, const T *x) {                                                            \
+        double sum;                                                                                             \
+        vk_##P##sums_of_squares(1, &n, &x, &sum);                                                               \
+        return sum;                                                                                             \
     }
 
-DEFINE_SUM_SQUARES_BATCH(s, float)
-DEFINE_SUM_SQUARES_BATCH(d, double)
+DEFINE_SUM_SQUARES(s, float)
+DEFINE_SUM_SQUARES(d, double)
 
 // Row sums: 16 running sums per row (element i goes to sum i mod 16; the tail past the last whole 16 to sum 0, in
 // order), added pairwise at the end, in the row's own type. The portable path and the AVX2 path make the same

@@ -105,26 +105,8 @@ open class Optimizer: @unchecked Sendable {
         if let clip = gradientClipNorm, lastGradientNorm > clip {
             clipScale = clip / lastGradientNorm
         }
-        // Read in place: a copy of each gathered parameter cost a retain and a release of each reference in it.
-        gatherer.doubles.withUnsafeBufferPointer { list in
-            for i in list.indices {
-                if let update = prepare(list[i], at: i) { doubleUpdates.append(update) }
-            }
-        }
-        let offset = gatherer.doubles.count
-        gatherer.floats.withUnsafeBufferPointer { list in
-            for i in list.indices {
-                if let update = prepare(list[i], at: offset + i) { floatUpdates.append(update) }
-            }
-        }
-        if !doubleUpdates.isEmpty {
-            doubleUpdates.withUnsafeBufferPointer { applyAll($0, learningRate: currentRate) }
-            doubleUpdates.removeAll(keepingCapacity: true)
-        }
-        if !floatUpdates.isEmpty {
-            floatUpdates.withUnsafeBufferPointer { applyAll($0, learningRate: currentRate) }
-            floatUpdates.removeAll(keepingCapacity: true)
-        }
+        update(gatherer.doubles, from: 0, through: &doubleUpdates)
+        update(gatherer.floats, from: gatherer.doubles.count, through: &floatUpdates)
         gatherer.clear()
         keep(consume gradient)
     }
@@ -140,6 +122,22 @@ open class Optimizer: @unchecked Sendable {
         } else {
             (lastGradient, lastGradientType) = (KeptGradient(gradient), ObjectIdentifier(Gradient.self))
         }
+    }
+
+    /// Updates the gathered parameters of one scalar type (met from walk position `offset` on) together, through
+    /// `applyAll`, collecting them in `updates` (emptied again, keeping its capacity).
+    private func update<Scalar: TensorScalar>(
+        _ gathered: [GatheredParameter<Scalar>], from offset: Int, through updates: inout [ParameterUpdate<Scalar>]
+    ) {
+        // Read in place: a copy of each gathered parameter cost a retain and a release of each reference in it.
+        gathered.withUnsafeBufferPointer { list in
+            for i in list.indices {
+                if let update = prepare(list[i], at: offset + i) { updates.append(update) }
+            }
+        }
+        guard !updates.isEmpty else { return }
+        updates.withUnsafeBufferPointer { applyAll($0, learningRate: currentRate) }
+        updates.removeAll(keepingCapacity: true)
     }
 
     /// The parameters of the update under way that are updated together by `applyAll` (kept from update to update,

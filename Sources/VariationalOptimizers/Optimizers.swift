@@ -72,17 +72,8 @@ public class Adam: Optimizer, @unchecked Sendable {
         _ p: UnsafeMutableBufferPointer<Scalar>, gradient g: UnsafeBufferPointer<Scalar>,
         learningRate: Double, slots: Slots<Scalar>
     ) {
-        guard !p.isEmpty else { return }  // (an empty parameter has no addresses to pass on)
-        let (c1, c2) = currentCorrections()
-        slots.withBuffer(0) { m in
-            slots.withBuffer(1) { v in
-                Scalar.adamStep(
-                    count: p.count, parameter: p.baseAddress!, gradient: g.baseAddress!,
-                    firstMoment: m.baseAddress!, secondMoment: v.baseAddress!,
-                    learningRate: Scalar(learningRate), beta1: Scalar(beta1), beta2: Scalar(beta2),
-                    epsilon: Scalar(epsilon), firstCorrection: Scalar(c1), secondCorrection: Scalar(c2),
-                    weightDecay: Scalar(decoupledWeightDecay))
-            }
+        withUnsafePointer(to: ParameterUpdate(parameter: p, gradient: g, slots: slots)) {
+            step(UnsafeBufferPointer(start: $0, count: 1), learningRate: learningRate)
         }
     }
 
@@ -93,6 +84,13 @@ public class Adam: Optimizer, @unchecked Sendable {
     public override func applyAll<Scalar: TensorScalar>(
         _ updates: UnsafeBufferPointer<ParameterUpdate<Scalar>>, learningRate: Double
     ) {
+        step(updates, learningRate: learningRate)
+    }
+
+    /// One Adam step of `updates`, in one job (a parameter with no elements has no addresses and is passed as such).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
+    private func step<Scalar: TensorScalar>(_ updates: UnsafeBufferPointer<ParameterUpdate<Scalar>>, learningRate: Double) {
         let n = updates.count
         guard n > 0 else { return }
         let (c1, c2) = currentCorrections()

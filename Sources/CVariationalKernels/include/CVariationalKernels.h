@@ -165,7 +165,8 @@ void vk_dscale_rows(long rows, long columns, const double *factors, double *y);
 /// Σ x[i]² in double, the same value on any number of threads.
 double vk_ssum_squares(long n, const float *x);
 double vk_dsum_squares(long n, const double *x);
-/// out[a] = Σ x[a][i]² for each of `count` arrays of n[a] elements, each the bits vk_Psum_squares gives, in one job.
+/// out[a] = Σ x[a][i]² for each of `count` arrays of n[a] elements, in one job: each the bits vk_Psum_squares gives it
+/// alone.
 void vk_ssums_of_squares(long count, const long *n, const float *const *x, double *out);
 void vk_dsums_of_squares(long count, const long *n, const double *const *x, double *out);
 /// out[r] = Σ x[r·columns + i] over the row, with 16 running sums (element i to sum i mod 16, the tail past the last whole
