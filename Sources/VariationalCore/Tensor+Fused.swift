@@ -302,7 +302,8 @@ func vjpLinearParameters<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Te
 /// output is kept for the derivative (x > 0 exactly where relu(x) > 0), and the pullback masks the upstream gradient
 /// and sums the bias's gradient in one pass. The bias is added to the finished product, where the unfused form
 /// accumulates the product onto it: the same bits when the product's depth fits one block of the kernel (256), the
-/// last bits otherwise. The gradients are the unfused ones given the same output.
+/// last bits otherwise. The gradients are the unfused ones given the same output (the bias's up to the order of its
+/// sums).
 @differentiable(reverse)
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
@@ -337,7 +338,8 @@ func linearReLURaw<Scalar: TensorScalar>(_ x: Tensor<Scalar>, _ weight: Tensor<S
 }
 
 /// The pullback of `linearReLU` at output y for upstream v: δ = v where y > 0 and 0 elsewhere, with the bias's
-/// gradient Σ over rows of δ summed in the same pass (row by row, as `sum(alongAxes: 0)` adds them).
+/// gradient Σ over rows of δ summed in the same pass (in blocks of 16 rows, the blocks' sums added in order: the last
+/// bits of `sum(alongAxes: 0)`'s sum row by row, the same on any number of threads).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 @usableFromInline

@@ -78,7 +78,8 @@ where TangentVector == Self, RawSignificand: FixedWidthInteger {
     static func fillRows(rows: Int, columns: Int, row: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
     /// Each row of `result` becomes max(row + bias, 0) in place (the rectifier's x > 0 ? x : 0).
     static func addBiasAndRectify(rows: Int, columns: Int, bias: UnsafePointer<Self>, result: UnsafeMutablePointer<Self>)
-    /// δ = upstream where output > 0, 0 elsewhere, and the bias's gradient Σ over rows of δ.
+    /// δ = upstream where output > 0, 0 elsewhere, and the bias's gradient Σ over rows of δ (in blocks of 16 rows, each
+    /// summed in row order, the blocks' sums added in order: the same bits on any number of threads).
     static func rectifierBackward(
         rows: Int, columns: Int, upstream: UnsafePointer<Self>, output: UnsafePointer<Self>, delta: UnsafeMutablePointer<Self>,
         biasGradient: UnsafeMutablePointer<Self>)

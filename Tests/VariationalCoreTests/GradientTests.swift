@@ -380,7 +380,8 @@ final class GradientTests: XCTestCase {
     /// The rectified layer's passes, the bias rows of `linear` and its bias's gradient, and the Bernoulli rows and the
     /// scaling of their gradient split into parts on several threads past 2¹⁵ elements (by rows, or by columns in
     /// groups of 16 where a part sums down the columns): one thread and two give the same bits, and both agree with the
-    /// unfused compositions. Shapes whose columns are no multiple of 16 and whose rows do not divide evenly.
+    /// unfused compositions; the column sums have the bits of their order. Shapes whose columns are no multiple of 16
+    /// and whose rows do not divide evenly.
     func testPassesSplitAcrossThreadsGiveTheSameBits() {
         var generator = SeededGenerator(seed: 31)
         let (rows, inner, columns) = (151, 40, 333)
@@ -406,6 +407,20 @@ final class GradientTests: XCTestCase {
         var columnSums = [Float](repeating: 0, count: columns)
         for r in 0..<rows { for k in 0..<columns { columnSums[k] += upstream.scalars[r * columns + k] } }
         XCTAssertEqual(results[1][7].scalars.array, columnSums)
+        // The rectifier's: δ = upstream where the output is positive, summed in blocks of 16 rows (each in row order
+        // from 0), the blocks' sums added in order, bit for bit.
+        let rectified = results[1][0]
+        var blockSums = [[Float]]()
+        for first in stride(from: 0, to: rows, by: 16) {
+            var sums = [Float](repeating: 0, count: columns)
+            for r in first..<Swift.min(first + 16, rows) {
+                for k in 0..<columns where rectified.scalars[r * columns + k] > 0 { sums[k] += upstream.scalars[r * columns + k] }
+            }
+            blockSums.append(sums)
+        }
+        var rectifiedBiasGradient = blockSums[0]
+        for sums in blockSums.dropFirst() { for k in 0..<columns { rectifiedBiasGradient[k] += sums[k] } }
+        XCTAssertEqual(results[1][3].scalars.array, rectifiedBiasGradient)
         // Against the compositions (their sums may run in another order: Float agrees to about 1e-5 relative).
         let (reference, referencePullback) = valueWithPullback(at: x, w, b) { (matmul($0, $1) + $2).relu() }
         let h = referencePullback(upstream)

@@ -152,7 +152,8 @@ void vk_dfill_rows(long rows, long columns, const double *b, double *y);
 /// Rows of y (rows × columns) become max(y + b, 0), in place (NaN gives 0, as x > 0 ? x : 0 does).
 void vk_sbias_relu(long rows, long columns, const float *b, float *y);
 void vk_dbias_relu(long rows, long columns, const double *b, double *y);
-/// δ = v where y > 0, 0 elsewhere, and bias_gradient[k] = Σ_r δ[r][k] summed in row order (arrays must not overlap).
+/// δ = v where y > 0, 0 elsewhere, and bias_gradient[k] = Σ_r δ[r][k], summed in blocks of 16 rows (each in row order)
+/// whose sums are added in order: the same bits on any number of threads (arrays must not overlap).
 void vk_srelu_backward(long rows, long columns, const float *v, const float *y, float *delta, float *bias_gradient);
 void vk_drelu_backward(long rows, long columns, const double *v, const double *y, double *delta, double *bias_gradient);
 /// sums[k] = Σ_r x[r][k], each column summed in row order from 0 (whatever the number of threads).
