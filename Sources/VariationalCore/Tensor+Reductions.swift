@@ -172,8 +172,12 @@ extension Tensor {
     @_specialize(where Scalar == Double)
     @usableFromInline
     func squeezedShape(removing axes: [Int]) -> TensorShape {
-        let set = Set(normalizedAxes(axes))
-        return TensorShape(shape.indices.filter { !set.contains($0) }.map { shape[$0] })
+        // No set and no arrays in between (a shape has at most four axes): it runs in every reduction that squeezes,
+        // and with them it took 21 of the 1,089 samples perf caught outside the kernels in the VAE's step.
+        let removed = normalizedAxes(axes)
+        var kept = TensorShape()
+        for axis in 0..<rank where !removed.contains(axis) { kept.append(shape[axis]) }
+        return kept
     }
 
     // MARK: Sum
