@@ -977,6 +977,51 @@ DEFINE_BINARY(d, double)
 DEFINE_FILL_ROWS(s, float)
 DEFINE_FILL_ROWS(d, double)
 
+// Two arrays of `rows` rows of `width` bytes each side by side in rows of 2·width (stacking), or the reverse
+// (splitting): a Gaussian encoder's two heads run as one product. The parts split the rows where the products split
+// theirs (halves in panels of 8 rows) and the optimiser its updates, so that each core copies rows it wrote itself: a
+// copy on the caller's thread took half of its rows from the other core's caches, one miss after another.
+typedef struct {
+    long rows, width;
+    char *stacked, *left, *right;
+    int split, parts;
+} columns_job;
+
+static void columns_part(void *context, int part) {
+    const columns_job *job = context;
+    long panels = (job->rows + 7) / 8;
+    long first = panels * part / job->parts * 8, last = panels * (part + 1) / job->parts * 8;
+    if (last > job->rows) last = job->rows;
+    long w = job->width;
+    for (long r = first; r < last; r++) {
+        char *row = job->stacked + r * 2 * w;
+        if (job->split) {
+            memcpy(job->left + r * w, row, (size_t)w);
+            memcpy(job->right + r * w, row + w, (size_t)w);
+        } else {
+            memcpy(row, job->left + r * w, (size_t)w);
+            memcpy(row + w, job->right + r * w, (size_t)w);
+        }
+    }
+}
+
+// Below this many bytes in all the copy stays on one thread (a pair of 20-wide biases, a small model's heads).
+enum { COLUMNS_PARALLEL_BYTES = 1 << 14 };
+
+void vk_stack_columns(long rows, long width, const void *left, const void *right, void *stacked) {
+    vk_initialize();
+    columns_job job = {rows, width, stacked, (char *)left, (char *)right, 0, 1};
+    if (2 * rows * width >= COLUMNS_PARALLEL_BYTES && rows >= 16 && !forced_portable) job.parts = max_threads;
+    vk_run_parts(columns_part, &job, job.parts);
+}
+
+void vk_split_columns(long rows, long width, const void *stacked, void *left, void *right) {
+    vk_initialize();
+    columns_job job = {rows, width, (char *)stacked, left, right, 1, 1};
+    if (2 * rows * width >= COLUMNS_PARALLEL_BYTES && rows >= 16 && !forced_portable) job.parts = max_threads;
+    vk_run_parts(columns_part, &job, job.parts);
+}
+
 // The rectified layer's passes: y = max(y + b, 0) in place after the product, and backward δ = v where y > 0 (else
 // 0) with the bias's gradient Σ over rows of δ. Plain loops over separate (restrict) arrays, which the compiler
 // vectorises with a compare and a mask: a branch per element mispredicts on half of them.

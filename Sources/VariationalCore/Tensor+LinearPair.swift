@@ -1,3 +1,4 @@
+import CVariationalKernels
 import _Differentiation
 
 /// Two tensors as one differentiable value: the two outputs of `linearPair`.
@@ -67,7 +68,8 @@ func vjpLinearPair<Scalar: TensorScalar>(
     })
 }
 
-/// [a b]: the rows of a and b, each `width` wide, side by side (a vector is one row).
+/// [a b]: the rows of a and b, each `width` wide, side by side (a vector is one row). The kernel splits the rows
+/// between the cores as the products and the optimiser split them, so each core copies rows it wrote.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func stackingColumns<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scalar>, width: Int) -> Tensor<Scalar> {
@@ -76,28 +78,27 @@ func stackingColumns<Scalar: TensorScalar>(_ a: Tensor<Scalar>, _ b: Tensor<Scal
     return Tensor(shape: shape) { out in
         a.scalars.withUnsafeBufferPointer { pa in
             b.scalars.withUnsafeBufferPointer { pb in
-                for r in 0..<rows {
-                    let row = out.baseAddress! + r * 2 * width
-                    row.update(from: pa.baseAddress! + r * width, count: width)
-                    (row + width).update(from: pb.baseAddress! + r * width, count: width)
-                }
+                vk_stack_columns(rows, width * MemoryLayout<Scalar>.stride, pa.baseAddress, pb.baseAddress, out.baseAddress)
             }
         }
     }
 }
 
-/// The left and right halves of the rows of t, each `width` wide (a vector is one row).
+/// The left and right halves of the rows of t, each `width` wide (a vector is one row), split between the cores as
+/// `stackingColumns` is.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func splittingColumns<Scalar: TensorScalar>(_ t: Tensor<Scalar>, width: Int) -> (Tensor<Scalar>, Tensor<Scalar>) {
     let rows = width == 0 ? 0 : t.scalarCount / (2 * width)
     let shape: TensorShape = t.rank == 1 ? [width] : [rows, width]
-    return t.scalars.withUnsafeBufferPointer { pt in
-        func half(_ offset: Int) -> Tensor<Scalar> {
-            Tensor(shape: shape) { out in
-                for r in 0..<rows { (out.baseAddress! + r * width).update(from: pt.baseAddress! + r * 2 * width + offset, count: width) }
+    if rows == 0 { return (Tensor(zeros: shape), Tensor(zeros: shape)) }
+    var right: Tensor<Scalar>?
+    let left = Tensor<Scalar>(shape: shape) { pl in
+        right = Tensor(shape: shape) { pr in
+            t.scalars.withUnsafeBufferPointer { pt in
+                vk_split_columns(rows, width * MemoryLayout<Scalar>.stride, pt.baseAddress, pl.baseAddress, pr.baseAddress)
             }
         }
-        return (half(0), half(width))
     }
+    return (left, right!)
 }

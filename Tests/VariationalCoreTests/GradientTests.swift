@@ -377,6 +377,41 @@ final class GradientTests: XCTestCase {
         compare(Double.self, 0, 5, 7, tolerance: 0)
     }
 
+    /// `linearPair` stacks its weights side by side and splits its output and its weight gradient back, each copy
+    /// split by rows between the threads: on one thread and on two, with row counts that are not whole panels of 8,
+    /// every row lands where a single `linear` of the weights stacked by hand puts it, bit for bit.
+    func testLinearPairCopiesEveryRowOnAnyNumberOfThreads() {
+        var generator = SeededGenerator(seed: 41)
+        let (rows, inner, m) = (131, 203, 20)
+        let x = Tensor<Float>(randomNormal: [rows, inner], using: &generator)
+        let (w1, w2) = (Tensor<Float>(randomNormal: [inner, m], using: &generator), Tensor<Float>(randomNormal: [inner, m], using: &generator))
+        let (b1, b2) = (Tensor<Float>(randomNormal: [m], using: &generator), Tensor<Float>(randomNormal: [m], using: &generator))
+        let (u1, u2) = (Tensor<Float>(randomNormal: [rows, m], using: &generator), Tensor<Float>(randomNormal: [rows, m], using: &generator))
+        func sideBySide(_ a: Tensor<Float>, _ b: Tensor<Float>) -> Tensor<Float> {
+            let r = a.rank == 1 ? 1 : a.shape[0]
+            return Tensor(shape: a.rank == 1 ? [2 * m] : [r, 2 * m]) { out in
+                for i in 0..<r { for j in 0..<m { out[i * 2 * m + j] = a.scalars[i * m + j]; out[i * 2 * m + m + j] = b.scalars[i * m + j] } }
+            }
+        }
+        func half(_ t: Tensor<Float>, _ offset: Int) -> [Float] {
+            (0..<(t.scalarCount / (2 * m))).flatMap { i in (0..<m).map { t.scalars[i * 2 * m + offset + $0] } }
+        }
+        let (whole, pullback) = valueWithPullback(at: sideBySide(w1, w2)) { linear(x, $0, sideBySide(b1, b2)) }
+        let wholeWeightGradient = pullback(sideBySide(u1, u2))
+        let threads = Kernels.maximumThreads
+        defer { Kernels.maximumThreads = threads }
+        // Two threads first: a buffer freed by the one-thread pass could hold the right rows already.
+        for limit in [2, 1] {
+            Kernels.maximumThreads = limit
+            let (pair, pairPullback) = valueWithPullback(at: w1, w2) { linearPair(x, $0, b1, $1, b2) }
+            XCTAssertEqual(pair.first.scalars.array, half(whole, 0), "\(limit) threads")
+            XCTAssertEqual(pair.second.scalars.array, half(whole, m), "\(limit) threads")
+            let (g1, g2) = pairPullback(TensorPair(first: u1, second: u2))
+            XCTAssertEqual(g1.scalars.array, half(wholeWeightGradient, 0), "\(limit) threads")
+            XCTAssertEqual(g2.scalars.array, half(wholeWeightGradient, m), "\(limit) threads")
+        }
+    }
+
     /// The rectified layer's passes, the bias rows of `linear` and its bias's gradient, and the Bernoulli rows and the
     /// scaling of their gradient split into parts on several threads past 2¹⁵ elements (by rows, or by columns in
     /// groups of 16 where a part sums down the columns): one thread and two give the same bits, and both agree with the

@@ -148,6 +148,10 @@ void vk_dnormal_gradient_rows(long rows, long columns, const double *x, long xs,
 /// Fills each of `rows` rows of y (length `columns`) with the vector b.
 void vk_sfill_rows(long rows, long columns, const float *b, float *y);
 void vk_dfill_rows(long rows, long columns, const double *b, double *y);
+/// Row r of `stacked` (2·width bytes) becomes row r of `left` then row r of `right` (width bytes each), and the
+/// reverse: split by rows as the products and the optimiser split theirs, so each core copies rows it wrote.
+void vk_stack_columns(long rows, long width, const void *left, const void *right, void *stacked);
+void vk_split_columns(long rows, long width, const void *stacked, void *left, void *right);
 
 /// Rows of y (rows × columns) become max(y + b, 0), in place (NaN gives 0, as x > 0 ? x : 0 does).
 void vk_sbias_relu(long rows, long columns, const float *b, float *y);
