@@ -923,6 +923,14 @@ static void part_rows(const rows_job *job, int part, long *first, long *last) {
     *last = job->rows * (part + 1) / job->parts;
 }
 
+// Part `part` of `parts` of `rows` rows, in whole blocks of `block` rows (the last block may be short).
+static void part_in_blocks(long rows, long block, int part, int parts, long *first, long *last) {
+    long blocks = (rows + block - 1) / block;
+    *first = blocks * part / parts * block;
+    *last = blocks * (part + 1) / parts * block;
+    if (*last > rows) *last = rows;
+}
+
 static void part_columns(const rows_job *job, int part, long *first, long *last) {
     long groups = (job->columns + 15) / 16;
     *first = groups * part / job->parts * 16;
@@ -989,10 +997,8 @@ typedef struct {
 
 static void columns_part(void *context, int part) {
     const columns_job *job = context;
-    long panels = (job->rows + 7) / 8;
-    long first = panels * part / job->parts * 8, last = panels * (part + 1) / job->parts * 8;
-    if (last > job->rows) last = job->rows;
-    long w = job->width;
+    long first, last, w = job->width;
+    part_in_blocks(job->rows, 8, part, job->parts, &first, &last);
     for (long r = first; r < last; r++) {
         char *row = job->stacked + r * 2 * w;
         if (job->split) {
@@ -1008,18 +1014,18 @@ static void columns_part(void *context, int part) {
 // Below this many bytes in all the copy stays on one thread (a pair of 20-wide biases, a small model's heads).
 enum { COLUMNS_PARALLEL_BYTES = 1 << 14 };
 
-void vk_stack_columns(long rows, long width, const void *left, const void *right, void *stacked) {
+static void run_columns(columns_job job) {
     vk_initialize();
-    columns_job job = {rows, width, stacked, (char *)left, (char *)right, 0, 1};
-    if (2 * rows * width >= COLUMNS_PARALLEL_BYTES && rows >= 16 && !forced_portable) job.parts = max_threads;
+    if (2 * job.rows * job.width >= COLUMNS_PARALLEL_BYTES && job.rows >= 16 && !forced_portable) job.parts = max_threads;
     vk_run_parts(columns_part, &job, job.parts);
 }
 
+void vk_stack_columns(long rows, long width, const void *left, const void *right, void *stacked) {
+    run_columns((columns_job){rows, width, stacked, (char *)left, (char *)right, 0, 1});
+}
+
 void vk_split_columns(long rows, long width, const void *stacked, void *left, void *right) {
-    vk_initialize();
-    columns_job job = {rows, width, (char *)stacked, left, right, 1, 1};
-    if (2 * rows * width >= COLUMNS_PARALLEL_BYTES && rows >= 16 && !forced_portable) job.parts = max_threads;
-    vk_run_parts(columns_part, &job, job.parts);
+    run_columns((columns_job){rows, width, (char *)stacked, left, right, 1, 1});
 }
 
 // The rectified layer's passes: y = max(y + b, 0) in place after the product, and backward δ = v where y > 0 (else
@@ -1033,13 +1039,6 @@ void vk_split_columns(long rows, long width, const void *stacked, void *left, vo
 // the other core: when the VM's two cores sat on different dies the pass took 106–123 µs in the VAE's step against
 // 31–55 when they shared one.
 enum { RELU_BLOCK = 16 };
-
-static void part_blocks(const rows_job *job, int part, long *first, long *last) {
-    long blocks = (job->rows + RELU_BLOCK - 1) / RELU_BLOCK;
-    *first = blocks * part / job->parts * RELU_BLOCK;
-    *last = blocks * (part + 1) / job->parts * RELU_BLOCK;
-    if (*last > job->rows) *last = job->rows;
-}
 
 #define DEFINE_RELU_ROWS(P, T)                                                                                     \
     static void P##bias_relu_part(void *context, int part) {                                                       \
@@ -1062,7 +1061,7 @@ static void part_blocks(const rows_job *job, int part, long *first, long *last) 
     static void P##relu_backward_part(void *context, int part) {                                                   \
         const rows_job *job = context;                                                                             \
         long first, last, columns = job->columns;                                                                  \
-        part_blocks(job, part, &first, &last);                                                                     \
+        part_in_blocks(job->rows, RELU_BLOCK, part, job->parts, &first, &last);                                    \
         for (long r0 = first; r0 < last; r0 += RELU_BLOCK) {                                                       \
             T *restrict sums = (T *)job->bias_gradient + r0 / RELU_BLOCK * columns;                                \
             for (long k = 0; k < columns; k++) sums[k] = 0;                                                        \
